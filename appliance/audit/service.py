@@ -1,0 +1,152 @@
+"""Appending to and verifying the hash-chained logbook."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from appliance.actors import Actor
+from appliance.audit.models import AuditEvent, AuditHead
+from appliance.clock import Clock
+
+GENESIS = bytes(32)
+HEAD_ROW = 1
+journal = logging.getLogger("appliance.audit")
+_PENDING = "appliance.audit.pending"
+
+
+def canonical(event_fields: dict[str, Any]) -> bytes:
+    """Stable encoding hashed into the chain: sorted keys, no whitespace, ISO times."""
+    return json.dumps(event_fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def event_fields(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": e.occurred_at.isoformat(),
+        "tenant": str(e.tenant_id) if e.tenant_id else None,
+        "actor_type": e.actor_type,
+        "actor_id": e.actor_id,
+        "action": e.action,
+        "object_type": e.object_type,
+        "object_id": e.object_id,
+        "detail": e.detail,
+    }
+
+
+def chain_hash(prev_hash: bytes, fields: dict[str, Any]) -> bytes:
+    return hashlib.sha256(prev_hash + canonical(fields)).digest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+
+class Logbook:
+    """Records who did what to which object id, and proves the record untouched."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self._session = session
+        self._clock = clock
+        if not session.info.get(_PENDING + ".hooked"):
+            session.info[_PENDING + ".hooked"] = True
+            event.listen(session, "after_commit", _emit_pending)
+            event.listen(session, "after_rollback", _drop_pending)
+
+    def record(
+        self,
+        action: str,
+        actor: Actor,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        object_type: str | None = None,
+        object_id: uuid.UUID | str | None = None,
+        detail: str | None = None,
+    ) -> AuditEvent:
+        """Append one event. Takes the chain lock until the caller's transaction ends."""
+        session = self._session
+        # UPDATE first: it takes the write lock on SQLite, a row lock on PostgreSQL and
+        # SQL Server, so concurrent appends queue up instead of forking the chain.
+        session.execute(
+            sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=AuditHead.seq)
+        )
+        head = session.execute(
+            sa.select(AuditHead).where(AuditHead.id == HEAD_ROW).execution_options(populate_existing=True)
+        ).scalar_one()
+        entry = AuditEvent(
+            seq=head.seq + 1,
+            occurred_at=self._clock(),
+            tenant_id=tenant_id,
+            actor_type=actor.kind,
+            actor_id=actor.audit_id,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id) if object_id is not None else None,
+            detail=detail,
+            prev_hash=head.hash,
+        )
+        fields = event_fields(entry)
+        entry.hash = chain_hash(head.hash, fields)
+        head.seq, head.hash = entry.seq, entry.hash
+        session.add(entry)
+        session.flush()
+        session.info.setdefault(_PENDING, []).append(fields)
+        return entry
+
+    def verify(self, batch: int = 5000) -> ChainReport:
+        """Walk the whole chain; report the first event whose hash or link is wrong."""
+        prev = GENESIS
+        expected_seq = 1
+        count = 0
+        last_seq = 0
+        while True:
+            rows = self._session.execute(
+                sa.select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+            ).scalars().all()
+            if not rows:
+                break
+            for entry in rows:
+                if entry.seq != expected_seq:
+                    return ChainReport(False, count, expected_seq, "event missing")
+                if entry.prev_hash != prev:
+                    return ChainReport(False, count, entry.seq, "link to previous event broken")
+                if chain_hash(prev, event_fields(entry)) != entry.hash:
+                    return ChainReport(False, count, entry.seq, "event content changed")
+                prev = entry.hash
+                expected_seq += 1
+                count += 1
+                last_seq = entry.seq
+            self._session.expunge_all()
+        head = self._session.get(AuditHead, HEAD_ROW)
+        if head is None or head.seq != count or head.hash != prev:
+            return ChainReport(False, count, count + 1, "chain head does not match the last event")
+        return ChainReport(True, count)
+
+
+def ensure_head(session: Session) -> None:
+    """Create the chain head row (migrations do this; tests of bare schemas too)."""
+    if session.get(AuditHead, HEAD_ROW) is None:
+        session.add(AuditHead(id=HEAD_ROW, seq=0, hash=GENESIS))
+        session.flush()
+
+
+def _emit_pending(session: Session) -> None:
+    # Emitted only after commit, so the journal never shows events that rolled back.
+    for fields in session.info.pop(_PENDING, []):
+        journal.info(canonical(fields).decode())
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,121 @@
+"""Sealing and opening the encrypted parts of a case with its data key."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.actors import Actor
+from appliance.cases.attachments import AttachmentInfo, AttachmentStore, Upload, remaining_budget
+from appliance.cases.models import Attachment, Case, Message
+from appliance.cases.views import ReportText, ThreadMessage
+from appliance.clock import Clock
+from appliance.crypto.fields import FieldCipher, Place, Sealed
+from appliance.crypto.keyring import CASE_FIELD_VERSION, TenantKeyring
+from appliance.errors import InvalidInput
+
+MAX_TEXT = 20_000
+MAX_SHORT = 2_000
+REPORT_FIELDS = ("what", "when", "where", "people", "contact")
+
+
+@dataclass(frozen=True)
+class CaseKeys:
+    """The unwrapped data key of one case, and a field cipher over it."""
+
+    data_key: bytes
+
+    @property
+    def cipher(self) -> FieldCipher:
+        return FieldCipher(self.data_key, CASE_FIELD_VERSION)
+
+
+def check_text(field: str, value: str, maximum: int, required: bool = False) -> str:
+    value = value.replace("\r\n", "\n").strip()
+    if required and not value:
+        raise InvalidInput(field, "is required")
+    if len(value) > maximum:
+        raise InvalidInput(field, f"must be at most {maximum} characters")
+    if "\x00" in value:
+        raise InvalidInput(field, "contains a NUL character")
+    return value
+
+
+def seal_optional(cipher: FieldCipher, table: str, column: str, row_id: uuid.UUID, value: str) -> Sealed | None:
+    return cipher.seal(value, Place(table, column, row_id)) if value else None
+
+
+class CaseContent:
+    """Shared by the reporter and handler services: unwrap, read and write case content."""
+
+    def __init__(self, session: Session, keyring: TenantKeyring, clock: Clock) -> None:
+        self._session = session
+        self._keyring = keyring
+        self._clock = clock
+        self.attachments = AttachmentStore(session, clock)
+
+    def keys(self, case: Case, actor: Actor) -> CaseKeys:
+        return CaseKeys(self._keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, actor))
+
+    def report(self, case: Case, keys: CaseKeys) -> ReportText:
+        cipher = keys.cipher
+
+        def read(column: str) -> str:
+            value = getattr(case, f"{column}_sealed")
+            return cipher.open(value, Place("cases", column, case.id)) if value is not None else ""
+
+        return ReportText(*(read(c) for c in REPORT_FIELDS))
+
+    def conclusions(self, case: Case, keys: CaseKeys) -> str:
+        if case.conclusions_sealed is None:
+            return ""
+        return keys.cipher.open(case.conclusions_sealed, Place("cases", "conclusions", case.id))
+
+    def thread(self, case: Case, keys: CaseKeys) -> tuple[ThreadMessage, ...]:
+        cipher = keys.cipher
+        messages = self._session.execute(
+            sa.select(Message).where(Message.case_id == case.id).order_by(Message.created_at, Message.id)
+        ).scalars().all()
+        files: dict[uuid.UUID, list[AttachmentInfo]] = {}
+        for info in self.attachments.list_for_case(case.id, cipher, ("reporter", "handler")):
+            if info.message_id is not None:
+                files.setdefault(info.message_id, []).append(info)
+        return tuple(
+            ThreadMessage(m.id, m.author, m.created_at,
+                          cipher.open(m.body_sealed, Place("case_messages", "body", m.id)),
+                          m.is_feedback, tuple(files.get(m.id, ())))
+            for m in messages
+        )
+
+    def report_attachments(self, case: Case, keys: CaseKeys) -> tuple[AttachmentInfo, ...]:
+        return tuple(a for a in self.attachments.list_for_case(case.id, keys.cipher, ("reporter",))
+                     if a.message_id is None)
+
+    def add_message(self, case: Case, keys: CaseKeys, author: str, body: str, uploads: list[Upload],
+                    per_file: int, per_message: int, *, author_user_id: uuid.UUID | None = None,
+                    is_feedback: bool = False) -> Message:
+        body = check_text("message", body, MAX_TEXT, required=not uploads)
+        message = Message(id=uuid.uuid4(), case_id=case.id, tenant_id=case.tenant_id, author=author,
+                          author_user_id=author_user_id, created_at=self._clock(), is_feedback=is_feedback)
+        message.body_sealed = keys.cipher.seal(body, Place("case_messages", "body", message.id))
+        self._session.add(message)
+        self._session.flush()
+        self.store_uploads(case, keys, uploads, source="reporter" if author == "reporter" else "handler",
+                           message_id=message.id, per_file=per_file, per_batch=per_message)
+        return message
+
+    def store_uploads(self, case: Case, keys: CaseKeys, uploads: list[Upload], *, source: str,
+                      message_id: uuid.UUID | None, per_file: int, per_batch: int) -> list[Attachment]:
+        used = 0
+        stored = []
+        for upload in uploads:
+            limit = remaining_budget(used, per_batch, per_file)
+            attachment = self.attachments.add(case_id=case.id, tenant_id=case.tenant_id, data_key=keys.data_key,
+                                              cipher=keys.cipher, upload=upload, source=source,
+                                              message_id=message_id, limit_bytes=limit)
+            used += attachment.size_bytes
+            stored.append(attachment)
+        return stored

@@ -1,0 +1,98 @@
+"""Whistleblowing cases: the report, its message thread, notes and attachments.
+
+Status, category, dates and assignment are readable metadata (the work queue, deadlines
+and statistics need them); everything a person wrote is sealed under the case's data key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from appliance.crypto.fields import EncryptedBytes, Sealed
+from appliance.db import GUID, Base, Blob, UTCDateTime, new_id
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (sa.Index("ix_cases_tenant_status", "tenant_id", "status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    reference: Mapped[str] = mapped_column(sa.String(12), unique=True)
+    category_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("categories.id"))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    outcome: Mapped[str | None] = mapped_column(sa.String(30))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    feedback_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_reporter_message_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    handler_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    case_key_index: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    key_version: Mapped[int] = mapped_column(sa.Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(Blob)
+    what_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    when_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    where_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    people_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    contact_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    conclusions_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+
+
+class Message(Base):
+    """A message between reporter and handlers (``author``: reporter, handler, system)."""
+
+    __tablename__ = "case_messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    author: Mapped[str] = mapped_column(sa.String(10))
+    author_user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    is_feedback: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    body_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+
+
+class Note(Base):
+    """An internal note: handlers only, never shown to the reporter."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    author_user_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    body_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("case_messages.id"))
+    source: Mapped[str] = mapped_column(sa.String(10))  # reporter | handler
+    filename_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    content_type_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    chunk_count: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AttachmentChunk(Base):
+    __tablename__ = "attachment_chunks"
+
+    attachment_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, sa.ForeignKey("attachments.id"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(Blob)

@@ -1,0 +1,174 @@
+"""The reporter's side: submit a report, come back with the case key, talk to handlers.
+
+Reporters are anonymous: nothing here receives or stores an address, user agent or
+cookie. Case keys are kept only as a keyed blind index.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.actors import REPORTER
+from appliance.audit.service import Logbook
+from appliance.cases.attachments import Download, Upload
+from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text, seal_optional
+from appliance.cases.models import Case
+from appliance.cases.views import ReporterCaseView
+from appliance.cases.workflow import Status
+from appliance.clock import Clock
+from appliance.crypto.blind_index import BlindIndex
+from appliance.crypto.case_keys import CROCKFORD, new_case_key, normalise_case_key
+from appliance.crypto.fields import Place
+from appliance.crypto.keyring import TenantKeyring
+from appliance.errors import AuthenticationFailed, InvalidInput, NotFound
+from appliance.tenants.models import Category, Tenant
+from appliance.users.throttle import Throttles
+
+CONTACT = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
+
+
+@dataclass(frozen=True)
+class ReportForm:
+    category_id: uuid.UUID | None
+    what: str
+    when: str = ""
+    where: str = ""
+    people: str = ""
+    contact: str = ""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    case_id: uuid.UUID
+    case_key: str  # shown once to the reporter, never stored
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_file: int
+    per_report: int
+
+
+class ReportingService:
+    def __init__(self, session: Session, keyring: TenantKeyring, logbook: Logbook, blind_index: BlindIndex,
+                 throttles: Throttles, clock: Clock, limits: Limits) -> None:
+        self._session = session
+        self._keyring = keyring
+        self._logbook = logbook
+        self._index = blind_index
+        self._throttles = throttles
+        self._clock = clock
+        self._limits = limits
+        self._content = CaseContent(session, keyring, clock)
+
+    def submit(self, tenant: Tenant, form: ReportForm, uploads: list[Upload]) -> Receipt:
+        """Store a new report, encrypted under its own data key; returns the case key once."""
+        if form.category_id is None:
+            raise InvalidInput("category", "is required")
+        category = self._session.execute(sa.select(Category).where(
+            Category.id == form.category_id, Category.tenant_id == tenant.id, Category.active.is_(True)
+        )).scalar_one_or_none()
+        if category is None:
+            raise InvalidInput("category", "is not one of this organisation's categories")
+        what = check_text("what", form.what, MAX_TEXT, required=True)
+        when, where, people = (check_text(n, v, MAX_SHORT) for n, v in
+                               (("when", form.when), ("where", form.where), ("people", form.people)))
+        contact = check_text("contact", form.contact, 254)
+        if contact and not CONTACT.match(contact):
+            raise InvalidInput("contact", "is not a valid e-mail address")
+
+        case_id = uuid.uuid4()
+        cipher, wrapped, version = self._keyring.new_case_key(tenant.id, case_id, REPORTER)
+        case_key = new_case_key()
+        now = self._clock()
+        case = Case(
+            id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
+            status=Status.RECEIVED.value, received_at=now, updated_at=now,
+            case_key_index=self._key_index(tenant.id, normalise_case_key(case_key) or ""),
+            key_version=version, wrapped_key=wrapped,
+            what_sealed=cipher.seal(what, Place("cases", "what", case_id)),
+            when_sealed=seal_optional(cipher, "cases", "when", case_id, when),
+            where_sealed=seal_optional(cipher, "cases", "where", case_id, where),
+            people_sealed=seal_optional(cipher, "cases", "people", case_id, people),
+            contact_sealed=seal_optional(cipher, "cases", "contact", case_id, contact),
+        )
+        self._session.add(case)
+        self._session.flush()
+        keys = self._content.keys(case, REPORTER)
+        self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
+                                    per_file=self._limits.per_file, per_batch=self._limits.per_report)
+        self._logbook.record("case.created", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case_id,
+                             detail=f"attachments={len(uploads)}")
+        return Receipt(case_id, case_key)
+
+    def open_with_key(self, tenant: Tenant, case_key: str, client: str) -> uuid.UUID:
+        """The case a key opens. Wrong keys are throttled per client and per tenant."""
+        keys = (self._index.compute("throttle/case-key-client", client, tenant.id),)
+        self._throttles.check(*keys)
+        normalised = normalise_case_key(case_key[:64])
+        case_id = None
+        if normalised is not None:
+            case_id = self._session.execute(sa.select(Case.id).where(
+                Case.tenant_id == tenant.id, Case.case_key_index == self._key_index(tenant.id, normalised)
+            )).scalar_one_or_none()
+        if case_id is None:
+            self._throttles.fail(*keys)
+            self._logbook.record("case_key.failed", REPORTER, tenant_id=tenant.id)
+            raise AuthenticationFailed()
+        self._logbook.record("case_key.accepted", REPORTER, tenant_id=tenant.id, object_type="case",
+                             object_id=case_id)
+        return case_id
+
+    def view(self, tenant: Tenant, case_id: uuid.UUID) -> ReporterCaseView:
+        case = self._case(tenant, case_id)
+        keys = self._content.keys(case, REPORTER)
+        return ReporterCaseView(case.id, case.status, case.received_at, self._content.report(case, keys),
+                                self._content.report_attachments(case, keys), self._content.thread(case, keys))
+
+    def reply(self, tenant: Tenant, case_id: uuid.UUID, body: str, uploads: list[Upload]) -> None:
+        case = self._case(tenant, case_id)
+        keys = self._content.keys(case, REPORTER)
+        message = self._content.add_message(case, keys, "reporter", body, uploads, self._limits.per_file,
+                                            self._limits.per_report)
+        case.last_reporter_message_at = message.created_at
+        case.updated_at = message.created_at
+        self._logbook.record("message.sent", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case.id,
+                             detail=f"attachments={len(uploads)}")
+
+    def download(self, tenant: Tenant, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+        """(info, chunk iterator) for an attachment the reporter may see (own or a handler's reply)."""
+        case = self._case(tenant, case_id)
+        attachment = self._content.attachments.get(case.id, attachment_id)
+        if attachment is None or (attachment.source == "handler" and attachment.message_id is None):
+            raise NotFound("attachment", attachment_id)
+        keys = self._content.keys(case, REPORTER)
+        self._logbook.record("attachment.downloaded", REPORTER, tenant_id=tenant.id, object_type="attachment",
+                             object_id=attachment.id)
+        return Download(self._content.attachments.info(attachment, keys.cipher),
+                        self._content.attachments.stream(attachment, keys.data_key))
+
+    def _case(self, tenant: Tenant, case_id: uuid.UUID) -> Case:
+        case = self._session.execute(
+            sa.select(Case).where(Case.id == case_id, Case.tenant_id == tenant.id)
+        ).scalar_one_or_none()
+        if case is None:
+            raise NotFound("case", case_id)
+        return case
+
+    def _key_index(self, tenant_id: uuid.UUID, normalised: str) -> bytes:
+        return self._index.compute("case-key", normalised, tenant_id)
+
+    def _new_reference(self) -> str:
+        """A short random reference for handlers to talk about a case (not a secret)."""
+        for _ in range(10):
+            raw = "".join(secrets.choice(CROCKFORD) for _ in range(8))
+            reference = f"{raw[:4]}-{raw[4:]}"
+            if not self._session.execute(sa.select(Case.id).where(Case.reference == reference)).first():
+                return reference
+        raise RuntimeError("could not allocate a unique case reference")

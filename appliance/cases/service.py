@@ -1,0 +1,191 @@
+"""The handler's side: work queue, reading a case, answering, notes, status, assignment.
+
+Every method takes the signed-in principal and scopes every query to the tenants where
+that principal holds the handler role; a case elsewhere is simply "not found".
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.actors import Role, StaffPrincipal
+from appliance.audit.service import Logbook
+from appliance.cases.attachments import Download, Upload
+from appliance.cases.content import MAX_TEXT, CaseContent, check_text
+from appliance.cases.deadlines import deadlines_for
+from appliance.cases.models import Case, Note
+from appliance.cases.reporting import Limits
+from appliance.cases.views import HandlerCaseView, NoteView, QueueRow
+from appliance.cases.workflow import Status, check_transition, parse_outcome, parse_status
+from appliance.clock import Clock
+from appliance.crypto.fields import Place
+from appliance.crypto.keyring import TenantKeyring
+from appliance.errors import InvalidInput, NotFound
+from appliance.users.models import Membership, User
+
+ACK_MESSAGE = "acknowledgement"
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    tenant_id: uuid.UUID | None = None
+    status: str | None = None
+    category_id: uuid.UUID | None = None
+    overdue_only: bool = False
+    open_only: bool = False
+
+
+class CaseService:
+    def __init__(self, session: Session, keyring: TenantKeyring, logbook: Logbook, clock: Clock,
+                 limits: Limits) -> None:
+        self._session = session
+        self._logbook = logbook
+        self._clock = clock
+        self._limits = limits
+        self._content = CaseContent(session, keyring, clock)
+
+    # --- queue ------------------------------------------------------------------------
+    def queue(self, principal: StaffPrincipal, filters: QueueFilter, limit: int = 500) -> list[QueueRow]:
+        """Metadata only: the queue never decrypts anything."""
+        tenants = principal.tenants_with(Role.HANDLER)
+        if filters.tenant_id is not None:
+            tenants = tenants & {filters.tenant_id}
+        if not tenants:
+            return []
+        query = sa.select(Case).where(Case.tenant_id.in_(tenants))
+        if filters.status:
+            query = query.where(Case.status == parse_status(filters.status).value)
+        elif filters.open_only:
+            query = query.where(Case.status != Status.CLOSED.value)
+        if filters.category_id:
+            query = query.where(Case.category_id == filters.category_id)
+        now = self._clock()
+        rows = []
+        for case in self._session.execute(query.order_by(Case.received_at.desc()).limit(limit)).scalars():
+            deadlines = deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at,
+                                      case.status == Status.CLOSED, now)
+            if filters.overdue_only and not deadlines.overdue:
+                continue
+            unread = case.last_reporter_message_at is not None and (
+                case.handler_read_at is None or case.last_reporter_message_at > case.handler_read_at)
+            rows.append(QueueRow(case.id, case.tenant_id, case.reference, case.category_id, case.status,
+                                 case.received_at, case.assignee_id, deadlines, unread))
+        return rows
+
+    # --- one case ---------------------------------------------------------------------
+    def open_case(self, principal: StaffPrincipal, case_id: uuid.UUID) -> HandlerCaseView:
+        case = self._case(principal, case_id)
+        keys = self._content.keys(case, principal.actor)
+        case.handler_read_at = self._clock()
+        self._logbook.record("case.viewed", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id)
+        notes = self._session.execute(
+            sa.select(Note).where(Note.case_id == case.id).order_by(Note.created_at, Note.id)
+        ).scalars().all()
+        cipher = keys.cipher
+        return HandlerCaseView(
+            id=case.id, tenant_id=case.tenant_id, reference=case.reference, category_id=case.category_id,
+            status=case.status, outcome=case.outcome, received_at=case.received_at,
+            acknowledged_at=case.acknowledged_at, feedback_at=case.feedback_at, closed_at=case.closed_at,
+            assignee_id=case.assignee_id,
+            deadlines=deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at,
+                                    case.status == Status.CLOSED, self._clock()),
+            report=self._content.report(case, keys),
+            conclusions=self._content.conclusions(case, keys),
+            report_attachments=self._content.report_attachments(case, keys),
+            thread=self._content.thread(case, keys),
+            notes=tuple(NoteView(n.id, n.author_user_id, n.created_at,
+                                 cipher.open(n.body_sealed, Place("case_notes", "body", n.id))) for n in notes),
+        )
+
+    def change_status(self, principal: StaffPrincipal, case_id: uuid.UUID, target: str,
+                      outcome: str = "", conclusions: str = "") -> None:
+        """Move a case along the flow. Acknowledging tells the reporter; closing needs an outcome."""
+        case = self._case(principal, case_id)
+        new = parse_status(target)
+        check_transition(Status(case.status), new)
+        now = self._clock()
+        if new == Status.CLOSED:
+            closing_outcome = parse_outcome(outcome) if outcome else None
+            if closing_outcome is None:
+                raise InvalidInput("outcome", "is required to close a case")
+            text = check_text("conclusions", conclusions, MAX_TEXT, required=True)
+            keys = self._content.keys(case, principal.actor)
+            case.conclusions_sealed = keys.cipher.seal(text, Place("cases", "conclusions", case.id))
+            case.outcome = closing_outcome.value
+            case.closed_at = now
+        elif case.status == Status.CLOSED:
+            case.closed_at = None
+            case.outcome = None
+        if new == Status.ACKNOWLEDGED:
+            case.acknowledged_at = now
+            keys = self._content.keys(case, principal.actor)
+            self._content.add_message(case, keys, "system", ACK_MESSAGE, [], 0, 0)
+        self._logbook.record("case.status_changed", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id, detail=f"{case.status}->{new.value}")
+        case.status = new.value
+        case.updated_at = now
+
+    def assign(self, principal: StaffPrincipal, case_id: uuid.UUID, assignee_id: uuid.UUID | None) -> None:
+        case = self._case(principal, case_id)
+        if assignee_id is not None:
+            is_handler = self._session.execute(
+                sa.select(Membership.id).join(User, User.id == Membership.user_id).where(
+                    Membership.user_id == assignee_id, Membership.tenant_id == case.tenant_id,
+                    Membership.role == Role.HANDLER.value, User.disabled_at.is_(None))
+            ).first()
+            if not is_handler:
+                raise InvalidInput("assignee", "is not a handler of this organisation")
+        case.assignee_id = assignee_id
+        case.updated_at = self._clock()
+        self._logbook.record("case.assigned", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id, detail=f"assignee={assignee_id}" if assignee_id else "unassigned")
+
+    def post_message(self, principal: StaffPrincipal, case_id: uuid.UUID, body: str, uploads: list[Upload],
+                     is_feedback: bool = False) -> None:
+        """A message the reporter will read with the case key."""
+        case = self._case(principal, case_id)
+        keys = self._content.keys(case, principal.actor)
+        message = self._content.add_message(case, keys, "handler", body, uploads, self._limits.per_file,
+                                            self._limits.per_report, author_user_id=principal.user_id,
+                                            is_feedback=is_feedback)
+        if is_feedback and case.feedback_at is None:
+            case.feedback_at = message.created_at
+        case.updated_at = message.created_at
+        self._logbook.record("message.sent", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id, detail="feedback" if is_feedback else None)
+
+    def add_note(self, principal: StaffPrincipal, case_id: uuid.UUID, body: str) -> None:
+        case = self._case(principal, case_id)
+        text = check_text("note", body, MAX_TEXT, required=True)
+        keys = self._content.keys(case, principal.actor)
+        note = Note(id=uuid.uuid4(), case_id=case.id, tenant_id=case.tenant_id, author_user_id=principal.user_id,
+                    created_at=self._clock())
+        note.body_sealed = keys.cipher.seal(text, Place("case_notes", "body", note.id))
+        self._session.add(note)
+        self._logbook.record("note.added", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id)
+
+    def download(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+        case = self._case(principal, case_id)
+        attachment = self._content.attachments.get(case.id, attachment_id)
+        if attachment is None:
+            raise NotFound("attachment", attachment_id)
+        keys = self._content.keys(case, principal.actor)
+        self._logbook.record("attachment.downloaded", principal.actor, tenant_id=case.tenant_id,
+                             object_type="attachment", object_id=attachment.id)
+        return Download(self._content.attachments.info(attachment, keys.cipher),
+                        self._content.attachments.stream(attachment, keys.data_key))
+
+    def _case(self, principal: StaffPrincipal, case_id: uuid.UUID) -> Case:
+        tenants = principal.tenants_with(Role.HANDLER)
+        case = self._session.execute(
+            sa.select(Case).where(Case.id == case_id, Case.tenant_id.in_(tenants))
+        ).scalar_one_or_none() if tenants else None
+        if case is None:
+            raise NotFound("case", case_id)
+        return case

@@ -1,0 +1,81 @@
+"""Decrypted, read-only shapes of a case for the two audiences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from appliance.cases.attachments import AttachmentInfo
+from appliance.cases.deadlines import Deadlines
+
+
+@dataclass(frozen=True)
+class ReportText:
+    what: str
+    when: str
+    where: str
+    people: str
+    contact: str
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    id: uuid.UUID
+    author: str
+    created_at: dt.datetime
+    body: str
+    is_feedback: bool
+    attachments: tuple[AttachmentInfo, ...]
+
+
+@dataclass(frozen=True)
+class NoteView:
+    id: uuid.UUID
+    author_user_id: uuid.UUID
+    created_at: dt.datetime
+    body: str
+
+
+@dataclass(frozen=True)
+class ReporterCaseView:
+    id: uuid.UUID
+    status: str
+    received_at: dt.datetime
+    report: ReportText
+    report_attachments: tuple[AttachmentInfo, ...]
+    thread: tuple[ThreadMessage, ...]
+
+
+@dataclass(frozen=True)
+class HandlerCaseView:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    reference: str
+    category_id: uuid.UUID | None
+    status: str
+    outcome: str | None
+    received_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    feedback_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    assignee_id: uuid.UUID | None
+    deadlines: Deadlines
+    report: ReportText
+    conclusions: str
+    report_attachments: tuple[AttachmentInfo, ...]
+    thread: tuple[ThreadMessage, ...]
+    notes: tuple[NoteView, ...]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    reference: str
+    category_id: uuid.UUID | None
+    status: str
+    received_at: dt.datetime
+    assignee_id: uuid.UUID | None
+    deadlines: Deadlines
+    unread_reporter_message: bool

@@ -1,0 +1,1 @@
+"""The `appliance` command line (click). Commands stay thin: they call services."""

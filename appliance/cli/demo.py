@@ -1,0 +1,67 @@
+"""`appliance demo setup`: a demo tenant and two users for trying the appliance locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+import click
+
+from appliance.actors import CLI, Role
+from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.crypto import totp
+from appliance.errors import NotFound
+
+DEMO_SLUG = "demo"
+DEMO_USERS = (("admin@demo.example", (Role.ADMIN,)), ("handler@demo.example", (Role.HANDLER,)))
+
+
+@click.group()
+def demo() -> None:
+    """Demo data for a local trial (never on a production install)."""
+
+
+@demo.command("setup")
+@json_option
+@pass_runtime
+def setup(runtime: Runtime, as_json: bool) -> None:
+    """Create the demo tenant, an admin and a handler once; print their logins."""
+    path = runtime.settings.data_dir / "demo-credentials.json"
+    with runtime.services() as services:
+        try:
+            services.tenants.by_slug(DEMO_SLUG)
+            exists = True
+        except NotFound:
+            exists = False
+        if not exists:
+            tenant = services.tenants.create_tenant("Demo Organisation AB", DEMO_SLUG, CLI)
+            accounts = []
+            for email, roles in DEMO_USERS:
+                password = secrets.token_urlsafe(12)
+                _, enrolment = services.users.create_user(email, password, [(tenant.id, r) for r in roles], CLI,
+                                                          with_totp=True)
+                assert enrolment is not None
+                accounts.append({"email": email, "password": password, "roles": [r.value for r in roles],
+                                 "totp_secret": enrolment.secret, "totp_uri": enrolment.uri})
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(accounts, handle, indent=2)
+    if not path.exists():
+        click.echo("the demo tenant exists but its credentials file is gone; use `appliance user reset-2fa`",
+                   err=True)
+        return
+    accounts = json.loads(path.read_text())
+    base = runtime.settings.base_url
+    clock = runtime.context.clock
+
+    def text() -> None:
+        click.echo(f"\n  Reporter portal:  {base}/r/{DEMO_SLUG}/")
+        click.echo(f"  Staff sign-in:    {base}/staff/login\n")
+        for account in accounts:
+            click.echo(f"  {', '.join(account['roles']):<8} {account['email']:<24} password {account['password']}")
+            click.echo(f"           TOTP secret {account['totp_secret']} (current code "
+                       f"{totp.current_code(account['totp_secret'], clock())})")
+        click.echo("\n  Demo only: these secrets are printed because this is a local trial.\n")
+
+    emit(as_json, {"portal": f"{base}/r/{DEMO_SLUG}/", "staff": f"{base}/staff/login", "accounts": accounts}, text)

@@ -1,0 +1,31 @@
+"""Entry point of the `appliance` console script."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from appliance.cli.base import ApplianceGroup
+from appliance.cli.demo import demo
+from appliance.cli.ops import audit, doctor, serve
+from appliance.cli.setup import db, init
+from appliance.cli.tenants import tenant
+from appliance.cli.users import user
+
+
+@click.group(cls=ApplianceGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="appliance")
+def cli() -> None:
+    """Administer the compliance appliance: setup, tenants, users, logbook, health."""
+    os.umask(0o077)  # every file the appliance writes (database, backups, keys) is private
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+for command in (init, db, tenant, user, serve, audit, doctor, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="appliance")

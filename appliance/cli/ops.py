@@ -1,0 +1,105 @@
+"""`appliance serve`, `appliance audit verify` and `appliance doctor`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+
+from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.errors import ApplianceError
+from appliance.migrations import runner
+
+
+@click.command()
+@click.option("--bind", default=None, help="host:port or unix:/path (default: the BIND setting).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default: WORKERS).")
+@pass_runtime
+def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
+    """Serve the web application with gunicorn (put nginx in front in production)."""
+    settings = runtime.settings
+    runtime.context.close()  # fail here, with one line, if the config/key/DB are wrong
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--bind", bind or settings.bind, "--workers", str(workers or settings.workers),
+            "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp",
+            "--forwarded-allow-ips", "127.0.0.1", "--graceful-timeout", "20", "--timeout", "120",
+            "--log-level", "warning", "webapp.wsgi:app"]
+    if settings.config_path:
+        os.environ["APPLIANCE_CONFIG"] = str(settings.config_path)
+    click.echo(f"serving on {bind or settings.bind}", err=True)
+    os.execv(str(gunicorn), args)
+
+
+@click.group()
+def audit() -> None:
+    """The logbook."""
+
+
+@audit.command("verify")
+@json_option
+@pass_runtime
+def verify(runtime: Runtime, as_json: bool) -> None:
+    """Check the logbook's hash chain; names the first broken event."""
+    with runtime.services() as services:
+        report = services.logbook.verify()
+    emit(as_json, asdict(report), lambda: click.echo(
+        f"logbook OK: {report.events} events, chain intact" if report.ok else
+        f"logbook BROKEN at event {report.broken_seq}: {report.reason} ({report.events} events verified before it)"))
+    if not report.ok:
+        sys.exit(1)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+
+
+@click.command()
+@json_option
+@pass_runtime
+def doctor(runtime: Runtime, as_json: bool) -> None:
+    """Check this host end to end: settings, key file, database, schema, logbook, disk."""
+    checks: list[Check] = []
+    try:
+        settings = runtime.settings
+        checks.append(Check("settings", "ok", str(settings.config_path or "environment")))
+        mode = stat.S_IMODE(settings.master_key_file.stat().st_mode)
+        checks.append(Check("master key file", "ok" if mode & 0o077 == 0 else "fail", f"mode {mode:04o}"))
+        context = runtime.context
+        checks.append(Check("database", "ok", f"{settings.backend} reachable and readable"))
+        current, head = runner.current_revision(context.engine), runner.head_revision()
+        checks.append(Check("schema", "ok" if current == head else "fail",
+                            f"at {current}" if current == head else f"at {current}, newest {head}: run `appliance db upgrade`"))
+        with runtime.services() as services:
+            report = services.logbook.verify()
+        checks.append(Check("logbook", "ok" if report.ok else "fail",
+                            f"{report.events} events, chain intact" if report.ok else
+                            f"broken at event {report.broken_seq}: {report.reason}"))
+        usage = shutil.disk_usage(settings.data_dir)
+        free_gb = usage.free / 1024**3
+        checks.append(Check("disk", "ok" if free_gb >= 2 else "warn", f"{free_gb:.1f} GB free in {settings.data_dir}"))
+        secure = settings.base_url.startswith("https://") and settings.cookie_secure
+        checks.append(Check("https", "ok" if secure else "warn",
+                            "HTTPS base URL and Secure cookies" if secure else
+                            "BASE_URL is not https or COOKIE_SECURE is off: acceptable only for a local demo"))
+        checks.append(Check("smtp", "ok" if settings.smtp_url else "warn",
+                            "configured" if settings.smtp_url else "SMTP_URL not set: no e-mail reminders"))
+    except ApplianceError as exc:
+        checks.append(Check("startup", "fail", str(exc)))
+    failed = any(c.status == "fail" for c in checks)
+
+    def text() -> None:
+        for c in checks:
+            click.echo(f"{c.status.upper():<5} {c.name:<16} {c.detail}")
+        click.echo("doctor: problems found" if failed else "doctor: all checks passed")
+
+    emit(as_json, {"ok": not failed, "checks": [asdict(c) for c in checks]}, text)
+    if failed:
+        sys.exit(1)

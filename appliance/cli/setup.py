@@ -1,0 +1,84 @@
+"""`appliance init` and `appliance db upgrade|status`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.context import build_context
+from appliance.crypto.keys import MasterKey
+from appliance.errors import SettingsError
+from appliance.migrations import runner
+from appliance.settings import build_settings, render_config
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("var"),
+              show_default=True, help="Where the config, master key and embedded database go.")
+@click.option("--database-url", default=None,
+              help="postgresql+psycopg://… or mssql+pymssql://…; default: embedded SQLCipher file.")
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True,
+              help="The public URL people use (https:// in production).")
+@json_option
+def init(data_dir: Path, database_url: str | None, base_url: str, as_json: bool) -> None:
+    """Create a configuration, a master key (mode 0400) and the database schema."""
+    data_dir = data_dir.resolve()
+    config_path = data_dir / "appliance.toml"
+    if config_path.exists():
+        raise SettingsError("APPLIANCE_CONFIG", f"{config_path} already exists; refusing to overwrite it")
+    values: dict[str, object] = {
+        "database_url": database_url or f"sqlite+pysqlcipher:///{data_dir / 'appliance.db'}",
+        "master_key_file": str(data_dir / "master.key"),
+        "data_dir": str(data_dir),
+        "base_url": base_url,
+        "cookie_secure": base_url.startswith("https://"),
+    }
+    settings = build_settings(values, base_dir=data_dir)  # validate before touching disk
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    if not settings.master_key_file.exists():
+        MasterKey.create(settings.master_key_file)
+    context = build_context(settings)
+    try:
+        runner.upgrade(context.engine)
+    finally:
+        context.close()
+    config_path.write_text(render_config(values), "utf-8")
+    os.chmod(config_path, 0o600)
+    emit(as_json, {"config": str(config_path), "master_key_file": str(settings.master_key_file),
+                   "backend": settings.backend},
+         lambda: click.echo(f"initialised {data_dir}\n  config:     {config_path}\n"
+                            f"  master key: {settings.master_key_file} (mode 0400; back it up offline)\n"
+                            f"  database:   {settings.backend}\n"
+                            f"Later commands find it through APPLIANCE_CONFIG={config_path}"))
+
+
+@click.group()
+def db() -> None:
+    """Database schema: migrations and status."""
+
+
+@db.command("upgrade")
+@pass_runtime
+def db_upgrade(runtime: Runtime) -> None:
+    """Apply pending migrations (expand/contract: safe while the old version serves)."""
+    engine = runtime.context.engine
+    before = runner.current_revision(engine)
+    click.echo(f"schema at {before or 'empty'}; upgrading to {runner.head_revision()}", err=True)
+    runner.upgrade(engine)
+    click.echo(f"schema at {runner.current_revision(engine)}")
+
+
+@db.command("status")
+@json_option
+@pass_runtime
+def db_status(runtime: Runtime, as_json: bool) -> None:
+    """Show the current and the newest schema revision."""
+    current = runner.current_revision(runtime.context.engine)
+    head = runner.head_revision()
+    emit(as_json, {"current": current, "head": head, "up_to_date": current == head},
+         lambda: click.echo(f"current {current or 'empty'}, newest {head}"
+                            + ("" if current == head else " — run `appliance db upgrade`")))

@@ -1,0 +1,148 @@
+"""`appliance user create|list|grant|revoke|disable|enable|reset-2fa|set-password`."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import click
+
+from appliance.actors import CLI, Role
+from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.errors import InvalidInput
+from appliance.services import Services
+
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+email_option = click.option("--email", required=True, help="The user's e-mail address (their login).")
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise InvalidInput("password", "nothing on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise InvalidInput("password", "no terminal to ask on; pass --password-stdin")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@click.group()
+def user() -> None:
+    """Staff accounts: compliance officers, administrators, auditors, analysts."""
+
+
+@user.command("create")
+@click.option("--tenant", "slug", required=True, help="Tenant slug the role applies to.")
+@email_option
+@click.option("--role", "roles", type=ROLE_CHOICE, multiple=True, required=True, help="Repeat for several.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@json_option
+@pass_runtime
+def create(runtime: Runtime, slug: str, email: str, roles: tuple[str, ...], password_stdin: bool,
+           as_json: bool) -> None:
+    """Create a user and print the TOTP provisioning URI once (scan it into an authenticator)."""
+    password = read_password(password_stdin)
+    with runtime.services() as services:
+        tenant = services.tenants.by_slug(slug)
+        created, enrolment = services.users.create_user(
+            email, password, [(tenant.id, Role(r)) for r in roles], CLI, with_totp=True)
+        assert enrolment is not None
+        data = {"id": str(created.id), "email": email.strip().lower(), "tenant": slug, "roles": list(roles),
+                "totp_uri": enrolment.uri, "totp_secret": enrolment.secret}
+    emit(as_json, data, lambda: click.echo(
+        f"created {data['email']} ({', '.join(roles)} in {slug})\n"
+        f"TOTP (shown once; scan into an authenticator app):\n  {enrolment.uri}"))
+
+
+def _user_id(services: Services, email: str) -> uuid.UUID:
+    return services.users.by_email(email).id
+
+
+@user.command("list")
+@click.option("--tenant", "slug", required=True)
+@json_option
+@pass_runtime
+def list_(runtime: Runtime, slug: str, as_json: bool) -> None:
+    """List the users holding a role in a tenant."""
+    with runtime.services() as services:
+        tenant = services.tenants.by_slug(slug)
+        rows = [{"id": str(u.id), "email": u.email, "roles": sorted(r for t, r in u.roles if t == tenant.id),
+                 "disabled": u.disabled, "two_factor": u.two_factor}
+                for u in services.users.users_in(frozenset({tenant.id}))]
+
+    def text() -> None:
+        for row in rows:
+            flags = ("disabled " if row["disabled"] else "") + ("" if row["two_factor"] else "2fa-pending")
+            click.echo(f"{row['email']:<40} {','.join(row['roles']):<24} {flags}")
+
+    emit(as_json, rows, text)
+
+
+@user.command("grant")
+@email_option
+@click.option("--tenant", "slug", required=True)
+@click.option("--role", type=ROLE_CHOICE, required=True)
+@pass_runtime
+def grant(runtime: Runtime, email: str, slug: str, role: str) -> None:
+    """Give a user a role in a tenant."""
+    with runtime.services() as services:
+        services.users.grant_role(_user_id(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
+    click.echo(f"granted {role} in {slug}")
+
+
+@user.command("revoke")
+@email_option
+@click.option("--tenant", "slug", required=True)
+@click.option("--role", type=ROLE_CHOICE, required=True)
+@pass_runtime
+def revoke(runtime: Runtime, email: str, slug: str, role: str) -> None:
+    """Take a role in a tenant away from a user."""
+    with runtime.services() as services:
+        services.users.revoke_role(_user_id(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
+    click.echo(f"revoked {role} in {slug}")
+
+
+@user.command("disable")
+@email_option
+@pass_runtime
+def disable(runtime: Runtime, email: str) -> None:
+    """Block a user from signing in and end their sessions."""
+    with runtime.services() as services:
+        services.users.set_disabled(_user_id(services, email), True, CLI)
+    click.echo("disabled; their sessions have ended")
+
+
+@user.command("enable")
+@email_option
+@pass_runtime
+def enable(runtime: Runtime, email: str) -> None:
+    """Allow a disabled user to sign in again."""
+    with runtime.services() as services:
+        services.users.set_disabled(_user_id(services, email), False, CLI)
+    click.echo("enabled")
+
+
+@user.command("reset-2fa")
+@email_option
+@json_option
+@pass_runtime
+def reset_2fa(runtime: Runtime, email: str, as_json: bool) -> None:
+    """Forget a user's authenticator and recovery codes; prints a new TOTP URI once."""
+    with runtime.services() as services:
+        enrolment = services.users.reset_two_factor(_user_id(services, email), CLI, with_totp=True)
+        assert enrolment is not None
+    emit(as_json, {"totp_uri": enrolment.uri, "totp_secret": enrolment.secret},
+         lambda: click.echo(f"two-factor reset; new TOTP (shown once):\n  {enrolment.uri}"))
+
+
+@user.command("set-password")
+@email_option
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@pass_runtime
+def set_password(runtime: Runtime, email: str, password_stdin: bool) -> None:
+    """Set a new password for a user (ends their sessions)."""
+    password = read_password(password_stdin)
+    with runtime.services() as services:
+        services.users.set_password(_user_id(services, email), password, CLI)
+    click.echo("password set; their sessions have ended")

@@ -1,0 +1,67 @@
+"""build_context(settings): the long-lived objects every boundary (web, CLI, jobs) needs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from appliance.clock import Clock, utcnow
+from appliance.crypto.blind_index import BlindIndex
+from appliance.crypto.keys import MasterKey
+from appliance.crypto.passwords import Argon2Params, PasswordPolicy
+from appliance.db import check_database, create_engine, session_factory
+from appliance.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    master: MasterKey
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blind_index: BlindIndex
+    passwords: PasswordPolicy
+    clock: Clock
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session whose transaction commits when the block succeeds."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def sqlcipher_key(master: MasterKey) -> bytes:
+    return master.derive("sqlcipher-database/v1")
+
+
+def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True) -> AppContext:
+    """Load the master key, open the database and check it can be read."""
+    master = MasterKey.load(settings.master_key_file)
+    engine = create_engine(settings, sqlcipher_key(master))
+    if check:
+        check_database(engine)
+    return AppContext(
+        settings=settings,
+        master=master,
+        engine=engine,
+        sessions=session_factory(engine),
+        blind_index=BlindIndex(master),
+        passwords=PasswordPolicy(
+            Argon2Params(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+        ),
+        clock=clock,
+    )

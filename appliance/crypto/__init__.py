@@ -1,0 +1,1 @@
+"""Cryptography: key hierarchy, encrypted fields and files, passwords, TOTP."""

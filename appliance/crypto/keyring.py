@@ -1,0 +1,107 @@
+"""Tenant key-encryption keys and case data keys, with every unwrap in the logbook."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import uuid
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.orm import Session
+
+from appliance.actors import Actor
+from appliance.audit.service import Logbook
+from appliance.clock import Clock
+from appliance.crypto.fields import FieldCipher
+from appliance.crypto.keys import MasterKey
+from appliance.errors import DecryptionFailed, NotFound
+from appliance.tenants.models import TenantKey
+
+_WRAP = struct.Struct(">I")  # key version prefix of a wrapped case key
+CASE_FIELD_VERSION = 1
+INSTALLATION_FIELD_VERSION = 1
+
+
+def installation_cipher(master: MasterKey) -> FieldCipher:
+    """For data that belongs to no tenant (staff accounts span tenants)."""
+    return FieldCipher(master.derive(f"installation-data/v{INSTALLATION_FIELD_VERSION}"),
+                       INSTALLATION_FIELD_VERSION)
+
+
+class TenantKeyring:
+    """Creates and unwraps tenant keys; wraps and unwraps per-case data keys."""
+
+    def __init__(self, session: Session, master: MasterKey, logbook: Logbook, clock: Clock) -> None:
+        self._session = session
+        self._wrapper = AESGCM(master.derive("tenant-key-wrap/v1"))
+        self._logbook = logbook
+        self._clock = clock
+
+    def create_tenant_key(self, tenant_id: uuid.UUID) -> int:
+        """Add the next key version for a tenant and return it."""
+        current = self._session.execute(
+            sa.select(sa.func.max(TenantKey.version)).where(TenantKey.tenant_id == tenant_id)
+        ).scalar_one()
+        version = (current or 0) + 1
+        nonce = os.urandom(12)
+        wrapped = nonce + self._wrapper.encrypt(
+            nonce, secrets.token_bytes(32), _tenant_aad(tenant_id, version)
+        )
+        self._session.add(TenantKey(tenant_id=tenant_id, version=version, wrapped_key=wrapped,
+                                    created_at=self._clock()))
+        self._session.flush()
+        return version
+
+    def current_version(self, tenant_id: uuid.UUID) -> int:
+        version = self._session.execute(
+            sa.select(sa.func.max(TenantKey.version)).where(TenantKey.tenant_id == tenant_id)
+        ).scalar_one()
+        if version is None:
+            raise NotFound("tenant key", tenant_id)
+        return int(version)
+
+    def _tenant_key(self, tenant_id: uuid.UUID, version: int, actor: Actor) -> AESGCM:
+        row = self._session.get(TenantKey, (tenant_id, version))
+        if row is None:
+            raise NotFound("tenant key", tenant_id)
+        try:
+            key = self._wrapper.decrypt(row.wrapped_key[:12], row.wrapped_key[12:],
+                                        _tenant_aad(tenant_id, version))
+        except InvalidTag:
+            raise DecryptionFailed("tenant key") from None
+        self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id,
+                             object_type="tenant_key", object_id=f"{tenant_id}/v{version}")
+        return AESGCM(key)
+
+    def new_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, actor: Actor) -> tuple[FieldCipher, bytes, int]:
+        """A fresh data key for a case: its cipher, the wrapped form and the tenant key version."""
+        version = self.current_version(tenant_id)
+        data_key = secrets.token_bytes(32)
+        nonce = os.urandom(12)
+        kek = self._tenant_key(tenant_id, version, actor)
+        wrapped = _WRAP.pack(version) + nonce + kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, version))
+        return FieldCipher(data_key, CASE_FIELD_VERSION), wrapped, version
+
+    def case_data_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes, actor: Actor) -> bytes:
+        """Unwrap a case's data key (logged as a case key unwrap)."""
+        (version,) = _WRAP.unpack_from(wrapped)
+        kek = self._tenant_key(tenant_id, version, actor)
+        body = wrapped[_WRAP.size:]
+        try:
+            key = kek.decrypt(body[:12], body[12:], _case_aad(tenant_id, case_id, version))
+        except InvalidTag:
+            raise DecryptionFailed("case key") from None
+        self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id,
+                             object_type="case_key", object_id=case_id)
+        return key
+
+
+def _tenant_aad(tenant_id: uuid.UUID, version: int) -> bytes:
+    return b"tenant-key\x1f%s\x1f%d" % (tenant_id.bytes, version)
+
+
+def _case_aad(tenant_id: uuid.UUID, case_id: uuid.UUID, version: int) -> bytes:
+    return b"case-key\x1f%s\x1f%s\x1f%d" % (tenant_id.bytes, case_id.bytes, version)

@@ -1,0 +1,129 @@
+"""Engines per backend, the declarative Base and portable column types.
+
+The schema must compile cleanly for SQLite (SQLCipher), PostgreSQL and SQL Server: no
+TEXT/NTEXT/IMAGE on SQL Server, no UNIQUE constraint over a nullable column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import mssql
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, sessionmaker, Session
+
+from appliance.errors import DatabaseUnavailable
+from appliance.settings import Settings
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+# Portable types. SQL Server gets the (MAX) types explicitly.
+Blob = sa.LargeBinary().with_variant(mssql.VARBINARY("max"), "mssql")
+LongText = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")
+GUID = sa.Uuid(as_uuid=True)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timestamps stored as naive UTC, returned timezone-aware (UTC) on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "mssql":
+            return dialect.type_descriptor(mssql.DATETIME2(precision=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=False))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; the appliance stores only aware UTC times")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def new_id() -> uuid.UUID:
+    """Random (version 4) ids: never sequential, never guessable."""
+    return uuid.uuid4()
+
+
+def create_engine(settings: Settings, sqlcipher_key: bytes | None = None) -> Engine:
+    """An engine for the configured backend. SQLite needs the SQLCipher key."""
+    if settings.is_embedded:
+        if sqlcipher_key is None:
+            raise DatabaseUnavailable("the embedded database needs the master key")
+        return _sqlcipher_engine(settings.database_url.removeprefix("sqlite+pysqlcipher:///"), sqlcipher_key)
+    if settings.backend == "mssql+pymssql":
+        return sa.create_engine(settings.database_url, pool_pre_ping=True, deprecate_large_types=True)
+    return sa.create_engine(settings.database_url, pool_pre_ping=True)
+
+
+def _sqlcipher_engine(path: str, key: bytes) -> Engine:
+    import sqlcipher3.dbapi2 as sqlcipher  # the wheel bundles SQLCipher itself
+
+    # The stock pysqlcipher dialect only takes a passphrase (slow PBKDF2 on every connect)
+    # and cannot silence SQLCipher's own stderr logging; the pysqlite dialect driven by the
+    # sqlcipher3 module with our own connect hook does both.
+    engine = sa.create_engine(f"sqlite:///{path}", module=sqlcipher)
+    raw_key = key.hex()
+
+    @event.listens_for(engine, "connect")
+    def _unlock(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA cipher_log_level = NONE")
+        cursor.execute(f"PRAGMA key = \"x'{raw_key}'\"")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 15000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    # Take the write lock at BEGIN: SQLite cannot upgrade a read transaction to a write
+    # one safely under concurrent gunicorn workers.
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def check_database(engine: Engine) -> None:
+    """Open one connection and read the catalog; one clear error when that fails."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1")).scalar_one()
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
+    except sa.exc.DatabaseError as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "file is not a database" in text:
+            raise DatabaseUnavailable(
+                "cannot open the embedded database: wrong master key, or not an appliance database"
+            ) from None
+        raise DatabaseUnavailable(_first_line(text)) from None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)

@@ -1,0 +1,164 @@
+"""Domain exceptions. They carry data, never report content or secrets.
+
+webapp/errors.py maps them to HTTP responses; the CLI maps them to an exit code
+and one clear line.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+
+class ApplianceError(Exception):
+    """Base of every error the appliance raises on purpose."""
+
+    exit_code = 1
+
+    def __str__(self) -> str:  # one clear line for the CLI and logs
+        return self.message()
+
+    def message(self) -> str:
+        return self.__class__.__doc__.splitlines()[0].rstrip(".") if self.__class__.__doc__ else "error"
+
+
+class SettingsError(ApplianceError):
+    """A setting is missing or invalid."""
+
+    exit_code = 78  # EX_CONFIG
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(name, reason)
+        self.name = name
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"setting {self.name}: {self.reason}"
+
+
+class MasterKeyError(ApplianceError):
+    """The master key file cannot be used."""
+
+    exit_code = 78
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"master key {self.path}: {self.reason}"
+
+
+class DatabaseUnavailable(ApplianceError):
+    """The database cannot be opened."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"database: {self.reason}"
+
+
+class NotFound(ApplianceError):
+    """The object does not exist, or the caller may not know that it exists."""
+
+    exit_code = 2
+
+    def __init__(self, kind: str, object_id: uuid.UUID | str | None = None) -> None:
+        super().__init__(kind, object_id)
+        self.kind = kind
+        self.object_id = object_id
+
+    def message(self) -> str:
+        return f"{self.kind} not found"
+
+
+class AccessDenied(ApplianceError):
+    """The actor lacks the role this operation needs."""
+
+    exit_code = 3
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+    def message(self) -> str:
+        return f"not allowed: {self.action}"
+
+
+class InvalidInput(ApplianceError):
+    """A value given to the appliance is not acceptable."""
+
+    exit_code = 2
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.field = field
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class Conflict(ApplianceError):
+    """The operation clashes with existing state."""
+
+    exit_code = 2
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+    def message(self) -> str:
+        return self.what
+
+
+class AuthenticationFailed(ApplianceError):
+    """Credentials were wrong. Deliberately says nothing about which part."""
+
+    exit_code = 3
+
+    def message(self) -> str:
+        return "authentication failed"
+
+
+class LockedOut(ApplianceError):
+    """Too many failed attempts; try again later."""
+
+    exit_code = 3
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+    def message(self) -> str:
+        return f"too many failed attempts, retry in {self.retry_after_seconds} s"
+
+
+class TooLarge(ApplianceError):
+    """An upload exceeds a configured size limit; nothing was stored."""
+
+    exit_code = 2
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(limit_bytes)
+        self.limit_bytes = limit_bytes
+
+    def message(self) -> str:
+        return f"upload exceeds the limit of {self.limit_bytes} bytes"
+
+
+class DecryptionFailed(ApplianceError):
+    """A ciphertext failed authentication: wrong key, wrong row or tampered data."""
+
+    exit_code = 4
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+    def message(self) -> str:
+        return f"cannot decrypt {self.what}: wrong key or tampered data"

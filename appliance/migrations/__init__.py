@@ -1,0 +1,1 @@
+"""Alembic migrations, run by `appliance db upgrade` (expand/contract, safe while serving)."""

@@ -1,0 +1,76 @@
+"""Wiring: builds the services for one unit of work (one request, command or job run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+
+from sqlalchemy.orm import Session
+
+from appliance.audit.service import Logbook
+from appliance.cases.reporting import Limits, ReportingService
+from appliance.cases.service import CaseService
+from appliance.context import AppContext
+from appliance.crypto.keyring import TenantKeyring, installation_cipher
+from appliance.tenants.service import TenantService
+from appliance.users.service import UserService
+from appliance.users.sessions import SessionLimits, SessionStore
+from appliance.users.throttle import Throttles
+
+
+class Services:
+    """Each property builds its service once, all sharing the one session."""
+
+    def __init__(self, ctx: AppContext, session: Session) -> None:
+        self.ctx = ctx
+        self.session = session
+
+    @cached_property
+    def logbook(self) -> Logbook:
+        return Logbook(self.session, self.ctx.clock)
+
+    @cached_property
+    def keyring(self) -> TenantKeyring:
+        return TenantKeyring(self.session, self.ctx.master, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def throttles(self) -> Throttles:
+        s = self.ctx.settings
+        return Throttles(self.session, self.ctx.clock, s.lockout_threshold, s.lockout_base_seconds,
+                         s.lockout_max_seconds)
+
+    @cached_property
+    def web_sessions(self) -> SessionStore:
+        return SessionStore(self.session, self.ctx.clock)
+
+    @cached_property
+    def tenants(self) -> TenantService:
+        return TenantService(self.session, self.logbook, self.keyring, self.ctx.clock)
+
+    @cached_property
+    def users(self) -> UserService:
+        return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
+                           installation_cipher(self.ctx.master), self.throttles, self.ctx.clock)
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits(self.ctx.settings.max_attachment_bytes, self.ctx.settings.max_report_bytes)
+
+    @cached_property
+    def reporting(self) -> ReportingService:
+        return ReportingService(self.session, self.keyring, self.logbook, self.ctx.blind_index, self.throttles,
+                                self.ctx.clock, self.limits)
+
+    @cached_property
+    def cases(self) -> CaseService:
+        return CaseService(self.session, self.keyring, self.logbook, self.ctx.clock, self.limits)
+
+
+def staff_session_limits(ctx: AppContext) -> SessionLimits:
+    return SessionLimits(dt.timedelta(minutes=ctx.settings.session_idle_minutes),
+                         dt.timedelta(hours=ctx.settings.session_absolute_hours))
+
+
+def reporter_session_limits(ctx: AppContext) -> SessionLimits:
+    minutes = ctx.settings.reporter_session_minutes
+    return SessionLimits(dt.timedelta(minutes=minutes), dt.timedelta(minutes=minutes * 6))

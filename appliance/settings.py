@@ -1,0 +1,210 @@
+"""Settings: the only place that reads the environment or the config file.
+
+Values come from a TOML file (``APPLIANCE_CONFIG``, else ``./var/appliance.toml`` when a
+checkout was started with ``./scripts/run``, else ``/etc/appliance/appliance.toml``) and
+are overridden by ``APPLIANCE_<KEY>`` environment variables. Anything wrong stops start-up
+with one :class:`SettingsError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from appliance.errors import SettingsError
+
+SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
+CHECKOUT_CONFIG = Path("var/appliance.toml")
+ENV_PREFIX = "APPLIANCE_"
+SUPPORTED_DATABASES = ("sqlite+pysqlcipher", "postgresql+psycopg", "mssql+pymssql")
+LANGUAGES = ("en", "sv")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything configurable, validated. Passed down; never read from globals."""
+
+    database_url: str
+    master_key_file: Path
+    data_dir: Path
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str = ""
+    mail_from: str = "appliance@localhost"
+    backup_dir: Path | None = None
+    backup_sites: tuple[str, ...] = ()
+    log_retention_days: int = 90
+    backup_retention_days: int = 30
+    max_attachment_bytes: int = 50 * 1024 * 1024
+    max_report_bytes: int = 200 * 1024 * 1024
+    cookie_secure: bool = True
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    reporter_session_minutes: int = 20
+    # RFC 9106 section 4, second recommended option (64 MiB, t=3, p=4).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    lockout_threshold: int = 5
+    lockout_base_seconds: int = 30
+    lockout_max_seconds: int = 3600
+    default_language: str = "en"
+    bind: str = "127.0.0.1:8000"
+    workers: int = 2
+    log_level: str = "INFO"
+    config_path: Path | None = None
+
+    @property
+    def backend(self) -> str:
+        """The SQLAlchemy dialect+driver name, e.g. ``postgresql+psycopg``."""
+        return self.database_url.split("://", 1)[0]
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.backend == "sqlite+pysqlcipher"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "config_path"}
+_REQUIRED = ("database_url", "master_key_file", "data_dir")
+
+
+def find_config_path(environ: Mapping[str, str], cwd: Path | None = None) -> Path:
+    """Where the config file is expected, following the documented order."""
+    if environ.get("APPLIANCE_CONFIG"):
+        return Path(environ["APPLIANCE_CONFIG"])
+    checkout = (cwd or Path.cwd()) / CHECKOUT_CONFIG
+    if checkout.exists():
+        return checkout
+    return SYSTEM_CONFIG
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_path: Path | None = None
+) -> Settings:
+    """Read the config file and environment into validated :class:`Settings`."""
+    env = os.environ if environ is None else environ
+    path = config_path or find_config_path(env)
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = {k.lower(): v for k, v in tomllib.loads(path.read_text("utf-8")).items()}
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError("APPLIANCE_CONFIG", f"{path} is not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise SettingsError("APPLIANCE_CONFIG", f"cannot read {path}: {exc.strerror}") from None
+    elif not any(f"{ENV_PREFIX}{name.upper()}" in env for name in _REQUIRED):
+        raise SettingsError(
+            "APPLIANCE_CONFIG", f"{path} does not exist; run `appliance init` first"
+        )
+    unknown = sorted(set(raw) - set(_FIELDS))
+    if unknown:
+        raise SettingsError(unknown[0].upper(), f"unknown setting in {path}")
+    for name in _FIELDS:
+        env_value = env.get(f"{ENV_PREFIX}{name.upper()}")
+        if env_value is not None:
+            raw[name] = env_value
+    return build_settings(raw, base_dir=path.parent if path.exists() else Path.cwd(),
+                          config_path=path if path.exists() else None)
+
+
+def build_settings(
+    raw: Mapping[str, Any], base_dir: Path, config_path: Path | None = None
+) -> Settings:
+    """Validate raw values (strings from env or typed from TOML) into Settings."""
+    values: dict[str, Any] = {}
+    for name in _REQUIRED:
+        if raw.get(name) in (None, ""):
+            raise SettingsError(name.upper(), "is required")
+    for name, value in raw.items():
+        field = _FIELDS[name]
+        values[name] = _coerce(name, str(field.type), value, base_dir)
+    settings = Settings(**values, config_path=config_path)
+    _validate(settings)
+    return settings
+
+
+def _coerce(name: str, type_name: str, value: Any, base_dir: Path) -> Any:
+    label = name.upper()
+    if type_name == "int":
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(label, f"must be a whole number, got {value!r}") from None
+        if number < 0:
+            raise SettingsError(label, "must not be negative")
+        return number
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(label, f"must be true or false, got {value!r}")
+    if type_name.startswith("tuple"):
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise SettingsError(label, "must be a list of strings")
+    if "Path" in type_name:
+        if value in (None, ""):
+            return None
+        path = Path(str(value)).expanduser()
+        return path if path.is_absolute() else (base_dir / path).resolve()
+    if not isinstance(value, str):
+        raise SettingsError(label, "must be a string")
+    if name == "database_url" and value.startswith("sqlite+pysqlcipher:///"):
+        db_path = Path(value.removeprefix("sqlite+pysqlcipher:///"))
+        if not db_path.is_absolute():
+            value = f"sqlite+pysqlcipher:///{(base_dir / db_path).resolve()}"
+    return value
+
+
+def _validate(settings: Settings) -> None:
+    if settings.backend not in SUPPORTED_DATABASES:
+        raise SettingsError(
+            "DATABASE_URL", f"unsupported backend {settings.backend!r}; use one of "
+            + ", ".join(SUPPORTED_DATABASES)
+        )
+    base = urlsplit(settings.base_url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise SettingsError("BASE_URL", "must be an http(s) URL such as https://whistle.example.com")
+    if settings.smtp_url and urlsplit(settings.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
+        raise SettingsError("SMTP_URL", "must start with smtp://, smtp+starttls:// or smtps://")
+    if settings.max_attachment_bytes > settings.max_report_bytes:
+        raise SettingsError("MAX_ATTACHMENT_BYTES", "must not exceed MAX_REPORT_BYTES")
+    if settings.default_language not in LANGUAGES:
+        raise SettingsError("DEFAULT_LANGUAGE", f"must be one of {', '.join(LANGUAGES)}")
+    if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
+        raise SettingsError("ARGON2_MEMORY_KIB", "must be at least 8 × ARGON2_PARALLELISM")
+    if settings.argon2_time_cost < 1 or settings.argon2_parallelism < 1:
+        raise SettingsError("ARGON2_TIME_COST", "time cost and parallelism must be at least 1")
+    if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:
+        raise SettingsError("SESSION_IDLE_MINUTES", "session timeouts must be positive")
+    if settings.lockout_threshold < 1:
+        raise SettingsError("LOCKOUT_THRESHOLD", "must be at least 1")
+
+
+def render_config(values: Mapping[str, Any]) -> str:
+    """Write settings as TOML (used by ``appliance init``); only simple types."""
+    lines = ["# appliance configuration; see README.md for every key", ""]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{key} = [" + ", ".join(_toml_string(v) for v in value) + "]")
+        else:
+            lines.append(f"{key} = {_toml_string(str(value))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,42 @@
+"""Tenants (legal entities), their report categories and their key-encryption keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from appliance.db import GUID, Base, Blob, UTCDateTime, new_id
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    name: Mapped[str] = mapped_column(sa.Unicode(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "label"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    label: Mapped[str] = mapped_column(sa.Unicode(200))
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+
+class TenantKey(Base):
+    """A tenant's key-encryption key, wrapped under a key derived from the master key."""
+
+    __tablename__ = "tenant_keys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    wrapped_key: Mapped[bytes] = mapped_column(Blob)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

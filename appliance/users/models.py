@@ -1,0 +1,75 @@
+"""Staff users, their roles per tenant, recovery codes, web sessions and throttles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from appliance.crypto.fields import EncryptedBytes, Sealed
+from appliance.db import GUID, Base, UTCDateTime, new_id
+
+DIGEST = sa.LargeBinary(32)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    email_index: Mapped[bytes] = mapped_column(DIGEST, unique=True)
+    email_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    totp_secret_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("user_id", "tenant_id", "role"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+
+
+class RecoveryCode(Base):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(DIGEST)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A server-side session. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    token_hash: Mapped[bytes] = mapped_column(DIGEST, unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # staff | reporter
+    stage: Mapped[str] = mapped_column(sa.String(10))  # staff: password | enrol | full
+    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"), index=True)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Throttle(Base):
+    """Failed attempts per account, per client or per tenant; the key is a keyed hash."""
+
+    __tablename__ = "throttles"
+
+    key_hash: Mapped[bytes] = mapped_column(DIGEST, primary_key=True)
+    failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

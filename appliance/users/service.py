@@ -1,0 +1,276 @@
+"""Staff accounts: creation, roles, password + TOTP sign-in, recovery codes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.actors import Actor, Role, StaffPrincipal
+from appliance.audit.service import Logbook
+from appliance.clock import Clock
+from appliance.crypto import totp
+from appliance.crypto.blind_index import BlindIndex, normalise_email
+from appliance.crypto.fields import FieldCipher, Place
+from appliance.crypto.passwords import PasswordPolicy
+from appliance.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from appliance.users.models import Membership, RecoveryCode, User
+from appliance.users.sessions import SessionStore
+from appliance.users.throttle import Throttles
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{2,}$")
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    id: uuid.UUID
+    email: str
+    roles: tuple[tuple[uuid.UUID, str], ...]
+    disabled: bool
+    two_factor: bool
+
+
+class UserService:
+    def __init__(self, session: Session, logbook: Logbook, passwords: PasswordPolicy,
+                 blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock) -> None:
+        self._session = session
+        self._logbook = logbook
+        self._passwords = passwords
+        self._index = blind_index
+        self._cipher = cipher
+        self._throttles = throttles
+        self._clock = clock
+
+    # --- accounts -------------------------------------------------------------------
+    def create_user(self, email: str, password: str, roles: list[tuple[uuid.UUID, Role]], actor: Actor,
+                    with_totp: bool = False) -> tuple[User, Enrolment | None]:
+        """Create a staff account. With ``with_totp`` the TOTP secret is made now (CLI)."""
+        email = normalise_email(email)
+        if not EMAIL.match(email) or len(email) > 254:
+            raise InvalidInput("email", "is not a valid e-mail address")
+        index = self._email_index(email)
+        if self._session.execute(sa.select(User.id).where(User.email_index == index)).first():
+            raise Conflict("a user with this e-mail address already exists")
+        now = self._clock()
+        user = User(id=uuid.uuid4(), email_index=index, password_hash=self._passwords.hash(password),
+                    created_at=now, password_changed_at=now)
+        user.email_sealed = self._cipher.seal(email, Place("users", "email", user.id))
+        self._session.add(user)
+        self._session.flush()
+        for tenant_id, role in roles:
+            self._session.add(Membership(user_id=user.id, tenant_id=tenant_id, role=Role(role).value))
+            self._logbook.record("user.role_granted", actor, tenant_id=tenant_id, object_type="user",
+                                 object_id=user.id, detail=f"role={Role(role).value}")
+        self._logbook.record("user.created", actor, object_type="user", object_id=user.id)
+        enrolment = self.begin_enrolment(user) if with_totp else None
+        self._session.flush()
+        return user, enrolment
+
+    def get(self, user_id: uuid.UUID) -> User:
+        user = self._session.get(User, user_id)
+        if user is None:
+            raise NotFound("user", user_id)
+        return user
+
+    def by_email(self, email: str) -> User:
+        user = self._session.execute(
+            sa.select(User).where(User.email_index == self._email_index(normalise_email(email)))
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound("user")
+        return user
+
+    def email_of(self, user: User) -> str:
+        return self._cipher.open(user.email_sealed, Place("users", "email", user.id))
+
+    def principal(self, user_id: uuid.UUID) -> StaffPrincipal:
+        rows = self._session.execute(
+            sa.select(Membership.tenant_id, Membership.role).where(Membership.user_id == user_id)
+        ).all()
+        return StaffPrincipal(user_id, frozenset((t, Role(r)) for t, r in rows))
+
+    def users_in(self, tenant_ids: frozenset[uuid.UUID]) -> list[UserSummary]:
+        """Users holding any role in the given tenants, with their roles there."""
+        if not tenant_ids:
+            return []
+        rows = self._session.execute(
+            sa.select(Membership.user_id, Membership.tenant_id, Membership.role)
+            .where(Membership.tenant_id.in_(tenant_ids))
+        ).all()
+        roles: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+        for user_id, tenant_id, role in rows:
+            roles.setdefault(user_id, []).append((tenant_id, role))
+        users = self._session.execute(sa.select(User).where(User.id.in_(roles))).scalars().all()
+        summaries = [
+            UserSummary(u.id, self.email_of(u), tuple(sorted(roles[u.id], key=str)),
+                        u.disabled_at is not None, u.totp_enabled_at is not None)
+            for u in users
+        ]
+        return sorted(summaries, key=lambda s: s.email)
+
+    def handlers_of(self, tenant_id: uuid.UUID) -> list[UserSummary]:
+        return [u for u in self.users_in(frozenset({tenant_id}))
+                if not u.disabled and (tenant_id, Role.HANDLER.value) in u.roles]
+
+    def grant_role(self, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, actor: Actor) -> None:
+        self.get(user_id)
+        exists = self._session.execute(sa.select(Membership.id).where(
+            Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.role == role.value
+        )).first()
+        if exists:
+            return
+        self._session.add(Membership(user_id=user_id, tenant_id=tenant_id, role=role.value))
+        self._logbook.record("user.role_granted", actor, tenant_id=tenant_id, object_type="user",
+                             object_id=user_id, detail=f"role={role.value}")
+
+    def revoke_role(self, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, actor: Actor) -> None:
+        result = self._session.execute(sa.delete(Membership).where(
+            Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.role == role.value
+        ))
+        if result.rowcount:
+            self._logbook.record("user.role_revoked", actor, tenant_id=tenant_id, object_type="user",
+                                 object_id=user_id, detail=f"role={role.value}")
+
+    def set_disabled(self, user_id: uuid.UUID, disabled: bool, actor: Actor) -> None:
+        user = self.get(user_id)
+        user.disabled_at = self._clock() if disabled else None
+        if disabled:
+            SessionStore(self._session, self._clock).destroy_for_user(user_id)
+        self._logbook.record("user.disabled" if disabled else "user.enabled", actor,
+                             object_type="user", object_id=user_id)
+
+    def reset_two_factor(self, user_id: uuid.UUID, actor: Actor, with_totp: bool = False) -> Enrolment | None:
+        """Forget the TOTP secret and recovery codes; the user enrols again at next login."""
+        user = self.get(user_id)
+        user.totp_secret_sealed = None
+        user.totp_enabled_at = None
+        user.totp_last_step = None
+        self._session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        SessionStore(self._session, self._clock).destroy_for_user(user_id)
+        self._logbook.record("user.2fa_reset", actor, object_type="user", object_id=user_id)
+        return self.begin_enrolment(user) if with_totp else None
+
+    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor) -> None:
+        user = self.get(user_id)
+        if not self._passwords.verify(user.password_hash, current):
+            raise AuthenticationFailed()
+        user.password_hash = self._passwords.hash(new)
+        user.password_changed_at = self._clock()
+        self._logbook.record("user.password_changed", actor, object_type="user", object_id=user_id)
+
+    def set_password(self, user_id: uuid.UUID, new: str, actor: Actor) -> None:
+        """An administrator's reset: ends the user's sessions."""
+        user = self.get(user_id)
+        user.password_hash = self._passwords.hash(new)
+        user.password_changed_at = self._clock()
+        SessionStore(self._session, self._clock).destroy_for_user(user_id)
+        self._logbook.record("user.password_reset", actor, object_type="user", object_id=user_id)
+
+    # --- sign-in --------------------------------------------------------------------
+    def authenticate_password(self, email: str, password: str, client: str) -> User:
+        """First factor. Throttled per account and per client; never says which was wrong."""
+        normalised = normalise_email(email)[:254]
+        keys = (self._throttle_key("account", normalised), self._throttle_key("staff-client", client))
+        self._throttles.check(*keys)
+        user = self._session.execute(
+            sa.select(User).where(User.email_index == self._email_index(normalised))
+        ).scalar_one_or_none()
+        valid = self._passwords.verify(user.password_hash if user else None, password)
+        if user is None or not valid or user.disabled_at is not None:
+            self._throttles.fail(*keys)
+            self._logbook.record("login.failed", Actor("user", user.id) if user else Actor("anonymous"),
+                                 object_type="user", object_id=user.id if user else None,
+                                 detail="first factor")
+            raise AuthenticationFailed()
+        if self._passwords.needs_rehash(user.password_hash):
+            user.password_hash = self._passwords.hash(password)
+            self._logbook.record("user.password_rehashed", Actor("user", user.id), object_type="user",
+                                 object_id=user.id)
+        self._throttles.clear(keys[0])
+        return user
+
+    def begin_enrolment(self, user: User) -> Enrolment:
+        """The TOTP secret to show while the user is not yet enrolled."""
+        if user.totp_enabled_at is not None:
+            raise Conflict("two-factor authentication is already set up")
+        place = Place("users", "totp_secret", user.id)
+        if user.totp_secret_sealed is None:
+            secret = totp.new_secret()
+            user.totp_secret_sealed = self._cipher.seal(secret, place)
+        else:
+            secret = self._cipher.open(user.totp_secret_sealed, place)
+        return Enrolment(secret, totp.provisioning_uri(secret, self.email_of(user)))
+
+    def complete_enrolment(self, user_id: uuid.UUID, code: str, client: str) -> list[str]:
+        """Confirm the first code; returns the one-time recovery codes (shown once)."""
+        user = self.get(user_id)
+        self._check_code(user, code, client, allow_recovery=False)
+        user.totp_enabled_at = self._clock()
+        codes = totp.new_recovery_codes()
+        self._session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        for code_text in codes:
+            self._session.add(RecoveryCode(user_id=user_id, code_hash=self._recovery_hash(code_text)))
+        self._logbook.record("user.2fa_enrolled", Actor("user", user_id), object_type="user", object_id=user_id)
+        return codes
+
+    def verify_second_factor(self, user_id: uuid.UUID, code: str, client: str) -> None:
+        """TOTP code or one recovery code; a used code never works twice."""
+        user = self.get(user_id)
+        if user.totp_enabled_at is None:
+            raise Conflict("two-factor authentication is not set up")
+        self._check_code(user, code, client, allow_recovery=True)
+        user.last_login_at = self._clock()
+        self._logbook.record("login.succeeded", Actor("user", user_id), object_type="user", object_id=user_id)
+
+    def _check_code(self, user: User, code: str, client: str, allow_recovery: bool) -> None:
+        keys = (self._throttle_key("totp", user.id.hex), self._throttle_key("staff-client", client))
+        self._throttles.check(*keys)
+        if user.disabled_at is None and user.totp_secret_sealed is not None:
+            secret = self._cipher.open(user.totp_secret_sealed, Place("users", "totp_secret", user.id))
+            step = totp.matching_step(secret, code[:32], self._clock(), user.totp_last_step)
+            if step is not None:
+                user.totp_last_step = step
+                self._throttles.clear(keys[0])
+                self._logbook.record("2fa.succeeded", Actor("user", user.id), object_type="user",
+                                     object_id=user.id, detail="totp")
+                return
+            if allow_recovery and self._use_recovery_code(user, code[:32]):
+                self._throttles.clear(keys[0])
+                self._logbook.record("2fa.succeeded", Actor("user", user.id), object_type="user",
+                                     object_id=user.id, detail="recovery code")
+                return
+        self._throttles.fail(*keys)
+        self._logbook.record("2fa.failed", Actor("user", user.id), object_type="user", object_id=user.id)
+        raise AuthenticationFailed()
+
+    def _use_recovery_code(self, user: User, code: str) -> bool:
+        row = self._session.execute(sa.select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.code_hash == self._recovery_hash(code),
+            RecoveryCode.used_at.is_(None),
+        )).scalar_one_or_none()
+        if row is None:
+            return False
+        row.used_at = self._clock()
+        return True
+
+    def remaining_recovery_codes(self, user_id: uuid.UUID) -> int:
+        return int(self._session.execute(sa.select(sa.func.count()).select_from(RecoveryCode).where(
+            RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))).scalar_one())
+
+    def _email_index(self, normalised: str) -> bytes:
+        return self._index.compute("user-email", normalised)
+
+    def _recovery_hash(self, code: str) -> bytes:
+        return self._index.compute("recovery-code", totp.normalise_recovery_code(code))
+
+    def _throttle_key(self, scope: str, value: str) -> bytes:
+        return self._index.compute(f"throttle/{scope}", value)

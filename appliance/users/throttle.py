@@ -1,0 +1,58 @@
+"""Exponential back-off and lockout for guesses (passwords, TOTP codes, case keys).
+
+Kept in the database so it holds across gunicorn workers and app hosts. Keys are keyed
+hashes (never an e-mail address or client address in clear); rows go away a day after
+the last failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.clock import Clock
+from appliance.errors import LockedOut
+from appliance.users.models import Throttle
+
+FORGET_AFTER = dt.timedelta(days=1)
+
+
+class Throttles:
+    def __init__(self, session: Session, clock: Clock, threshold: int, base_seconds: int, max_seconds: int) -> None:
+        self._session = session
+        self._clock = clock
+        self._threshold = threshold
+        self._base = base_seconds
+        self._max = max_seconds
+
+    def check(self, *keys: bytes) -> None:
+        """Raise LockedOut if any key is locked now."""
+        now = self._clock()
+        rows = self._session.execute(
+            sa.select(Throttle).where(Throttle.key_hash.in_(keys), Throttle.locked_until > now)
+        ).scalars().all()
+        if rows:
+            wait = max(r.locked_until for r in rows if r.locked_until) - now
+            raise LockedOut(max(1, int(wait.total_seconds()) + 1))
+
+    def fail(self, *keys: bytes) -> None:
+        """Count one failure on each key; lock those past the threshold."""
+        now = self._clock()
+        self._session.execute(sa.delete(Throttle).where(Throttle.last_failure_at < now - FORGET_AFTER))
+        for key in keys:
+            row = self._session.get(Throttle, key)
+            if row is None:
+                row = Throttle(key_hash=key, failures=0, last_failure_at=now)
+                self._session.add(row)
+            row.failures += 1
+            row.last_failure_at = now
+            over = row.failures - self._threshold
+            if over >= 0:
+                seconds = min(self._max, self._base * (2 ** min(over, 20)))
+                row.locked_until = now + dt.timedelta(seconds=seconds)
+        self._session.flush()
+
+    def clear(self, *keys: bytes) -> None:
+        self._session.execute(sa.delete(Throttle).where(Throttle.key_hash.in_(keys)))
