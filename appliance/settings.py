@@ -54,6 +54,8 @@ class Settings:
     lockout_max_seconds: int = 3600
     default_language: str = "en"
     bind: str = "127.0.0.1:8000"
+    # Number of reverse proxies (nginx) in front whose X-Forwarded-* headers are trusted.
+    proxy_count: int = 0
     workers: int = 2
     log_level: str = "INFO"
     config_path: Path | None = None
@@ -130,6 +132,8 @@ def build_settings(
 def _coerce(name: str, type_name: str, value: Any, base_dir: Path) -> Any:
     label = name.upper()
     if type_name == "int":
+        if isinstance(value, (bool, float)):  # int() would turn true into 1 and 2.5 into 2
+            raise SettingsError(label, f"must be a whole number, got {value!r}")
         try:
             number = int(value)
         except (TypeError, ValueError):

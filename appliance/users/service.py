@@ -16,7 +16,7 @@ from appliance.crypto import totp
 from appliance.crypto.blind_index import BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.passwords import PasswordPolicy
-from appliance.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
 from appliance.users.throttle import Throttles
@@ -120,6 +120,20 @@ class UserService:
     def handlers_of(self, tenant_id: uuid.UUID) -> list[UserSummary]:
         return [u for u in self.users_in(frozenset({tenant_id}))
                 if not u.disabled and (tenant_id, Role.HANDLER.value) in u.roles]
+
+    def check_administers(self, principal: StaffPrincipal, tenant_id: uuid.UUID, user_id: uuid.UUID,
+                          account_wide: bool = False) -> None:
+        """An admin of a tenant manages that tenant's users. Changes to the whole account
+        (disable, reset 2FA or password) also need admin rights wherever the user has a role,
+        so one entity's admin cannot lock out another entity's staff."""
+        if not principal.has(tenant_id, Role.ADMIN):
+            raise NotFound("tenant", tenant_id)
+        tenants = set(self._session.execute(
+            sa.select(Membership.tenant_id).where(Membership.user_id == user_id)).scalars())
+        if tenant_id not in tenants:
+            raise NotFound("user", user_id)
+        if account_wide and any(not principal.has(t, Role.ADMIN) for t in tenants):
+            raise AccessDenied("change an account that also belongs to another organisation")
 
     def grant_role(self, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, actor: Actor) -> None:
         self.get(user_id)

@@ -1,0 +1,67 @@
+"""Fixtures: every database-touching test runs on SQLite/SQLCipher and on PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.context import AppContext, build_context
+from appliance.services import Services
+from appliance.settings import Settings
+from tests.support import BACKENDS, FrozenClock, Templates, make_settings, pg_drop
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    holder = Templates(tmp_path_factory.mktemp("templates"))
+    yield holder
+    holder.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(backend: str, templates: Templates, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a fresh, migrated database of the current backend."""
+    shutil.copyfile(templates.key_dir / "master.key", tmp_path / "master.key")
+    (tmp_path / "master.key").chmod(0o400)
+    url = templates.sqlite_copy(tmp_path) if backend == "sqlite" else templates.pg_copy()
+    yield make_settings(tmp_path, url)
+    if backend == "postgres":
+        pg_drop(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def ctx(settings: Settings, clock: FrozenClock) -> Iterator[AppContext]:
+    context = build_context(settings, clock=clock)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def services(ctx: AppContext) -> Iterator[Services]:
+    """Services on one session; the test commits when it wants data to be visible."""
+    session = ctx.sessions()
+    yield Services(ctx, session)
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def app(ctx: AppContext):  # type: ignore[no-untyped-def]
+    from webapp import create_app
+
+    application = create_app(ctx)
+    application.config["TESTING"] = True
+    return application

@@ -1,0 +1,75 @@
+"""The web application: create_app(context) wires blueprints, security and translations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask, current_app, g, request, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from appliance.context import AppContext
+from appliance.settings import LANGUAGES
+from webapp import errors, policy_guard
+from webapp.admin.views import blueprint as admin_blueprint
+from webapp.common import blueprint as common_blueprint
+from webapp.handler.views import blueprint as handler_blueprint
+from webapp.reporter.views import blueprint as reporter_blueprint
+from webapp.requestctx import close_request_services
+from webapp.security import SpoolingRequest, cookie_name, install_headers
+from webapp.templating import install_filters
+
+FORM_OVERHEAD = 1024 * 1024  # room for the text fields around the attachments
+
+
+def create_app(context: AppContext) -> Flask:
+    """Build the Flask app around an AppContext (settings, DB, keys, clock)."""
+    settings = context.settings
+    app = Flask(__name__)
+    app.request_class = SpoolingRequest
+    app.extensions["appliance"] = context
+    app.config.update(
+        SECRET_KEY=context.master.derive("flask-cookie-signing/v1"),
+        SESSION_COOKIE_NAME=cookie_name(settings, "form"),
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_PATH="/",
+        SESSION_REFRESH_EACH_REQUEST=False,
+        MAX_CONTENT_LENGTH=settings.max_report_bytes + FORM_OVERHEAD,
+        MAX_FORM_MEMORY_SIZE=512 * 1024,
+        WTF_CSRF_TIME_LIMIT=int(dt.timedelta(hours=8).total_seconds()),
+        WTF_CSRF_SSL_STRICT=settings.cookie_secure,
+        BABEL_DEFAULT_LOCALE=settings.default_language,
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        PREFERRED_URL_SCHEME="https" if settings.base_url.startswith("https://") else "http",
+    )
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count)  # type: ignore[method-assign]
+
+    CSRFProtect(app)
+    Babel(app, locale_selector=_select_locale)
+    install_headers(app, settings)
+    install_filters(app)
+    errors.install(app)
+    policy_guard.install(app)
+    app.teardown_request(close_request_services)
+
+    for blueprint in (common_blueprint, reporter_blueprint, handler_blueprint, admin_blueprint):
+        app.register_blueprint(blueprint)
+
+    @app.context_processor
+    def _globals() -> dict[str, object]:
+        return {"languages": LANGUAGES, "current_language": _select_locale(),
+                "principal": getattr(g, "principal", None)}
+
+    return app
+
+
+def _select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    context: AppContext = current_app.extensions["appliance"]
+    return request.accept_languages.best_match(LANGUAGES) or context.settings.default_language

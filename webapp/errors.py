@@ -1,0 +1,76 @@
+"""Maps domain errors and HTTP errors to calm pages with the right status codes."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from appliance.errors import AccessDenied, DecryptionFailed, LockedOut, NotFound, TooLarge
+
+log = logging.getLogger(__name__)
+
+
+def page(status: int, title: str, message: str, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return render_template("error.html", status=status, title=title, message=message), status, headers or {}
+
+
+def install(app: Flask) -> None:
+    @app.errorhandler(NotFound)
+    def _not_found(_exc: NotFound):  # type: ignore[no-untyped-def]
+        return page(404, _("Not found"), _("There is nothing here, or you may not see it."))
+
+    @app.errorhandler(AccessDenied)
+    def _denied(_exc: AccessDenied):  # type: ignore[no-untyped-def]
+        return page(403, _("Not allowed"), _("Your account does not have access to this page."))
+
+    @app.errorhandler(TooLarge)
+    def _too_large(exc: TooLarge):  # type: ignore[no-untyped-def]
+        return page(413, _("Upload too large"),
+                    _("The files are larger than allowed (%(mb)s MB). Nothing was saved; please try again "
+                      "with smaller or fewer files.", mb=exc.limit_bytes // (1024 * 1024)))
+
+    @app.errorhandler(LockedOut)
+    def _locked(exc: LockedOut):  # type: ignore[no-untyped-def]
+        return page(429, _("Too many attempts"),
+                    _("For your protection, further attempts are paused. Try again in %(minutes)s minute(s).",
+                      minutes=max(1, (exc.retry_after_seconds + 59) // 60)),
+                    {"Retry-After": str(exc.retry_after_seconds)})
+
+    @app.errorhandler(DecryptionFailed)
+    def _undecryptable(exc: DecryptionFailed):  # type: ignore[no-untyped-def]
+        log.error("decryption failed: %s", exc.what)
+        return page(500, _("Cannot open this data"),
+                    _("The data could not be decrypted. The logbook has a record; contact your administrator."))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_exc: CSRFError):  # type: ignore[no-untyped-def]
+        return page(400, _("Form expired"),
+                    _("The form was too old or incomplete. Go back, reload the page and send it again."))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        code = exc.code or 500
+        titles = {
+            400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Not allowed"),
+            413: _("Upload too large"), 429: _("Too many attempts"),
+        }
+        messages = {
+            404: _("There is nothing here, or you may not see it."),
+            413: _("The request is larger than allowed. Nothing was saved."),
+        }
+        return page(code, titles.get(code, _("Something went wrong")),
+                    messages.get(code, _("The request could not be completed.")))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        # Type and code locations only: exception messages can carry user input.
+        frames = traceback.extract_tb(exc.__traceback__)[-6:]
+        log.error("unexpected %s at %s", type(exc).__name__,
+                  " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in reversed(frames)))
+        return page(500, _("Something went wrong"),
+                    _("The request could not be completed. Nothing you sent was shown to anyone else."))

@@ -1,0 +1,59 @@
+"""Staff forms (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, MultipleFileField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import EqualTo, InputRequired, Length, Optional
+
+from appliance.cases.content import MAX_TEXT
+from appliance.crypto.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code from your authenticator app"), validators=[InputRequired(), Length(max=32)],
+                       description=_l("Six digits. If you lost your device, enter one of your recovery codes."))
+
+
+class EnrolForm(FlaskForm):
+    code = StringField(_l("Code from your authenticator app"), validators=[InputRequired(), Length(max=32)],
+                       description=_l("Scan the QR code or type the secret into the app, then enter the six digits it shows."))
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("New status"), validators=[InputRequired()], choices=[])
+    outcome = SelectField(_l("Outcome (when closing)"), validators=[Optional()], choices=[])
+    conclusions = TextAreaField(_l("Conclusions (when closing)"), validators=[Optional(), Length(max=MAX_TEXT)])
+
+
+class AssignForm(FlaskForm):
+    assignee = SelectField(_l("Assigned handler"), choices=[])
+
+
+class MessageForm(FlaskForm):
+    body = TextAreaField(_l("Message to the reporter"), validators=[Optional(), Length(max=MAX_TEXT)],
+                         description=_l("The reporter reads this with their case key."))
+    attachments = MultipleFileField(_l("Attach files (optional)"))
+    is_feedback = BooleanField(_l("This message is the feedback on the follow-up (Directive 2019/1937 Art. 9(1)(f))"))
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("Internal note"), validators=[InputRequired(), Length(max=MAX_TEXT)],
+                         description=_l("Only case handlers see notes; the reporter never does."))
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[InputRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    new = PasswordField(_l("New password"), validators=[InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+                        description=_l("At least 12 characters. A few unrelated words make a good password."))
+    confirm = PasswordField(_l("New password again"), validators=[InputRequired(), EqualTo("new", message=_l("The two passwords differ."))])
+
+
+class PostForm(FlaskForm):
+    """A button-only form: CSRF token and nothing else."""

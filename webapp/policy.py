@@ -1,0 +1,41 @@
+"""Every route declares who may use it; requests to a route without a policy are refused.
+
+Policies:
+- ``public``            anyone (static files, health checks)
+- ``reporter``          anonymous reporters (no staff session is read)
+- ``reporter-session``  a reporter who entered a valid case key
+- ``staff-signin``      staff in the middle of signing in
+- ``staff``             any fully signed-in staff user
+- ``staff:<role>``      signed-in staff holding <role> in at least one tenant
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from appliance.actors import Role
+
+F = TypeVar("F", bound=Callable[..., object])
+ATTRIBUTE = "access_policy"
+FIXED = frozenset({"public", "reporter", "reporter-session", "staff-signin", "staff"})
+POLICIES = FIXED | {f"staff:{r.value}" for r in Role}
+
+
+def access(policy: str) -> Callable[[F], F]:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown access policy {policy!r}")
+
+    def mark(view: F) -> F:
+        setattr(view, ATTRIBUTE, policy)
+        return view
+
+    return mark
+
+
+def policy_of(view: Callable[..., object] | None) -> str | None:
+    return getattr(view, ATTRIBUTE, None) if view is not None else None
+
+
+def required_role(policy: str) -> Role | None:
+    return Role(policy.split(":", 1)[1]) if policy.startswith("staff:") else None

@@ -1,0 +1,46 @@
+"""What reporter routes may reach: tenant look-up, the reporting service, reporter sessions.
+
+Staff services (cases as handlers see them, users, administration) are not reachable from
+here; tests/unit/webapp/test_boundaries.py checks the imports.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from appliance.cases.reporting import ReportingService
+from appliance.services import Services
+from appliance.tenants.models import Category, Tenant
+from webapp.requestctx import services
+
+
+class ReporterDesk:
+    def __init__(self, held: Services) -> None:
+        self._services = held
+
+    def tenant(self, slug: str) -> Tenant:
+        return self._services.tenants.by_slug(slug)
+
+    def categories(self, tenant: Tenant) -> list[Category]:
+        return self._services.tenants.categories(tenant.id)
+
+    @property
+    def reporting(self) -> ReportingService:
+        return self._services.reporting
+
+    def start_session(self, case_id: uuid.UUID) -> str:
+        token, _ = self._services.web_sessions.create("reporter", "full", case_id=case_id)
+        return token
+
+    def end_session(self, token: str | None) -> None:
+        self._services.web_sessions.destroy(token)
+
+    def commit(self) -> None:
+        self._services.session.commit()
+
+    def rollback(self) -> None:
+        self._services.session.rollback()
+
+
+def desk() -> ReporterDesk:
+    return ReporterDesk(services())

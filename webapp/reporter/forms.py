@@ -1,0 +1,44 @@
+"""Reporter forms (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+
+from appliance.cases.content import MAX_SHORT, MAX_TEXT
+
+
+class ReportForm(FlaskForm):
+    category = SelectField(_l("What is it about?"), validators=[InputRequired()], choices=[])
+    what = TextAreaField(_l("What happened?"), validators=[InputRequired(), Length(max=MAX_TEXT)],
+                         description=_l("Describe what you saw or know, in your own words."))
+    when = StringField(_l("When did it happen?"), validators=[Optional(), Length(max=MAX_SHORT)],
+                       description=_l("A date or period, if you know it."))
+    where = StringField(_l("Where did it happen?"), validators=[Optional(), Length(max=MAX_SHORT)],
+                        description=_l("Place, department or system."))
+    people = TextAreaField(_l("Who is involved?"), validators=[Optional(), Length(max=MAX_SHORT)],
+                           description=_l("Names or roles of the people involved, and any witnesses."))
+    contact = EmailField(_l("Your e-mail address (optional)"),
+                         validators=[Optional(), Length(max=254)],
+                         description=_l("Leave empty to stay anonymous. If given, it is stored encrypted "
+                                        "and only the people handling your report can read it."))
+    attachments = MultipleFileField(_l("Documents or pictures (optional)"),
+                                    description=_l("Files can contain hidden information about you, such as "
+                                                   "author names or location. Remove it before uploading if "
+                                                   "you want to stay anonymous."))
+
+
+class FollowUpForm(FlaskForm):
+    case_key = StringField(_l("Your case key"), validators=[InputRequired(), Length(max=64)],
+                           description=_l("The 16 characters you received, like ABCD-EFGH-JKMN-PQRS."))
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField(_l("Your message"), validators=[Optional(), Length(max=MAX_TEXT)])
+    attachments = MultipleFileField(_l("Add documents or pictures (optional)"))
+
+
+class SignOutForm(FlaskForm):
+    pass

@@ -1,0 +1,139 @@
+"""The reporter portal /r/<slug>/: report, receipt with case key, follow-up conversation.
+
+Nothing here reads or stores the reporter's address or user agent; the only cookies are
+the CSRF cookie and, after a case key was entered, a short-lived session cookie.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from appliance.cases.reporting import ReportForm as ReportData
+from appliance.errors import AuthenticationFailed, InvalidInput
+from webapp.policy import access
+from webapp.reporter.desk import desk
+from webapp.reporter.forms import FollowUpForm, ReplyForm, ReportForm, SignOutForm
+from webapp.requestctx import app_context
+from webapp.security import clear_session_cookie, client_key, cookie_name, set_session_cookie
+from webapp.uploads import download_response, uploads_from
+
+blueprint = Blueprint("reporter", __name__, url_prefix="/r/<slug>", template_folder="templates")
+
+
+@blueprint.get("/")
+@access("reporter")
+def portal(slug: str) -> str:
+    tenant = desk().tenant(slug)
+    return render_template("reporter/portal.html", tenant=tenant)
+
+
+@blueprint.route("/report", methods=["GET", "POST"])
+@access("reporter")
+def report(slug: str) -> str | tuple[str, int]:
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    form = ReportForm()
+    form.category.choices = [("", _("Choose…"))] + [(str(c.id), c.label) for c in reporter.categories(tenant)]
+    if form.validate_on_submit():
+        try:
+            receipt = reporter.reporting.submit(tenant, ReportData(
+                category_id=uuid.UUID(form.category.data), what=form.what.data or "", when=form.when.data or "",
+                where=form.where.data or "", people=form.people.data or "", contact=form.contact.data or "",
+            ), uploads_from("attachments"))
+        except InvalidInput as exc:
+            reporter.rollback()
+            getattr(form, exc.field, form.what).errors = [_field_error(exc)]
+        else:
+            reporter.commit()
+            return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key)
+    status = 400 if request.method == "POST" else 200
+    return render_template("reporter/report.html", tenant=tenant, form=form), status
+
+
+@blueprint.route("/follow-up", methods=["GET", "POST"])
+@access("reporter")
+def follow_up(slug: str) -> Response | tuple[str, int] | str:
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    form = FollowUpForm()
+    if form.validate_on_submit():
+        try:
+            case_id = reporter.reporting.open_with_key(tenant, form.case_key.data or "", client_key())
+        except AuthenticationFailed:
+            reporter.commit()  # keep the failure count
+            form.case_key.errors = [_("This case key was not recognised. Check it and try again.")]
+        else:
+            token = reporter.start_session(case_id)
+            reporter.commit()
+            response = redirect(url_for("reporter.case", slug=slug), code=303)
+            set_session_cookie(response, app_context().settings, "reporter", token)
+            return response
+        return render_template("reporter/follow_up.html", tenant=tenant, form=form), 400
+    return render_template("reporter/follow_up.html", tenant=tenant, form=form)
+
+
+@blueprint.get("/case")
+@access("reporter-session")
+def case(slug: str) -> str:
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    view = reporter.reporting.view(tenant, g.reporter_case_id)
+    reporter.commit()
+    return render_template("reporter/case.html", tenant=tenant, case=view, form=ReplyForm(),
+                           sign_out=SignOutForm())
+
+
+@blueprint.post("/case/reply")
+@access("reporter-session")
+def reply(slug: str) -> Response | tuple[str, int]:
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    form = ReplyForm()
+    if form.validate_on_submit():
+        try:
+            reporter.reporting.reply(tenant, g.reporter_case_id, form.body.data or "", uploads_from("attachments"))
+        except InvalidInput as exc:
+            reporter.rollback()
+            form.body.errors = [_field_error(exc)]
+        else:
+            reporter.commit()
+            return redirect(url_for("reporter.case", slug=slug, _anchor="latest"), code=303)
+    view = reporter.reporting.view(tenant, g.reporter_case_id)
+    reporter.commit()
+    return render_template("reporter/case.html", tenant=tenant, case=view, form=form,
+                           sign_out=SignOutForm()), 400
+
+
+@blueprint.get("/case/attachments/<uuid:attachment_id>")
+@access("reporter-session")
+def download(slug: str, attachment_id: uuid.UUID) -> Response:
+    reporter = desk()
+    result = reporter.reporting.download(reporter.tenant(slug), g.reporter_case_id, attachment_id)
+    reporter.commit()
+    return download_response(result)
+
+
+@blueprint.post("/case/sign-out")
+@access("reporter-session")
+def sign_out(slug: str) -> Response:
+    reporter = desk()
+    if SignOutForm().validate_on_submit():
+        reporter.end_session(request.cookies.get(cookie_name(app_context().settings, "reporter")))
+        reporter.commit()
+    response = make_response(redirect(url_for("reporter.portal", slug=slug), code=303))
+    clear_session_cookie(response, app_context().settings, "reporter")
+    return response
+
+
+def _field_error(exc: InvalidInput) -> str:
+    messages = {
+        "what": _("Please describe what happened (at most 20,000 characters)."),
+        "category": _("Please choose what the report is about."),
+        "contact": _("This does not look like an e-mail address. Leave it empty to stay anonymous."),
+        "message": _("Write a message or add a file (at most 20,000 characters)."),
+    }
+    return messages.get(exc.field, _("Please check this field."))

@@ -1,0 +1,47 @@
+"""Jinja filters shared by every audience."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from flask_babel import format_date, format_datetime
+from flask_babel import lazy_gettext as _l
+
+STATUS_LABELS = {
+    "received": _l("Received"), "acknowledged": _l("Acknowledged"), "assessing": _l("Assessing"),
+    "investigating": _l("Investigating"), "closed": _l("Closed"),
+}
+OUTCOME_LABELS = {
+    "substantiated": _l("Substantiated"), "partly-substantiated": _l("Partly substantiated"),
+    "not-substantiated": _l("Not substantiated"), "out-of-scope": _l("Outside the scope of the channel"),
+    "referred": _l("Referred to a competent authority"), "withdrawn": _l("Withdrawn by the reporter"),
+}
+ROLE_LABELS = {
+    "admin": _l("Administrator"), "handler": _l("Case handler"), "auditor": _l("Auditor"),
+    "analyst": _l("Analyst"), "insider-manager": _l("Insider-list manager"),
+}
+
+
+def install_filters(app: Flask) -> None:
+    @app.template_filter("when")
+    def _when(value: dt.datetime | None) -> str:
+        return format_datetime(value, "medium") if value else "—"
+
+    @app.template_filter("day")
+    def _day(value: dt.datetime | None) -> str:
+        return format_date(value, "medium") if value else "—"
+
+    app.jinja_env.globals.update(
+        status_label=lambda s: STATUS_LABELS.get(s, s),
+        outcome_label=lambda s: OUTCOME_LABELS.get(s, s),
+        role_label=lambda s: ROLE_LABELS.get(s, s),
+    )
+
+    @app.template_filter("filesize")
+    def _filesize(size: int) -> str:
+        for unit in ("B", "KB", "MB", "GB"):
+            if size < 1024 or unit == "GB":
+                return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            size /= 1024  # type: ignore[assignment]
+        return f"{size} B"

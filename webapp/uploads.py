@@ -1,0 +1,35 @@
+"""Turning multipart uploads into domain Uploads, and attachments into download responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from flask import Response, request, stream_with_context
+
+from appliance.cases.attachments import Download, Upload
+from webapp.requestctx import services
+
+
+def uploads_from(field: str) -> list[Upload]:
+    """Files the browser actually sent (an empty file input sends an empty part)."""
+    return [Upload(f.filename or "attachment", f.mimetype or "", f.stream)  # type: ignore[arg-type]
+            for f in request.files.getlist(field) if f.filename]
+
+
+def download_response(download: Download) -> Response:
+    """Stream plaintext chunks; always as an attachment, never rendered inline."""
+    session = services().session
+
+    def body() -> Iterator[bytes]:
+        for piece in download.chunks:
+            session.commit()  # end the read transaction between chunks: no lock held while sending
+            yield piece
+
+    ascii_name = download.info.filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    response = Response(stream_with_context(body()), mimetype=download.info.content_type)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(download.info.filename)}')
+    response.headers["Content-Length"] = str(download.info.size_bytes)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
