@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, sessionmaker, Session
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from appliance.errors import DatabaseUnavailable
 from appliance.settings import Settings
@@ -33,9 +33,12 @@ class Base(DeclarativeBase):
 
 
 # Portable types. SQL Server gets the (MAX) types explicitly.
-Blob = sa.LargeBinary().with_variant(mssql.VARBINARY("max"), "mssql")
-LongText = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")
+Blob = sa.LargeBinary().with_variant(mssql.VARBINARY("max"), "mssql")  # type: ignore[no-untyped-call]
+LongText = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")  # type: ignore[arg-type]
 GUID = sa.Uuid(as_uuid=True)
+# HMAC/SHA-256 digests. Explicit for SQL Server: a dialect that has not connected yet
+# (offline DDL, alembic --sql) renders plain LargeBinary as IMAGE, which cannot be a key.
+Digest = sa.LargeBinary(32).with_variant(sa.VARBINARY(32), "mssql")
 
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
@@ -46,7 +49,7 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "mssql":
-            return dialect.type_descriptor(mssql.DATETIME2(precision=6))
+            return dialect.type_descriptor(mssql.DATETIME2(precision=6))  # type: ignore[no-untyped-call]
         return dialect.type_descriptor(sa.DateTime(timezone=False))
 
     def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:

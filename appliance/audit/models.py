@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from appliance.db import GUID, Base, UTCDateTime
+from appliance.db import GUID, Base, Digest, UTCDateTime
 
 
 class AuditEvent(Base):
@@ -23,8 +23,8 @@ class AuditEvent(Base):
     object_type: Mapped[str | None] = mapped_column(sa.String(32))
     object_id: Mapped[str | None] = mapped_column(sa.String(64))
     detail: Mapped[str | None] = mapped_column(sa.String(200))
-    prev_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
-    hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    prev_hash: Mapped[bytes] = mapped_column(Digest)
+    hash: Mapped[bytes] = mapped_column(Digest)
 
 
 class AuditHead(Base):
@@ -34,4 +34,4 @@ class AuditHead(Base):
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
-    hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(Digest)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from appliance.crypto.fields import EncryptedBytes, Sealed
-from appliance.db import GUID, Base, Blob, UTCDateTime, new_id
+from appliance.db import GUID, Base, Blob, Digest, UTCDateTime, new_id
 
 
 class Case(Base):
@@ -34,7 +34,7 @@ class Case(Base):
     last_reporter_message_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     handler_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"))
-    case_key_index: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
+    case_key_index: Mapped[bytes] = mapped_column(Digest, unique=True)
     key_version: Mapped[int] = mapped_column(sa.Integer)
     wrapped_key: Mapped[bytes] = mapped_column(Blob)
     what_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)

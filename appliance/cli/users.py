@@ -67,14 +67,16 @@ def list_(runtime: Runtime, slug: str, as_json: bool) -> None:
     """List the users holding a role in a tenant."""
     with runtime.services() as services:
         tenant = services.tenants.by_slug(slug)
-        rows = [{"id": str(u.id), "email": u.email, "roles": sorted(r for t, r in u.roles if t == tenant.id),
+        rows: list[dict[str, object]] = [
+                {"id": str(u.id), "email": u.email, "roles": sorted(r for t, r in u.roles if t == tenant.id),
                  "disabled": u.disabled, "two_factor": u.two_factor}
                 for u in services.users.users_in(frozenset({tenant.id}))]
 
     def text() -> None:
         for row in rows:
             flags = ("disabled " if row["disabled"] else "") + ("" if row["two_factor"] else "2fa-pending")
-            click.echo(f"{row['email']:<40} {','.join(row['roles']):<24} {flags}")
+            roles = ",".join(str(r) for r in row["roles"])  # type: ignore[attr-defined]
+            click.echo(f"{row['email']:<40} {roles:<24} {flags}")
 
     emit(as_json, rows, text)
 

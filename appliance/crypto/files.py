@@ -38,6 +38,8 @@ class ChunkSealer:
         return nonce + self._aead.encrypt(nonce, data, _aad(self._attachment_id, index, final))
 
     def open(self, index: int, blob: bytes, final: bool) -> bytes:
+        if len(blob) < NONCE_BYTES + 16:  # AESGCM raises ValueError on a short nonce
+            raise DecryptionFailed("attachment chunk")
         try:
             return self._aead.decrypt(
                 blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(self._attachment_id, index, final)

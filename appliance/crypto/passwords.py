@@ -48,7 +48,7 @@ class PasswordPolicy:
         if len(password) > MAX_PASSWORD_LENGTH:
             return False
         try:
-            return bool(self._hasher.verify(stored_hash or self._dummy, password)) and stored_hash is not None
+            return bool(self._hasher.verify(stored_hash or self._dummy, password)) and bool(stored_hash)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

@@ -25,7 +25,8 @@ class EncryptedSpool:
 
     def __init__(self, directory: str | None = None) -> None:
         self._aead = AESGCM(secrets.token_bytes(32))
-        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)
+        # Closed by close()/__exit__; the spool itself is the context manager.
+        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
         self._pending = bytearray()
         self._block = 0
         self._reading = False

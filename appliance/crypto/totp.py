@@ -37,7 +37,8 @@ def matching_step(secret: str, code: str, now: dt.datetime, last_used_step: int 
     in a proxy log) cannot be replayed.
     """
     code = code.strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit():
+    # isdigit() alone accepts non-ASCII digits ("١٢٣٤٥٦"), which compare_digest raises on.
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
     now_step = int(now.timestamp()) // PERIOD

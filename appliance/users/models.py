@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from appliance.crypto.fields import EncryptedBytes, Sealed
-from appliance.db import GUID, Base, UTCDateTime, new_id
+from appliance.db import GUID, Base, Digest, UTCDateTime, new_id
 
-DIGEST = sa.LargeBinary(32)
+DIGEST = Digest
 
 
 class User(Base):

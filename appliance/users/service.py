@@ -150,7 +150,7 @@ class UserService:
         result = self._session.execute(sa.delete(Membership).where(
             Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.role == role.value
         ))
-        if result.rowcount:
+        if result.rowcount:  # type: ignore[attr-defined]
             self._logbook.record("user.role_revoked", actor, tenant_id=tenant_id, object_type="user",
                                  object_id=user_id, detail=f"role={role.value}")
 

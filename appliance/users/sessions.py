@@ -87,5 +87,5 @@ class SessionStore:
                            WebSession.created_at < now - limits.absolute),
                 )
             )
-            removed += result.rowcount or 0
+            removed += result.rowcount or 0  # type: ignore[attr-defined]
         return removed

@@ -50,9 +50,11 @@ class NoteForm(FlaskForm):
 
 class PasswordChangeForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[InputRequired(), Length(max=MAX_PASSWORD_LENGTH)])
-    new = PasswordField(_l("New password"), validators=[InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+    new = PasswordField(_l("New password"),
+                        validators=[InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
                         description=_l("At least 12 characters. A few unrelated words make a good password."))
-    confirm = PasswordField(_l("New password again"), validators=[InputRequired(), EqualTo("new", message=_l("The two passwords differ."))])
+    confirm = PasswordField(_l("New password again"),
+                            validators=[InputRequired(), EqualTo("new", message=_l("The two passwords differ."))])
 
 
 class PostForm(FlaskForm):

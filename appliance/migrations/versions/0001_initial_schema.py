@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from appliance.db import GUID, Blob, UTCDateTime
+from appliance.db import GUID, Blob, Digest, UTCDateTime
 
 revision = "0001"
 down_revision = None
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.Column("object_type", sa.String(length=32), nullable=True),
         sa.Column("object_id", sa.String(length=64), nullable=True),
         sa.Column("detail", sa.String(length=200), nullable=True),
-        sa.Column("prev_hash", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("prev_hash", Digest, nullable=False),
+        sa.Column("hash", Digest, nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_events")),
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
@@ -43,7 +43,7 @@ def upgrade() -> None:
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
-        sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("hash", Digest, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
     op.create_table(
@@ -57,7 +57,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "throttles",
-        sa.Column("key_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("key_hash", Digest, nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("locked_until", UTCDateTime(), nullable=True),
         sa.Column("last_failure_at", UTCDateTime(), nullable=False),
@@ -66,7 +66,7 @@ def upgrade() -> None:
     op.create_table(
         "users",
         sa.Column("id", GUID, nullable=False),
-        sa.Column("email_index", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("email_index", Digest, nullable=False),
         sa.Column("email_sealed", Blob, nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("totp_secret_sealed", Blob, nullable=True),
@@ -131,7 +131,7 @@ def upgrade() -> None:
         "recovery_codes",
         sa.Column("id", GUID, nullable=False),
         sa.Column("user_id", GUID, nullable=False),
-        sa.Column("code_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("code_hash", Digest, nullable=False),
         sa.Column("used_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_recovery_codes_user_id_users")
@@ -170,7 +170,7 @@ def upgrade() -> None:
         sa.Column("last_reporter_message_at", UTCDateTime(), nullable=True),
         sa.Column("handler_read_at", UTCDateTime(), nullable=True),
         sa.Column("assignee_id", GUID, nullable=True),
-        sa.Column("case_key_index", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("case_key_index", Digest, nullable=False),
         sa.Column("key_version", sa.Integer(), nullable=False),
         sa.Column("wrapped_key", Blob, nullable=False),
         sa.Column("what_sealed", Blob, nullable=False),
@@ -258,7 +258,7 @@ def upgrade() -> None:
     op.create_table(
         "web_sessions",
         sa.Column("id", GUID, nullable=False),
-        sa.Column("token_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("token_hash", Digest, nullable=False),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("stage", sa.String(length=10), nullable=False),
         sa.Column("user_id", GUID, nullable=True),
