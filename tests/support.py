@@ -1,0 +1,108 @@
+"""Helpers shared by the test suites: a settable clock, light settings, databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+from appliance.context import AppContext, build_context
+from appliance.crypto.keys import MasterKey
+from appliance.migrations import runner
+from appliance.settings import Settings, build_settings
+
+PG_ADMIN_URL = os.environ.get("APPLIANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ("sqlite", "postgres")
+
+# Light argon2 for speed; the production parameters have their own test.
+LIGHT = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
+
+
+class FrozenClock:
+    """A clock that only moves when a test says so."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.now = start or dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def make_settings(directory: Path, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "master_key_file": str(directory / "master.key"),
+        "data_dir": str(directory),
+        "cookie_secure": False,
+        **LIGHT,
+    }
+    values.update(overrides)
+    return build_settings(values, base_dir=directory)
+
+
+def pg_url(database: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+
+
+def pg_admin(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+def pg_drop(database: str) -> None:
+    pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+    pg_admin(f'DROP DATABASE IF EXISTS "{database}"')
+
+
+class Templates:
+    """One migrated database per backend per test run; each test gets a fresh copy."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.key_dir = root / "keys"
+        self.key_dir.mkdir()
+        MasterKey.create(self.key_dir / "master.key")
+        self._sqlite: Path | None = None
+        self._pg: str | None = None
+
+    def sqlite_copy(self, directory: Path) -> str:
+        if self._sqlite is None:
+            self._sqlite = self.root / "template.db"
+            migrate(make_settings(self.key_dir, f"sqlite+pysqlcipher:///{self._sqlite}"))
+        target = directory / "appliance.db"
+        shutil.copyfile(self._sqlite, target)
+        return f"sqlite+pysqlcipher:///{target}"
+
+    def pg_copy(self) -> str:
+        if self._pg is None:
+            self._pg = f"appliance_tpl_{uuid.uuid4().hex[:10]}"
+            pg_admin(f'CREATE DATABASE "{self._pg}"')
+            migrate(make_settings(self.key_dir, pg_url(self._pg)))
+        name = f"appliance_t_{uuid.uuid4().hex[:12]}"
+        pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self._pg}"')
+        return pg_url(name)
+
+    def close(self) -> None:
+        if self._pg:
+            pg_drop(self._pg)
+
+
+def migrate(settings: Settings) -> None:
+    context = build_context(settings, check=False)
+    try:
+        runner.upgrade(context.engine)
+    finally:
+        context.close()
+
+
+def database_name(ctx: AppContext) -> str | None:
+    url = sa.make_url(ctx.settings.database_url)
+    return url.database if url.get_backend_name() == "postgresql" else None
