@@ -22,7 +22,7 @@ SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
 CHECKOUT_CONFIG = Path("var/appliance.toml")
 ENV_PREFIX = "APPLIANCE_"
 SUPPORTED_DATABASES = ("sqlite+pysqlcipher", "postgresql+psycopg", "mssql+pymssql")
-LANGUAGES = ("en", "sv")
+LANGUAGES = ("en", "sv", "de")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Flask
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 
 STATUS_LABELS = {
@@ -23,6 +23,12 @@ ROLE_LABELS = {
 }
 
 
+def category_label(label: str) -> str:
+    """A category's label in the reader's language: the defaults (N_ in appliance/tenants/service.py) are in
+    the catalogs; labels an administrator typed come back unchanged. Never %-formatted, unlike _() in Jinja."""
+    return gettext(label) if label else label
+
+
 def install_filters(app: Flask) -> None:
     @app.template_filter("when")
     def _when(value: dt.datetime | None) -> str:
@@ -36,6 +42,7 @@ def install_filters(app: Flask) -> None:
         status_label=lambda s: STATUS_LABELS.get(s, s),
         outcome_label=lambda s: OUTCOME_LABELS.get(s, s),
         role_label=lambda s: ROLE_LABELS.get(s, s),
+        category_label=category_label,
     )
 
     @app.template_filter("filesize")

@@ -17,7 +17,7 @@ from appliance.tenants.models import Tenant
 from webapp.handler.forms import AssignForm, MessageForm, NoteForm, PasswordChangeForm, PostForm, StatusForm
 from webapp.policy import access
 from webapp.requestctx import commit, services
-from webapp.templating import OUTCOME_LABELS, STATUS_LABELS
+from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
 from webapp.uploads import download_response, uploads_from
 
 blueprint = Blueprint("handler", __name__, url_prefix="/staff", template_folder="templates")
@@ -158,7 +158,7 @@ def _render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None,
     desk = services()
     view = desk.cases.open_case(g.principal, case_id)
     tenant = desk.tenants.by_ids(frozenset({view.tenant_id}))[0]
-    categories = {c.id: c.label for c in desk.tenants.categories(tenant.id, include_inactive=True)}
+    categories = {c.id: category_label(c.label) for c in desk.tenants.categories(tenant.id, include_inactive=True)}
     handlers = desk.users.handlers_of(tenant.id)
     emails = {u.id: u.email for u in desk.users.users_in(frozenset({tenant.id}))}
     commit()

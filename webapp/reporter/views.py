@@ -19,6 +19,7 @@ from webapp.reporter.desk import desk
 from webapp.reporter.forms import FollowUpForm, ReplyForm, ReportForm, SignOutForm
 from webapp.requestctx import app_context
 from webapp.security import clear_session_cookie, client_key, cookie_name, set_session_cookie
+from webapp.templating import category_label
 from webapp.uploads import download_response, uploads_from
 
 blueprint = Blueprint("reporter", __name__, url_prefix="/r/<slug>", template_folder="templates")
@@ -37,7 +38,7 @@ def report(slug: str) -> str | tuple[str, int]:
     reporter = desk()
     tenant = reporter.tenant(slug)
     form = ReportForm()
-    form.category.choices = [("", _("Choose…"))] + [(str(c.id), c.label) for c in reporter.categories(tenant)]
+    form.category.choices = [("", _("Choose…"))] + [(str(c.id), category_label(c.label)) for c in reporter.categories(tenant)]
     if form.validate_on_submit():
         try:
             receipt = reporter.reporting.submit(tenant, ReportData(
