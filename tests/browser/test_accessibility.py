@@ -1,0 +1,137 @@
+"""axe-core (WCAG 2.0/2.1 A and AA) on every page type, in English and in Swedish.
+
+axe is injected as an inline script, which the site's CSP rightly refuses, so only these
+browser contexts bypass the CSP. Every page state is checked and all violations are
+reported together, page by page, so one run shows everything that needs fixing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser import steps
+from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
+
+pytestmark = pytest.mark.browser
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+RUN_AXE = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+    nodes: v.nodes.map(n => ({target: n.target.join(" "), html: n.html, summary: n.failureSummary})),
+  }));
+}"""
+# axe no longer checks duplicate ids (WCAG 2.2 dropped 4.1.1), but a label, an error link
+# or aria-describedby that points at a duplicated id points at the wrong element.
+DUPLICATE_IDS = """() => {
+  const seen = new Map();
+  for (const el of document.querySelectorAll("[id]:not(input[type=hidden])")) seen.set(el.id, (seen.get(el.id) || 0) + 1);
+  return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+}"""
+
+
+class Axe:
+    """A look() that runs axe on the page and keeps what it found."""
+
+    def __init__(self) -> None:
+        assert AXE.exists(), f"{AXE} is missing: run `npm install` in tests/browser (scripts/test does)"
+        self.checked: list[str] = []
+        self.problems: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, page: Page, name: str) -> None:
+        if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=AXE)
+        found: list[dict[str, Any]] = page.evaluate(RUN_AXE, AXE_TAGS)
+        duplicates: list[str] = page.evaluate(DUPLICATE_IDS)
+        if duplicates:
+            found.append({"id": "duplicate-id", "impact": "serious", "help": "ids must be unique",
+                          "helpUrl": "", "nodes": [{"target": f"#{d}", "html": "", "summary": ""} for d in duplicates]})
+        self.checked.append(name)
+        if found:
+            self.problems[f"{name} ({page.url})"] = found
+
+    def assert_clean(self, expected_pages: set[str]) -> None:
+        assert expected_pages <= set(self.checked), f"pages not reached: {expected_pages - set(self.checked)}"
+        if self.problems:
+            pytest.fail(self.report(), pytrace=False)
+
+    def report(self) -> str:
+        lines = [f"axe found violations on {len(self.problems)} of {len(self.checked)} pages:"]
+        for where, violations in self.problems.items():
+            lines.append(f"\n== {where}")
+            for v in violations:
+                lines.append(f"  [{v['impact']}] {v['id']}: {v['help']}  {v['helpUrl']}")
+                for node in v["nodes"][:8]:
+                    lines.append(f"      at {node['target']}: {node['html'][:160]}")
+                    if node["summary"]:
+                        lines.extend(f"         {row}" for row in node["summary"].splitlines())
+        return "\n".join(lines)
+
+
+EVERY_PAGE = {
+    "landing", "portal", "report-form", "report-form-errors", "receipt", "follow-up", "follow-up-error",
+    "reporter-case", "reporter-case-answered", "reporter-case-replied", "login", "login-error", "enrol",
+    "recovery-codes", "second-factor", "queue", "case", "case-answered", "case-note-errors", "case-replied", "account",
+    "account-errors", "admin-index", "admin-users", "admin-users-created", "admin-categories",
+    "admin-categories-added", "not-found",
+}
+
+
+def test_every_page_passes_axe(new_context: ContextFactory, site: Site) -> None:
+    axe = Axe()
+    reporter = new_context(bypass_csp=True).new_page()
+    staff = new_context(bypass_csp=True).new_page()
+    steps.visit_every_page(reporter, staff, site, axe)
+    axe.assert_clean(EVERY_PAGE)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the full walk above covers both databases
+def test_pages_in_swedish_pass_axe(new_context: ContextFactory, site: Site) -> None:
+    """Chosen with the footer's language form; longer words must not break contrast or layout."""
+    axe = Axe()
+    page = new_context(bypass_csp=True).new_page()
+    page.goto("/")
+    page.locator("footer button[value=sv]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "sv")
+    axe(page, "landing")
+    page.goto(f"/r/{site.slug}/")
+    axe(page, "portal")
+    page.goto(f"/r/{site.slug}/report")
+    page.locator("main form button[type=submit]").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    axe(page, "report-form-errors")
+    page.goto(f"/r/{site.slug}/follow-up")
+    page.locator("input[name=case_key]").fill("AAAA-BBBB-CCCC-DDDD")
+    page.locator("main form button[type=submit]").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    axe(page, "follow-up-error")
+    page.goto("/staff/login")
+    page.locator("input[name=email]").fill(site.email)
+    page.locator("input[name=password]").fill("not the password")
+    page.locator("main form button[type=submit]").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    axe(page, "login-error")
+    response = page.goto("/no-such-page")
+    assert response is not None and response.status == 404
+    axe(page, "not-found")
+    expect(page.locator("html")).to_have_attribute("lang", re.compile(r"^sv"))
+    axe.assert_clean({"landing", "portal", "report-form-errors", "follow-up-error", "login-error", "not-found"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_pages_on_a_phone_pass_axe(new_context: ContextFactory, site: Site) -> None:
+    """390x844: wrapped headers, a table that scrolls sideways, the long case key."""
+    axe = Axe()
+    phone: dict[str, Any] = {"viewport": PHONE, "is_mobile": True, "has_touch": True, "bypass_csp": True}
+    reporter, staff = new_context(**phone).new_page(), new_context(**phone).new_page()
+    key = steps.make_report(reporter, site, axe, show_errors=True)
+    steps.sign_in(staff, site, axe, first_time=True)
+    steps.open_first_case(staff, axe)
+    steps.open_case_with_key(reporter, site, key, axe)
+    axe.assert_clean({"portal", "report-form-errors", "receipt", "enrol", "recovery-codes", "queue", "case",
+                      "reporter-case"})
