@@ -29,7 +29,7 @@ def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
             # gunicorn's heartbeat files: RAM-backed where possible (not a data path)
             "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp",  # noqa: S108
             "--forwarded-allow-ips", "127.0.0.1", "--graceful-timeout", "20", "--timeout", "120",
-            "--log-level", "warning", "webapp.wsgi:app"]
+            "--log-level", "warning", "--no-control-socket", "webapp.wsgi:app"]
     if settings.config_path:
         os.environ["APPLIANCE_CONFIG"] = str(settings.config_path)
     click.echo(f"serving on {bind or settings.bind}", err=True)

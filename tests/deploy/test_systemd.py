@@ -1,0 +1,68 @@
+"""systemd/: `systemd-analyze verify` and the offline security review of every unit."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.stack import APPLIANCE, PRODUCTION_SOCKET, REPO, SBIN_PATH, unit_directives
+
+pytestmark = pytest.mark.deploy
+
+UNITS = sorted((REPO / "systemd").glob("*.service"))
+MAX_EXPOSURE = 2.0
+PRODUCTION_APPLIANCE = "/opt/appliance/venv/bin/appliance"
+
+
+def systemd_analyze() -> str:
+    path = shutil.which("systemd-analyze", path=SBIN_PATH)
+    if path is None:
+        pytest.skip("systemd-analyze is not installed (./scripts/test installs the systemd package)")
+    return path
+
+
+def test_the_units_are_there() -> None:
+    assert [u.name for u in UNITS] == ["appliance-web.service"]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_unit_verifies_without_a_single_warning(unit: Path, tmp_path: Path) -> None:
+    # verify also checks that ExecStart's program exists: point it at this checkout's
+    # `appliance` instead of the production venv, and change nothing else.
+    text = unit.read_text("utf-8")
+    assert text.count(PRODUCTION_APPLIANCE) == 1
+    copy = tmp_path / unit.name
+    copy.write_text(text.replace(PRODUCTION_APPLIANCE, str(APPLIANCE)))
+    done = subprocess.run([systemd_analyze(), "verify", "--man=no", str(copy)],
+                          capture_output=True, text=True, timeout=120)
+    # verify exits 0 even for unknown keys or unparsable values; it says so on stderr.
+    assert done.returncode == 0 and done.stdout + done.stderr == "", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_unit_exposure_is_at_most_2(unit: Path) -> None:
+    analyze = systemd_analyze()
+    usage = subprocess.run([analyze, "security", "--help"], capture_output=True, text=True, timeout=60)
+    if "--offline" not in usage.stdout + usage.stderr:
+        pytest.skip("this systemd-analyze has no `security --offline` (systemd < 250)")
+    done = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(unit)],
+                          capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", output)
+    assert match, output
+    assert float(match.group(1)) <= MAX_EXPOSURE, output
+
+
+def test_web_unit_runs_appliance_serve_on_the_socket_nginx_uses() -> None:
+    (exec_start,) = unit_directives("ExecStart")
+    assert exec_start == f"{PRODUCTION_APPLIANCE} serve --bind unix:{PRODUCTION_SOCKET}"
+    assert unit_directives("User") == ["appliance"]
+    assert "APPLIANCE_CONFIG=/etc/appliance/appliance.toml" in unit_directives("Environment")
+    assert unit_directives("RuntimeDirectory") == ["appliance"]  # -> /run/appliance
+    assert unit_directives("ReadWritePaths") == ["/var/lib/appliance"]
+    assert unit_directives("CapabilityBoundingSet") == [""]
+    assert unit_directives("MemoryDenyWriteExecute") == ["yes"]
