@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class Settings:
     lockout_base_seconds: int = 30
     lockout_max_seconds: int = 3600
     default_language: str = "en"
+    # Shown times (deadlines, messages) are in this zone; everything is stored in UTC.
+    timezone: str = "UTC"
     bind: str = "127.0.0.1:8000"
     # Number of reverse proxies (nginx) in front whose X-Forwarded-* headers are trusted.
     proxy_count: int = 0
@@ -185,6 +188,10 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("MAX_ATTACHMENT_BYTES", "must not exceed MAX_REPORT_BYTES")
     if settings.default_language not in LANGUAGES:
         raise SettingsError("DEFAULT_LANGUAGE", f"must be one of {', '.join(LANGUAGES)}")
+    try:
+        zoneinfo.ZoneInfo(settings.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("TIMEZONE", f"unknown time zone {settings.timezone!r}; use e.g. Europe/Stockholm") from None
     if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
         raise SettingsError("ARGON2_MEMORY_KIB", "must be at least 8 × ARGON2_PARALLELISM")
     if settings.argon2_time_cost < 1 or settings.argon2_parallelism < 1:

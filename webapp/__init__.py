@@ -40,8 +40,12 @@ def create_app(context: AppContext) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_report_bytes + FORM_OVERHEAD,
         MAX_FORM_MEMORY_SIZE=512 * 1024,
         WTF_CSRF_TIME_LIMIT=int(dt.timedelta(hours=8).total_seconds()),
-        WTF_CSRF_SSL_STRICT=settings.cookie_secure,
+        # Referrer-Policy: no-referrer means browsers send no Referer for Flask-WTF's HTTPS
+        # referrer check to compare, so it would refuse every form; the CSRF token and
+        # SameSite=Strict cookies are the defence.
+        WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE=settings.default_language,
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
         BABEL_TRANSLATION_DIRECTORIES="translations",
         PREFERRED_URL_SCHEME="https" if settings.base_url.startswith("https://") else "http",
     )

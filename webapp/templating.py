@@ -32,7 +32,8 @@ def category_label(label: str) -> str:
 def install_filters(app: Flask) -> None:
     @app.template_filter("when")
     def _when(value: dt.datetime | None) -> str:
-        return format_datetime(value, "medium") if value else "—"
+        # "long" carries the zone: a deadline without one is ambiguous across sites
+        return format_datetime(value, "long") if value else "—"
 
     @app.template_filter("day")
     def _day(value: dt.datetime | None) -> str:
