@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +15,7 @@ from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
 from appliance.db import check_database, create_engine, session_factory
+from appliance.errors import DatabaseUnavailable
 from appliance.settings import Settings
 
 
@@ -48,9 +50,19 @@ def sqlcipher_key(master: MasterKey) -> bytes:
     return master.derive("sqlcipher-database/v1")
 
 
-def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True) -> AppContext:
-    """Load the master key, open the database and check it can be read."""
+def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True,
+                  create_database: bool = False) -> AppContext:
+    """Load the master key, open the database and check it can be read.
+
+    A missing embedded database file is an error unless ``create_database`` (only
+    ``appliance init`` and test set-up pass it): silently starting an empty database
+    because a volume failed to mount would look like data loss to everyone.
+    """
     master = MasterKey.load(settings.master_key_file)
+    if settings.is_embedded and not create_database:
+        path = Path(settings.database_url.removeprefix("sqlite+pysqlcipher:///"))
+        if not path.exists():
+            raise DatabaseUnavailable(f"embedded database {path} not found; restore it from a backup or run `appliance init`")
     engine = create_engine(settings, sqlcipher_key(master))
     if check:
         check_database(engine)

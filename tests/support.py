@@ -96,7 +96,7 @@ class Templates:
 
 
 def migrate(settings: Settings) -> None:
-    context = build_context(settings, check=False)
+    context = build_context(settings, check=False, create_database=True)
     try:
         runner.upgrade(context.engine)
     finally:

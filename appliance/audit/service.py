@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from appliance.actors import Actor
 from appliance.audit.models import AuditEvent, AuditHead
@@ -64,6 +64,7 @@ class Logbook:
             session.info[_PENDING + ".hooked"] = True
             event.listen(session, "after_commit", _emit_pending)
             event.listen(session, "after_rollback", _drop_pending)
+            event.listen(session, "after_transaction_end", _drop_pending_at_end)
 
     def record(
         self,
@@ -128,7 +129,8 @@ class Logbook:
                 expected_seq += 1
                 count += 1
                 last_seq = entry.seq
-            self._session.expunge_all()
+            for entry in rows:  # free memory, but never detach objects the caller holds
+                self._session.expunge(entry)
         head = self._session.get(AuditHead, HEAD_ROW)
         if head is None or head.seq != count or head.hash != prev:
             return ChainReport(False, count, count + 1, "chain head does not match the last event")
@@ -150,3 +152,10 @@ def _emit_pending(session: Session) -> None:
 
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+
+
+def _drop_pending_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # Session.close() ends a transaction without after_rollback; a reused session must not
+    # emit those events at its next commit. (After a commit the list is already empty.)
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)

@@ -108,7 +108,8 @@ class ReportingService:
         return Receipt(case_id, case_key)
 
     def open_with_key(self, tenant: Tenant, case_key: str, client: str) -> uuid.UUID:
-        """The case a key opens. Wrong keys are throttled per client and per tenant."""
+        """The case a key opens. Wrong keys are throttled per client (a per-tenant lock would let
+        one person lock every reporter out); 80-bit keys make guessing hopeless anyway."""
         keys = (self._index.compute("throttle/case-key-client", client, tenant.id),)
         self._throttles.check(*keys)
         normalised = normalise_case_key(case_key[:64])

@@ -41,7 +41,7 @@ def init(data_dir: Path, database_url: str | None, base_url: str, as_json: bool)
     os.chmod(data_dir, 0o700)
     if not settings.master_key_file.exists():
         MasterKey.create(settings.master_key_file)
-    context = build_context(settings)
+    context = build_context(settings, create_database=True)
     try:
         runner.upgrade(context.engine)
     finally:

@@ -7,6 +7,7 @@ p=4). Hashes made with other parameters verify and are re-hashed on the next log
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,8 +37,12 @@ class PasswordPolicy:
             salt_len=16,
             type=Type.ID,
         )
-        # Verifying against this keeps unknown-user logins as slow as real ones.
-        self._dummy = self._hasher.hash("appliance-timing-equaliser")
+
+    @cached_property
+    def _dummy(self) -> str:
+        # Verifying against this keeps unknown-user logins as slow as real ones. Made on
+        # first use: CLI commands that never verify a password should not pay for it.
+        return self._hasher.hash("appliance-timing-equaliser")
 
     def hash(self, password: str) -> str:
         check_password_strength(password)

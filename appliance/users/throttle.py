@@ -42,12 +42,17 @@ class Throttles:
         now = self._clock()
         self._session.execute(sa.delete(Throttle).where(Throttle.last_failure_at < now - FORGET_AFTER))
         for key in keys:
-            row = self._session.get(Throttle, key)
-            if row is None:
-                row = Throttle(key_hash=key, failures=0, last_failure_at=now)
-                self._session.add(row)
-            row.failures += 1
-            row.last_failure_at = now
+            # Count in the database, not in Python: a read-modify-write loses failures made
+            # at the same moment, so parallel guessing would never reach the threshold.
+            counted = self._session.execute(
+                sa.update(Throttle).where(Throttle.key_hash == key)
+                .values(failures=Throttle.failures + 1, last_failure_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+            if not counted:
+                self._session.add(Throttle(key_hash=key, failures=1, last_failure_at=now))
+                self._session.flush()
+            row = self._session.get(Throttle, key, populate_existing=True)
+            assert row is not None
             over = row.failures - self._threshold
             if over >= 0:
                 seconds = min(self._max, self._base * (2 ** min(over, 20)))

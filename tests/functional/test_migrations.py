@@ -46,7 +46,7 @@ def test_sql_server_migrations_and_a_report(tmp_path: Path) -> None:
     """Runs only against a real SQL Server (none can run on the CI machine)."""
     MasterKey.create(tmp_path / "master.key")
     settings = make_settings(tmp_path, os.environ["APPLIANCE_TEST_MSSQL_URL"])
-    context = build_context(settings)
+    context = build_context(settings, create_database=True)
     try:
         runner.upgrade(context.engine)
         with context.unit_of_work() as session:

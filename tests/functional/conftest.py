@@ -1,0 +1,115 @@
+"""Fixtures for the functional tests of the domain services: tenants, staff and reports.
+
+Everything here goes through the real services on the real databases of tests/conftest.py
+(SQLite/SQLCipher and PostgreSQL); nothing of our own is mocked.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.actors import CLI, Role, StaffPrincipal
+from appliance.cases.attachments import Download, Upload
+from appliance.cases.reporting import Receipt, ReportForm
+from appliance.context import AppContext
+from appliance.services import Services
+from appliance.tenants.models import Tenant
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+StaffFactory = Callable[..., StaffPrincipal]
+ReportFactory = Callable[..., Receipt]
+ServicesOpener = Callable[[], AbstractContextManager[Services]]
+
+
+@dataclass(frozen=True)
+class Org:
+    """A tenant, two of its categories and one handler working there."""
+
+    tenant: Tenant
+    category_id: uuid.UUID
+    other_category_id: uuid.UUID
+    handler: StaffPrincipal
+
+
+def upload(filename: str, data: bytes, content_type: str = "application/pdf") -> Upload:
+    return Upload(filename, content_type, io.BytesIO(data))
+
+
+def drain(download: Download) -> bytes:
+    return b"".join(download.chunks)
+
+
+def count_rows(session: Session, table: str) -> int:
+    return int(session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.fixture
+def make_staff(services: Services) -> StaffFactory:
+    """make_staff((tenant, Role.HANDLER), ..., email=None) -> principal; committed."""
+
+    def make(*grants: tuple[Tenant, Role], email: str | None = None) -> StaffPrincipal:
+        address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
+        user, _ = services.users.create_user(address, STAFF_PASSWORD, [(t.id, r) for t, r in grants], CLI)
+        services.session.commit()
+        return services.users.principal(user.id)
+
+    return make
+
+
+def _org(services: Services, make_staff: StaffFactory, name: str, slug: str) -> Org:
+    tenant = services.tenants.create_tenant(name, slug, CLI)
+    services.session.commit()
+    categories = services.tenants.categories(tenant.id)
+    return Org(tenant, categories[0].id, categories[1].id, make_staff((tenant, Role.HANDLER)))
+
+
+@pytest.fixture
+def org_a(services: Services, make_staff: StaffFactory) -> Org:
+    return _org(services, make_staff, "Alpha AB", "alpha")
+
+
+@pytest.fixture
+def org_b(services: Services, make_staff: StaffFactory) -> Org:
+    return _org(services, make_staff, "Beta GmbH", "beta")
+
+
+@pytest.fixture
+def file_report(services: Services) -> ReportFactory:
+    """file_report(org, what=..., uploads=[...], **form) -> Receipt; committed."""
+
+    def submit(org: Org, what: str = "The warehouse stock is sold off the books.",
+               uploads: Iterable[Upload] = (), category_id: uuid.UUID | None = None, **fields: str) -> Receipt:
+        form = ReportForm(category_id or org.category_id, what, **fields)
+        receipt = services.reporting.submit(org.tenant, form, list(uploads))
+        services.session.commit()
+        return receipt
+
+    return submit
+
+
+@pytest.fixture
+def other_services(ctx: AppContext) -> ServicesOpener:
+    """A second, independent unit of work (a new Session), as another request would have.
+
+    On SQLite every transaction takes the write lock, so the caller must end the first
+    session's transaction (commit or rollback) before using this one.
+    """
+
+    @contextmanager
+    def open_services() -> Iterator[Services]:
+        with ctx.sessions() as session:
+            try:
+                yield Services(ctx, session)
+            finally:
+                session.rollback()
+
+    return open_services

@@ -1,0 +1,369 @@
+"""The real `appliance` console script in subprocesses, against real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import sqlalchemy as sa
+
+from appliance.cli.main import cli
+from appliance.context import build_context
+from appliance.settings import load_settings
+from tests.support import pg_admin, pg_drop, pg_url
+
+APPLIANCE = Path(sys.executable).with_name("appliance")
+PASSWORD = "correct horse battery staple"
+LIGHT_ARGON2 = {"APPLIANCE_ARGON2_TIME_COST": "1", "APPLIANCE_ARGON2_MEMORY_KIB": "256",
+                "APPLIANCE_ARGON2_PARALLELISM": "1"}
+
+
+@dataclass
+class Appliance:
+    """Runs the console script with one configuration, in its own working directory."""
+
+    cwd: Path
+    config: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.parent
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        return env | LIGHT_ARGON2 | {"APPLIANCE_CONFIG": str(self.config)}
+
+    def run(self, *args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(APPLIANCE), *args], cwd=self.cwd, env=self.env(), input=stdin,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def ok(self, *args: str, stdin: str = "") -> str:
+        result = self.run(*args, stdin=stdin)
+        assert result.returncode == 0, f"{args}: {result.stderr}"
+        assert "Traceback" not in result.stderr
+        return result.stdout
+
+    def run_all(self, commands: list[tuple[str, ...]], stdin: str = "") -> list[subprocess.CompletedProcess[str]]:
+        """Run several commands at once; only for commands that fail before opening the database."""
+        running = []
+        for args in commands:
+            process = subprocess.Popen([str(APPLIANCE), *args], cwd=self.cwd, env=self.env(), text=True,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            running.append((args, process))
+        results = []
+        for args, process in running:
+            out, err = process.communicate(stdin, timeout=300)
+            results.append(subprocess.CompletedProcess([str(APPLIANCE), *args], process.returncode, out, err))
+        return results
+
+    def json(self, *args: str, stdin: str = "") -> Any:
+        return json.loads(self.ok(*args, "--json", stdin=stdin))
+
+    def fails(self, *args: str, stdin: str = "") -> tuple[int, str]:
+        """Exit code and the one line a failing command must print on stderr."""
+        return one_line_failure(self.run(*args, stdin=stdin))
+
+    def init(self, *extra: str) -> str:
+        return self.ok("init", "--data-dir", str(self.data_dir), *extra)
+
+
+def one_line_failure(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+    args = result.args[1:]
+    assert result.returncode != 0, f"{args} succeeded: {result.stdout}"
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"{args}: expected one line on stderr, got {result.stderr!r}"
+    return result.returncode, lines[0]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def appliance(tmp_path: Path) -> Appliance:
+    return Appliance(tmp_path, tmp_path / "D" / "appliance.toml")
+
+
+@pytest.fixture
+def initialised(appliance: Appliance) -> Appliance:
+    appliance.init()
+    return appliance
+
+
+@pytest.fixture
+def populated(initialised: Appliance) -> Appliance:
+    initialised.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
+    initialised.json("user", "create", "--tenant", "example", "--email", "Officer@Example.com", "--role", "handler",
+                     "--password-stdin", stdin=PASSWORD + "\n")
+    return initialised
+
+
+# --- setting up ------------------------------------------------------------------------------------
+def test_init_writes_private_config_key_and_database(appliance: Appliance) -> None:
+    output = appliance.init()
+
+    data = appliance.data_dir
+    assert str(appliance.config) in output
+    assert mode(data) == 0o700
+    assert mode(appliance.config) == 0o600
+    assert mode(data / "master.key") == 0o400 and (data / "master.key").stat().st_size == 32
+    database = data / "appliance.db"
+    assert mode(database) == 0o600
+    for extra in data.glob("appliance.db-*"):
+        assert mode(extra) & 0o077 == 0, extra
+    assert not database.read_bytes().startswith(b"SQLite format 3")
+    config = appliance.config.read_text()
+    assert "sqlite+pysqlcipher:///" in config and str(data / "master.key") in config
+    assert appliance.json("db", "status") == {"current": "0001", "head": "0001", "up_to_date": True}
+    assert "logbook OK: 0 events" in appliance.ok("audit", "verify")
+
+
+def test_init_twice_refuses_with_one_line(initialised: Appliance) -> None:
+    key_before = (initialised.data_dir / "master.key").read_bytes()
+
+    code, line = initialised.fails("init", "--data-dir", str(initialised.data_dir))
+
+    assert code == 78 and "already exists" in line and line.startswith("error: ")
+    assert (initialised.data_dir / "master.key").read_bytes() == key_before
+
+
+def test_init_json_reports_where_things_went(appliance: Appliance) -> None:
+    out = json.loads(appliance.ok("init", "--data-dir", str(appliance.data_dir), "--json"))
+    assert out == {"config": str(appliance.config), "master_key_file": str(appliance.data_dir / "master.key"),
+                   "backend": "sqlite+pysqlcipher"}
+
+
+# --- tenants and users ------------------------------------------------------------------------------
+def test_tenant_and_user_administration(initialised: Appliance) -> None:
+    created = initialised.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
+    assert "/r/example/" in created
+    (tenant,) = initialised.json("tenant", "list")
+    assert (tenant["slug"], tenant["name"]) == ("example", "Example AB")
+    uuid.UUID(tenant["id"])
+
+    user = initialised.json("user", "create", "--tenant", "example", "--email", "Officer@Example.com",
+                            "--role", "handler", "--role", "auditor", "--password-stdin", stdin=PASSWORD + "\n")
+    assert isinstance(user, dict)
+    assert user["email"] == "officer@example.com" and user["roles"] == ["handler", "auditor"]
+    assert user["totp_uri"].startswith("otpauth://totp/") and user["totp_secret"] in user["totp_uri"]
+
+    code, line = initialised.fails("user", "create", "--tenant", "example", "--email", "officer@EXAMPLE.com",
+                                   "--role", "handler", "--password-stdin", stdin=PASSWORD + "\n")
+    assert code != 0 and "already exists" in line
+
+    (listed,) = initialised.json("user", "list", "--tenant", "example")
+    assert listed == {"id": user["id"], "email": "officer@example.com", "roles": ["auditor", "handler"],
+                      "disabled": False, "two_factor": False}
+
+    assert "disabled" in initialised.ok("user", "disable", "--email", "officer@example.com")
+    (listed,) = initialised.json("user", "list", "--tenant", "example")
+    assert listed["disabled"] is True
+
+    reset = initialised.json("user", "reset-2fa", "--email", "officer@example.com")
+    assert isinstance(reset, dict)
+    assert reset["totp_uri"].startswith("otpauth://totp/") and reset["totp_secret"] != user["totp_secret"]
+
+    assert "logbook OK" in initialised.ok("audit", "verify")
+
+
+BAD_INPUT = [
+    (("tenant", "create", "--name", "Bad", "--slug", "Not A Slug"), "slug"),
+    (("tenant", "create", "--name", "Example AB", "--slug", "example"), "already exists"),
+    (("user", "create", "--tenant", "nowhere", "--email", "a@example.com", "--role", "handler", "--password-stdin"),
+     "tenant not found"),
+    (("user", "create", "--tenant", "example", "--email", "not-an-address", "--role", "handler", "--password-stdin"),
+     "e-mail"),
+    (("user", "create", "--tenant", "example", "--email", "a@example.com", "--role", "handler"), "password-stdin"),
+    (("user", "disable", "--email", "nobody@example.com"), "user not found"),
+    (("user", "reset-2fa", "--email", "nobody@example.com"), "user not found"),
+    (("user", "list", "--tenant", "nowhere"), "tenant not found"),
+]
+
+
+def test_bad_input_is_one_clear_line(populated: Appliance) -> None:
+    for args, expected in BAD_INPUT:  # one after the other: they share one SQLite file
+        _, line = populated.fails(*args, stdin=PASSWORD + "\n")
+        assert expected in line, (args, line)
+    for stdin, expected in (("short\n", "at least 12"), ("", "nothing on standard input")):
+        _, line = populated.fails("user", "create", "--tenant", "example", "--email", "a@example.com", "--role",
+                                  "handler", "--password-stdin", stdin=stdin)
+        assert expected in line
+    assert "chain intact" in populated.ok("audit", "verify")
+
+
+# --- the logbook ------------------------------------------------------------------------------------
+def test_audit_verify_names_the_tampered_event(populated: Appliance) -> None:
+    assert "chain intact" in populated.ok("audit", "verify")
+    settings = load_settings(environ={"APPLIANCE_CONFIG": str(populated.config), **LIGHT_ARGON2})
+    context = build_context(settings)
+    try:
+        with context.unit_of_work() as session:
+            count = session.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one()
+            victim = count // 2 + 1
+            session.execute(sa.text("UPDATE audit_events SET detail = 'role=admin' WHERE seq = :s"), {"s": victim})
+    finally:
+        context.close()
+
+    result = populated.run("audit", "verify")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"BROKEN at event {victim}" in result.stdout
+    report = json.loads(populated.run("audit", "verify", "--json").stdout)
+    assert (report["ok"], report["broken_seq"]) == (False, victim)
+    doctor = json.loads(populated.run("doctor", "--json").stdout)
+    assert doctor["ok"] is False
+    assert any(c["name"] == "logbook" and c["status"] == "fail" and str(victim) in c["detail"]
+               for c in doctor["checks"])
+
+
+def test_doctor_passes_on_a_fresh_install(populated: Appliance) -> None:
+    report = populated.json("doctor")
+    assert isinstance(report, dict) and report["ok"] is True
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    for name in ("settings", "master key file", "database", "schema", "logbook"):
+        assert statuses[name] == "ok", report
+
+
+# --- broken installs: one line, never a traceback ---------------------------------------------------
+EVERY_COMMAND = [
+    ("db", "status"), ("db", "upgrade"), ("tenant", "list", "--json"),
+    ("tenant", "create", "--name", "X", "--slug", "x"), ("user", "list", "--tenant", "example"),
+    ("user", "create", "--tenant", "example", "--email", "b@example.com", "--role", "handler", "--password-stdin"),
+    ("user", "grant", "--email", "officer@example.com", "--tenant", "example", "--role", "admin"),
+    ("user", "revoke", "--email", "officer@example.com", "--tenant", "example", "--role", "handler"),
+    ("user", "disable", "--email", "officer@example.com"), ("user", "enable", "--email", "officer@example.com"),
+    ("user", "reset-2fa", "--email", "officer@example.com"),
+    ("user", "set-password", "--email", "officer@example.com", "--password-stdin"),
+    ("audit", "verify", "--json"), ("demo", "setup"), ("serve", "--bind", "127.0.0.1:0"),
+]
+
+
+def replace_master_key(appliance: Appliance) -> None:
+    key = appliance.data_dir / "master.key"
+    key.chmod(0o600)
+    key.write_bytes(secrets.token_bytes(32))
+    key.chmod(0o400)
+
+
+def test_wrong_master_key_every_command_fails_with_one_line(populated: Appliance) -> None:
+    replace_master_key(populated)
+
+    for result in populated.run_all(EVERY_COMMAND, stdin=PASSWORD + "\n"):
+        code, line = one_line_failure(result)
+        assert code == 69 and "wrong master key" in line, result.args
+
+    result = populated.run("doctor", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert any(c["status"] == "fail" and "wrong master key" in c["detail"] for c in report["checks"])
+
+
+def test_missing_config_is_one_clear_line(appliance: Appliance) -> None:
+    for result in appliance.run_all(EVERY_COMMAND, stdin=PASSWORD + "\n"):
+        code, line = one_line_failure(result)
+        assert code == 78 and str(appliance.config) in line and "appliance init" in line, result.args
+
+
+@pytest.mark.parametrize(("breakage", "expected"), [
+    ("key-mode", "chmod 0400"),
+    ("key-missing", "file not found"),
+    ("key-short", "exactly 32 bytes"),
+    ("config-toml", "not valid TOML"),
+    ("config-unknown", "UNKNOWN_THING"),
+    ("config-backend", "DATABASE_URL"),
+    ("database-gone", "not found; restore it from a backup"),
+])
+def test_broken_install_is_one_clear_line(initialised: Appliance, breakage: str, expected: str) -> None:
+    key = initialised.data_dir / "master.key"
+    if breakage == "key-mode":
+        key.chmod(0o644)
+    elif breakage == "key-missing":
+        key.unlink()
+    elif breakage == "key-short":
+        key.chmod(0o600)
+        key.write_bytes(b"x" * 16)
+        key.chmod(0o400)
+    elif breakage == "config-toml":
+        initialised.config.write_text("database_url = \n")
+    elif breakage == "config-unknown":
+        initialised.config.write_text(initialised.config.read_text() + 'unknown_thing = "x"\n')
+    elif breakage == "config-backend":
+        text = initialised.config.read_text().replace("sqlite+pysqlcipher:///", "mysql:///")
+        initialised.config.write_text(text)
+    elif breakage == "database-gone":  # e.g. a volume that did not mount
+        for file in initialised.data_dir.glob("appliance.db*"):
+            file.unlink()
+
+    for args in (("tenant", "list"), ("audit", "verify")):
+        _, line = initialised.fails(*args)
+        assert expected in line, (args, line)
+
+
+# --- help -------------------------------------------------------------------------------------------------
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in sorted(group.commands.items()):
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*prefix, name))
+
+
+def test_help_works_for_every_command_without_a_configuration(appliance: Appliance) -> None:
+    paths = [(), *command_paths(cli)]
+    assert ("user", "reset-2fa") in paths and ("audit", "verify") in paths
+    for path, result in zip(paths, appliance.run_all([(*path, "--help") for path in paths]), strict=True):
+        assert result.returncode == 0, (path, result.stderr)
+        assert result.stdout.startswith(f"Usage: appliance {' '.join(path)}".rstrip()), (path, result.stdout)
+        assert result.stderr == "", (path, result.stderr)
+    assert not appliance.config.exists()
+
+
+def test_version(appliance: Appliance) -> None:
+    assert "0.1.0" in appliance.ok("--version")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    name = f"appliance_cli_{uuid.uuid4().hex[:12]}"
+    pg_admin(f'CREATE DATABASE "{name}"')
+    yield name
+    pg_drop(name)
+
+
+def test_init_on_postgresql(appliance: Appliance, pg_database: str) -> None:
+    url = pg_url(pg_database)
+    appliance.init("--database-url", url)
+
+    assert url in appliance.config.read_text()
+    assert mode(appliance.data_dir / "master.key") == 0o400
+    assert not (appliance.data_dir / "appliance.db").exists()
+    assert appliance.json("db", "status") == {"current": "0001", "head": "0001", "up_to_date": True}
+    appliance.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
+    appliance.json("user", "create", "--tenant", "example", "--email", "officer@example.com", "--role", "handler",
+                   "--password-stdin", stdin=PASSWORD + "\n")
+    assert "chain intact" in appliance.ok("audit", "verify")
+    assert appliance.json("doctor")["ok"] is True
+
+    replace_master_key(appliance)  # PostgreSQL opens, but nothing sealed under the old key reads
+    _, line = appliance.fails("user", "list", "--tenant", "example")
+    assert "cannot decrypt" in line
+
+
+def test_init_on_unreachable_postgresql_is_one_line(appliance: Appliance) -> None:
+    code, line = appliance.fails("init", "--data-dir", str(appliance.data_dir), "--database-url",
+                                 pg_url(f"appliance_missing_{uuid.uuid4().hex[:8]}"))
+    assert code != 0 and "database" in line
+    assert not appliance.config.exists()
