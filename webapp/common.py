@@ -34,8 +34,9 @@ def language() -> Response:
     if form.validate_on_submit() and chosen in LANGUAGES:
         session["lang"] = chosen
     target = request.form.get("next", "")
-    # Only same-site paths: never an open redirect.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # Only same-site paths: never an open redirect. Control characters are refused too:
+    # URL parsers drop tabs and newlines, which turns "/\t/evil.example" into "//evil.example".
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not target.isprintable():
         target = url_for("common.index")
     return redirect(target, code=303)
 

@@ -19,12 +19,12 @@ class CheckboxesField(SelectMultipleField):
 class NewUserForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[InputRequired(), Length(max=254)])
     roles = CheckboxesField(_l("Roles"), validators=[InputRequired(message=_l("Choose at least one role."))],
-                            choices=[(r.value, r.value) for r in Role])
+                            choices=[r.value for r in Role])
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[(r.value, r.value) for r in Role])
-    action = SelectField(_l("Action"), choices=[("grant", "grant"), ("revoke", "revoke")])
+    role = SelectField(_l("Role"), choices=[r.value for r in Role])
+    action = SelectField(_l("Action"), choices=["grant", "revoke"])
 
 
 class CategoryForm(FlaskForm):

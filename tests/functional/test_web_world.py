@@ -1,0 +1,276 @@
+"""The world the web attack suite plays in, and proof that it works.
+
+Two tenants (alpha, beta), one staff user per single role in alpha, a handler and an admin
+in beta, and reports with attachments, messages and notes in both, all made through the
+real services on the real database of the ``app``/``ctx``/``services``/``clock`` fixtures.
+The test_web_*.py modules import build_world() and the helpers below; the tests at the end
+of this module check the world itself (every role signs in over HTTP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask, url_for
+from werkzeug.routing import Rule
+from werkzeug.routing.converters import AnyConverter
+from werkzeug.test import TestResponse
+
+from appliance.actors import CLI, Role
+from appliance.cases.attachments import Upload
+from appliance.cases.models import Attachment, Case
+from appliance.cases.reporting import ReportForm
+from appliance.context import AppContext
+from appliance.crypto import totp
+from appliance.services import Services
+from appliance.settings import Settings
+from tests.support import FrozenClock
+from tests.web import Browser, sign_in
+from webapp.policy import policy_of
+from webapp.policy_guard import BUILTIN
+
+PASSWORD = "correct horse battery staple"
+ROLES = tuple(Role)
+CONTENT_TABLES = ("cases", "attachments", "attachment_chunks", "case_messages", "case_notes")
+
+
+@dataclass(frozen=True)
+class Staff:
+    email: str
+    user_id: uuid.UUID
+    secret: str
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A report as the test knows it: ids, the case key and what was written."""
+
+    id: uuid.UUID
+    key: str
+    reference: str
+    what: str
+    attachment_id: uuid.UUID  # the reporter's file
+    attachment_name: str
+    reply_attachment_id: uuid.UUID  # a handler's file in the thread
+    note: str
+
+
+@dataclass(frozen=True)
+class Org:
+    slug: str
+    tenant_id: uuid.UUID
+    category_id: uuid.UUID
+    staff: dict[Role, Staff]
+
+
+@dataclass
+class World:
+    app: Flask
+    ctx: AppContext
+    clock: FrozenClock
+    alpha: Org
+    beta: Org
+    alpha_case: Filed
+    alpha_other_case: Filed
+    beta_case: Filed
+    target: Staff  # an alpha handler for administrators to act on
+    signed_in: dict[uuid.UUID, Browser] = field(default_factory=dict)
+
+    def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
+        browser = Browser(self.app)
+        browser.client.environ_base["REMOTE_ADDR"] = remote_addr
+        return browser
+
+    def staff_browser(self, staff: Staff) -> Browser:
+        """A browser signed in (password + TOTP over HTTP) as ``staff``; one per user."""
+        if staff.user_id not in self.signed_in:
+            browser = self.browser()
+            response = sign_in(browser, staff.email, PASSWORD, staff.secret, self.clock)
+            assert response.status_code == 303, browser.text()
+            self.signed_in[staff.user_id] = browser
+        return self.signed_in[staff.user_id]
+
+    def reporter_browser(self, org: Org, case: Filed, remote_addr: str = "192.0.2.10") -> Browser:
+        browser = self.browser(remote_addr)
+        response = browser.post(f"/r/{org.slug}/follow-up", {"case_key": case.key})
+        assert response.status_code == 303, browser.text()
+        return browser
+
+
+def make_staff(services: Services, clock: FrozenClock, grants: list[tuple[uuid.UUID, Role]],
+               email: str | None = None) -> Staff:
+    """A staff account with TOTP already enrolled (as the CLI and a first sign-in would leave it)."""
+    address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
+    user, enrolment = services.users.create_user(address, PASSWORD, grants, CLI, with_totp=True)
+    assert enrolment is not None
+    services.users.complete_enrolment(user.id, totp.current_code(enrolment.secret, clock()), "test-setup")
+    services.session.commit()
+    return Staff(address, user.id, enrolment.secret)
+
+
+def make_org(services: Services, clock: FrozenClock, slug: str, roles: tuple[Role, ...]) -> Org:
+    tenant = services.tenants.create_tenant(f"{slug.title()} Ltd", slug, CLI)
+    services.session.commit()
+    category = services.tenants.categories(tenant.id)[0]
+    staff = {role: make_staff(services, clock, [(tenant.id, role)], f"{role.value}@{slug}.example.com")
+             for role in roles}
+    return Org(slug, tenant.id, category.id, staff)
+
+
+def file_case(services: Services, org: Org, label: str) -> Filed:
+    """A report with a file, a handler's answer with a file, and an internal note."""
+    what = f"{label} report text {uuid.uuid4().hex}"
+    name = f"{label}-evidence.pdf"
+    tenant = services.tenants.by_slug(org.slug)
+    receipt = services.reporting.submit(tenant, ReportForm(org.category_id, what, where=f"{label} warehouse"),
+                                        [Upload(name, "application/pdf", io.BytesIO(b"%PDF " + label.encode() * 50))])
+    handler = services.users.principal(org.staff[Role.HANDLER].user_id)
+    services.cases.post_message(handler, receipt.case_id, f"{label} handler answer",
+                                [Upload(f"{label}-answer.txt", "text/plain", io.BytesIO(b"answer " * 20))])
+    note = f"{label} internal note {uuid.uuid4().hex}"
+    services.cases.add_note(handler, receipt.case_id, note)
+    services.session.flush()
+    rows = {source: attachment_id for attachment_id, source in services.session.execute(
+        sa.select(Attachment.id, Attachment.source).where(Attachment.case_id == receipt.case_id))}
+    reference = services.session.get_one(Case, receipt.case_id).reference
+    services.session.commit()
+    return Filed(receipt.case_id, receipt.case_key, reference, what, rows["reporter"], name, rows["handler"], note)
+
+
+def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenClock) -> World:
+    alpha = make_org(services, clock, "alpha", ROLES)
+    beta = make_org(services, clock, "beta", (Role.ADMIN, Role.HANDLER))
+    target = make_staff(services, clock, [(alpha.tenant_id, Role.HANDLER)], "target@alpha.example.com")
+    world = World(app, ctx, clock, alpha, beta, file_case(services, alpha, "alpha"),
+                  file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
+    services.session.commit()
+    return world
+
+
+# --- reading the database between requests ------------------------------------------
+def scalar(ctx: AppContext, sql: str, **params: object) -> object:
+    """One value read in its own short transaction (SQLite's BEGIN IMMEDIATE would block the app)."""
+    with ctx.sessions() as session:
+        # Raw SQL needs the stored form of a GUID: 32 hex digits on SQLite, a uuid on PostgreSQL.
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        bound = {k: (v.hex if sqlite and isinstance(v, uuid.UUID) else v) for k, v in params.items()}
+        try:
+            return session.execute(sa.text(sql), bound).scalar()
+        finally:
+            session.rollback()
+
+
+def count(ctx: AppContext, table: str, where: str = "", **params: object) -> int:
+    return int(scalar(ctx, f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else ""),  # type: ignore[arg-type]
+                      **params))
+
+
+def content_counts(ctx: AppContext) -> dict[str, int]:
+    return {table: count(ctx, table) for table in CONTENT_TABLES}
+
+
+# --- looking at responses ---------------------------------------------------------------
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def location_path(response: TestResponse) -> str:
+    return urlsplit(response.headers.get("Location", "")).path
+
+
+def is_redirect_to(response: TestResponse, path: str) -> bool:
+    return response.status_code in (301, 302, 303, 307, 308) and location_path(response) == path
+
+
+def with_settings(settings: Settings, **overrides: object) -> Settings:
+    return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+# --- walking the URL map -------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    endpoint: str
+    method: str
+    url: str
+    policy: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} ({self.endpoint}, {self.policy})"
+
+
+def policy_for(app: Flask, endpoint: str) -> str | None:
+    return BUILTIN.get(endpoint) or policy_of(app.view_functions.get(endpoint))
+
+
+def routes_without_policy(app: Flask) -> list[str]:
+    return sorted(f"{rule.rule} -> {rule.endpoint}" for rule in app.url_map.iter_rules()
+                  if policy_for(app, rule.endpoint) is None)
+
+
+def fill_values(world: World) -> dict[str, str]:
+    """A real object of alpha for every URL parameter the app has."""
+    return {
+        "slug": world.alpha.slug,
+        "case_id": str(world.alpha_case.id),
+        "attachment_id": str(world.alpha_case.attachment_id),
+        "user_id": str(world.target.user_id),
+        "category_id": str(world.alpha.category_id),
+        "filename": "app.css",
+    }
+
+
+def calls(app: Flask, values: dict[str, str]) -> Iterator[Call]:
+    """Every (method, concrete URL) of the URL map; an ``any`` parameter yields each choice."""
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        missing = rule.arguments - values.keys() - _choice_arguments(rule).keys()
+        assert not missing, f"no test value for {sorted(missing)} in {rule.rule}; add one to fill_values()"
+        for choice in _choices(rule):
+            with app.test_request_context():
+                url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments if a not in choice}, **choice)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                yield Call(rule.endpoint, method, url, policy_for(app, rule.endpoint) or "none")
+
+
+def _choice_arguments(rule: Rule) -> dict[str, AnyConverter]:
+    return {name: conv for name, conv in (rule._converters or {}).items() if isinstance(conv, AnyConverter)}
+
+
+def _choices(rule: Rule) -> list[dict[str, str]]:
+    choices: list[dict[str, str]] = [{}]
+    for name, converter in _choice_arguments(rule).items():
+        choices = [{**c, name: item} for c in choices for item in sorted(converter.items)]
+    return choices
+
+
+# --- the world works --------------------------------------------------------------------
+def test_every_role_signs_in_over_http(app, ctx: AppContext, services: Services,  # type: ignore[no-untyped-def]
+                                       clock: FrozenClock) -> None:
+    world = build_world(app, ctx, services, clock)
+    homes = {Role.ADMIN: "/admin/", Role.HANDLER: "/staff/queue"}
+    for role, staff in world.alpha.staff.items():
+        browser = world.staff_browser(staff)
+        response = browser.get("/staff/")
+        if role in homes:
+            assert is_redirect_to(response, homes[role]), (role, response.status_code)
+        else:
+            assert response.status_code == 200, role
+    assert world.staff_browser(world.alpha.staff[Role.HANDLER]).get(f"/staff/cases/{world.alpha_case.id}").status_code == 200
+
+
+def test_the_reporter_of_each_case_reads_it_with_the_key(app, ctx: AppContext, services: Services,  # type: ignore[no-untyped-def]
+                                                         clock: FrozenClock) -> None:
+    world = build_world(app, ctx, services, clock)
+    for org, case in ((world.alpha, world.alpha_case), (world.beta, world.beta_case)):
+        reporter = world.reporter_browser(org, case)
+        page = reporter.get(f"/r/{org.slug}/case")
+        assert page.status_code == 200
+        assert case.what in reporter.text() and case.note not in reporter.text()
+        download = reporter.get(f"/r/{org.slug}/case/attachments/{case.attachment_id}")
+        assert download.status_code == 200 and download.data.startswith(b"%PDF")
+    assert content_counts(ctx)["cases"] == 3

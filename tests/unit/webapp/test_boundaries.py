@@ -1,0 +1,131 @@
+"""Each audience reaches only what it needs (DESIGN: "Each blueprint reaches only the services it needs").
+
+Read with ast, so an import inside a function, a relative import or ``importlib`` counts too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import appliance
+import webapp
+
+WEBAPP = Path(webapp.__file__).parent
+APPLIANCE = Path(appliance.__file__).parent
+ROOT = WEBAPP.parent
+
+REPORTER_MAY_NOT = ("appliance.cases.service", "appliance.users.service", "webapp.handler", "webapp.admin")
+STAFF_MAY_NOT = ("appliance.cases.reporting", "webapp.reporter")
+CORE_MAY_NOT = ("flask", "webapp")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every import in a file; ``from a import b`` names both ``a`` and ``a.b``."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names if alias.name != "*"]
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and ((isinstance(node.func, ast.Name) and node.func.id == "__import__")
+                   or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def within(name: str, package: str) -> bool:
+    # Flask's extensions (flask_wtf, flask_babel) are Flask too.
+    return name == package or name.startswith(package + ".") or (package == "flask" and name.startswith("flask_"))
+
+
+def offences(path: Path, forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line} imports {name}" for line, name in imported(path)
+            if any(within(name, package) for package in forbidden)]
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def ids(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.mark.parametrize("path", python_files(WEBAPP / "reporter"), ids=ids)
+def test_reporter_code_reaches_no_staff_service_or_blueprint(path: Path) -> None:
+    assert not offences(path, REPORTER_MAY_NOT)
+
+
+@pytest.mark.parametrize("path", python_files(WEBAPP / "handler") + python_files(WEBAPP / "admin"), ids=ids)
+def test_staff_code_reaches_no_reporter_service_or_blueprint(path: Path) -> None:
+    assert not offences(path, STAFF_MAY_NOT)
+
+
+@pytest.mark.parametrize("path", python_files(APPLIANCE), ids=ids)
+def test_the_domain_core_imports_no_flask_and_no_webapp(path: Path) -> None:
+    assert not offences(path, CORE_MAY_NOT)
+
+
+def test_the_walks_find_the_files() -> None:
+    assert {"desk.py", "views.py", "forms.py"} <= {p.name for p in python_files(WEBAPP / "reporter")}
+    assert {"auth.py", "views.py"} <= {p.name for p in python_files(WEBAPP / "handler")}
+    assert "views.py" in {p.name for p in python_files(WEBAPP / "admin")}
+    assert len(python_files(APPLIANCE)) > 30
+
+
+@pytest.mark.parametrize(("source", "where", "forbidden"), [
+    ("import appliance.cases.service", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from appliance.cases import service", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from appliance.users.service import UserService", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from ..handler import views", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from webapp.admin.views import blueprint", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("def f():\n    import webapp.handler.auth", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("import importlib\nimportlib.import_module('appliance.cases.service')", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from appliance.cases.reporting import ReportingService", "webapp/handler/x.py", STAFF_MAY_NOT),
+    ("from appliance.cases import reporting", "webapp/admin/x.py", STAFF_MAY_NOT),
+    ("from ..reporter.desk import desk", "webapp/admin/x.py", STAFF_MAY_NOT),
+    ("from . import reporting", "appliance/cases/x.py", ("appliance.cases.reporting",)),
+    ("import flask", "appliance/x.py", CORE_MAY_NOT),
+    ("from flask_wtf import FlaskForm", "appliance/x.py", CORE_MAY_NOT),
+    ("from webapp import create_app", "appliance/cli/x.py", CORE_MAY_NOT),
+    ("__import__('flask')", "appliance/x.py", CORE_MAY_NOT),
+])
+def test_the_check_sees_every_spelling(tmp_path: Path, source: str, where: str, forbidden: tuple[str, ...],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / where
+    path.parent.mkdir(parents=True)
+    path.write_text(source)
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    assert offences(path, forbidden)
+
+
+@pytest.mark.parametrize(("source", "where", "forbidden"), [
+    ("from appliance.cases.reporting import ReportForm", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from appliance.cases.service_levels import x", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from webapp.requestctx import services", "webapp/handler/x.py", STAFF_MAY_NOT),
+    ("import flasky", "appliance/x.py", CORE_MAY_NOT),
+    ("from .reporting import x", "webapp/handler/x.py", STAFF_MAY_NOT),
+])
+def test_the_check_leaves_other_imports_alone(tmp_path: Path, source: str, where: str, forbidden: tuple[str, ...],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / where
+    path.parent.mkdir(parents=True)
+    path.write_text(source)
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    assert not offences(path, forbidden)
