@@ -21,6 +21,7 @@ GENESIS = bytes(32)
 HEAD_ROW = 1
 journal = logging.getLogger("appliance.audit")
 _PENDING = "appliance.audit.pending"
+_HEAD = "appliance.audit.head"
 
 
 def canonical(event_fields: dict[str, Any]) -> bytes:
@@ -63,8 +64,8 @@ class Logbook:
         if not session.info.get(_PENDING + ".hooked"):
             session.info[_PENDING + ".hooked"] = True
             event.listen(session, "after_commit", _emit_pending)
-            event.listen(session, "after_rollback", _drop_pending)
             event.listen(session, "after_transaction_end", _drop_pending_at_end)
+            event.listen(session, "after_soft_rollback", _drop_rolled_back_savepoint)
 
     def record(
         self,
@@ -75,19 +76,19 @@ class Logbook:
         object_type: str | None = None,
         object_id: uuid.UUID | str | None = None,
         detail: str | None = None,
-    ) -> AuditEvent:
-        """Append one event. Takes the chain lock until the caller's transaction ends."""
+    ) -> int:
+        """Append one event and return its sequence number. Takes the chain lock until the
+        caller's transaction ends."""
         session = self._session
-        # UPDATE first: it takes the write lock on SQLite, a row lock on PostgreSQL and
-        # SQL Server, so concurrent appends queue up instead of forking the chain.
-        session.execute(
-            sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=AuditHead.seq)
-        )
-        head = session.execute(
-            sa.select(AuditHead).where(AuditHead.id == HEAD_ROW).execution_options(populate_existing=True)
-        ).scalar_one()
+        head = session.info.get(_HEAD)
+        if head is None:
+            # UPDATE first: it takes the write lock on SQLite, a row lock on PostgreSQL and
+            # SQL Server, so concurrent appends queue up instead of forking the chain.
+            session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=AuditHead.seq))
+            row = session.execute(sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ROW)).one()
+            head = (row.seq, row.hash)
         entry = AuditEvent(
-            seq=head.seq + 1,
+            seq=head[0] + 1,
             occurred_at=self._clock(),
             tenant_id=tenant_id,
             actor_type=actor.kind,
@@ -96,15 +97,20 @@ class Logbook:
             object_type=object_type,
             object_id=str(object_id) if object_id is not None else None,
             detail=detail,
-            prev_hash=head.hash,
+            prev_hash=head[1],
         )
         fields = event_fields(entry)
-        entry.hash = chain_hash(head.hash, fields)
-        head.seq, head.hash = entry.seq, entry.hash
-        session.add(entry)
-        session.flush()
-        session.info.setdefault(_PENDING, []).append(fields)
-        return entry
+        entry.hash = chain_hash(head[1], fields)
+        # Core statements: the event is written now (queries in this transaction see it)
+        # without an ORM flush per event.
+        session.execute(sa.insert(AuditEvent).values(
+            {c.key: getattr(entry, c.key) for c in AuditEvent.__table__.columns}))
+        session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=entry.seq, hash=entry.hash))
+        # While this transaction holds the lock, nobody else can move the head.
+        session.info[_HEAD] = (entry.seq, entry.hash)
+        savepoint = session.get_nested_transaction()
+        session.info.setdefault(_PENDING, []).append((id(savepoint) if savepoint else None, fields))
+        return entry.seq
 
     def verify(self, batch: int = 5000) -> ChainReport:
         """Walk the whole chain; report the first event whose hash or link is wrong."""
@@ -146,16 +152,24 @@ def ensure_head(session: Session) -> None:
 
 def _emit_pending(session: Session) -> None:
     # Emitted only after commit, so the journal never shows events that rolled back.
-    for fields in session.info.pop(_PENDING, []):
+    for _savepoint, fields in session.info.pop(_PENDING, []):
         journal.info(canonical(fields).decode())
 
 
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _drop_rolled_back_savepoint(session: Session, previous: SessionTransaction) -> None:
+    # Events written inside a savepoint that rolled back never happened: keep them out of
+    # the journal too.
+    if previous.nested and session.info.get(_PENDING):
+        session.info[_PENDING] = [(sp, f) for sp, f in session.info[_PENDING] if sp != id(previous)]
 
 
 def _drop_pending_at_end(session: Session, transaction: SessionTransaction) -> None:
-    # Session.close() ends a transaction without after_rollback; a reused session must not
-    # emit those events at its next commit. (After a commit the list is already empty.)
+    # The remembered head is only valid while the lock is held: forget it when the
+    # transaction or a savepoint ends (not a flush's inner transaction); the next append
+    # reads the head again.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_HEAD, None)
+    # When the outermost transaction ends without a commit (rollback, or close), its events
+    # never happened: the journal must not show them. (After a commit the list is empty.)
     if transaction.parent is None:
         session.info.pop(_PENDING, None)

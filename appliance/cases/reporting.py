@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from appliance.actors import REPORTER
 from appliance.audit.service import Logbook
 from appliance.cases.attachments import Download, Upload
-from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text, seal_optional
+from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, CaseKeys, check_text, seal_optional
 from appliance.cases.models import Case
 from appliance.cases.views import ReporterCaseView
 from appliance.cases.workflow import Status
@@ -84,7 +84,9 @@ class ReportingService:
             raise InvalidInput("contact", "is not a valid e-mail address")
 
         case_id = uuid.uuid4()
-        cipher, wrapped, version = self._keyring.new_case_key(tenant.id, case_id, REPORTER)
+        data_key, wrapped, version = self._keyring.new_case_key(tenant.id, case_id, REPORTER)
+        keys = CaseKeys(data_key)
+        cipher = keys.cipher
         case_key = new_case_key()
         now = self._clock()
         case = Case(
@@ -100,7 +102,6 @@ class ReportingService:
         )
         self._session.add(case)
         self._session.flush()
-        keys = self._content.keys(case, REPORTER)
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
         self._logbook.record("case.created", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case_id,

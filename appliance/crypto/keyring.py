@@ -67,6 +67,10 @@ class TenantKeyring:
         row = self._session.get(TenantKey, (tenant_id, version))
         if row is None:
             raise NotFound("tenant key", tenant_id)
+        return self._unwrap_tenant_key(row, actor)
+
+    def _unwrap_tenant_key(self, row: TenantKey, actor: Actor) -> AESGCM:
+        tenant_id, version = row.tenant_id, row.version
         try:
             key = self._wrapper.decrypt(row.wrapped_key[:12], row.wrapped_key[12:],
                                         _tenant_aad(tenant_id, version))
@@ -76,14 +80,22 @@ class TenantKeyring:
                              object_type="tenant_key", object_id=f"{tenant_id}/v{version}")
         return AESGCM(key)
 
-    def new_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, actor: Actor) -> tuple[FieldCipher, bytes, int]:
-        """A fresh data key for a case: its cipher, the wrapped form and the tenant key version."""
-        version = self.current_version(tenant_id)
+    def new_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, actor: Actor) -> tuple[bytes, bytes, int]:
+        """A fresh data key for a case: the key, its wrapped form and the tenant key version.
+
+        The caller keeps the plain key for the rest of the request: unwrapping what was just
+        wrapped would only add work and logbook noise."""
+        row = self._session.execute(
+            sa.select(TenantKey).where(TenantKey.tenant_id == tenant_id).order_by(TenantKey.version.desc()).limit(1)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound("tenant key", tenant_id)
+        version = row.version
         data_key = secrets.token_bytes(32)
         nonce = os.urandom(12)
-        kek = self._tenant_key(tenant_id, version, actor)
+        kek = self._unwrap_tenant_key(row, actor)
         wrapped = _WRAP.pack(version) + nonce + kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, version))
-        return FieldCipher(data_key, CASE_FIELD_VERSION), wrapped, version
+        return data_key, wrapped, version
 
     def case_data_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes, actor: Actor) -> bytes:
         """Unwrap a case's data key (logged as a case key unwrap)."""

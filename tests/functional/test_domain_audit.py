@@ -268,3 +268,21 @@ def test_verify_leaves_the_callers_objects_alone(
 
     with other_services() as fresh:
         assert fresh.tenants.category(org_a.tenant.id, org_a.other_category_id).active is False
+
+
+def test_a_rolled_back_savepoint_does_not_break_the_chain(services: Services,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The chain head is remembered within a transaction; a savepoint rollback must forget it,
+    and the journal must not show the event that rolled back."""
+    caplog.set_level(logging.INFO, logger="appliance.audit")
+    services.logbook.record("test.before", CLI)
+    savepoint = services.session.begin_nested()
+    services.logbook.record("test.inside", CLI)
+    savepoint.rollback()
+    services.logbook.record("test.after", CLI)
+    services.session.commit()
+    actions = services.session.execute(sa.select(AuditEvent.action).order_by(AuditEvent.seq)).scalars().all()
+    assert actions[-2:] == ["test.before", "test.after"]
+    assert services.logbook.verify().ok
+    journal = [json.loads(r.getMessage())["action"] for r in caplog.records if r.name == "appliance.audit"]
+    assert journal[-2:] == ["test.before", "test.after"] and "test.inside" not in journal
