@@ -66,8 +66,11 @@ def db() -> None:
 def db_upgrade(runtime: Runtime) -> None:
     """Apply pending migrations (expand/contract: safe while the old version serves)."""
     engine = runtime.context.engine
-    before = runner.current_revision(engine)
-    click.echo(f"schema at {before or 'empty'}; upgrading to {runner.head_revision()}", err=True)
+    before, head = runner.current_revision(engine), runner.head_revision()
+    if before == head:
+        click.echo(f"schema is up to date ({head})")
+        return
+    click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
     runner.upgrade(engine)
     click.echo(f"schema at {runner.current_revision(engine)}")
 
