@@ -81,28 +81,23 @@ def list_(runtime: Runtime, slug: str, as_json: bool) -> None:
     emit(as_json, rows, text)
 
 
-@user.command("grant")
-@email_option
-@click.option("--tenant", "slug", required=True)
-@click.option("--role", type=ROLE_CHOICE, required=True)
-@pass_runtime
-def grant(runtime: Runtime, email: str, slug: str, role: str) -> None:
-    """Give a user a role in a tenant."""
-    with runtime.services() as services:
-        services.users.grant_role(_user_id(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
-    click.echo(f"granted {role} in {slug}")
+def _role_command(name: str, summary: str, past: str) -> None:
+    """grant and revoke differ only in the service call and the wording."""
+
+    @user.command(name, help=summary)
+    @email_option
+    @click.option("--tenant", "slug", required=True)
+    @click.option("--role", type=ROLE_CHOICE, required=True)
+    @pass_runtime
+    def command(runtime: Runtime, email: str, slug: str, role: str) -> None:
+        with runtime.services() as services:
+            change = services.users.grant_role if name == "grant" else services.users.revoke_role
+            change(_user_id(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
+        click.echo(f"{past} {role} in {slug}")
 
 
-@user.command("revoke")
-@email_option
-@click.option("--tenant", "slug", required=True)
-@click.option("--role", type=ROLE_CHOICE, required=True)
-@pass_runtime
-def revoke(runtime: Runtime, email: str, slug: str, role: str) -> None:
-    """Take a role in a tenant away from a user."""
-    with runtime.services() as services:
-        services.users.revoke_role(_user_id(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
-    click.echo(f"revoked {role} in {slug}")
+_role_command("grant", "Give a user a role in a tenant.", "granted")
+_role_command("revoke", "Take a role in a tenant away from a user.", "revoked")
 
 
 @user.command("disable")

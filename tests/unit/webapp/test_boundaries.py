@@ -12,6 +12,7 @@ import pytest
 
 import appliance
 import webapp
+from tests.imports import imported_modules
 
 WEBAPP = Path(webapp.__file__).parent
 APPLIANCE = Path(appliance.__file__).parent
@@ -28,25 +29,9 @@ def module_name(path: Path) -> str:
 
 
 def imported(path: Path) -> list[tuple[int, str]]:
-    """(line, module) for every import in a file; ``from a import b`` names both ``a`` and ``a.b``."""
+    """(line, module) for every import in a file, relative imports resolved."""
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text("utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
-            found.append((node.lineno, base))
-            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names if alias.name != "*"]
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and ((isinstance(node.func, ast.Name) and node.func.id == "__import__")
-                   or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
-            found.append((node.lineno, node.args[0].value))
-    return found
+    return imported_modules(ast.parse(path.read_text("utf-8"), filename=str(path)), package)
 
 
 def within(name: str, package: str) -> bool:
