@@ -327,15 +327,12 @@ def upgrade() -> None:
         ),
     )
     # The logbook's chain head: appends update it first, which serialises them.
-    op.bulk_insert(
-        sa.table(
-            "audit_head",
-            sa.column("id", sa.Integer),
-            sa.column("seq", sa.BigInteger),
-            sa.column("hash", sa.LargeBinary),
-        ),
-        [{"id": 1, "seq": 0, "hash": bytes(32)}],
-    )
+    # A plain INSERT (not bulk_insert): alembic's offline SQL Server mode wraps bulk_insert
+    # in SET IDENTITY_INSERT, which SQL Server rejects for a table without an identity column.
+    # The genesis hash is 32 zero bytes; each dialect gets its own literal for it.
+    zeros = {"postgresql": "'\\x" + "00" * 32 + "'::bytea", "mssql": "0x" + "00" * 32}.get(
+        op.get_context().dialect.name, "X'" + "00" * 32 + "'")
+    op.execute(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, {zeros})")  # noqa: S608 (constant literal)
 
 
 def downgrade() -> None:
