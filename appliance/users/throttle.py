@@ -49,8 +49,13 @@ class Throttles:
                 .values(failures=Throttle.failures + 1, last_failure_at=now)
             ).rowcount  # type: ignore[attr-defined]
             if not counted:
-                self._session.add(Throttle(key_hash=key, failures=1, last_failure_at=now))
-                self._session.flush()
+                try:
+                    with self._session.begin_nested():  # another request may create it first
+                        self._session.add(Throttle(key_hash=key, failures=1, last_failure_at=now))
+                except sa.exc.IntegrityError:
+                    self._session.execute(
+                        sa.update(Throttle).where(Throttle.key_hash == key)
+                        .values(failures=Throttle.failures + 1, last_failure_at=now))
             row = self._session.get(Throttle, key, populate_existing=True)
             assert row is not None
             over = row.failures - self._threshold

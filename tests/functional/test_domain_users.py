@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -436,3 +437,31 @@ def test_concurrent_failures_are_all_counted(backend: str, ctx: AppContext, serv
 
     assert other["state"] in ("counted", "waited")
     assert throttle_failures(ctx, key) == 3
+
+
+def test_simultaneous_first_failures_both_count(backend: str, ctx: AppContext, services: Services) -> None:
+    """Two requests failing for a key nobody has failed before: the second insert meets the
+    first one's row; it must count, not crash with a unique violation."""
+    if backend == "sqlite":
+        pytest.skip("SQLite runs one write transaction at a time (BEGIN IMMEDIATE): no interleaving")
+    key = hashlib.sha256(b"throttle/account/first-time").digest()
+    services.throttles.fail(key)  # inserted, not yet committed: the row's key is locked
+    outcome: dict[str, object] = {}
+
+    def second_request() -> None:
+        with ctx.sessions() as session:
+            try:
+                Services(ctx, session).throttles.fail(key)  # blocks until the first commits
+                session.commit()
+                outcome["ok"] = True
+            except Exception as exc:
+                outcome["error"] = repr(exc)
+
+    worker = threading.Thread(target=second_request)
+    worker.start()
+    worker.join(timeout=2)  # give it time to reach the blocked insert; the result is checked below
+    services.session.commit()
+    worker.join(timeout=60)
+    assert outcome == {"ok": True}
+    with ctx.sessions() as session:
+        assert session.get(Throttle, key).failures == 2
