@@ -60,6 +60,7 @@ class Settings:
     # Number of reverse proxies (nginx) in front whose X-Forwarded-* headers are trusted.
     proxy_count: int = 0
     workers: int = 2
+    threads: int = 4
     log_level: str = "INFO"
     config_path: Path | None = None
 
@@ -198,6 +199,8 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("ARGON2_TIME_COST", "time cost and parallelism must be at least 1")
     if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:
         raise SettingsError("SESSION_IDLE_MINUTES", "session timeouts must be positive")
+    if settings.workers < 1 or settings.threads < 1:
+        raise SettingsError("WORKERS", "workers and threads must be at least 1")
     if settings.lockout_threshold < 1:
         raise SettingsError("LOCKOUT_THRESHOLD", "must be at least 1")
 

@@ -25,7 +25,11 @@ def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
     settings = runtime.settings
     runtime.context.close()  # fail here, with one line, if the config/key/DB are wrong
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    # Threaded workers: the worker keeps its heartbeat while a slow reporter streams a large
+    # upload (nginx passes uploads through unbuffered, so nothing waits in clear on its disk);
+    # a sync worker would be killed at --timeout in the middle of such an upload.
     args = [str(gunicorn), "--bind", bind or settings.bind, "--workers", str(workers or settings.workers),
+            "--worker-class", "gthread", "--threads", str(settings.threads),
             # gunicorn's heartbeat files: RAM-backed where possible (not a data path)
             "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp",  # noqa: S108
             "--forwarded-allow-ips", "127.0.0.1", "--graceful-timeout", "20", "--timeout", "120",
