@@ -335,7 +335,7 @@ def run(quick: bool = False, backends: Sequence[str] = BACKENDS) -> Figures:
         f"peak RSS of the gunicorn worker < {GOAL_MB} MB",
         ("backend", "phase", "MB", "seconds", "MB/s", "RSS before MB", "sampled peak MB", "VmHWM MB",
          "peak MB", "goal met"), rows,
-        ["`appliance serve` (gunicorn, 1 sync worker) on a config from `appliance init --data-dir`; "
+        ["`appliance serve` (gunicorn, 1 worker, gthread) on a config from `appliance init --data-dir`; "
          "no nginx in front; client: http.client streaming 1 MB pieces, SHA-256 checked both ways",
          "VmHWM is the kernel's high-water mark, reset before each phase; 0 where /proc cannot tell"])
     return figures
