@@ -65,7 +65,11 @@ def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True,
             raise DatabaseUnavailable(f"embedded database {path} not found; restore it from a backup or run `appliance init`")
     engine = create_engine(settings, sqlcipher_key(master))
     if check:
-        check_database(engine)
+        try:
+            check_database(engine)
+        except BaseException:
+            engine.dispose()  # no pooled connection left for the garbage collector
+            raise
     return AppContext(
         settings=settings,
         master=master,

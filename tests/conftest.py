@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from appliance.context import AppContext, build_context
 from appliance.services import Services
@@ -46,6 +48,9 @@ def settings(backend: str, templates: Templates, tmp_path: Path) -> Iterator[Set
 def ctx(settings: Settings, clock: FrozenClock) -> Iterator[AppContext]:
     context = build_context(settings, clock=clock)
     yield context
+    # Objects a test dropped (an unread streamed response, a session) may still hold a
+    # pooled connection: collect them while the pool can take it back, then dispose.
+    gc.collect()
     context.close()
 
 
@@ -64,4 +69,13 @@ def app(ctx: AppContext):  # type: ignore[no-untyped-def]
 
     application = create_app(ctx)
     application.config["TESTING"] = True
+    application.test_client_class = BufferedClient
     return application
+
+
+class BufferedClient(FlaskClient):
+    """Reads streamed responses (downloads) at once, so none keeps a DB connection open."""
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
