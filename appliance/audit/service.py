@@ -143,13 +143,6 @@ class Logbook:
         return ChainReport(True, count)
 
 
-def ensure_head(session: Session) -> None:
-    """Create the chain head row (migrations do this; tests of bare schemas too)."""
-    if session.get(AuditHead, HEAD_ROW) is None:
-        session.add(AuditHead(id=HEAD_ROW, seq=0, hash=GENESIS))
-        session.flush()
-
-
 def _emit_pending(session: Session) -> None:
     # Emitted only after commit, so the journal never shows events that rolled back.
     for _savepoint, fields in session.info.pop(_PENDING, []):

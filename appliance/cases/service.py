@@ -6,6 +6,7 @@ that principal holds the handler role; a case elsewhere is simply "not found".
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from appliance.actors import Role, StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.cases.attachments import Download, Upload
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
-from appliance.cases.deadlines import deadlines_for
+from appliance.cases.deadlines import Deadlines, deadlines_for
 from appliance.cases.models import Case, Note
 from appliance.cases.reporting import Limits
 from appliance.cases.views import HandlerCaseView, NoteView, QueueRow
@@ -33,6 +34,18 @@ ACK_MESSAGE = "acknowledgement"
 QUEUE_COLUMNS = (Case.tenant_id, Case.reference, Case.category_id, Case.status, Case.received_at,
                  Case.acknowledged_at, Case.feedback_at, Case.assignee_id, Case.last_reporter_message_at,
                  Case.handler_read_at)
+
+
+def case_deadlines(case: Case, now: dt.datetime) -> Deadlines:
+    return deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at, case.status == Status.CLOSED, now)
+
+
+def queue_row(case: Case, now: dt.datetime) -> QueueRow:
+    """A work-queue line from a case's metadata (never its sealed content)."""
+    unread = case.last_reporter_message_at is not None and (
+        case.handler_read_at is None or case.last_reporter_message_at > case.handler_read_at)
+    return QueueRow(case.id, case.tenant_id, case.reference, case.category_id, case.status,
+                    case.received_at, case.assignee_id, case_deadlines(case, now), unread)
 
 
 @dataclass(frozen=True)
@@ -71,14 +84,9 @@ class CaseService:
         now = self._clock()
         rows = []
         for case in self._session.execute(query.order_by(Case.received_at.desc()).limit(limit)).scalars():
-            deadlines = deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at,
-                                      case.status == Status.CLOSED, now)
-            if filters.overdue_only and not deadlines.overdue:
-                continue
-            unread = case.last_reporter_message_at is not None and (
-                case.handler_read_at is None or case.last_reporter_message_at > case.handler_read_at)
-            rows.append(QueueRow(case.id, case.tenant_id, case.reference, case.category_id, case.status,
-                                 case.received_at, case.assignee_id, deadlines, unread))
+            row = queue_row(case, now)
+            if not filters.overdue_only or row.deadlines.overdue:
+                rows.append(row)
         return rows
 
     # --- one case ---------------------------------------------------------------------
@@ -97,8 +105,7 @@ class CaseService:
             status=case.status, outcome=case.outcome, received_at=case.received_at,
             acknowledged_at=case.acknowledged_at, feedback_at=case.feedback_at, closed_at=case.closed_at,
             assignee_id=case.assignee_id,
-            deadlines=deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at,
-                                    case.status == Status.CLOSED, self._clock()),
+            deadlines=case_deadlines(case, self._clock()),
             report=self._content.report(case, keys),
             conclusions=self._content.conclusions(case, keys),
             report_attachments=self._content.report_attachments(case, keys),

@@ -56,12 +56,15 @@ class TenantKeyring:
         return version
 
     def current_version(self, tenant_id: uuid.UUID) -> int:
-        version = self._session.execute(
-            sa.select(sa.func.max(TenantKey.version)).where(TenantKey.tenant_id == tenant_id)
-        ).scalar_one()
-        if version is None:
+        return self._current_key(tenant_id).version
+
+    def _current_key(self, tenant_id: uuid.UUID) -> TenantKey:
+        row = self._session.execute(
+            sa.select(TenantKey).where(TenantKey.tenant_id == tenant_id).order_by(TenantKey.version.desc()).limit(1)
+        ).scalar_one_or_none()
+        if row is None:
             raise NotFound("tenant key", tenant_id)
-        return int(version)
+        return row
 
     def _tenant_key(self, tenant_id: uuid.UUID, version: int, actor: Actor) -> AESGCM:
         row = self._session.get(TenantKey, (tenant_id, version))
@@ -85,11 +88,7 @@ class TenantKeyring:
 
         The caller keeps the plain key for the rest of the request: unwrapping what was just
         wrapped would only add work and logbook noise."""
-        row = self._session.execute(
-            sa.select(TenantKey).where(TenantKey.tenant_id == tenant_id).order_by(TenantKey.version.desc()).limit(1)
-        ).scalar_one_or_none()
-        if row is None:
-            raise NotFound("tenant key", tenant_id)
+        row = self._current_key(tenant_id)
         version = row.version
         data_key = secrets.token_bytes(32)
         nonce = os.urandom(12)

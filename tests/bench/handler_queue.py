@@ -24,9 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_c
 
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
-from appliance.cases.deadlines import deadlines_for
 from appliance.cases.models import Case
-from appliance.cases.service import QUEUE_COLUMNS, QueueFilter
+from appliance.cases.service import QUEUE_COLUMNS, QueueFilter, queue_row
 from appliance.cases.views import QueueRow
 from appliance.cases.workflow import Status
 from appliance.clock import utcnow
@@ -93,14 +92,9 @@ def plain_queue(session: Session, principal: StaffPrincipal, filters: QueueFilte
         query = query.where(PlainCase.status != Status.CLOSED.value)
     rows = []
     for case in session.execute(query.order_by(PlainCase.received_at.desc()).limit(limit)).scalars():
-        deadlines = deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at,
-                                  case.status == Status.CLOSED, now)
-        if filters.overdue_only and not deadlines.overdue:
-            continue
-        unread = case.last_reporter_message_at is not None and (
-            case.handler_read_at is None or case.last_reporter_message_at > case.handler_read_at)
-        rows.append(QueueRow(case.id, case.tenant_id, case.reference, case.category_id, case.status,
-                             case.received_at, case.assignee_id, deadlines, unread))
+        row = queue_row(case, now)  # type: ignore[arg-type]  # same attributes, plaintext table
+        if not filters.overdue_only or row.deadlines.overdue:
+            rows.append(row)
     return rows
 
 
