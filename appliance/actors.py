@@ -38,6 +38,8 @@ class StaffPrincipal:
 
     user_id: uuid.UUID
     roles: frozenset[tuple[uuid.UUID, Role]] = field(default_factory=frozenset)
+    # The user's X25519 private key, unlocked from their session for this request only.
+    private_key: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def actor(self) -> Actor:

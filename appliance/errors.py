@@ -162,3 +162,36 @@ class DecryptionFailed(ApplianceError):
 
     def message(self) -> str:
         return f"cannot decrypt {self.what}: wrong key or tampered data"
+
+
+class CaseLocked(ApplianceError):
+    """No key of yours opens this case."""
+
+    exit_code = 7
+
+    def __init__(self, case_id: uuid.UUID, reason: str) -> None:
+        super().__init__(case_id, reason)
+        self.case_id = case_id
+        self.reason = reason  # no-access | key-reset | no-session-key
+
+    def message(self) -> str:
+        hints = {
+            "no-access": "this case is not shared with you; a handler with access can share it",
+            "key-reset": "your password was reset, so your old key is gone; a colleague with access "
+                         "or the escrow holder can restore your access",
+            "no-session-key": "sign in again to unlock your key",
+        }
+        return f"no key of yours opens this case: {hints.get(self.reason, self.reason)}"
+
+
+class EscrowError(ApplianceError):
+    """The escrow key could not be used."""
+
+    exit_code = 8
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"escrow key: {self.reason}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -13,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from appliance.cases.models import Attachment, AttachmentChunk
 from appliance.clock import Clock
-from appliance.crypto.fields import FieldCipher, Place
+from appliance.crypto.case_cipher import CaseCipher
+from appliance.crypto.fields import Place
 from appliance.crypto.files import ChunkSealer, open_chunks, read_chunks, seal_stream
-from appliance.errors import TooLarge
+from appliance.errors import DecryptionFailed, TooLarge
 
 MAX_FILENAME = 200
 SAFE_TYPES = {
@@ -71,13 +73,16 @@ class AttachmentStore:
         self._session = session
         self._clock = clock
 
-    def add(self, *, case_id: uuid.UUID, tenant_id: uuid.UUID, data_key: bytes, cipher: FieldCipher,
+    def add(self, *, case_id: uuid.UUID, tenant_id: uuid.UUID, cipher: CaseCipher,
             upload: Upload, source: str, message_id: uuid.UUID | None, limit_bytes: int) -> Attachment:
-        """Encrypt and store one upload, chunk by chunk. Raises TooLarge past the limit."""
+        """Encrypt and store one upload, chunk by chunk, under its own file key (sealed with the
+        case cipher, so a writer holding only the case's public key can add files too)."""
         attachment_id = uuid.uuid4()
-        sealer = ChunkSealer(data_key, attachment_id)
+        file_key = secrets.token_bytes(32)
+        sealer = ChunkSealer(file_key, attachment_id)
         attachment = Attachment(
             id=attachment_id, case_id=case_id, tenant_id=tenant_id, message_id=message_id, source=source,
+            file_key_sealed=cipher.seal(file_key, Place("attachments", "file_key", attachment_id)),
             filename_sealed=cipher.seal(clean_filename(upload.filename), Place("attachments", "filename", attachment_id)),
             content_type_sealed=cipher.seal(clean_content_type(upload.content_type),
                                             Place("attachments", "content_type", attachment_id)),
@@ -95,14 +100,14 @@ class AttachmentStore:
         self._session.flush()
         return attachment
 
-    def list_for_case(self, case_id: uuid.UUID, cipher: FieldCipher, sources: tuple[str, ...]) -> list[AttachmentInfo]:
+    def list_for_case(self, case_id: uuid.UUID, cipher: CaseCipher, sources: tuple[str, ...]) -> list[AttachmentInfo]:
         rows = self._session.execute(
             sa.select(Attachment).where(Attachment.case_id == case_id, Attachment.source.in_(sources))
             .order_by(Attachment.created_at, Attachment.id)
         ).scalars()
         return [self.info(a, cipher) for a in rows]
 
-    def info(self, attachment: Attachment, cipher: FieldCipher) -> AttachmentInfo:
+    def info(self, attachment: Attachment, cipher: CaseCipher) -> AttachmentInfo:
         return AttachmentInfo(
             attachment.id,
             cipher.open(attachment.filename_sealed, Place("attachments", "filename", attachment.id)),
@@ -115,9 +120,9 @@ class AttachmentStore:
             sa.select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == case_id)
         ).scalar_one_or_none()
 
-    def stream(self, attachment: Attachment, data_key: bytes) -> Iterator[bytes]:
+    def stream(self, attachment: Attachment, cipher: CaseCipher) -> Iterator[bytes]:
         """Plaintext chunks, fetched one row at a time."""
-        sealer = ChunkSealer(data_key, attachment.id)
+        sealer = ChunkSealer(self._file_key(attachment, cipher), attachment.id)
 
         def rows() -> Iterator[tuple[int, bytes]]:
             indexes = self._session.execute(
@@ -131,6 +136,14 @@ class AttachmentStore:
                 yield index, data
 
         return open_chunks(sealer, rows(), attachment.chunk_count)
+
+    @staticmethod
+    def _file_key(attachment: Attachment, cipher: CaseCipher) -> bytes:
+        if attachment.file_key_sealed is not None:
+            return cipher.open_bytes(attachment.file_key_sealed, Place("attachments", "file_key", attachment.id))
+        if cipher.content_key is None:  # a file from before sealed keys used the case key itself
+            raise DecryptionFailed("attachments.file_key")
+        return cipher.content_key
 
 
 def remaining_budget(used: int, per_report: int, per_file: int) -> int:

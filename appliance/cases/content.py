@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from appliance.actors import Actor
+from appliance.actors import REPORTER, Actor, StaffPrincipal
+from appliance.cases.access import CaseAccess, CaseKeys
 from appliance.cases.attachments import AttachmentInfo, AttachmentStore, Upload, remaining_budget
 from appliance.cases.models import Attachment, Case, Message
 from appliance.cases.views import ReportText, ThreadMessage
 from appliance.clock import Clock
-from appliance.crypto.fields import FieldCipher, Place, Sealed
-from appliance.crypto.keyring import CASE_FIELD_VERSION, TenantKeyring
+from appliance.crypto.case_cipher import CaseCipher
+from appliance.crypto.fields import Place, Sealed
+from appliance.crypto.keyring import TenantKeyring
 from appliance.errors import InvalidInput
 
 MAX_TEXT = 20_000
 MAX_SHORT = 2_000
 REPORT_FIELDS = ("what", "when", "where", "people", "contact")
-
-
-@dataclass(frozen=True)
-class CaseKeys:
-    """The unwrapped data key of one case, and a field cipher over it."""
-
-    data_key: bytes
-
-    @property
-    def cipher(self) -> FieldCipher:
-        return FieldCipher(self.data_key, CASE_FIELD_VERSION)
 
 
 def check_text(field: str, value: str, maximum: int, required: bool = False) -> str:
@@ -44,21 +34,39 @@ def check_text(field: str, value: str, maximum: int, required: bool = False) -> 
     return value
 
 
-def seal_optional(cipher: FieldCipher, table: str, column: str, row_id: uuid.UUID, value: str) -> Sealed | None:
+def seal_optional(cipher: CaseCipher, table: str, column: str, row_id: uuid.UUID, value: str) -> Sealed | None:
     return cipher.seal(value, Place(table, column, row_id)) if value else None
 
 
 class CaseContent:
     """Shared by the reporter and handler services: unwrap, read and write case content."""
 
-    def __init__(self, session: Session, keyring: TenantKeyring, clock: Clock) -> None:
+    def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, clock: Clock) -> None:
         self._session = session
         self._keyring = keyring
+        self.access = access
         self._clock = clock
         self.attachments = AttachmentStore(session, clock)
 
-    def keys(self, case: Case, actor: Actor) -> CaseKeys:
-        return CaseKeys(self._keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, actor))
+    def staff_keys(self, case: Case, principal: StaffPrincipal) -> CaseKeys:
+        """A handler's keys: their own sealed copy, opened with the key from their session."""
+        if case.public_key is None:
+            return self._legacy_keys(case, principal.actor)
+        return self.access.open_for_user(case, principal.user_id, principal.private_key, principal.actor)
+
+    def reporter_keys(self, case: Case, case_private_key: bytes | None) -> CaseKeys:
+        """The reporter's keys; without their private key (pending copy) they can only add content."""
+        if case.public_key is None:
+            return self._legacy_keys(case, REPORTER)
+        if case_private_key is None:
+            return self.access.writer(case)
+        return self.access.keys_from_private(case, case_private_key)
+
+    def _legacy_keys(self, case: Case, actor: Actor) -> CaseKeys:
+        """A case from before sealed keys, until `appliance keys seal-existing` converts it."""
+        assert case.wrapped_key is not None
+        data_key = self._keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, actor)
+        return CaseKeys(CaseCipher(data_key))
 
     def report(self, case: Case, keys: CaseKeys) -> ReportText:
         cipher = keys.cipher
@@ -113,8 +121,8 @@ class CaseContent:
         stored = []
         for upload in uploads:
             limit = remaining_budget(used, per_batch, per_file)
-            attachment = self.attachments.add(case_id=case.id, tenant_id=case.tenant_id, data_key=keys.data_key,
-                                              cipher=keys.cipher, upload=upload, source=source,
+            attachment = self.attachments.add(case_id=case.id, tenant_id=case.tenant_id, cipher=keys.cipher,
+                                              upload=upload, source=source,
                                               message_id=message_id, limit_bytes=limit)
             used += attachment.size_bytes
             stored.append(attachment)

@@ -35,8 +35,15 @@ class Case(Base):
     handler_read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"))
     case_key_index: Mapped[bytes] = mapped_column(Digest, unique=True)
-    key_version: Mapped[int] = mapped_column(sa.Integer)
-    wrapped_key: Mapped[bytes] = mapped_column(Blob)
+    # Before sealed case keys: the data key wrapped under the tenant key. NULL once sealed.
+    key_version: Mapped[int | None] = mapped_column(sa.Integer)
+    wrapped_key: Mapped[bytes | None] = mapped_column(Blob)
+    # Sealed case keys: the case's X25519 public key (anyone may add content with it), its
+    # content key sealed under a key derived from the private half, and the reporter's
+    # public key (derived from the case key) for completing a reporter seal later.
+    public_key: Mapped[bytes | None] = mapped_column(Blob)
+    content_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    reporter_public_key: Mapped[bytes | None] = mapped_column(Blob)
     what_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
     when_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     where_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
@@ -83,6 +90,8 @@ class Attachment(Base):
     source: Mapped[str] = mapped_column(sa.String(10))  # reporter | handler
     filename_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
     content_type_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    # The file's own key, sealed with the case cipher; NULL for files from before (case key).
+    file_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     chunk_count: Mapped[int] = mapped_column(sa.Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -96,3 +105,23 @@ class AttachmentChunk(Base):
     )
     idx: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(Blob)
+
+
+class CaseKeySeal(Base):
+    """The case's private key sealed to one recipient: a handler, the reporter or the escrow key.
+
+    Access to a case's content is exactly the set of these rows whose recipient still holds
+    the matching private key; ``recipient_fingerprint`` tells a current copy from a stale one
+    (after an administrator's password reset gave the handler a new key pair)."""
+
+    __tablename__ = "case_key_seals"
+    __table_args__ = (sa.UniqueConstraint("case_id", "recipient_fingerprint"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(sa.String(10))  # handler | reporter | escrow
+    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"), index=True)
+    recipient_fingerprint: Mapped[bytes] = mapped_column(Digest)
+    sealed: Mapped[bytes] = mapped_column(Blob)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -9,17 +9,18 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from appliance.actors import REPORTER
 from appliance.audit.service import Logbook
+from appliance.cases.access import CaseAccess
 from appliance.cases.attachments import Download, Upload
-from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, CaseKeys, check_text, seal_optional
+from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text, seal_optional
 from appliance.cases.models import Case
-from appliance.cases.views import ReporterCaseView
+from appliance.cases.views import ReporterAccess, ReporterCaseView, ReportText
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.crypto.blind_index import BlindIndex
@@ -46,7 +47,8 @@ class ReportForm:
 @dataclass(frozen=True)
 class Receipt:
     case_id: uuid.UUID
-    case_key: str  # shown once to the reporter, never stored
+    case_key: str = field(repr=False)  # shown once to the reporter, never stored
+    private_key: bytes = field(repr=False)  # the case's, for the reporter's session right away
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,21 @@ class Limits:
 
 
 class ReportingService:
-    def __init__(self, session: Session, keyring: TenantKeyring, logbook: Logbook, blind_index: BlindIndex,
-                 throttles: Throttles, clock: Clock, limits: Limits) -> None:
+    def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
+                 blind_index: BlindIndex, throttles: Throttles, clock: Clock, limits: Limits) -> None:
         self._session = session
-        self._keyring = keyring
         self._logbook = logbook
         self._index = blind_index
         self._throttles = throttles
         self._clock = clock
         self._limits = limits
-        self._content = CaseContent(session, keyring, clock)
+        self._access = access
+        self._content = CaseContent(session, keyring, access, clock)
 
     def submit(self, tenant: Tenant, form: ReportForm, uploads: list[Upload]) -> Receipt:
-        """Store a new report, encrypted under its own data key; returns the case key once."""
+        """Store a new report under the case's own keys, sealed to the channel's recipients, the
+        reporter and the escrow key; returns the case key once. Nothing slow on this path: the
+        reporter's key comes from the 80-bit case key by HKDF."""
         if form.category_id is None:
             raise InvalidInput("category", "is required")
         category = self._session.execute(sa.select(Category).where(
@@ -84,31 +88,33 @@ class ReportingService:
             raise InvalidInput("contact", "is not a valid e-mail address")
 
         case_id = uuid.uuid4()
-        data_key, wrapped, version = self._keyring.new_case_key(tenant.id, case_id, REPORTER)
-        keys = CaseKeys(data_key)
-        cipher = keys.cipher
         case_key = new_case_key()
+        normalised = normalise_case_key(case_key) or ""
         now = self._clock()
         case = Case(
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
             status=Status.RECEIVED.value, received_at=now, updated_at=now,
-            case_key_index=self._key_index(tenant.id, normalise_case_key(case_key) or ""),
-            key_version=version, wrapped_key=wrapped,
-            what_sealed=cipher.seal(what, Place("cases", "what", case_id)),
-            when_sealed=seal_optional(cipher, "cases", "when", case_id, when),
-            where_sealed=seal_optional(cipher, "cases", "where", case_id, where),
-            people_sealed=seal_optional(cipher, "cases", "people", case_id, people),
-            contact_sealed=seal_optional(cipher, "cases", "contact", case_id, contact),
+            case_key_index=self._key_index(tenant.id, normalised),
         )
+        keys = self._access.create_keys(case)
+        assert keys.private_key is not None
+        cipher = keys.cipher
+        case.what_sealed = cipher.seal(what, Place("cases", "what", case_id))
+        case.when_sealed = seal_optional(cipher, "cases", "when", case_id, when)
+        case.where_sealed = seal_optional(cipher, "cases", "where", case_id, where)
+        case.people_sealed = seal_optional(cipher, "cases", "people", case_id, people)
+        case.contact_sealed = seal_optional(cipher, "cases", "contact", case_id, contact)
         self._session.add(case)
+        self._access.seal_for_reporter(case, keys.private_key, normalised)
+        recipients = self._access.seal_to_channel(case, keys.private_key)
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
         self._logbook.record("case.created", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case_id,
-                             detail=f"attachments={len(uploads)}")
-        return Receipt(case_id, case_key)
+                             detail=f"attachments={len(uploads)} recipients={len(recipients)}")
+        return Receipt(case_id, case_key, keys.private_key)
 
-    def open_with_key(self, tenant: Tenant, case_key: str, client: str) -> uuid.UUID:
+    def open_with_key(self, tenant: Tenant, case_key: str, client: str) -> ReporterAccess:
         """The case a key opens. Wrong keys are throttled per client (a per-tenant lock would let
         one person lock every reporter out); 80-bit keys make guessing hopeless anyway."""
         keys = (self._index.compute("throttle/case-key-client", client, tenant.id),)
@@ -125,17 +131,23 @@ class ReportingService:
             raise AuthenticationFailed()
         self._logbook.record("case_key.accepted", REPORTER, tenant_id=tenant.id, object_type="case",
                              object_id=case_id)
-        return case_id
+        assert normalised is not None
+        return ReporterAccess(case_id, self._access.open_for_reporter(self._case(tenant, case_id), normalised))
 
-    def view(self, tenant: Tenant, case_id: uuid.UUID) -> ReporterCaseView:
+    def view(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None) -> ReporterCaseView:
         case = self._case(tenant, case_id)
-        keys = self._content.keys(case, REPORTER)
+        keys = self._content.reporter_keys(case, case_private_key)
+        if not keys.readable:
+            return ReporterCaseView(case.id, case.status, case.received_at, ReportText("", "", "", "", ""), (), (),
+                                    readable=False)
         return ReporterCaseView(case.id, case.status, case.received_at, self._content.report(case, keys),
                                 self._content.report_attachments(case, keys), self._content.thread(case, keys))
 
-    def reply(self, tenant: Tenant, case_id: uuid.UUID, body: str, uploads: list[Upload]) -> None:
+    def reply(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None, body: str,
+              uploads: list[Upload]) -> None:
+        """A follow-up; with a pending key copy it is sealed to the case's public key."""
         case = self._case(tenant, case_id)
-        keys = self._content.keys(case, REPORTER)
+        keys = self._content.reporter_keys(case, case_private_key)
         message = self._content.add_message(case, keys, "reporter", body, uploads, self._limits.per_file,
                                             self._limits.per_report)
         case.last_reporter_message_at = message.created_at
@@ -143,17 +155,18 @@ class ReportingService:
         self._logbook.record("message.sent", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case.id,
                              detail=f"attachments={len(uploads)}")
 
-    def download(self, tenant: Tenant, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+    def download(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None,
+                 attachment_id: uuid.UUID) -> Download:
         """(info, chunk iterator) for an attachment the reporter may see (own or a handler's reply)."""
         case = self._case(tenant, case_id)
         attachment = self._content.attachments.get(case.id, attachment_id)
         if attachment is None or (attachment.source == "handler" and attachment.message_id is None):
             raise NotFound("attachment", attachment_id)
-        keys = self._content.keys(case, REPORTER)
+        keys = self._content.reporter_keys(case, case_private_key)
+        info = self._content.attachments.info(attachment, keys.cipher)
         self._logbook.record("attachment.downloaded", REPORTER, tenant_id=tenant.id, object_type="attachment",
                              object_id=attachment.id)
-        return Download(self._content.attachments.info(attachment, keys.cipher),
-                        self._content.attachments.stream(attachment, keys.data_key))
+        return Download(info, self._content.attachments.stream(attachment, keys.cipher))
 
     def _case(self, tenant: Tenant, case_id: uuid.UUID) -> Case:
         case = self._session.execute(

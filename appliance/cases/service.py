@@ -15,23 +15,25 @@ from sqlalchemy.orm import Session, load_only
 
 from appliance.actors import Role, StaffPrincipal
 from appliance.audit.service import Logbook
+from appliance.cases.access import CaseAccess, Holder
 from appliance.cases.attachments import Download, Upload
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
 from appliance.cases.deadlines import Deadlines, deadlines_for
-from appliance.cases.models import Case, Note
+from appliance.cases.models import Case, CaseKeySeal, Note
 from appliance.cases.reporting import Limits
 from appliance.cases.views import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.workflow import Status, check_transition, parse_outcome, parse_status
 from appliance.clock import Clock
 from appliance.crypto.fields import Place
 from appliance.crypto.keyring import TenantKeyring
-from appliance.errors import InvalidInput, NotFound
+from appliance.crypto.sealing import fingerprint, public_key_of
+from appliance.errors import CaseLocked, InvalidInput, NotFound
 from appliance.users.models import Membership, User
 
 ACK_MESSAGE = "acknowledgement"
 # What a queue row shows and its deadlines need. The sealed report and the wrapped key are
 # not fetched at all: on PostgreSQL their bytea alone made the queue ~1.3x slower.
-QUEUE_COLUMNS = (Case.tenant_id, Case.reference, Case.category_id, Case.status, Case.received_at,
+QUEUE_COLUMNS = (Case.tenant_id, Case.public_key, Case.reference, Case.category_id, Case.status, Case.received_at,
                  Case.acknowledged_at, Case.feedback_at, Case.assignee_id, Case.last_reporter_message_at,
                  Case.handler_read_at)
 
@@ -40,12 +42,12 @@ def case_deadlines(case: Case, now: dt.datetime) -> Deadlines:
     return deadlines_for(case.received_at, case.acknowledged_at, case.feedback_at, case.status == Status.CLOSED, now)
 
 
-def queue_row(case: Case, now: dt.datetime) -> QueueRow:
+def queue_row(case: Case, now: dt.datetime, accessible: bool = True) -> QueueRow:
     """A work-queue line from a case's metadata (never its sealed content)."""
     unread = case.last_reporter_message_at is not None and (
         case.handler_read_at is None or case.last_reporter_message_at > case.handler_read_at)
     return QueueRow(case.id, case.tenant_id, case.reference, case.category_id, case.status,
-                    case.received_at, case.assignee_id, case_deadlines(case, now), unread)
+                    case.received_at, case.assignee_id, case_deadlines(case, now), unread, accessible)
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,14 @@ class QueueFilter:
 
 
 class CaseService:
-    def __init__(self, session: Session, keyring: TenantKeyring, logbook: Logbook, clock: Clock,
-                 limits: Limits) -> None:
+    def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
+                 clock: Clock, limits: Limits) -> None:
         self._session = session
         self._logbook = logbook
         self._clock = clock
         self._limits = limits
-        self._content = CaseContent(session, keyring, clock)
+        self._access = access
+        self._content = CaseContent(session, keyring, access, clock)
 
     # --- queue ------------------------------------------------------------------------
     def queue(self, principal: StaffPrincipal, filters: QueueFilter, limit: int = 500) -> list[QueueRow]:
@@ -83,16 +86,30 @@ class CaseService:
             query = query.where(Case.category_id == filters.category_id)
         now = self._clock()
         rows = []
-        for case in self._session.execute(query.order_by(Case.received_at.desc()).limit(limit)).scalars():
-            row = queue_row(case, now)
+        cases = self._session.execute(query.order_by(Case.received_at.desc()).limit(limit)).scalars().all()
+        mine = self._readable_ids(principal, [c.id for c in cases if c.public_key is not None])
+        for case in cases:
+            row = queue_row(case, now, case.public_key is None or case.id in mine)
             if not filters.overdue_only or row.deadlines.overdue:
                 rows.append(row)
         return rows
 
+    def _readable_ids(self, principal: StaffPrincipal, case_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these cases hold a copy sealed to the principal's current key."""
+        if not case_ids or principal.private_key is None:
+            return set()
+        mine = fingerprint(public_key_of(principal.private_key))
+        found: set[uuid.UUID] = set()
+        for start in range(0, len(case_ids), 500):  # SQL Server allows ~2100 parameters
+            found.update(self._session.execute(sa.select(CaseKeySeal.case_id).where(
+                CaseKeySeal.case_id.in_(case_ids[start:start + 500]), CaseKeySeal.user_id == principal.user_id,
+                CaseKeySeal.recipient_fingerprint == mine)).scalars())
+        return found
+
     # --- one case ---------------------------------------------------------------------
     def open_case(self, principal: StaffPrincipal, case_id: uuid.UUID) -> HandlerCaseView:
         case = self._case(principal, case_id)
-        keys = self._content.keys(case, principal.actor)
+        keys = self._content.staff_keys(case, principal)
         case.handler_read_at = self._clock()
         self._logbook.record("case.viewed", principal.actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id)
@@ -126,7 +143,7 @@ class CaseService:
             if closing_outcome is None:
                 raise InvalidInput("outcome", "is required to close a case")
             text = check_text("conclusions", conclusions, MAX_TEXT, required=True)
-            keys = self._content.keys(case, principal.actor)
+            keys = self._content.staff_keys(case, principal)
             case.conclusions_sealed = keys.cipher.seal(text, Place("cases", "conclusions", case.id))
             case.outcome = closing_outcome.value
             case.closed_at = now
@@ -135,7 +152,7 @@ class CaseService:
             case.outcome = None
         if new == Status.ACKNOWLEDGED:
             case.acknowledged_at = now
-            keys = self._content.keys(case, principal.actor)
+            keys = self._content.staff_keys(case, principal)
             self._content.add_message(case, keys, "system", ACK_MESSAGE, [], 0, 0)
         self._logbook.record("case.status_changed", principal.actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id, detail=f"{case.status}->{new.value}")
@@ -161,7 +178,7 @@ class CaseService:
                      is_feedback: bool = False) -> None:
         """A message the reporter will read with the case key."""
         case = self._case(principal, case_id)
-        keys = self._content.keys(case, principal.actor)
+        keys = self._content.staff_keys(case, principal)
         message = self._content.add_message(case, keys, "handler", body, uploads, self._limits.per_file,
                                             self._limits.per_report, author_user_id=principal.user_id,
                                             is_feedback=is_feedback)
@@ -174,7 +191,7 @@ class CaseService:
     def add_note(self, principal: StaffPrincipal, case_id: uuid.UUID, body: str) -> None:
         case = self._case(principal, case_id)
         text = check_text("note", body, MAX_TEXT, required=True)
-        keys = self._content.keys(case, principal.actor)
+        keys = self._content.staff_keys(case, principal)
         note = Note(id=uuid.uuid4(), case_id=case.id, tenant_id=case.tenant_id, author_user_id=principal.user_id,
                     created_at=self._clock())
         note.body_sealed = keys.cipher.seal(text, Place("case_notes", "body", note.id))
@@ -187,11 +204,34 @@ class CaseService:
         attachment = self._content.attachments.get(case.id, attachment_id)
         if attachment is None:
             raise NotFound("attachment", attachment_id)
-        keys = self._content.keys(case, principal.actor)
+        keys = self._content.staff_keys(case, principal)
         self._logbook.record("attachment.downloaded", principal.actor, tenant_id=case.tenant_id,
                              object_type="attachment", object_id=attachment.id)
         return Download(self._content.attachments.info(attachment, keys.cipher),
-                        self._content.attachments.stream(attachment, keys.data_key))
+                        self._content.attachments.stream(attachment, keys.cipher))
+
+    # --- access -----------------------------------------------------------------------
+    def holders(self, principal: StaffPrincipal, case_id: uuid.UUID) -> list[Holder]:
+        """Who holds a key copy (metadata: any handler of the tenant may see it, to ask them)."""
+        return self._access.holders(self._case(principal, case_id).id)
+
+    def can_read(self, principal: StaffPrincipal, case_id: uuid.UUID) -> bool:
+        case = self._case(principal, case_id)
+        return case.public_key is None or bool(self._readable_ids(principal, [case.id]))
+
+    def share(self, principal: StaffPrincipal, case_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Give another handler of the case's tenant their own sealed copy (needs access yourself)."""
+        case = self._case(principal, case_id)
+        keys = self._content.staff_keys(case, principal)
+        if keys.private_key is None:
+            raise CaseLocked(case.id, "no-access")  # a case not yet sealed: run `appliance keys seal-existing`
+        self._access.grant(case, keys.private_key, user_id, principal.actor)
+
+    def unshare(self, principal: StaffPrincipal, case_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Withdraw a handler's copy; only someone who can read the case may do so."""
+        case = self._case(principal, case_id)
+        self._content.staff_keys(case, principal)
+        self._access.revoke(case, user_id, principal.actor)
 
     def _case(self, principal: StaffPrincipal, case_id: uuid.UUID) -> Case:
         tenants = principal.tenants_with(Role.HANDLER)

@@ -45,6 +45,15 @@ class ReporterCaseView:
     report: ReportText
     report_attachments: tuple[AttachmentInfo, ...]
     thread: tuple[ThreadMessage, ...]
+    readable: bool = True  # False while the reporter's key copy is pending (migrated case)
+
+
+@dataclass(frozen=True)
+class ReporterAccess:
+    """What a correct case key opens: the case, and its private key unless the copy is pending."""
+
+    case_id: uuid.UUID
+    private_key: bytes | None
 
 
 @dataclass(frozen=True)
@@ -79,3 +88,4 @@ class QueueRow:
     assignee_id: uuid.UUID | None
     deadlines: Deadlines
     unread_reporter_message: bool
+    accessible: bool = True  # whether the signed-in handler holds a current key copy

@@ -6,6 +6,9 @@ can never be written to it by mistake. Sealing and opening are explicit calls on
 to its place, so a ciphertext copied to another row or column fails to decrypt.
 
 Envelope: format byte 0x01 | key version (4 bytes, big-endian) | nonce (12) | ciphertext+tag.
+Public envelope (content added by someone who cannot read the rest, e.g. a reporter whose
+access is not complete yet): 0x02 | key version (4) | an X25519 sealed box to the case's
+public key (``appliance.crypto.sealing``) with the place as its context.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from appliance.crypto.sealing import open_sealed, seal_to
 from appliance.db import Blob
 from appliance.errors import DecryptionFailed
 
 FORMAT = 1
+PUBLIC_FORMAT = 2
+FORMATS = (FORMAT, PUBLIC_FORMAT)
 NONCE_BYTES = 12
 _HEADER = struct.Struct(">BI")
 HEADER_BYTES = _HEADER.size + NONCE_BYTES
@@ -82,6 +88,24 @@ class FieldCipher:
         return self.open_bytes(sealed, place).decode("utf-8")
 
 
+def seal_public(public_key: bytes, version: int, value: str | bytes, place: Place) -> Sealed:
+    """A value only the holder of the matching private key can open (the writer cannot)."""
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    return Sealed(_HEADER.pack(PUBLIC_FORMAT, version) + seal_to(public_key, data, place.aad(version)))
+
+
+def open_public(private_key: bytes, sealed: bytes, place: Place) -> bytes:
+    if len(sealed) < _HEADER.size:
+        raise DecryptionFailed(f"{place.table}.{place.column}")
+    fmt, version = _HEADER.unpack_from(sealed)
+    if fmt != PUBLIC_FORMAT:
+        raise DecryptionFailed(f"{place.table}.{place.column}")
+    try:
+        return open_sealed(private_key, sealed[_HEADER.size:], place.aad(version))
+    except DecryptionFailed:
+        raise DecryptionFailed(f"{place.table}.{place.column}") from None
+
+
 class EncryptedBytes(sa.TypeDecorator[Sealed]):
     """VARBINARY(MAX)/BYTEA/BLOB column that refuses anything but a Sealed envelope."""
 
@@ -93,7 +117,7 @@ class EncryptedBytes(sa.TypeDecorator[Sealed]):
             return None
         if not isinstance(value, Sealed):
             raise TypeError("encrypted column given plaintext; seal it with a FieldCipher first")
-        if len(value) < HEADER_BYTES or value[0] != FORMAT:
+        if len(value) < HEADER_BYTES or value[0] not in FORMATS:
             raise ValueError("malformed envelope for an encrypted column")
         return bytes(value)
 

@@ -21,7 +21,6 @@ from appliance.errors import DecryptionFailed, NotFound
 from appliance.tenants.models import TenantKey
 
 _WRAP = struct.Struct(">I")  # key version prefix of a wrapped case key
-CASE_FIELD_VERSION = 1
 INSTALLATION_FIELD_VERSION = 1
 
 
@@ -83,18 +82,14 @@ class TenantKeyring:
                              object_type="tenant_key", object_id=f"{tenant_id}/v{version}")
         return AESGCM(key)
 
-    def new_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, actor: Actor) -> tuple[bytes, bytes, int]:
-        """A fresh data key for a case: the key, its wrapped form and the tenant key version.
-
-        The caller keeps the plain key for the rest of the request: unwrapping what was just
-        wrapped would only add work and logbook noise."""
+    def wrap_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, data_key: bytes, actor: Actor) -> tuple[bytes, int]:
+        """A case data key wrapped under the current tenant key, as cases were stored before
+        sealed case keys (kept so old cases can be made, e.g. by migration tests)."""
         row = self._current_key(tenant_id)
-        version = row.version
-        data_key = secrets.token_bytes(32)
         nonce = os.urandom(12)
         kek = self._unwrap_tenant_key(row, actor)
-        wrapped = _WRAP.pack(version) + nonce + kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, version))
-        return data_key, wrapped, version
+        body = kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, row.version))
+        return _WRAP.pack(row.version) + nonce + body, row.version
 
     def case_data_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes, actor: Actor) -> bytes:
         """Unwrap a case's data key (logged as a case key unwrap)."""

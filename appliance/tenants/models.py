@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from appliance.db import GUID, Base, Blob, UTCDateTime, new_id
+from appliance.db import GUID, Base, Blob, Digest, UTCDateTime, new_id
 
 
 class Tenant(Base):
@@ -40,3 +40,27 @@ class TenantKey(Base):
     version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     wrapped_key: Mapped[bytes] = mapped_column(Blob)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class EscrowKey(Base):
+    """The public half of a tenant's escrow key pair. The private half lives only in a
+    passphrase-protected file that the compliance lead keeps offline."""
+
+    __tablename__ = "escrow_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    public_key: Mapped[bytes] = mapped_column(Blob)
+    fingerprint: Mapped[bytes] = mapped_column(Digest, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChannelRecipient(Base):
+    """A handler who receives every new report of the tenant's reporting channel."""
+
+    __tablename__ = "channel_recipients"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"), primary_key=True)
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from appliance.crypto.fields import EncryptedBytes, Sealed
-from appliance.db import GUID, Base, Digest, UTCDateTime, new_id
+from appliance.db import GUID, Base, Blob, Digest, UTCDateTime, new_id
 
 DIGEST = Digest
 
@@ -28,6 +28,10 @@ class User(Base):
     password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # X25519 key pair for sealed case keys; the private half only under the password's key.
+    public_key: Mapped[bytes | None] = mapped_column(Blob)
+    private_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    keys_reset_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Membership(Base):
@@ -62,6 +66,9 @@ class WebSession(Base):
     case_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A private key (the staff user's, or the reporter's case key) sealed under a key derived
+    # from the cookie token, which the database never sees: this table alone unlocks nothing.
+    secret_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
 
 
 class Throttle(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,7 +15,8 @@ from appliance.clock import Clock
 from appliance.crypto import totp
 from appliance.crypto.blind_index import BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place
-from appliance.crypto.passwords import PasswordPolicy
+from appliance.crypto.passwords import PasswordPolicy, PasswordSecret
+from appliance.crypto.sealing import new_private_key, public_key_of
 from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
@@ -28,6 +29,14 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{2,}$")
 class Enrolment:
     secret: str
     uri: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A user past the first factor, with their private key unlocked by the password."""
+
+    user: User
+    private_key: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,10 @@ class UserService:
         if self._session.execute(sa.select(User.id).where(User.email_index == index)).first():
             raise Conflict("a user with this e-mail address already exists")
         now = self._clock()
-        user = User(id=uuid.uuid4(), email_index=index, password_hash=self._passwords.hash(password),
+        secret = self._passwords.derive(password)
+        user = User(id=uuid.uuid4(), email_index=index, password_hash=secret.stored,
                     created_at=now, password_changed_at=now)
+        self._store_private_key(user, new_private_key(), secret)
         user.email_sealed = self._cipher.seal(email, Place("users", "email", user.id))
         self._session.add(user)
         self._session.flush()
@@ -92,11 +103,11 @@ class UserService:
     def email_of(self, user: User) -> str:
         return self._cipher.open(user.email_sealed, Place("users", "email", user.id))
 
-    def principal(self, user_id: uuid.UUID) -> StaffPrincipal:
+    def principal(self, user_id: uuid.UUID, private_key: bytes | None = None) -> StaffPrincipal:
         rows = self._session.execute(
             sa.select(Membership.tenant_id, Membership.role).where(Membership.user_id == user_id)
         ).all()
-        return StaffPrincipal(user_id, frozenset((t, Role(r)) for t, r in rows))
+        return StaffPrincipal(user_id, frozenset((t, Role(r)) for t, r in rows), private_key)
 
     def users_in(self, tenant_ids: frozenset[uuid.UUID]) -> list[UserSummary]:
         """Users holding any role in the given tenants, with their roles there."""
@@ -173,44 +184,85 @@ class UserService:
         self._logbook.record("user.2fa_reset", actor, object_type="user", object_id=user_id)
         return self.begin_enrolment(user) if with_totp else None
 
-    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor) -> None:
+    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor) -> bytes:
+        """The user's own change: the same private key, now under the new password (access kept).
+        Returns the private key for the caller's session."""
         user = self.get(user_id)
-        if not self._passwords.verify(user.password_hash, current):
+        private_key = self._unlock(user, current)
+        if private_key is None:
             raise AuthenticationFailed()
-        user.password_hash = self._passwords.hash(new)
+        self._store_private_key(user, private_key, self._passwords.derive(new))
         user.password_changed_at = self._clock()
         self._logbook.record("user.password_changed", actor, object_type="user", object_id=user_id)
+        return private_key
 
     def set_password(self, user_id: uuid.UUID, new: str, actor: Actor) -> None:
-        """An administrator's reset: ends the user's sessions."""
+        """An administrator's reset: ends the user's sessions. Nobody but the user knew the old
+        password, so the old private key is gone: a new key pair, and the user's copies of case
+        keys go stale until a colleague or the escrow holder restores them."""
         user = self.get(user_id)
-        user.password_hash = self._passwords.hash(new)
-        user.password_changed_at = self._clock()
+        had_key = user.private_key_sealed is not None
+        self._store_private_key(user, new_private_key(), self._passwords.derive(new))
+        now = self._clock()
+        user.password_changed_at = now
+        if had_key:
+            user.keys_reset_at = now
         SessionStore(self._session, self._clock).destroy_for_user(user_id)
-        self._logbook.record("user.password_reset", actor, object_type="user", object_id=user_id)
+        self._logbook.record("user.password_reset", actor, object_type="user", object_id=user_id,
+                             detail="new key pair" if had_key else None)
+
+    def unlock_private_key(self, user_id: uuid.UUID, password: str) -> bytes:
+        """The user's private key from their password (AuthenticationFailed when wrong)."""
+        private_key = self._unlock(self.get(user_id), password)
+        if private_key is None:
+            raise AuthenticationFailed()
+        return private_key
+
+    def _store_private_key(self, user: User, private_key: bytes, secret: PasswordSecret) -> None:
+        user.password_hash = secret.stored
+        user.public_key = public_key_of(private_key)
+        user.private_key_sealed = FieldCipher(secret.key, 1).seal(private_key, Place("users", "private_key", user.id))
+
+    def _unlock(self, user: User, password: str) -> bytes | None:
+        """The user's private key, or None for a wrong password. Upgrades what needs it: a
+        pre-upgrade hash gets its first key pair, changed argon2 parameters a new wrap."""
+        verified = self._passwords.verify(user.password_hash, password)
+        if verified is None:
+            return None
+        if verified.key is None or user.private_key_sealed is None:
+            private_key = new_private_key()
+            self._store_private_key(user, private_key, self._passwords.derive(password))
+            self._logbook.record("user.keys_created", Actor("user", user.id), object_type="user", object_id=user.id)
+            return private_key
+        private_key = FieldCipher(verified.key, 1).open_bytes(user.private_key_sealed,
+                                                              Place("users", "private_key", user.id))
+        if verified.needs_rehash:
+            self._store_private_key(user, private_key, self._passwords.derive(password))
+            self._logbook.record("user.password_rehashed", Actor("user", user.id), object_type="user",
+                                 object_id=user.id)
+        return private_key
 
     # --- sign-in --------------------------------------------------------------------
-    def authenticate_password(self, email: str, password: str, client: str) -> User:
-        """First factor. Throttled per account and per client; never says which was wrong."""
+    def authenticate_password(self, email: str, password: str, client: str) -> SignedIn:
+        """First factor: one argon2id run checks the password and unlocks the private key.
+        Throttled per account and per client; never says which was wrong."""
         normalised = normalise_email(email)[:254]
         keys = (self._throttle_key("account", normalised), self._throttle_key("staff-client", client))
         self._throttles.check(*keys)
         user = self._session.execute(
             sa.select(User).where(User.email_index == self._email_index(normalised))
         ).scalar_one_or_none()
-        valid = self._passwords.verify(user.password_hash if user else None, password)
-        if user is None or not valid or user.disabled_at is not None:
+        if user is None:
+            self._passwords.verify(None, password)  # the same work as for a real account
+        private_key = self._unlock(user, password) if user is not None else None
+        if user is None or private_key is None or user.disabled_at is not None:
             self._throttles.fail(*keys)
             self._logbook.record("login.failed", Actor("user", user.id) if user else Actor("anonymous"),
                                  object_type="user", object_id=user.id if user else None,
                                  detail="first factor")
             raise AuthenticationFailed()
-        if self._passwords.needs_rehash(user.password_hash):
-            user.password_hash = self._passwords.hash(password)
-            self._logbook.record("user.password_rehashed", Actor("user", user.id), object_type="user",
-                                 object_id=user.id)
         self._throttles.clear(keys[0])
-        return user
+        return SignedIn(user, private_key)
 
     def begin_enrolment(self, user: User) -> Enrolment:
         """The TOTP secret to show while the user is not yet enrolled."""

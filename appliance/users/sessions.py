@@ -1,4 +1,9 @@
-"""Server-side web sessions: the cookie carries a random token, the DB only its hash."""
+"""Server-side web sessions: the cookie carries a random token, the DB only its hash.
+
+A session may hold a private key (a handler's, or the reporter's case key), sealed under a
+key derived from the token. The database has only the token's hash, so a copy of the
+sessions table unlocks nothing; logout and expiry delete the row, and with it the key.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,13 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import Session
 
 from appliance.clock import Clock
+from appliance.crypto.fields import FieldCipher, Place
+from appliance.errors import DecryptionFailed
 from appliance.users.models import WebSession
 
 TOUCH_EVERY = dt.timedelta(seconds=60)
@@ -25,6 +34,12 @@ class SessionLimits:
 
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def _token_cipher(token: str) -> FieldCipher:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"appliance/session-secret/v1").derive(token.encode())
+    return FieldCipher(key, 1)
 
 
 class SessionStore:
@@ -60,9 +75,27 @@ class SessionStore:
             row.last_seen_at = now
         return row
 
-    def rotate(self, row: WebSession, stage: str) -> str:
-        """New token (and stage) for an existing session: stops session fixation."""
+    def store_secret(self, row: WebSession, token: str, secret: bytes) -> None:
+        row.secret_sealed = _token_cipher(token).seal(secret, Place("web_sessions", "secret", row.id))
+        self._session.flush()
+
+    def secret(self, row: WebSession, token: str | None) -> bytes | None:
+        """The key the session holds, opened with the cookie's token (None without one)."""
+        if row.secret_sealed is None or not token:
+            return None
+        try:
+            return _token_cipher(token).open_bytes(row.secret_sealed, Place("web_sessions", "secret", row.id))
+        except DecryptionFailed:
+            return None
+
+    def rotate(self, row: WebSession, stage: str, old_token: str | None = None) -> str:
+        """New token (and stage) for an existing session: stops session fixation. The held key
+        moves to the new token (it needs the old one to be opened)."""
         token = secrets.token_urlsafe(32)
+        held = self.secret(row, old_token)
+        row.secret_sealed = None
+        if held is not None:
+            row.secret_sealed = _token_cipher(token).seal(held, Place("web_sessions", "secret", row.id))
         row.token_hash = token_hash(token)
         row.stage = stage
         row.last_seen_at = self._clock()

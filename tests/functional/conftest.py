@@ -60,7 +60,7 @@ def make_staff(services: Services) -> StaffFactory:
         address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
         user, _ = services.users.create_user(address, STAFF_PASSWORD, [(t.id, r) for t, r in grants], CLI)
         services.session.commit()
-        return services.users.principal(user.id)
+        return services.users.principal(user.id, services.users.unlock_private_key(user.id, STAFF_PASSWORD))
 
     return make
 

@@ -81,7 +81,7 @@ def test_queue_flags_unread_reporter_messages(
         services: Services, clock: FrozenClock, org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)
     clock.advance(minutes=5)
-    services.reporting.reply(org_a.tenant, receipt.case_id, "One more thing.", [])
+    services.reporting.reply(org_a.tenant, receipt.case_id, receipt.private_key, "One more thing.", [])
 
     assert services.cases.queue(org_a.handler, QueueFilter())[0].unread_reporter_message
     clock.advance(minutes=5)
@@ -96,7 +96,8 @@ def test_open_case_decrypts_report_attachments_and_thread(
     receipt = file_report(org_a, what="Safety checks are faked.", when="Every Friday", where="Line 2",
                           people="Shift lead", contact="anon@example.net", uploads=[upload("log.pdf", evidence)])
     clock.advance(minutes=1)
-    services.reporting.reply(org_a.tenant, receipt.case_id, "Photos follow.", [upload("p.jpg", b"\xff\xd8jpeg", "image/jpeg")])
+    services.reporting.reply(org_a.tenant, receipt.case_id, receipt.private_key, "Photos follow.",
+                             [upload("p.jpg", b"\xff\xd8jpeg", "image/jpeg")])
 
     case = services.cases.open_case(org_a.handler, receipt.case_id)
 
@@ -117,7 +118,7 @@ def test_status_flow_to_closed(services: Services, clock: FrozenClock, org_a: Or
 
     clock.advance(days=1)
     services.cases.change_status(h, receipt.case_id, "acknowledged")
-    reporter = services.reporting.view(org_a.tenant, receipt.case_id)
+    reporter = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key)
     assert reporter.status == "acknowledged"
     (ack,) = reporter.thread
     assert (ack.author, ack.body) == ("system", ACK_MESSAGE)
@@ -146,7 +147,7 @@ def test_status_flow_to_closed(services: Services, clock: FrozenClock, org_a: Or
     assert (closed.status, closed.outcome, closed.closed_at) == ("closed", "substantiated", clock())
     assert closed.conclusions == "Confirmed; the supplier contract was ended."
     assert not closed.deadlines.overdue
-    reporter = services.reporting.view(org_a.tenant, receipt.case_id)
+    reporter = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key)
     assert reporter.status == "closed"
     assert "supplier contract" not in repr(reporter)
 
@@ -202,11 +203,11 @@ def test_feedback_message_reaches_the_reporter(
 
     case = services.cases.open_case(org_a.handler, receipt.case_id)
     assert case.feedback_at == clock()
-    view = services.reporting.view(org_a.tenant, receipt.case_id)
+    view = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key)
     assert [(m.author, m.body, m.is_feedback) for m in view.thread] == [
         ("system", ACK_MESSAGE, False), ("handler", "Interim feedback: audit started.", True)]
     (info,) = view.thread[1].attachments
-    assert drain(services.reporting.download(org_a.tenant, receipt.case_id, info.id)) == reply_file
+    assert drain(services.reporting.download(org_a.tenant, receipt.case_id, receipt.private_key, info.id)) == reply_file
     assert view.report_attachments == ()  # a handler's file is not part of the report
 
     clock.advance(days=1)
@@ -219,7 +220,7 @@ def test_plain_message_does_not_count_as_feedback(services: Services, org_a: Org
     services.cases.post_message(org_a.handler, receipt.case_id, "Can you tell us which depot?", [])
 
     assert services.cases.open_case(org_a.handler, receipt.case_id).feedback_at is None
-    (message,) = services.reporting.view(org_a.tenant, receipt.case_id).thread
+    (message,) = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key).thread
     assert (message.body, message.is_feedback) == ("Can you tell us which depot?", False)
 
 
@@ -234,7 +235,7 @@ def test_notes_are_never_shown_to_the_reporter(
 
     (seen,) = services.cases.open_case(org_a.handler, receipt.case_id).notes
     assert (seen.body, seen.author_user_id) == (note, org_a.handler.user_id)
-    view = services.reporting.view(org_a.tenant, receipt.case_id)
+    view = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key)
     assert "quiet-7f3c" not in repr(view)
     assert [m.body for m in view.thread] == ["Thanks, noted."]
     with pytest.raises(InvalidInput):
@@ -342,11 +343,11 @@ def test_tampered_or_foreign_attachment_ids_are_not_found(
             services.cases.download(org_a.handler, first.case_id, attachment_id)
         assert hidden.value.kind == "attachment"
         with pytest.raises(NotFound):
-            services.reporting.download(org_a.tenant, first.case_id, attachment_id)
+            services.reporting.download(org_a.tenant, first.case_id, first.private_key, attachment_id)
 
 
 def test_unknown_case_id_is_not_found(services: Services, org_a: Org) -> None:
     with pytest.raises(NotFound):
         services.cases.open_case(org_a.handler, uuid.uuid4())
     with pytest.raises(NotFound):
-        services.reporting.view(org_a.tenant, uuid.uuid4())
+        services.reporting.view(org_a.tenant, uuid.uuid4(), None)

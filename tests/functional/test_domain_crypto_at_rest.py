@@ -23,9 +23,10 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
+from appliance.cases.models import CaseKeySeal
 from appliance.context import AppContext, build_context, sqlcipher_key
 from appliance.crypto.keys import MasterKey
-from appliance.errors import AuthenticationFailed, DatabaseUnavailable, DecryptionFailed
+from appliance.errors import AuthenticationFailed, CaseLocked, DatabaseUnavailable, DecryptionFailed
 from appliance.models import Base
 from appliance.services import Services
 from appliance.settings import Settings
@@ -49,6 +50,11 @@ class Planted:
     handler: StaffPrincipal
     markers: dict[str, str]
     file_bytes: bytes
+    private_keys: dict[uuid.UUID, bytes]  # each case's, as the reporter's session holds it
+
+    @property
+    def private_key(self) -> bytes:
+        return self.private_keys[self.case_id]
 
     def needles(self) -> dict[str, bytes]:
         """What must never be found: each marker in clear and hex-encoded (pg_dump shows bytea as hex)."""
@@ -73,11 +79,14 @@ def plant(services: Services, org: Org, file_report: ReportFactory, clock: Froze
                  upload("raw.bin", file_bytes, "application/octet-stream")])
     other = file_report(org, what="A second, unrelated report.")
     clock.advance(minutes=1)
-    services.reporting.reply(org.tenant, receipt.case_id, m["reply"],
+    services.reporting.reply(org.tenant, receipt.case_id, receipt.private_key, m["reply"],
                              [upload(f"{m['replyfile']}.txt", m["replyfile"].encode(), "text/plain")])
     user, _ = services.users.create_user(f"{m['staffemail']}@example.com", STAFF_PASSWORD,
                                          [(org.tenant.id, Role.HANDLER)], CLI)
-    handler = services.users.principal(user.id)
+    handler = services.users.principal(user.id, services.users.unlock_private_key(user.id, STAFF_PASSWORD))
+    # The handler joined after both reports were filed: a colleague shares them.
+    for case_id in (receipt.case_id, other.case_id):
+        services.cases.share(org.handler, case_id, user.id)
     clock.advance(minutes=1)
     services.cases.change_status(handler, receipt.case_id, "acknowledged")
     clock.advance(minutes=1)
@@ -86,7 +95,8 @@ def plant(services: Services, org: Org, file_report: ReportFactory, clock: Froze
     services.cases.change_status(handler, receipt.case_id, "closed", outcome="substantiated",
                                  conclusions=m["conclusions"])
     services.session.commit()
-    return Planted(receipt.case_id, other.case_id, receipt.case_key, handler, m, file_bytes)
+    return Planted(receipt.case_id, other.case_id, receipt.case_key, handler, m, file_bytes,
+                   {receipt.case_id: receipt.private_key, other.case_id: other.private_key})
 
 
 @pytest.fixture
@@ -167,7 +177,7 @@ def test_ciphertext_swapped_between_cases_does_not_decrypt(
             with pytest.raises(DecryptionFailed):
                 fresh.cases.open_case(planted.handler, case_id)
             with pytest.raises(DecryptionFailed):
-                fresh.reporting.view(org_a.tenant, case_id)
+                fresh.reporting.view(org_a.tenant, case_id, planted.private_keys[case_id])
 
 
 def test_ciphertext_moved_between_columns_of_one_case_does_not_decrypt(
@@ -182,21 +192,38 @@ def test_ciphertext_moved_between_columns_of_one_case_does_not_decrypt(
         with pytest.raises(DecryptionFailed):
             fresh.cases.open_case(planted.handler, planted.case_id)
         with pytest.raises(DecryptionFailed):
-            fresh.reporting.view(org_a.tenant, planted.case_id)
+            fresh.reporting.view(org_a.tenant, planted.case_id, planted.private_key)
 
 
-def test_wrapped_case_key_swapped_between_cases_does_not_unwrap(
+def test_sealed_case_key_swapped_between_cases_does_not_open(
         services: Services, planted: Planted, other_services: ServicesOpener) -> None:
-    first, second = (column_of(services, "wrapped_key", c) for c in (planted.case_id, planted.other_case_id))
-    set_column(services, "wrapped_key", planted.case_id, second)
-    set_column(services, "wrapped_key", planted.other_case_id, first)
+    """A handler's sealed copy moved to another case: the context binds it to its case."""
+    def seal_of(case_id: uuid.UUID) -> CaseKeySeal:
+        return services.session.execute(sa.select(CaseKeySeal).where(
+            CaseKeySeal.case_id == case_id, CaseKeySeal.user_id == planted.handler.user_id)).scalar_one()
+
+    first, second = seal_of(planted.case_id), seal_of(planted.other_case_id)
+    first.sealed, second.sealed = second.sealed, first.sealed
     services.session.commit()
 
     with other_services() as fresh:
         for case_id in (planted.case_id, planted.other_case_id):
             with pytest.raises(DecryptionFailed) as failed:
                 fresh.cases.open_case(planted.handler, case_id)
-            assert failed.value.what == "case key"
+            assert failed.value.what == "sealed key"
+
+
+def test_content_key_swapped_between_cases_does_not_open(
+        services: Services, planted: Planted, other_services: ServicesOpener) -> None:
+    first, second = (column_of(services, "content_key_sealed", c) for c in (planted.case_id, planted.other_case_id))
+    set_column(services, "content_key_sealed", planted.case_id, second)
+    set_column(services, "content_key_sealed", planted.other_case_id, first)
+    services.session.commit()
+
+    with other_services() as fresh:
+        for case_id in (planted.case_id, planted.other_case_id):
+            with pytest.raises(DecryptionFailed):
+                fresh.cases.open_case(planted.handler, case_id)
 
 
 def test_tampered_attachment_chunks_do_not_decrypt(
@@ -245,11 +272,11 @@ def test_wrong_master_key_cannot_read_anything(
     try:
         with wrong.sessions() as session:
             thief = Services(wrong, session)
-            with pytest.raises(DecryptionFailed) as failed:
-                thief.reporting.view(org_a.tenant, planted.case_id)
-            assert failed.value.what == "tenant key"
-            with pytest.raises(DecryptionFailed):
-                thief.cases.open_case(planted.handler, planted.case_id)
+            # Case content never depended on the master key; without a handler's or the
+            # reporter's key there is nothing to open (tests/functional/test_domain_sealed_keys.py).
+            assert thief.reporting.view(org_a.tenant, planted.case_id, None).readable is False
+            with pytest.raises(CaseLocked):
+                thief.cases.open_case(dataclasses.replace(planted.handler, private_key=None), planted.case_id)
             with pytest.raises(DecryptionFailed):
                 thief.users.email_of(thief.users.get(planted.handler.user_id))
             with pytest.raises(AuthenticationFailed):  # the blind index key differs too
@@ -260,30 +287,26 @@ def test_wrong_master_key_cannot_read_anything(
 
 
 # --- the logbook and the logs ---------------------------------------------------------------------
-def unwraps(services: Services, case_id: uuid.UUID) -> list[tuple[str, str | None]]:
+def unseals(services: Services, case_id: uuid.UUID) -> list[tuple[str, str | None]]:
     rows = services.session.execute(
         sa.select(AuditEvent.actor_type, AuditEvent.actor_id).where(
-            AuditEvent.action == "key.unwrapped", AuditEvent.object_type == "case_key",
+            AuditEvent.action == "case_key.unsealed", AuditEvent.object_type == "case",
             AuditEvent.object_id == str(case_id)).order_by(AuditEvent.seq)).all()
     return [(actor_type, actor_id) for actor_type, actor_id in rows]
 
 
-def test_every_key_unwrap_is_in_the_logbook(
+def test_every_case_key_unseal_is_in_the_logbook(
         services: Services, org_a: Org, file_report: ReportFactory, clock: FrozenClock) -> None:
     receipt = file_report(org_a, uploads=[upload("a.pdf", b"evidence")])
-    # Filing creates the case key under the tenant key (that unwrap is logged below); the
-    # new key itself is used directly, never wrapped and unwrapped again.
-    assert unwraps(services, receipt.case_id) == []
+    # Filing makes the case key and seals it; nothing is unsealed on that path.
+    assert unseals(services, receipt.case_id) == []
     handler = org_a.handler
     handler_actor = ("user", str(handler.user_id))
     attachment_id = services.cases.open_case(handler, receipt.case_id).report_attachments[0].id
 
     steps = {
-        "reporter view": (lambda: services.reporting.view(org_a.tenant, receipt.case_id), ("reporter", None)),
-        "reporter reply": (lambda: services.reporting.reply(org_a.tenant, receipt.case_id, "more", []),
-                           ("reporter", None)),
-        "reporter download": (lambda: drain(services.reporting.download(org_a.tenant, receipt.case_id, attachment_id)),
-                              ("reporter", None)),
+        "reporter sign-in": (lambda: services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT),
+                             ("reporter", None)),
         "open case": (lambda: services.cases.open_case(handler, receipt.case_id), handler_actor),
         "acknowledge": (lambda: services.cases.change_status(handler, receipt.case_id, "acknowledged"), handler_actor),
         "message": (lambda: services.cases.post_message(handler, receipt.case_id, "hi", []), handler_actor),
@@ -292,19 +315,14 @@ def test_every_key_unwrap_is_in_the_logbook(
     }
     for name, (step, actor) in steps.items():
         clock.advance(seconds=1)
-        before = len(unwraps(services, receipt.case_id))
+        before = len(unseals(services, receipt.case_id))
         step()
-        after = unwraps(services, receipt.case_id)
-        assert len(after) > before, f"{name} unwrapped the case key without a logbook event"
+        after = unseals(services, receipt.case_id)
+        assert len(after) > before, f"{name} unsealed the case key without a logbook event"
         assert set(after[before:]) == {actor}, name
-
-    tenant_unwraps = services.session.execute(sa.select(AuditEvent).where(
-        AuditEvent.action == "key.unwrapped", AuditEvent.object_type == "tenant_key")).scalars().all()
-    case_unwraps = services.session.execute(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "key.unwrapped", AuditEvent.object_type == "case_key")).scalar_one()
-    assert len(tenant_unwraps) >= case_unwraps
-    assert {e.object_id for e in tenant_unwraps} == {f"{org_a.tenant.id}/v1"}
-    assert {e.tenant_id for e in tenant_unwraps} == {org_a.tenant.id}
+    # The server's own keys play no part in opening a sealed case.
+    assert services.session.execute(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "key.unwrapped")).scalar_one() == 0
     assert services.logbook.verify().ok
 
 
@@ -336,7 +354,7 @@ def test_logs_hold_no_markers_or_keys(
     for info in case.report_attachments:
         drain(services.cases.download(planted.handler, planted.case_id, info.id))
     services.reporting.open_with_key(org_a.tenant, planted.case_key, CLIENT)
-    services.reporting.view(org_a.tenant, planted.case_id)
+    services.reporting.view(org_a.tenant, planted.case_id, planted.private_key)
     services.session.commit()
 
     records = all_logs.records

@@ -25,7 +25,8 @@ STORED_TABLES = ("cases", "attachments", "attachment_chunks", "case_messages")
 
 def small_reporting(services: Services, per_file: int, per_report: int) -> ReportingService:
     """The reporter service as Services builds it, but with small upload limits."""
-    return ReportingService(services.session, services.keyring, services.logbook, services.ctx.blind_index,
+    return ReportingService(services.session, services.keyring, services.case_access, services.logbook,
+                            services.ctx.blind_index,
                             services.throttles, services.ctx.clock, Limits(per_file, per_report))
 
 
@@ -45,7 +46,7 @@ def test_report_round_trip_decrypts_every_field_and_attachment(
         uploads=[upload("invoice.pdf", small), upload("export.zip", big, "application/zip"),
                  upload("scan.png", boundary, "image/png"), upload("empty.txt", b"", "text/plain")])
 
-    view = services.reporting.view(org_a.tenant, receipt.case_id)
+    view = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key)
 
     assert view.status == "received"
     assert view.report.what == "Invoices are paid twice.\nSee attached."
@@ -55,7 +56,7 @@ def test_report_round_trip_decrypts_every_field_and_attachment(
     assert sorted((a.filename, a.content_type, a.size_bytes) for a in view.report_attachments) == [
         ("empty.txt", "text/plain", 0), ("export.zip", "application/zip", len(big)),
         ("invoice.pdf", "application/pdf", len(small)), ("scan.png", "image/png", len(boundary))]
-    contents = {a.filename: drain(services.reporting.download(org_a.tenant, receipt.case_id, a.id))
+    contents = {a.filename: drain(services.reporting.download(org_a.tenant, receipt.case_id, receipt.private_key, a.id))
                 for a in view.report_attachments}
     assert contents == {"invoice.pdf": small, "export.zip": big, "scan.png": boundary, "empty.txt": b""}
 
@@ -63,9 +64,9 @@ def test_report_round_trip_decrypts_every_field_and_attachment(
 def test_download_streams_one_chunk_at_a_time(services: Services, org_a: Org, file_report: ReportFactory) -> None:
     data = os.urandom(2 * CHUNK_BYTES + 1)
     receipt = file_report(org_a, uploads=[upload("video.mp4", data, "video/mp4")])
-    (info,) = services.reporting.view(org_a.tenant, receipt.case_id).report_attachments
+    (info,) = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key).report_attachments
 
-    download = services.reporting.download(org_a.tenant, receipt.case_id, info.id)
+    download = services.reporting.download(org_a.tenant, receipt.case_id, receipt.private_key, info.id)
 
     chunks = list(download.chunks)
     assert [len(c) for c in chunks] == [CHUNK_BYTES, CHUNK_BYTES, 1]
@@ -80,7 +81,7 @@ def test_uploaded_names_and_types_are_cleaned(services: Services, org_a: Org, fi
         upload("...", b"c", "application/x-msdownload"),
     ])
 
-    infos = services.reporting.view(org_a.tenant, receipt.case_id).report_attachments
+    infos = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key).report_attachments
 
     assert sorted((a.filename, a.content_type) for a in infos) == [
         ("attachment", "application/octet-stream"), ("evidence.pdf", "application/pdf"),
@@ -96,15 +97,15 @@ def test_case_key_opens_its_case_in_any_reasonable_spelling(
 
     spellings = [key, key.lower(), key.replace("-", " "), f"  {key.replace('-', '')}  ", key.lower().replace("-", "")]
     for spelling in spellings:
-        assert services.reporting.open_with_key(org_a.tenant, spelling, CLIENT) == receipt.case_id
+        assert services.reporting.open_with_key(org_a.tenant, spelling, CLIENT).case_id == receipt.case_id
 
 
 def test_case_keys_are_distinct_per_report(services: Services, org_a: Org, file_report: ReportFactory) -> None:
     first, second = file_report(org_a), file_report(org_a)
 
     assert first.case_key != second.case_key
-    assert services.reporting.open_with_key(org_a.tenant, first.case_key, CLIENT) == first.case_id
-    assert services.reporting.open_with_key(org_a.tenant, second.case_key, CLIENT) == second.case_id
+    assert services.reporting.open_with_key(org_a.tenant, first.case_key, CLIENT).case_id == first.case_id
+    assert services.reporting.open_with_key(org_a.tenant, second.case_key, CLIENT).case_id == second.case_id
 
 
 @pytest.mark.parametrize("guess", ["", "not a key", "0000-0000-0000-0000", "A" * 500, "ABCD-EFGH-JKMN-PQR\u00e9"])
@@ -131,7 +132,7 @@ def test_wrong_keys_lock_out_even_the_right_key_until_the_lock_expires(
         services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT)
 
     clock.advance(seconds=2)
-    assert services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT) == receipt.case_id
+    assert services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT).case_id == receipt.case_id
 
 
 def test_lockout_backs_off_exponentially(
@@ -183,17 +184,17 @@ def test_failed_and_accepted_keys_are_logged_without_the_key(
 def test_case_key_of_one_tenant_does_not_open_in_another(
         services: Services, org_a: Org, org_b: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a, uploads=[upload("a.pdf", b"evidence")])
-    (info,) = services.reporting.view(org_a.tenant, receipt.case_id).report_attachments
+    (info,) = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key).report_attachments
 
     with pytest.raises(AuthenticationFailed):
         services.reporting.open_with_key(org_b.tenant, receipt.case_key, CLIENT)
     with pytest.raises(NotFound):
-        services.reporting.view(org_b.tenant, receipt.case_id)
+        services.reporting.view(org_b.tenant, receipt.case_id, receipt.private_key)
     with pytest.raises(NotFound):
-        services.reporting.reply(org_b.tenant, receipt.case_id, "hello from elsewhere", [])
+        services.reporting.reply(org_b.tenant, receipt.case_id, receipt.private_key, "hello from elsewhere", [])
     with pytest.raises(NotFound):
-        services.reporting.download(org_b.tenant, receipt.case_id, info.id)
-    assert services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT) == receipt.case_id
+        services.reporting.download(org_b.tenant, receipt.case_id, receipt.private_key, info.id)
+    assert services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT).case_id == receipt.case_id
 
 
 def test_category_of_another_tenant_is_refused(services: Services, org_a: Org, org_b: Org) -> None:
@@ -272,7 +273,7 @@ def test_report_budget_spans_all_files(services: Services, org_a: Org) -> None:
     receipt = reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "Three files"),
                                [upload("1.pdf", b"a" * 1000), upload("2.pdf", b"b" * 1000), upload("3.pdf", b"c" * 500)])
     services.session.commit()
-    sizes = sorted(a.size_bytes for a in reporting.view(org_a.tenant, receipt.case_id).report_attachments)
+    sizes = sorted(a.size_bytes for a in reporting.view(org_a.tenant, receipt.case_id, receipt.private_key).report_attachments)
     assert sizes == [500, 1000, 1000]
 
     with pytest.raises(TooLarge):
@@ -288,7 +289,7 @@ def test_reply_attachments_are_limited_too(services: Services, org_a: Org) -> No
     messages_before = count_rows(services.session, "case_messages")
 
     with pytest.raises(TooLarge):
-        reporting.reply(org_a.tenant, receipt.case_id, "more", [upload("more.pdf", b"z" * 1001)])
+        reporting.reply(org_a.tenant, receipt.case_id, receipt.private_key, "more", [upload("more.pdf", b"z" * 1001)])
     services.session.rollback()
 
     assert count_rows(services.session, "case_messages") == messages_before
@@ -299,20 +300,21 @@ def test_reply_attachments_are_limited_too(services: Services, org_a: Org) -> No
 def test_reporter_reply_with_attachment_round_trips(services: Services, org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)
     data = os.urandom(5000)
-    services.reporting.reply(org_a.tenant, receipt.case_id, "Here is the ledger.", [upload("ledger.csv", data, "text/csv")])
+    services.reporting.reply(org_a.tenant, receipt.case_id, receipt.private_key, "Here is the ledger.",
+                             [upload("ledger.csv", data, "text/csv")])
     services.session.commit()
 
-    view = services.reporting.view(org_a.tenant, receipt.case_id)
+    view = services.reporting.view(org_a.tenant, receipt.case_id, receipt.private_key)
 
     assert view.report_attachments == ()
     (message,) = view.thread
     assert (message.author, message.body, message.is_feedback) == ("reporter", "Here is the ledger.", False)
     (info,) = message.attachments
     assert info.filename == "ledger.csv"
-    assert drain(services.reporting.download(org_a.tenant, receipt.case_id, info.id)) == data
+    assert drain(services.reporting.download(org_a.tenant, receipt.case_id, receipt.private_key, info.id)) == data
 
 
 def test_empty_reply_is_refused(services: Services, org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)
     with pytest.raises(InvalidInput):
-        services.reporting.reply(org_a.tenant, receipt.case_id, "  \r\n ", [])
+        services.reporting.reply(org_a.tenant, receipt.case_id, receipt.private_key, "  \r\n ", [])

@@ -74,8 +74,8 @@ def test_create_user_normalises_email_and_refuses_duplicates(services: Services,
 
 
 def test_password_authentication(services: Services, officer: User) -> None:
-    assert services.users.authenticate_password("officer@example.com", STAFF_PASSWORD, new_client()).id == officer.id
-    assert services.users.authenticate_password(" OFFICER@example.com", STAFF_PASSWORD, new_client()).id == officer.id
+    assert services.users.authenticate_password("officer@example.com", STAFF_PASSWORD, new_client()).user.id == officer.id
+    assert services.users.authenticate_password(" OFFICER@example.com", STAFF_PASSWORD, new_client()).user.id == officer.id
 
     for email, password in ((EMAIL, STAFF_PASSWORD + "!"), (EMAIL, ""), ("nobody@example.com", STAFF_PASSWORD),
                             (EMAIL, STAFF_PASSWORD.upper())):
@@ -86,7 +86,7 @@ def test_password_authentication(services: Services, officer: User) -> None:
 
 def test_password_is_stored_as_argon2id_only(services: Services, officer: User) -> None:
     stored = services.session.execute(sa.select(User.password_hash).where(User.id == officer.id)).scalar_one()
-    assert stored.startswith("$argon2id$") and STAFF_PASSWORD not in stored
+    assert stored.startswith("$appliance-argon2id$v=19$") and STAFF_PASSWORD not in stored
 
 
 # --- lockout -------------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def test_account_locks_after_threshold_even_from_new_clients(
         services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client())
     assert locked.value.retry_after_seconds > 0
     assert services.users.authenticate_password("colleague@example.com", STAFF_PASSWORD,
-                                                new_client()).id == colleague.id  # per account
+                                                new_client()).user.id == colleague.id  # per account
     services.session.commit()
 
     with other_services() as fresh:  # another worker, another session: still locked
@@ -116,11 +116,11 @@ def test_account_locks_after_threshold_even_from_new_clients(
 
     clock.advance(seconds=settings.lockout_base_seconds + 1)
     with other_services() as fresh:
-        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).id == officer.id
+        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
         fresh.session.commit()
     with other_services() as fresh:  # a success clears the account's count
         fail_logins(fresh, EMAIL, settings.lockout_threshold - 1)
-        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).id == officer.id
+        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
 
 
 def test_one_client_guessing_many_accounts_is_locked(
@@ -132,7 +132,7 @@ def test_one_client_guessing_many_accounts_is_locked(
 
     with pytest.raises(LockedOut):
         services.users.authenticate_password(EMAIL, STAFF_PASSWORD, client)
-    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).id == officer.id
+    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
 
 
 def test_failed_logins_are_logged_without_the_address(services: Services, officer: User) -> None:
@@ -247,7 +247,7 @@ def test_login_rehashes_when_argon2_parameters_change(
     upgraded = UserService(services.session, services.logbook, stronger, ctx.blind_index,
                            installation_cipher(ctx.master), services.throttles, ctx.clock)
 
-    assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).id == officer.id
+    assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()
 
     with other_services() as fresh:
@@ -255,9 +255,9 @@ def test_login_rehashes_when_argon2_parameters_change(
         assert new_hash != old_hash and "m=512,t=2,p=1" in new_hash
         assert fresh.session.execute(sa.select(sa.func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "user.password_rehashed")).scalar_one() == 1
-    assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).password_hash == new_hash  # stable
+    assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.password_hash == new_hash  # stable
     # The installation's own parameters still verify it, and rehash back on that login.
-    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).id == officer.id
+    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     assert "m=256,t=1,p=1" in services.users.get(officer.id).password_hash
     with pytest.raises(AuthenticationFailed):
         upgraded.authenticate_password(EMAIL, "not the password at all", new_client())
@@ -284,7 +284,7 @@ def test_disabled_user_cannot_sign_in_and_loses_sessions(
         services.users.verify_second_factor(user.id, codes[0], new_client())
 
     services.users.set_disabled(user.id, False, CLI)
-    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).id == user.id
+    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == user.id
 
 
 def test_reset_two_factor_forgets_secret_codes_and_sessions(
@@ -312,7 +312,7 @@ def test_password_change_and_admin_reset(services: Services, ctx: AppContext, of
     with pytest.raises(AuthenticationFailed):
         services.users.change_password(officer.id, "not the current one", "a brand new passphrase", CLI)
     services.users.change_password(officer.id, STAFF_PASSWORD, "a brand new passphrase", CLI)
-    assert services.users.authenticate_password(EMAIL, "a brand new passphrase", new_client()).id == officer.id
+    assert services.users.authenticate_password(EMAIL, "a brand new passphrase", new_client()).user.id == officer.id
 
     services.users.set_password(officer.id, "the administrator's choice", CLI)
     assert services.web_sessions.lookup(token, "staff", staff_session_limits(ctx)) is None

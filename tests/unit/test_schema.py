@@ -216,8 +216,48 @@ def test_migrations_build_the_same_schema_as_the_models(dialect_name: str) -> No
         return tuple(sorted(line for line in lines if line))
 
     from_models = {normalise(sql) for _table, sql in metadata_ddl(dialect)}
-    from_migrations = {normalise(s) for s in migration_sql(dialect) if s.startswith("CREATE")}
+    from_migrations = {normalise(s) for s in fold_alters(migration_sql(dialect), dialect.name)}
     assert from_migrations == from_models
+
+
+ALTER_ADD = re.compile(r"^ALTER TABLE (?P<table>\S+) ADD (?:COLUMN )?(?P<column>.+?);?$", re.DOTALL)
+ALTER_NULL = re.compile(r"^ALTER TABLE (?P<table>\S+) ALTER COLUMN (?P<name>\S+) (?P<rest>.+?);?$", re.DOTALL)
+# Offline SQL for SQLite cannot rebuild a table, so 0002 leaves these NOT NULLs out of it
+# (the embedded database is always migrated online, where they are dropped).
+SQLITE_OFFLINE_GAPS = {("cases", "key_version"), ("cases", "wrapped_key")}
+
+
+def fold_alters(statements: list[str], dialect_name: str) -> list[str]:
+    """The CREATE TABLEs as the later ALTERs of the migrations leave them."""
+    tables: dict[str, list[str]] = {}
+    order: list[str] = []
+    for statement in statements:
+        if match := CREATE_TABLE.match(statement):
+            name = unquote(match.group("table"))
+            tables[name] = statement.splitlines()
+            order.append(name)
+        elif statement.startswith("CREATE"):
+            order.append(statement)
+        elif add := ALTER_ADD.match(statement):
+            lines = tables[unquote(add.group("table"))]
+            lines.insert(-1, "\t" + add.group("column").strip() + ",")
+        elif change := ALTER_NULL.match(statement):
+            lines = tables[unquote(change.group("table"))]
+            column = unquote(change.group("name"))
+            for i, line in enumerate(lines):
+                if line.strip().split(" ", 1)[0] == column:
+                    rest = change.group("rest").strip()
+                    if rest == "DROP NOT NULL":
+                        lines[i] = line.replace(" NOT NULL", "")
+                    elif rest == "SET NOT NULL":
+                        lines[i] = line.rstrip(",") + " NOT NULL,"
+                    else:
+                        lines[i] = f"\t{column} {rest},"
+    if dialect_name == "sqlite":
+        for table, column in SQLITE_OFFLINE_GAPS:
+            tables[table] = [line.replace(" NOT NULL", "") if line.strip().startswith(column + " ") else line
+                             for line in tables[table]]
+    return [("\n".join(tables[item]) if item in tables else item) for item in order]
 
 
 @pytest.mark.parametrize("dialect", [mssql.dialect(), pymssql.dialect()], ids=["mssql", "pymssql"])

@@ -146,8 +146,8 @@ def test_attack_column_refuses_plaintext(plaintext: object) -> None:
 
 @pytest.mark.parametrize(
     "envelope",
-    [Sealed(b""), Sealed(b"\x01\x00\x00"), Sealed(b"\x02" + bytes(40)), Sealed(b"\x00" + bytes(40))],
-    ids=["empty", "short", "format-2", "format-0"],
+    [Sealed(b""), Sealed(b"\x01\x00\x00"), Sealed(b"\x03" + bytes(40)), Sealed(b"\x00" + bytes(40))],
+    ids=["empty", "short", "format-3", "format-0"],
 )
 def test_column_refuses_malformed_envelopes(envelope: Sealed) -> None:
     with pytest.raises(ValueError):

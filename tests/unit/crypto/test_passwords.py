@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 
 import pytest
+from argon2 import PasswordHasher
 
 from appliance.crypto.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -31,9 +33,24 @@ def stored(policy: PasswordPolicy) -> str:
 
 
 def test_hash_is_argon2id_and_verifies(policy: PasswordPolicy, stored: str) -> None:
-    assert stored.startswith("$argon2id$")
+    assert stored.startswith("$appliance-argon2id$v=19$m=256,t=1,p=1$")
     assert PASSWORD not in stored
-    assert policy.verify(stored, PASSWORD) is True
+    assert policy.verify(stored, PASSWORD) is not None
+
+
+def test_one_argon2_run_gives_a_stable_wrapping_key_that_is_not_stored(policy: PasswordPolicy) -> None:
+    secret = policy.derive(PASSWORD)
+    verified = policy.verify(secret.stored, PASSWORD)
+    assert verified is not None and verified.key == secret.key and len(secret.key) == 32
+    assert secret.key.hex() not in secret.stored and base64.b64encode(secret.key).decode()[:20] not in secret.stored
+    assert policy.derive(PASSWORD).key != secret.key  # a new salt, a new key
+
+
+def test_pre_upgrade_argon2_cffi_hash_verifies_without_a_key(policy: PasswordPolicy) -> None:
+    legacy = PasswordHasher(time_cost=1, memory_cost=256, parallelism=1).hash(PASSWORD)
+    verified = policy.verify(legacy, PASSWORD)
+    assert verified is not None and verified.key is None and verified.needs_rehash
+    assert policy.verify(legacy, "wrong password here") is None
 
 
 def test_same_password_hashes_differently(policy: PasswordPolicy, stored: str) -> None:
@@ -44,26 +61,27 @@ def test_same_password_hashes_differently(policy: PasswordPolicy, stored: str) -
     "attempt", ["", "correct horse battery stapl", "Correct horse battery staple", PASSWORD + " "]
 )
 def test_wrong_password_is_false(policy: PasswordPolicy, stored: str, attempt: str) -> None:
-    assert policy.verify(stored, attempt) is False
+    assert policy.verify(stored, attempt) is None
 
 
 def test_unknown_user_is_false(policy: PasswordPolicy) -> None:
-    assert policy.verify(None, PASSWORD) is False
+    assert policy.verify(None, PASSWORD) is None
 
 
 def test_attack_unknown_user_with_the_dummy_password_is_false(policy: PasswordPolicy) -> None:
     """The timing equaliser hashes a fixed string; knowing it must not log anyone in."""
-    assert policy.verify(None, "appliance-timing-equaliser") is False
-    assert policy.verify("", "appliance-timing-equaliser") is False
+    assert policy.verify(None, "appliance-timing-equaliser") is None
+    assert policy.verify("", "appliance-timing-equaliser") is None
 
 
-@pytest.mark.parametrize("garbage", ["not-a-hash", "$argon2id$v=19$m=256,t=1,p=1$AAAA$BBBB", "$2b$12$abc"])
-def test_corrupt_stored_hash_is_false_not_an_error(policy: PasswordPolicy, garbage: str) -> None:
-    assert policy.verify(garbage, PASSWORD) is False
+@pytest.mark.parametrize("garbage", ["not-a-hash", "$argon2id$v=19$m=256,t=1,p=1$AAAA$BBBB", "$2b$12$abc",
+                                     "$appliance-argon2id$v=19$m=1,t=1,p=1$" + "A" * 22 + "$" + "B" * 43])
+def test_corrupt_stored_hash_is_none_not_an_error(policy: PasswordPolicy, garbage: str) -> None:
+    assert policy.verify(garbage, PASSWORD) is None
 
 
 def test_attack_overlong_password_is_refused_without_hashing(policy: PasswordPolicy, stored: str) -> None:
-    assert policy.verify(stored, "x" * (MAX_PASSWORD_LENGTH + 1)) is False
+    assert policy.verify(stored, "x" * (MAX_PASSWORD_LENGTH + 1)) is None
 
 
 def test_hash_from_other_params_verifies_and_needs_rehash(policy: PasswordPolicy) -> None:
@@ -73,7 +91,8 @@ def test_hash_from_other_params_verifies_and_needs_rehash(policy: PasswordPolicy
         dataclasses.replace(LIGHT, parallelism=2),
     ):
         old_hash = PasswordPolicy(changed).hash(PASSWORD)
-        assert policy.verify(old_hash, PASSWORD) is True
+        verified = policy.verify(old_hash, PASSWORD)
+        assert verified is not None and verified.needs_rehash
         assert policy.needs_rehash(old_hash) is True
 
 
@@ -89,7 +108,7 @@ def test_production_defaults_are_rfc_9106_second_option() -> None:
     assert params == Argon2Params(time_cost=3, memory_kib=65536, parallelism=4)
     production = PasswordPolicy(params)
     stored = production.hash(PASSWORD)
-    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert stored.startswith("$appliance-argon2id$v=19$m=65536,t=3,p=4$")
     assert production.needs_rehash(stored) is False
 
 
