@@ -8,6 +8,9 @@ from functools import cached_property
 from sqlalchemy.orm import Session
 
 from appliance.audit.service import Logbook
+from appliance.cases.access import CaseAccess
+from appliance.cases.key_admin import CaseKeyAdmin
+from appliance.cases.recipients import ChannelRecipients
 from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
@@ -57,13 +60,26 @@ class Services:
         return Limits(self.ctx.settings.max_attachment_bytes, self.ctx.settings.max_report_bytes)
 
     @cached_property
+    def case_access(self) -> CaseAccess:
+        return CaseAccess(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def channel_recipients(self) -> ChannelRecipients:
+        return ChannelRecipients(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def case_keys(self) -> CaseKeyAdmin:
+        return CaseKeyAdmin(self.session, self.case_access, self.keyring, self.logbook, self.ctx.clock,
+                            self.ctx.passwords.params)
+
+    @cached_property
     def reporting(self) -> ReportingService:
-        return ReportingService(self.session, self.keyring, self.logbook, self.ctx.blind_index, self.throttles,
-                                self.ctx.clock, self.limits)
+        return ReportingService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.blind_index,
+                                self.throttles, self.ctx.clock, self.limits)
 
     @cached_property
     def cases(self) -> CaseService:
-        return CaseService(self.session, self.keyring, self.logbook, self.ctx.clock, self.limits)
+        return CaseService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.clock, self.limits)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:
