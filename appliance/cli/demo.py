@@ -14,6 +14,7 @@ from appliance.crypto import totp
 from appliance.errors import NotFound
 
 DEMO_SLUG = "demo"
+ESCROW_FILE, ESCROW_PASSPHRASE = "demo-escrow-key.txt", "demo-escrow-passphrase.txt"
 DEMO_USERS = (("admin@demo.example", (Role.ADMIN,)), ("handler@demo.example", (Role.HANDLER,)))
 
 
@@ -47,6 +48,14 @@ def setup(runtime: Runtime, as_json: bool) -> None:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 json.dump(accounts, handle, indent=2)
+            # A real install writes the escrow file once to a medium kept offline; the demo
+            # keeps it next to the database so `appliance keys recover` can be tried.
+            passphrase = " ".join(secrets.token_hex(3) for _ in range(5))
+            _key, escrow_text = services.case_keys.init_escrow(tenant, passphrase, CLI)
+            for name, content in ((ESCROW_FILE, escrow_text), (ESCROW_PASSPHRASE, passphrase + "\n")):
+                fd = os.open(runtime.settings.data_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(content)
     if not path.exists():
         click.echo("the demo tenant exists but its credentials file is gone; use `appliance user reset-2fa`",
                    err=True)
@@ -62,6 +71,9 @@ def setup(runtime: Runtime, as_json: bool) -> None:
             click.echo(f"  {', '.join(account['roles']):<8} {account['email']:<24} password {account['password']}")
             click.echo(f"           TOTP secret {account['totp_secret']} (current code "
                        f"{totp.current_code(account['totp_secret'], clock())})")
+        escrow = runtime.settings.data_dir / ESCROW_FILE
+        if escrow.exists():
+            click.echo(f"\n  Escrow key file  {escrow}\n  its passphrase   in {escrow.with_name(ESCROW_PASSPHRASE)}")
         click.echo("\n  Demo only: these secrets are printed because this is a local trial.\n")
 
     emit(as_json, {"portal": f"{base}/r/{DEMO_SLUG}/", "staff": f"{base}/staff/login", "accounts": accounts}, text)

@@ -9,6 +9,7 @@ import click
 
 from appliance.cli.base import ApplianceGroup
 from appliance.cli.demo import demo
+from appliance.cli.keys import keys
 from appliance.cli.ops import audit, doctor, serve
 from appliance.cli.setup import db, init
 from appliance.cli.tenants import tenant
@@ -23,7 +24,7 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, db, tenant, user, serve, audit, doctor, demo):
+for command in (init, db, tenant, user, keys, serve, audit, doctor, demo):
     cli.add_command(command)
 
 

@@ -16,15 +16,15 @@ ROLE_CHOICE = click.Choice([r.value for r in Role])
 email_option = click.option("--email", required=True, help="The user's e-mail address (their login).")
 
 
-def read_password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool, what: str = "password", confirm: bool = True) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
-            raise InvalidInput("password", "nothing on standard input")
+            raise InvalidInput(what, "nothing on standard input")
         return password
     if not sys.stdin.isatty():
-        raise InvalidInput("password", "no terminal to ask on; pass --password-stdin")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+        raise InvalidInput(what, f"no terminal to ask on; pass --{what}-stdin")
+    return str(click.prompt(what.capitalize(), hide_input=True, confirmation_prompt=confirm))
 
 
 @click.group()
@@ -55,7 +55,7 @@ def create(runtime: Runtime, slug: str, email: str, roles: tuple[str, ...], pass
         f"TOTP (shown once; scan into an authenticator app):\n  {enrolment.uri}"))
 
 
-def _user_id(services: Services, email: str) -> uuid.UUID:
+def user_id_of(services: Services, email: str) -> uuid.UUID:
     return services.users.by_email(email).id
 
 
@@ -92,7 +92,7 @@ def _role_command(name: str, summary: str, past: str) -> None:
     def command(runtime: Runtime, email: str, slug: str, role: str) -> None:
         with runtime.services() as services:
             change = services.users.grant_role if name == "grant" else services.users.revoke_role
-            change(_user_id(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
+            change(user_id_of(services, email), services.tenants.by_slug(slug).id, Role(role), CLI)
         click.echo(f"{past} {role} in {slug}")
 
 
@@ -106,7 +106,7 @@ _role_command("revoke", "Take a role in a tenant away from a user.", "revoked")
 def disable(runtime: Runtime, email: str) -> None:
     """Block a user from signing in and end their sessions."""
     with runtime.services() as services:
-        services.users.set_disabled(_user_id(services, email), True, CLI)
+        services.users.set_disabled(user_id_of(services, email), True, CLI)
     click.echo("disabled; their sessions have ended")
 
 
@@ -116,7 +116,7 @@ def disable(runtime: Runtime, email: str) -> None:
 def enable(runtime: Runtime, email: str) -> None:
     """Allow a disabled user to sign in again."""
     with runtime.services() as services:
-        services.users.set_disabled(_user_id(services, email), False, CLI)
+        services.users.set_disabled(user_id_of(services, email), False, CLI)
     click.echo("enabled")
 
 
@@ -127,7 +127,7 @@ def enable(runtime: Runtime, email: str) -> None:
 def reset_2fa(runtime: Runtime, email: str, as_json: bool) -> None:
     """Forget a user's authenticator and recovery codes; prints a new TOTP URI once."""
     with runtime.services() as services:
-        enrolment = services.users.reset_two_factor(_user_id(services, email), CLI, with_totp=True)
+        enrolment = services.users.reset_two_factor(user_id_of(services, email), CLI, with_totp=True)
         assert enrolment is not None
     emit(as_json, {"totp_uri": enrolment.uri, "totp_secret": enrolment.secret},
          lambda: click.echo(f"two-factor reset; new TOTP (shown once):\n  {enrolment.uri}"))
@@ -141,5 +141,6 @@ def set_password(runtime: Runtime, email: str, password_stdin: bool) -> None:
     """Set a new password for a user (ends their sessions)."""
     password = read_password(password_stdin)
     with runtime.services() as services:
-        services.users.set_password(_user_id(services, email), password, CLI)
-    click.echo("password set; their sessions have ended")
+        services.users.set_password(user_id_of(services, email), password, CLI)
+    click.echo("password set; their sessions have ended. Their old key is gone with the old password: "
+               "restore their case access with `appliance keys recover`, or a colleague shares the cases again")

@@ -127,7 +127,7 @@ def test_init_writes_private_config_key_and_database(appliance: Appliance) -> No
     assert not database.read_bytes().startswith(b"SQLite format 3")
     config = appliance.config.read_text()
     assert "sqlite+pysqlcipher:///" in config and str(data / "master.key") in config
-    assert appliance.json("db", "status") == {"current": "0001", "head": "0001", "up_to_date": True}
+    assert appliance.json("db", "status") == {"current": "0002", "head": "0002", "up_to_date": True}
     assert "logbook OK: 0 events" in appliance.ok("audit", "verify")
 
 
@@ -350,7 +350,7 @@ def test_init_on_postgresql(appliance: Appliance, pg_database: str) -> None:
     assert url in appliance.config.read_text()
     assert mode(appliance.data_dir / "master.key") == 0o400
     assert not (appliance.data_dir / "appliance.db").exists()
-    assert appliance.json("db", "status") == {"current": "0001", "head": "0001", "up_to_date": True}
+    assert appliance.json("db", "status") == {"current": "0002", "head": "0002", "up_to_date": True}
     appliance.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
     appliance.json("user", "create", "--tenant", "example", "--email", "officer@example.com", "--role", "handler",
                    "--password-stdin", stdin=PASSWORD + "\n")
