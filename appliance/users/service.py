@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from appliance.actors import Actor, Role, StaffPrincipal
 from appliance.audit.service import Logbook
@@ -158,12 +158,33 @@ class UserService:
                              object_id=user_id, detail=f"role={role.value}")
 
     def revoke_role(self, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, actor: Actor) -> None:
+        """Remove a role. Losing the handler role also drops the user's sealed copies of that
+        tenant's case keys (a former handler's password must open nothing, even with a copy of
+        the database), unless a case would be left with no other copy: share it first."""
+        if role == Role.HANDLER:
+            self._drop_case_copies(user_id, tenant_id)
         result = self._session.execute(sa.delete(Membership).where(
             Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.role == role.value
         ))
         if result.rowcount:  # type: ignore[attr-defined]
             self._logbook.record("user.role_revoked", actor, tenant_id=tenant_id, object_type="user",
                                  object_id=user_id, detail=f"role={role.value}")
+
+    def _drop_case_copies(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+        from appliance.cases.models import CaseKeySeal  # cases depend on users, not the other way round
+
+        other = aliased(CaseKeySeal)
+        only_copy = self._session.execute(
+            sa.select(sa.func.count()).select_from(CaseKeySeal).where(
+                CaseKeySeal.tenant_id == tenant_id, CaseKeySeal.kind == "handler", CaseKeySeal.user_id == user_id,
+                ~sa.exists().where(other.case_id == CaseKeySeal.case_id, other.kind.in_(("handler", "escrow")),
+                                   sa.or_(other.user_id.is_(None), other.user_id != user_id)))
+        ).scalar_one()
+        if only_copy:
+            raise InvalidInput("role", f"this handler holds the only key to {only_copy} case(s); share them with a "
+                                       "colleague first (or set up the escrow key), then remove the role")
+        self._session.execute(sa.delete(CaseKeySeal).where(
+            CaseKeySeal.tenant_id == tenant_id, CaseKeySeal.kind == "handler", CaseKeySeal.user_id == user_id))
 
     def set_disabled(self, user_id: uuid.UUID, disabled: bool, actor: Actor) -> None:
         user = self.get(user_id)

@@ -316,3 +316,22 @@ def test_public_envelope_is_bound_to_its_place(services: Services, org_a: Org, f
         keys.cipher.open(sealed, Place("case_messages", "body", uuid.uuid4()))
     with pytest.raises(DecryptionFailed):
         writer.open(sealed, Place("case_messages", "body", uuid.uuid4()))
+
+
+def test_losing_the_handler_role_drops_the_copies_but_never_the_last_one(
+        services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
+    receipt = file_report(org_a, what="Keep me readable")
+    colleague = second_handler(services, make_staff, org_a)
+    with pytest.raises(InvalidInput, match="only key"):
+        services.users.revoke_role(org_a.handler.user_id, org_a.tenant.id, Role.HANDLER, CLI)
+    services.session.rollback()
+    services.cases.share(org_a.handler, receipt.case_id, colleague.user_id)
+    services.users.revoke_role(org_a.handler.user_id, org_a.tenant.id, Role.HANDLER, CLI)
+    services.session.commit()
+    assert {h.user_id for h in services.case_access.holders(receipt.case_id)} == {colleague.user_id}
+    assert services.cases.open_case(colleague, receipt.case_id).report.what == "Keep me readable"
+    # With the role back, the former handler still has no copy: someone must share again.
+    services.users.grant_role(org_a.handler.user_id, org_a.tenant.id, Role.HANDLER, CLI)
+    again = services.users.principal(org_a.handler.user_id, org_a.handler.private_key)
+    with pytest.raises(CaseLocked):
+        services.cases.open_case(again, receipt.case_id)
