@@ -195,3 +195,17 @@ class EscrowError(ApplianceError):
 
     def message(self) -> str:
         return f"escrow key: {self.reason}"
+
+
+class ChannelNotReady(ApplianceError):
+    """This organisation's reporting channel has nobody to receive reports yet."""
+
+    exit_code = 69
+
+    def __init__(self, tenant_id: uuid.UUID) -> None:
+        super().__init__(tenant_id)
+        self.tenant_id = tenant_id
+
+    def message(self) -> str:
+        return ("the reporting channel has no handler with a key and no escrow key, so nobody could read a report; "
+                "add a handler (who signs in once) or run `appliance keys escrow init`")

@@ -27,7 +27,7 @@ from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.case_keys import CROCKFORD, new_case_key, normalise_case_key
 from appliance.crypto.fields import Place
 from appliance.crypto.keyring import TenantKeyring
-from appliance.errors import AuthenticationFailed, InvalidInput, NotFound
+from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, NotFound
 from appliance.tenants.models import Category, Tenant
 from appliance.users.throttle import Throttles
 
@@ -69,10 +69,17 @@ class ReportingService:
         self._access = access
         self._content = CaseContent(session, keyring, access, clock)
 
+    def accepting(self, tenant: Tenant) -> bool:
+        """Whether a report filed now would reach someone: a handler with a key, or the escrow key.
+        The portal says so before a reporter writes anything."""
+        return bool(self._access.recipients(tenant.id)) or self._access.current_escrow(tenant.id) is not None
+
     def submit(self, tenant: Tenant, form: ReportForm, uploads: list[Upload]) -> Receipt:
         """Store a new report under the case's own keys, sealed to the channel's recipients, the
         reporter and the escrow key; returns the case key once. Nothing slow on this path: the
         reporter's key comes from the 80-bit case key by HKDF."""
+        if not self.accepting(tenant):
+            raise ChannelNotReady(tenant.id)
         if form.category_id is None:
             raise InvalidInput("category", "is required")
         category = self._session.execute(sa.select(Category).where(

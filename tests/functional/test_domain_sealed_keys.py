@@ -28,7 +28,15 @@ from appliance.cases.reporting import Receipt, ReportForm
 from appliance.cases.service import QueueFilter
 from appliance.context import AppContext
 from appliance.crypto.fields import Place
-from appliance.errors import AuthenticationFailed, CaseLocked, DecryptionFailed, EscrowError, InvalidInput, NotFound
+from appliance.errors import (
+    AuthenticationFailed,
+    CaseLocked,
+    ChannelNotReady,
+    DecryptionFailed,
+    EscrowError,
+    InvalidInput,
+    NotFound,
+)
 from appliance.services import Services
 from appliance.tenants.models import ChannelRecipient
 from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory, drain, upload
@@ -335,3 +343,18 @@ def test_losing_the_handler_role_drops_the_copies_but_never_the_last_one(
     again = services.users.principal(org_a.handler.user_id, org_a.handler.private_key)
     with pytest.raises(CaseLocked):
         services.cases.open_case(again, receipt.case_id)
+
+
+def test_a_channel_nobody_could_read_refuses_reports_before_anything_is_stored(
+        services: Services, make_staff: StaffFactory) -> None:
+    tenant = services.tenants.create_tenant("Unstaffed AB", "unstaffed", CLI)
+    services.session.commit()
+    category = services.tenants.categories(tenant.id)[0].id
+    assert services.reporting.accepting(tenant) is False
+    with pytest.raises(ChannelNotReady):
+        services.reporting.submit(tenant, ReportForm(category, "Nobody would read this"), [])
+    services.session.rollback()
+    assert services.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 0
+    services.case_keys.init_escrow(tenant, PASSPHRASE, CLI)  # the escrow key alone is enough
+    assert services.reporting.accepting(tenant) is True
+    services.reporting.submit(tenant, ReportForm(category, "The escrow holder can grant access"), [])
