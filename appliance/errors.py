@@ -172,7 +172,7 @@ class CaseLocked(ApplianceError):
     def __init__(self, case_id: uuid.UUID, reason: str) -> None:
         super().__init__(case_id, reason)
         self.case_id = case_id
-        self.reason = reason  # no-access | key-reset | no-session-key
+        self.reason = reason  # no-access | key-reset | no-session-key | not-sealed
 
     def message(self) -> str:
         hints = {
@@ -180,6 +180,7 @@ class CaseLocked(ApplianceError):
             "key-reset": "your password was reset, so your old key is gone; a colleague with access "
                          "or the escrow holder can restore your access",
             "no-session-key": "sign in again to unlock your key",
+            "not-sealed": "this case is from before sealed keys; run `appliance keys seal-existing` first",
         }
         return f"no key of yours opens this case: {hints.get(self.reason, self.reason)}"
 

@@ -199,8 +199,19 @@ class CaseAccess:
         if self._seal_exists(case.id, new_fp):
             return
         self._add_seal(case, HANDLER, user.id, user.public_key, private_key)
+        self._clear_reset_notice(user, new_fp)
         self._logbook.record("case_access.granted", actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id, detail=f"user={user.id}")
+
+    def _clear_reset_notice(self, user: User, current_fp: bytes) -> None:
+        """After a password reset, the notice stays until no stale copy is left."""
+        if user.keys_reset_at is None:
+            return
+        stale = self._session.execute(sa.select(CaseKeySeal.id).where(
+            CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user.id,
+            CaseKeySeal.recipient_fingerprint != current_fp).limit(1)).first()
+        if stale is None:
+            user.keys_reset_at = None
 
     def revoke(self, case: Case, user_id: uuid.UUID, actor: Actor) -> None:
         """Drop a handler's sealed copy. The last current copy cannot go: nobody could read the case."""

@@ -170,6 +170,8 @@ class ReportingService:
         if attachment is None or (attachment.source == "handler" and attachment.message_id is None):
             raise NotFound("attachment", attachment_id)
         keys = self._content.reporter_keys(case, case_private_key)
+        if not keys.readable:  # the reporter's copy is pending: nothing to show yet
+            raise NotFound("attachment", attachment_id)
         info = self._content.attachments.info(attachment, keys.cipher)
         self._logbook.record("attachment.downloaded", REPORTER, tenant_id=tenant.id, object_type="attachment",
                              object_id=attachment.id)

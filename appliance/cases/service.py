@@ -135,6 +135,7 @@ class CaseService:
                       outcome: str = "", conclusions: str = "") -> None:
         """Move a case along the flow. Acknowledging tells the reporter; closing needs an outcome."""
         case = self._case(principal, case_id)
+        keys = self._content.staff_keys(case, principal)  # only handlers who can read the case act on it
         new = parse_status(target)
         check_transition(Status(case.status), new)
         now = self._clock()
@@ -143,7 +144,6 @@ class CaseService:
             if closing_outcome is None:
                 raise InvalidInput("outcome", "is required to close a case")
             text = check_text("conclusions", conclusions, MAX_TEXT, required=True)
-            keys = self._content.staff_keys(case, principal)
             case.conclusions_sealed = keys.cipher.seal(text, Place("cases", "conclusions", case.id))
             case.outcome = closing_outcome.value
             case.closed_at = now
@@ -152,7 +152,6 @@ class CaseService:
             case.outcome = None
         if new == Status.ACKNOWLEDGED:
             case.acknowledged_at = now
-            keys = self._content.staff_keys(case, principal)
             self._content.add_message(case, keys, "system", ACK_MESSAGE, [], 0, 0)
         self._logbook.record("case.status_changed", principal.actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id, detail=f"{case.status}->{new.value}")
@@ -161,6 +160,7 @@ class CaseService:
 
     def assign(self, principal: StaffPrincipal, case_id: uuid.UUID, assignee_id: uuid.UUID | None) -> None:
         case = self._case(principal, case_id)
+        self._content.staff_keys(case, principal)  # only handlers who can read the case act on it
         if assignee_id is not None:
             is_handler = self._session.execute(
                 sa.select(Membership.id).join(User, User.id == Membership.user_id).where(
@@ -215,6 +215,11 @@ class CaseService:
         """Who holds a key copy (metadata: any handler of the tenant may see it, to ask them)."""
         return self._access.holders(self._case(principal, case_id).id)
 
+    def summary(self, principal: StaffPrincipal, case_id: uuid.UUID) -> QueueRow:
+        """A case's metadata as the queue shows it (what a handler without a key may see)."""
+        case = self._case(principal, case_id)
+        return queue_row(case, self._clock(), case.public_key is None or bool(self._readable_ids(principal, [case.id])))
+
     def can_read(self, principal: StaffPrincipal, case_id: uuid.UUID) -> bool:
         case = self._case(principal, case_id)
         return case.public_key is None or bool(self._readable_ids(principal, [case.id]))
@@ -224,7 +229,7 @@ class CaseService:
         case = self._case(principal, case_id)
         keys = self._content.staff_keys(case, principal)
         if keys.private_key is None:
-            raise CaseLocked(case.id, "no-access")  # a case not yet sealed: run `appliance keys seal-existing`
+            raise CaseLocked(case.id, "not-sealed")  # tenant-wrapped: run `appliance keys seal-existing` first
         self._access.grant(case, keys.private_key, user_id, principal.actor)
 
     def unshare(self, principal: StaffPrincipal, case_id: uuid.UUID, user_id: uuid.UUID) -> None:

@@ -146,6 +146,10 @@ def appliance_server(backend: str, directory: Path) -> Iterator[Server]:
         subprocess.run(init, env=env, check=True, capture_output=True)
         subprocess.run([appliance, "tenant", "create", "--name", "Bench AB", "--slug", SLUG], env=env, check=True,
                        capture_output=True)
+        # A channel takes reports only when someone could read them: a handler with a key.
+        subprocess.run([appliance, "user", "create", "--tenant", SLUG, "--email", "handler@bench.example", "--role",
+                        "handler", "--password-stdin"], env=env, check=True, capture_output=True,
+                       input=b"bench horse battery staple\n")
         port = free_port()
         log = directory / "server.log"
         with log.open("wb") as sink:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, request
 
-from appliance.actors import CLI
+from appliance.actors import CLI, Role
 from appliance.audit.models import AuditHead
 from appliance.audit.service import HEAD_ROW
 from appliance.cases.models import Case
@@ -108,6 +108,11 @@ def measure(backend: str, count: int) -> tuple[float, float, float]:
                 services = Services(context, session)
                 tenant = services.tenants.create_tenant("Bench AB", SLUG, CLI)
                 category_id = services.tenants.categories(tenant.id)[0].id
+                # Each report is sealed as in production: to two handlers, the reporter and the escrow key.
+                for number in range(2):
+                    services.users.create_user(f"handler{number}@bench.example", "bench horse battery staple",
+                                               [(tenant.id, Role.HANDLER)], CLI)
+                services.case_keys.init_escrow(tenant, "bench escrow passphrase words", CLI)
             client = HttpsClient(bench_app(context))
             body = submission_body(client.token(f"/r/{SLUG}/report"), category_id)
             first = client.post(f"/r/{SLUG}/report", data=body, content_type=Multipart.content_type)

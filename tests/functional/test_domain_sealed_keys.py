@@ -358,3 +358,28 @@ def test_a_channel_nobody_could_read_refuses_reports_before_anything_is_stored(
     services.case_keys.init_escrow(tenant, PASSPHRASE, CLI)  # the escrow key alone is enough
     assert services.reporting.accepting(tenant) is True
     services.reporting.submit(tenant, ReportForm(category, "The escrow holder can grant access"), [])
+
+
+def test_a_handler_without_a_copy_cannot_change_status_or_assignment(
+        services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
+    receipt = file_report(org_a)
+    outsider = second_handler(services, make_staff, org_a)
+    for attempt in (lambda: services.cases.change_status(outsider, receipt.case_id, "acknowledged"),
+                    lambda: services.cases.assign(outsider, receipt.case_id, outsider.user_id)):
+        with pytest.raises(CaseLocked):
+            attempt()
+    case = services.session.get(Case, receipt.case_id)
+    assert case is not None and case.acknowledged_at is None and case.assignee_id is None and case.status == "received"
+    summary = services.cases.summary(outsider, receipt.case_id)  # the metadata the locked page shows
+    assert summary.reference == case.reference and summary.accessible is False
+
+
+def test_the_reset_notice_goes_once_every_copy_is_restored(
+        services: Services, org_a: Org, file_report: ReportFactory) -> None:
+    _key, escrow_text = services.case_keys.init_escrow(org_a.tenant, PASSPHRASE, CLI)
+    file_report(org_a)
+    services.users.set_password(org_a.handler.user_id, "reset by the administrator", CLI)
+    assert services.users.get(org_a.handler.user_id).keys_reset_at is not None
+    unlocked = services.case_keys.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
+    services.case_keys.recover_user(org_a.tenant, unlocked, org_a.handler.user_id, CLI)
+    assert services.users.get(org_a.handler.user_id).keys_reset_at is None
