@@ -10,13 +10,31 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from appliance.errors import AccessDenied, DecryptionFailed, LockedOut, NotFound, TooLarge
+from appliance.errors import (
+    AccessDenied,
+    CaseLocked,
+    ChannelNotReady,
+    DecryptionFailed,
+    LockedOut,
+    NotFound,
+    TooLarge,
+)
 
 log = logging.getLogger(__name__)
 
 
 def page(status: int, title: str, message: str, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     return render_template("error.html", status=status, title=title, message=message), status, headers or {}
+
+
+def locked_message(reason: str) -> str:
+    """Why a handler's key does not open a case, in plain words (CaseLocked.reason)."""
+    if reason == "key-reset":
+        return _("Your password was reset, so the key that opened this case is gone. A colleague who can open "
+                 "the case can share it with you again, or the escrow holder can restore your access.")
+    if reason == "no-session-key":
+        return _("Your key is not unlocked in this session. Sign out and sign in again to open the case.")
+    return _("This case is not shared with you. A handler who can open it can share it with you.")
 
 
 def install(app: Flask) -> None:
@@ -27,6 +45,17 @@ def install(app: Flask) -> None:
     @app.errorhandler(AccessDenied)
     def _denied(_exc: AccessDenied):  # type: ignore[no-untyped-def]
         return page(403, _("Not allowed"), _("Your account does not have access to this page."))
+
+    @app.errorhandler(CaseLocked)
+    def _case_locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
+        # The handler blueprint answers with the full locked page; this covers any other route.
+        return page(403, _("You cannot open this case"), locked_message(exc.reason))
+
+    @app.errorhandler(ChannelNotReady)
+    def _channel_not_ready(_exc: ChannelNotReady):  # type: ignore[no-untyped-def]
+        return page(503, _("This channel cannot receive reports yet."),
+                    _("Nobody has been appointed to read reports here yet. Nothing was stored. Please try again "
+                      "later, or use another way to report."))
 
     @app.errorhandler(TooLarge)
     def _too_large(exc: TooLarge):  # type: ignore[no-untyped-def]

@@ -49,8 +49,8 @@ def _load_staff(stage: str | None) -> bool:
     """Put the staff session (and, when complete, the principal) on g."""
     settings = app_context().settings
     desk = services()
-    row = desk.web_sessions.lookup(request.cookies.get(cookie_name(settings, "staff")), "staff",
-                                   staff_session_limits(app_context()))
+    token = request.cookies.get(cookie_name(settings, "staff"))
+    row = desk.web_sessions.lookup(token, "staff", staff_session_limits(app_context()))
     if row is not None and row.stage != "full" and app_context().clock() - row.created_at > SIGNIN_WINDOW:
         row = None
     g.staff_session = row
@@ -61,7 +61,7 @@ def _load_staff(stage: str | None) -> bool:
         return False
     g.user = user
     if row.stage == "full":
-        g.principal = desk.users.principal(row.user_id)
+        g.principal = desk.users.principal(row.user_id, desk.web_sessions.secret(row, token))
     desk.session.commit()  # persist the idle-timeout touch
     return True
 
@@ -69,12 +69,13 @@ def _load_staff(stage: str | None) -> bool:
 def _load_reporter() -> Response | None:
     settings = app_context().settings
     desk = services()
-    row = desk.web_sessions.lookup(request.cookies.get(cookie_name(settings, "reporter")), "reporter",
-                                   reporter_session_limits(app_context()))
+    token = request.cookies.get(cookie_name(settings, "reporter"))
+    row = desk.web_sessions.lookup(token, "reporter", reporter_session_limits(app_context()))
     slug = (request.view_args or {}).get("slug", "")
     if row is None or row.case_id is None:
         desk.session.commit()
         return redirect(url_for("reporter.follow_up", slug=slug))
     g.reporter_case_id = row.case_id
+    g.reporter_key = desk.web_sessions.secret(row, token)  # None while the reporter's copy is pending
     desk.session.commit()
     return None

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
+from appliance.crypto import totp
 from tests.browser.conftest import Site
 
 Look = Callable[[Page, str], None]
@@ -21,6 +22,8 @@ REPORT_TEXT = "Stock is sold off the books every Friday."
 ANSWER = "Thank you, we are looking into it."
 NOTE = "Internal only: check the delivery notes."
 REPLY = "More details: it started in January."
+SECOND = "second@example.com"  # the handler staff_pages creates
+SECOND_REPORT = "A second concern, sealed only to the second handler."
 
 
 def nothing(_page: Page, _name: str) -> None:
@@ -180,6 +183,87 @@ def staff_pages(page: Page, site: Site, look: Look = nothing) -> None:
     look(page, "admin-categories-added")
 
 
+def access_pages(reporter: Page, staff: Page, site: Site, look: Look = nothing) -> None:
+    """Who can open what, as the signed-in admin+handler and then as the second handler: report
+    recipients, a case sealed to someone else (locked), sharing and withdrawing access, a
+    password reset and what it leaves the user with. Ends signed in as the site's user again."""
+    staff.goto(f"/admin/t/{site.slug}/recipients")
+    expect(staff.get_by_role("heading", level=1)).to_contain_text("Report recipients")
+    expect(staff.locator("main")).to_contain_text(f"appliance keys escrow init --tenant {site.slug}")
+    look(staff, "admin-recipients")
+    staff.get_by_label(SECOND, exact=True).check()
+    staff.get_by_role("button", name="Save recipients").click()
+    expect(staff.get_by_role("status")).to_contain_text("The report recipients have been saved.")
+    look(staff, "admin-recipients-saved")
+
+    # A new report reaches only the second handler: for this user it is locked.
+    reporter.goto(f"/r/{site.slug}/report")
+    reporter.get_by_label("What is it about?").select_option(label=site.category)
+    reporter.get_by_label("What happened?").fill(SECOND_REPORT)
+    reporter.get_by_role("button", name="Send report").click()
+    expect(reporter.get_by_role("heading", level=1)).to_have_text("Your report has been received")
+    staff.goto("/staff/queue")
+    locked_row = staff.locator("tbody tr", has=staff.get_by_test_id("locked"))
+    expect(locked_row).to_have_count(1)
+    look(staff, "queue-locked")
+    locked_row.locator("a").first.click()
+    expect(staff.get_by_role("heading", level=1)).to_contain_text("Case")
+    expect(staff.locator("main")).to_contain_text("This case is not shared with you.")
+    expect(staff.locator("main")).to_contain_text(SECOND)
+    expect(staff.locator("main")).not_to_contain_text(SECOND_REPORT)
+    look(staff, "case-locked")
+
+    # The first case: share it with the second handler, withdraw it, try to withdraw the last copy.
+    staff.goto("/staff/queue")
+    staff.locator("tbody tr", has_text="Acknowledged").locator("a").first.click()
+    expect(staff.locator("main")).to_contain_text(REPORT_TEXT)
+    staff.get_by_label("Share with").select_option(label=SECOND)
+    staff.get_by_role("button", name="Share the case").click()
+    expect(staff.get_by_test_id("holders")).to_contain_text(SECOND)
+    look(staff, "case-shared")
+    staff.get_by_role("button", name=f"Remove access: {SECOND}").click()
+    expect(staff.get_by_test_id("holders")).not_to_contain_text(SECOND)
+    staff.get_by_role("button", name=f"Remove access: {site.email}").click()
+    expect(staff.get_by_role("alert")).to_contain_text("This is the last handler who can open the case")
+    look(staff, "case-access-error")
+
+    # An administrator resets the second handler's password: warned before, told after.
+    staff.goto(f"/admin/t/{site.slug}/users")
+    staff.get_by_role("link", name=f"Reset password: {SECOND}").click()
+    expect(staff.get_by_test_id("reset-warning")).to_contain_text("will lose access to the cases shared with them")
+    look(staff, "admin-reset-password")
+    staff.get_by_role("button", name="Reset password").click()
+    expect(staff.get_by_test_id("reset-done")).to_contain_text("will lose access to the cases shared with them")
+    look(staff, "admin-reset-done")
+    password = staff.locator(".alert.success .secret").inner_text().strip()
+
+    # The second handler signs in (first time: enrolment) and finds the old case locked, and why.
+    staff.goto("/staff/account")
+    staff.get_by_role("button", name="Sign out").click()
+    staff.get_by_label("E-mail address").fill(SECOND)
+    staff.get_by_label("Password").fill(password)
+    staff.get_by_role("button", name="Continue").click()
+    expect(staff).to_have_url(re.compile(r"/staff/enrol$"))
+    secret = staff.locator(".secret").inner_text().strip()
+    site.clock.advance(seconds=30)
+    staff.get_by_label("Code from your authenticator app").fill(totp.current_code(secret, site.clock()))
+    staff.get_by_role("button", name="Confirm").click()
+    staff.get_by_role("link", name="I have saved them — continue").click()
+    expect(staff).to_have_url(re.compile(r"/staff/queue$"))
+    expect(staff.locator("tbody tr", has=staff.get_by_test_id("locked"))).to_have_count(2)
+    expect(staff.locator("caption")).to_contain_text("Locked: you hold no key to the case.")
+    look(staff, "queue-keys-reset")
+    staff.locator("tbody tr", has_text="Received").locator("a").first.click()
+    expect(staff.locator("main")).to_contain_text("Your password was reset, so the key that opened this case is gone.")
+    expect(staff.locator("main")).not_to_contain_text(SECOND_REPORT)
+    look(staff, "case-locked-key-reset")
+    staff.get_by_role("link", name="My account").click()
+    expect(staff.get_by_test_id("keys-reset")).to_contain_text("Your password was reset on")
+    look(staff, "account-keys-reset")
+    staff.get_by_role("button", name="Sign out").click()
+    sign_in(staff, site, first_time=False)
+
+
 def visit_every_page(reporter: Page, staff: Page, site: Site, look: Look) -> None:
     """Every page type, with errors and with content, in the order people meet them."""
     reporter.goto("/")
@@ -201,6 +285,7 @@ def visit_every_page(reporter: Page, staff: Page, site: Site, look: Look) -> Non
     expect(staff.locator("ol.thread").first).to_contain_text(REPLY)
     look(staff, "case-replied")
     staff_pages(staff, site, look)
+    access_pages(reporter, staff, site, look)
     response = staff.goto("/no-such-page")
     assert response is not None and response.status == 404
     look(staff, "not-found")

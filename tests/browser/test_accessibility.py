@@ -11,8 +11,12 @@ import re
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from appliance.actors import CLI
+from appliance.cases.models import CaseKeySeal
+from appliance.services import Services
 from tests.browser import steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
 
@@ -78,7 +82,9 @@ EVERY_PAGE = {
     "reporter-case", "reporter-case-answered", "reporter-case-replied", "login", "login-error", "enrol",
     "recovery-codes", "second-factor", "queue", "case", "case-answered", "case-note-errors", "case-replied", "account",
     "account-errors", "admin-index", "admin-users", "admin-users-created", "admin-categories",
-    "admin-categories-added", "not-found",
+    "admin-categories-added", "not-found", "admin-recipients", "admin-recipients-saved", "queue-locked",
+    "case-locked", "case-shared", "case-access-error", "admin-reset-password", "admin-reset-done",
+    "queue-keys-reset", "case-locked-key-reset", "account-keys-reset",
 }
 
 
@@ -135,3 +141,36 @@ def test_pages_on_a_phone_pass_axe(new_context: ContextFactory, site: Site) -> N
     steps.open_case_with_key(reporter, site, key, axe)
     axe.assert_clean({"portal", "report-form-errors", "receipt", "enrol", "recovery-codes", "queue", "case",
                       "reporter-case"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_pending_reporter_page_passes_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
+    """A migrated case whose reporter copy is still pending: a calm notice, and the reply form."""
+    axe = Axe()
+    reporter = new_context(bypass_csp=True).new_page()
+    key = steps.make_report(reporter, site)
+    services.session.execute(sa.delete(CaseKeySeal).where(CaseKeySeal.kind == "reporter"))
+    services.session.commit()
+    steps.open_case_with_key(reporter, site, key)
+    expect(reporter.get_by_test_id("pending")).to_contain_text("Your report is safe.")
+    expect(reporter.locator("main")).not_to_contain_text(steps.REPORT_TEXT)
+    axe(reporter, "reporter-case-pending")
+    axe.assert_clean({"reporter-case-pending"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_channel_that_cannot_receive_reports_passes_axe(new_context: ContextFactory, site: Site,
+                                                          services: Services) -> None:
+    """A tenant with no handler key and no escrow key: the portal and the form say so calmly."""
+    services.tenants.create_tenant("Empty AB", "empty", CLI)
+    services.session.commit()
+    axe = Axe()
+    page = new_context(bypass_csp=True).new_page()
+    page.goto("/r/empty/")
+    expect(page.get_by_test_id("not-ready")).to_contain_text("This channel cannot receive reports yet.")
+    axe(page, "portal-not-ready")
+    response = page.goto("/r/empty/report")
+    assert response is not None and response.status == 503
+    expect(page.get_by_test_id("not-ready")).to_be_visible()
+    axe(page, "report-not-ready")
+    axe.assert_clean({"portal-not-ready", "report-not-ready"})

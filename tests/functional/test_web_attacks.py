@@ -179,7 +179,9 @@ def test_markup_in_every_field_is_shown_escaped(app, ctx: AppContext, services: 
     for name, url in (("portal", "/r/xss/"), ("report form", "/r/xss/report"), ("case", "/r/xss/case")):
         assert reporter.get(url).status_code == 200
         pages[f"reporter {name}"] = reporter.text()
-    for name, url in (("index", "/admin/"), ("users", "/admin/t/xss/users"), ("categories", "/admin/t/xss/categories")):
+    for name, url in (("index", "/admin/"), ("users", "/admin/t/xss/users"), ("categories", "/admin/t/xss/categories"),
+                      ("recipients", "/admin/t/xss/recipients"),
+                      ("reset password", f"/admin/t/xss/users/{new_handler}/reset-password")):
         assert administrator.get(url).status_code == 200
         pages[f"admin {name}"] = administrator.text()
     not_found = reporter.get("/r/xss/%22%3E%3Cscript%3Ealert(1)%3C/script%3E")
@@ -197,6 +199,8 @@ def test_markup_in_every_field_is_shown_escaped(app, ctx: AppContext, services: 
     assert "&lt;script&gt;alert(4)&lt;/script&gt;@evil.example" in pages["handler case"]
     assert "&lt;img/src=x/onerror=alert(5)&gt;@evil.example" in pages["handler case"]
     assert "&lt;svg onload=alert(1)&gt; Ltd" in pages["reporter portal"]
+    for where in ("admin recipients", "admin reset password"):
+        assert "&lt;img/src=x/onerror=alert(5)&gt;@evil.example" in pages[where], where
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages["reporter report form"]
 
     for href in re.findall(rf'href="({case_url}/attachments/[0-9a-f-]{{36}})"', pages["handler case"]):

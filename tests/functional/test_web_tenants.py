@@ -70,6 +70,8 @@ def case_urls(case: Filed) -> list[tuple[str, str, dict[str, str]]]:
         ("POST", f"{base}/assign", {"assignee": ""}),
         ("POST", f"{base}/messages", {"body": "crossing over"}),
         ("POST", f"{base}/notes", {"body": "crossing over"}),
+        ("POST", f"{base}/access", {"user": ""}),
+        ("POST", f"{base}/access/{uuid.uuid4()}/revoke", {}),
         ("GET", f"{base}/attachments/{case.attachment_id}", {}),
         ("GET", f"{base}/attachments/{case.reply_attachment_id}", {}),
     ]

@@ -131,7 +131,8 @@ def file_case(services: Services, org: Org, label: str) -> Filed:
     tenant = services.tenants.by_slug(org.slug)
     receipt = services.reporting.submit(tenant, ReportForm(org.category_id, what, where=f"{label} warehouse"),
                                         [Upload(name, "application/pdf", io.BytesIO(b"%PDF " + label.encode() * 50))])
-    handler = services.users.principal(org.staff[Role.HANDLER].user_id)
+    handler_id = org.staff[Role.HANDLER].user_id
+    handler = services.users.principal(handler_id, services.users.unlock_private_key(handler_id, PASSWORD))
     services.cases.post_message(handler, receipt.case_id, f"{label} handler answer",
                                 [Upload(f"{label}-answer.txt", "text/plain", io.BytesIO(b"answer " * 20))])
     note = f"{label} internal note {uuid.uuid4().hex}"

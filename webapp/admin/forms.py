@@ -31,5 +31,10 @@ class CategoryForm(FlaskForm):
     label = StringField(_l("New category"), validators=[InputRequired(), Length(max=200)])
 
 
+class RecipientsForm(FlaskForm):
+    # The domain checks every id (an active handler of this tenant); the form only carries them.
+    recipients = CheckboxesField(_l("Handlers who receive new reports"), choices=[], validate_choice=False)
+
+
 class PostForm(FlaskForm):
     """A button-only form: CSRF token and nothing else."""

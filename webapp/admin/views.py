@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from appliance.actors import Role
 from appliance.errors import Conflict, InvalidInput
 from appliance.tenants.models import Tenant
-from webapp.admin.forms import CategoryForm, NewUserForm, PostForm, RoleForm
+from webapp.admin.forms import CategoryForm, NewUserForm, PostForm, RecipientsForm, RoleForm
 from webapp.policy import access
 from webapp.requestctx import commit, services
 from webapp.templating import ROLE_LABELS
@@ -53,7 +53,7 @@ def users(slug: str) -> str | tuple[str, int]:
 
 @blueprint.post("/t/<slug>/users/<uuid:user_id>/roles")
 @access("staff:admin")
-def roles(slug: str, user_id: uuid.UUID) -> Response:
+def roles(slug: str, user_id: uuid.UUID) -> Response | tuple[str, int]:
     desk = services()
     tenant = _tenant(slug)
     form = RoleForm()
@@ -66,7 +66,14 @@ def roles(slug: str, user_id: uuid.UUID) -> Response:
     else:
         if user_id == g.principal.user_id and role == Role.ADMIN:
             abort(400)  # an admin cannot remove their own admin role and lock the tenant out
-        desk.users.revoke_role(user_id, tenant.id, role, g.principal.actor)
+        try:
+            desk.users.revoke_role(user_id, tenant.id, role, g.principal.actor)
+        except InvalidInput:
+            # Losing the handler role drops the user's case keys; not while one is a case's only key.
+            desk.session.rollback()
+            return _render_users(tenant, _new_user_form(empty=True), None, role_error=_(
+                "This handler holds the only key to at least one case, so the role stays. Ask them to share "
+                "those cases with a colleague first, or set up the escrow key, then remove the role.")), 400
     commit()
     return redirect(url_for("admin.users", slug=slug), code=303)
 
@@ -92,6 +99,50 @@ def account_action(slug: str, user_id: uuid.UUID, action: str) -> Response | str
         return _render_users(tenant, _new_user_form(empty=True), (email, password), reset=True)
     commit()
     return redirect(url_for("admin.users", slug=slug), code=303)
+
+
+@blueprint.get("/t/<slug>/users/<uuid:user_id>/reset-password")
+@access("staff:admin")
+def confirm_reset_password(slug: str, user_id: uuid.UUID) -> str:
+    """Before a reset: a new password means a new key, and the user's access to cases goes with the old one."""
+    desk = services()
+    tenant = _tenant(slug)
+    desk.users.check_administers(g.principal, tenant.id, user_id, account_wide=True)
+    email = desk.users.email_of(desk.users.get(user_id))
+    commit()
+    return render_template("admin/reset_password.html", tenant=tenant, user_id=user_id, email=email, post=PostForm())
+
+
+@blueprint.route("/t/<slug>/recipients", methods=["GET", "POST"])
+@access("staff:admin")
+def recipients(slug: str) -> str | tuple[str, int]:
+    """Which handlers every new report of the tenant is sealed to (none chosen: every handler)."""
+    desk = services()
+    tenant = _tenant(slug)
+    form = RecipientsForm()
+    saved = False
+    if form.validate_on_submit():
+        try:
+            chosen = [uuid.UUID(value) for value in form.recipients.data or []]
+            desk.channel_recipients.set(tenant.id, chosen, g.principal.actor)
+        except (ValueError, InvalidInput):
+            desk.session.rollback()
+            form.recipients.errors = [_("Choose only active handlers of this organisation.")]
+        else:
+            commit()
+            saved = True
+    else:
+        form.recipients.data = [str(user_id) for user_id in desk.channel_recipients.list(tenant.id)]
+    handlers = desk.users.handlers_of(tenant.id)
+    form.recipients.choices = [(str(h.id), h.email) for h in handlers]
+    receiving = {u.id for u in desk.case_access.recipients(tenant.id)}
+    # Chosen handlers who were disabled or lost the role since stay configured but receive nothing.
+    nobody_receives = bool(desk.channel_recipients.list(tenant.id)) and not receiving
+    escrow = desk.case_access.current_escrow(tenant.id)
+    commit()
+    return render_template("admin/recipients.html", tenant=tenant, form=form, saved=saved,
+                           receiving={str(i) for i in receiving}, nobody_receives=nobody_receives,
+                           escrow=escrow), 400 if form.errors else 200
 
 
 @blueprint.route("/t/<slug>/categories", methods=["GET", "POST"])
@@ -140,9 +191,11 @@ def _new_user_form(empty: bool = False) -> NewUserForm:
     return form
 
 
-def _render_users(tenant: Tenant, form: NewUserForm, created: tuple[str, str] | None, reset: bool = False) -> str:
+def _render_users(tenant: Tenant, form: NewUserForm, created: tuple[str, str] | None, reset: bool = False,
+                  role_error: str | None = None) -> str:
     desk = services()
     rows = desk.users.users_in(frozenset({tenant.id}))
     commit()
     return render_template("admin/users.html", tenant=tenant, rows=rows, form=form, created=created, reset=reset,
+                           role_error=role_error,
                            role_form=RoleForm(formdata=None), post=PostForm(), roles=[r.value for r in Role])

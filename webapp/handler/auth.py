@@ -23,15 +23,18 @@ def login() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         desk = services()
         try:
-            user = desk.users.authenticate_password(form.email.data or "", form.password.data or "", client_key())
+            signed_in = desk.users.authenticate_password(form.email.data or "", form.password.data or "",
+                                                         client_key())
         except AuthenticationFailed:
             commit()  # keep the failure count and the logbook entry
             form.password.errors = [_("The e-mail address or password is wrong.")]
             return render_template("handler/login.html", form=form), 401
         old = request.cookies.get(cookie_name(app_context().settings, "staff"))
         desk.web_sessions.destroy(old)
+        user = signed_in.user
         stage = "password" if user.totp_enabled_at is not None else "enrol"
-        token, _row = desk.web_sessions.create("staff", stage, user_id=user.id)
+        token, row = desk.web_sessions.create("staff", stage, user_id=user.id)
+        desk.web_sessions.store_secret(row, token, signed_in.private_key)
         commit()
         response = redirect(url_for("handler.second_factor" if stage == "password" else "handler.enrol"), code=303)
         set_session_cookie(response, app_context().settings, "staff", token)
@@ -54,7 +57,7 @@ def second_factor() -> Response | str | tuple[str, int]:
             commit()
             form.code.errors = [_("That code did not work. Wait for a new code and try again.")]
             return render_template("handler/second_factor.html", form=form), 401
-        token = desk.web_sessions.rotate(row, "full")
+        token = desk.web_sessions.rotate(row, "full", _staff_token())
         commit()
         response = redirect(url_for("handler.home"), code=303)
         set_session_cookie(response, app_context().settings, "staff", token)
@@ -80,7 +83,7 @@ def enrol() -> Response | str | tuple[str, int]:
             form.code.errors = [_("That code did not work. Check the time on your phone and try again.")]
             status = 401
         else:
-            token = desk.web_sessions.rotate(row, "full")
+            token = desk.web_sessions.rotate(row, "full", _staff_token())
             commit()
             response = make_response(render_template("handler/recovery_codes.html", codes=codes))
             set_session_cookie(response, app_context().settings, "staff", token)
@@ -104,3 +107,7 @@ def logout() -> Response:
     response = make_response(redirect(url_for("handler.login"), code=303))
     clear_session_cookie(response, settings, "staff")
     return response
+
+
+def _staff_token() -> str | None:
+    return request.cookies.get(cookie_name(app_context().settings, "staff"))

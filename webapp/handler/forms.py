@@ -57,5 +57,10 @@ class PasswordChangeForm(FlaskForm):
                             validators=[InputRequired(), EqualTo("new", message=_l("The two passwords differ."))])
 
 
+class GrantAccessForm(FlaskForm):
+    user = SelectField(_l("Share with"), choices=[], validate_choice=False,
+                       description=_l("They get their own key to this case. The logbook records who shared it."))
+
+
 class PostForm(FlaskForm):
     """A button-only form: CSRF token and nothing else."""

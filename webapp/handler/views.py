@@ -14,7 +14,15 @@ from appliance.cases.workflow import TRANSITIONS, Outcome, Status
 from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.services import Services
 from appliance.tenants.models import Tenant
-from webapp.handler.forms import AssignForm, MessageForm, NoteForm, PasswordChangeForm, PostForm, StatusForm
+from webapp.handler.forms import (
+    AssignForm,
+    GrantAccessForm,
+    MessageForm,
+    NoteForm,
+    PasswordChangeForm,
+    PostForm,
+    StatusForm,
+)
 from webapp.policy import access
 from webapp.requestctx import commit, services
 from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
@@ -56,7 +64,7 @@ def queue() -> str:
 @blueprint.get("/cases/<uuid:case_id>")
 @access("staff:handler")
 def case(case_id: uuid.UUID) -> str:
-    return _render_case(case_id)
+    return render_case(case_id)
 
 
 @blueprint.post("/cases/<uuid:case_id>/status")
@@ -70,7 +78,7 @@ def change_status(case_id: uuid.UUID) -> Response | tuple[str, int]:
                                            form.conclusions.data or "")
         except InvalidInput as exc:
             services().session.rollback()
-            return _render_case(case_id, status_form_error=_status_error(exc)), 400
+            return render_case(case_id, status_form_error=_status_error(exc)), 400
         commit()
     return redirect(url_for("handler.case", case_id=case_id), code=303)
 
@@ -87,7 +95,7 @@ def assign(case_id: uuid.UUID) -> Response | tuple[str, int]:
         services().cases.assign(g.principal, case_id, assignee)
     except InvalidInput:
         services().session.rollback()
-        return _render_case(case_id, assign_error=_("Choose a handler of this organisation.")), 400
+        return render_case(case_id, assign_error=_("Choose a handler of this organisation.")), 400
     commit()
     return redirect(url_for("handler.case", case_id=case_id), code=303)
 
@@ -106,7 +114,7 @@ def post_message(case_id: uuid.UUID) -> Response | tuple[str, int]:
         else:
             commit()
             return redirect(url_for("handler.case", case_id=case_id, _anchor="thread"), code=303)
-    return _render_case(case_id, message_form=form), 400
+    return render_case(case_id, message_form=form), 400
 
 
 @blueprint.post("/cases/<uuid:case_id>/notes")
@@ -117,7 +125,7 @@ def add_note(case_id: uuid.UUID) -> Response | tuple[str, int]:
         services().cases.add_note(g.principal, case_id, form.body.data or "")
         commit()
         return redirect(url_for("handler.case", case_id=case_id, _anchor="notes"), code=303)
-    return _render_case(case_id, note_form=form), 400
+    return render_case(case_id, note_form=form), 400
 
 
 @blueprint.get("/cases/<uuid:case_id>/attachments/<uuid:attachment_id>")
@@ -149,28 +157,35 @@ def account() -> str | tuple[str, int]:
     commit()
     status = 400 if form.errors else 200
     return render_template("handler/account.html", form=form, done=done, remaining=remaining,
-                           email=desk.users.email_of(g.user)), status
+                           email=desk.users.email_of(g.user), keys_reset_at=g.user.keys_reset_at), status
 
 
 # --- helpers ---------------------------------------------------------------------------
-def _render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
-                 status_form_error: str | None = None, assign_error: str | None = None) -> str:
+def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
+                status_form_error: str | None = None, assign_error: str | None = None,
+                access_error: str | None = None) -> str:
+    """The case page; raises CaseLocked (answered by the locked page) when no key of the user opens it."""
     desk = services()
     view = desk.cases.open_case(g.principal, case_id)
     tenant = desk.tenants.by_ids(frozenset({view.tenant_id}))[0]
     categories = {c.id: category_label(c.label) for c in desk.tenants.categories(tenant.id, include_inactive=True)}
     handlers = desk.users.handlers_of(tenant.id)
     emails = {u.id: u.email for u in desk.users.users_in(frozenset({tenant.id}))}
+    holders = sorted(desk.cases.holders(g.principal, case_id), key=lambda h: emails.get(h.user_id, ""))
     commit()
     status_form = _status_form(Status(view.status))
     assign_form = AssignForm()
     assign_form.assignee.choices = [("", _("Nobody"))] + [(str(h.id), h.email) for h in handlers]
     assign_form.assignee.data = str(view.assignee_id) if view.assignee_id else ""
+    current = {h.user_id for h in holders if h.current}
+    grant_form = GrantAccessForm(formdata=None)
+    grant_form.user.choices = [("", _("Choose…"))] + [(str(h.id), h.email) for h in handlers if h.id not in current]
     return render_template(
         "handler/case.html", case=view, tenant=tenant, category=categories.get(view.category_id, "—"),
         emails=emails, status_form=status_form, status_form_error=status_form_error, assign_form=assign_form,
         assign_error=assign_error, message_form=message_form or MessageForm(formdata=None),
-        note_form=note_form or NoteForm(formdata=None), logout=PostForm(),
+        note_form=note_form or NoteForm(formdata=None), logout=PostForm(), holders=holders,
+        grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None),
     )
 
 
@@ -200,4 +215,5 @@ def _emails(desk: Services, tenants: list[Tenant]) -> dict[uuid.UUID, str]:
     return {u.id: u.email for u in desk.users.users_in(frozenset(t.id for t in tenants))}
 
 
+from webapp.handler import access as _access_routes  # noqa: E402,F401  (the access panel and the locked page)
 from webapp.handler import auth  # noqa: E402,F401  (registers the sign-in routes on the blueprint)

@@ -28,8 +28,12 @@ class ReporterDesk:
     def reporting(self) -> ReportingService:
         return self._services.reporting
 
-    def start_session(self, case_id: uuid.UUID) -> str:
-        token, _ = self._services.web_sessions.create("reporter", "full", case_id=case_id)
+    def start_session(self, case_id: uuid.UUID, private_key: bytes | None) -> str:
+        """A reporter session; it holds the case's private key (sealed under the cookie's token)
+        unless the reporter's copy is still pending."""
+        token, row = self._services.web_sessions.create("reporter", "full", case_id=case_id)
+        if private_key is not None:
+            self._services.web_sessions.store_secret(row, token, private_key)
         return token
 
     def end_session(self, token: str | None) -> None:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.cases.reporting import ReportForm as ReportData
-from appliance.errors import AuthenticationFailed, InvalidInput
+from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput
 from webapp.policy import access
 from webapp.reporter.desk import desk
 from webapp.reporter.forms import FollowUpForm, ReplyForm, ReportForm, SignOutForm
@@ -28,8 +28,11 @@ blueprint = Blueprint("reporter", __name__, url_prefix="/r/<slug>", template_fol
 @blueprint.get("/")
 @access("reporter")
 def portal(slug: str) -> str:
-    tenant = desk().tenant(slug)
-    return render_template("reporter/portal.html", tenant=tenant)
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    accepting = reporter.reporting.accepting(tenant)
+    reporter.commit()
+    return render_template("reporter/portal.html", tenant=tenant, accepting=accepting)
 
 
 @blueprint.route("/report", methods=["GET", "POST"])
@@ -39,6 +42,11 @@ def report(slug: str) -> str | tuple[str, int]:
     tenant = reporter.tenant(slug)
     form = ReportForm()
     form.category.choices = [("", _("Choose…"))] + [(str(c.id), category_label(c.label)) for c in reporter.categories(tenant)]
+    if not reporter.reporting.accepting(tenant):
+        # Nobody could ever read a report filed now: say so before anything is written (or, on a
+        # POST, keep what was written in the form so the reporter can copy it; nothing is stored).
+        reporter.rollback()
+        return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
     if form.validate_on_submit():
         try:
             receipt = reporter.reporting.submit(tenant, ReportData(
@@ -48,6 +56,9 @@ def report(slug: str) -> str | tuple[str, int]:
         except InvalidInput as exc:
             reporter.rollback()
             getattr(form, exc.field, form.what).errors = [_field_error(exc)]
+        except ChannelNotReady:
+            reporter.rollback()
+            return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
         else:
             reporter.commit()
             return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key)
@@ -63,12 +74,12 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
     form = FollowUpForm()
     if form.validate_on_submit():
         try:
-            case_id = reporter.reporting.open_with_key(tenant, form.case_key.data or "", client_key())
+            opened = reporter.reporting.open_with_key(tenant, form.case_key.data or "", client_key())
         except AuthenticationFailed:
             reporter.commit()  # keep the failure count
             form.case_key.errors = [_("This case key was not recognised. Check it and try again.")]
         else:
-            token = reporter.start_session(case_id)
+            token = reporter.start_session(opened.case_id, opened.private_key)
             reporter.commit()
             response = redirect(url_for("reporter.case", slug=slug), code=303)
             set_session_cookie(response, app_context().settings, "reporter", token)
@@ -82,7 +93,7 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
 def case(slug: str) -> str:
     reporter = desk()
     tenant = reporter.tenant(slug)
-    view = reporter.reporting.view(tenant, g.reporter_case_id)
+    view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
     reporter.commit()
     return render_template("reporter/case.html", tenant=tenant, case=view, form=ReplyForm(),
                            sign_out=SignOutForm())
@@ -96,14 +107,15 @@ def reply(slug: str) -> Response | tuple[str, int]:
     form = ReplyForm()
     if form.validate_on_submit():
         try:
-            reporter.reporting.reply(tenant, g.reporter_case_id, form.body.data or "", uploads_from("attachments"))
+            reporter.reporting.reply(tenant, g.reporter_case_id, g.reporter_key, form.body.data or "",
+                                     uploads_from("attachments"))
         except InvalidInput as exc:
             reporter.rollback()
             form.body.errors = [_field_error(exc)]
         else:
             reporter.commit()
             return redirect(url_for("reporter.case", slug=slug, _anchor="latest"), code=303)
-    view = reporter.reporting.view(tenant, g.reporter_case_id)
+    view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
     reporter.commit()
     return render_template("reporter/case.html", tenant=tenant, case=view, form=form,
                            sign_out=SignOutForm()), 400
@@ -113,7 +125,8 @@ def reply(slug: str) -> Response | tuple[str, int]:
 @access("reporter-session")
 def download(slug: str, attachment_id: uuid.UUID) -> Response:
     reporter = desk()
-    result = reporter.reporting.download(reporter.tenant(slug), g.reporter_case_id, attachment_id)
+    # While the reporter's key copy is pending (a migrated case) this is a 404: nothing to open yet.
+    result = reporter.reporting.download(reporter.tenant(slug), g.reporter_case_id, g.reporter_key, attachment_id)
     reporter.commit()
     return download_response(result)
 

@@ -1,0 +1,103 @@
+"""Who can open a case: sharing and withdrawing access, and the page shown on a locked case.
+
+Sharing re-seals the case key to a colleague with the key held in the sharer's session;
+withdrawing drops the colleague's sealed copy. The logbook (written by the domain) names
+the case and the user by id only. A handler without a copy sees the case's metadata, the
+reason in plain words and whom to ask, never its content.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from appliance.actors import StaffPrincipal
+from appliance.errors import CaseLocked, InvalidInput, NotFound
+from webapp.errors import locked_message, page
+from webapp.handler.views import blueprint, render_case
+from webapp.policy import access
+from webapp.requestctx import commit, services
+from webapp.templating import category_label
+
+
+@blueprint.post("/cases/<uuid:case_id>/access")
+@access("staff:handler")
+def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
+    """Give a colleague of the case's organisation their own key to it."""
+    try:
+        user_id = uuid.UUID(request.form.get("user", ""))  # CSRF was checked by CSRFProtect
+    except ValueError:
+        return render_case(case_id, access_error=_("Choose the handler to share the case with.")), 400
+    desk = services()
+    try:
+        desk.cases.share(g.principal, case_id, user_id)
+    except InvalidInput:
+        desk.session.rollback()
+        return render_case(case_id, access_error=_(
+            "This handler has no key yet: they get one when they next sign in. Ask them to sign in once, "
+            "then share the case again.")), 400
+    except NotFound as exc:
+        if exc.kind != "handler":
+            raise
+        desk.session.rollback()
+        return render_case(case_id, access_error=_("Choose an active handler of this organisation.")), 400
+    except CaseLocked:
+        desk.session.rollback()
+        if not desk.cases.can_read(g.principal, case_id):
+            raise
+        # Readable but not sealed yet: a case from before the upgrade, still under the server's key.
+        return render_case(case_id, access_error=_(
+            "This case still uses the server's old key, so it cannot be shared yet. Ask the system "
+            "administrator to run “appliance keys seal-existing”.")), 400
+    commit()
+    return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
+
+
+@blueprint.post("/cases/<uuid:case_id>/access/<uuid:user_id>/revoke")
+@access("staff:handler")
+def revoke_access(case_id: uuid.UUID, user_id: uuid.UUID) -> Response | tuple[str, int]:
+    """Withdraw a handler's key to the case (one's own too, while someone else keeps one)."""
+    desk = services()
+    try:
+        desk.cases.unshare(g.principal, case_id, user_id)
+    except InvalidInput:
+        desk.session.rollback()
+        return render_case(case_id, access_error=_(
+            "This is the last handler who can open the case, so the access stays. Share the case with a "
+            "colleague first.")), 400
+    commit()
+    if user_id == g.principal.user_id:
+        return redirect(url_for("handler.queue"), code=303)
+    return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
+
+
+@blueprint.errorhandler(CaseLocked)
+def locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
+    """Any handler route on a case the user's key does not open: what may be known, and whom to ask."""
+    desk = services()
+    desk.session.rollback()  # a route may have changed the case before it needed the key
+    principal: StaffPrincipal | None = g.get("principal")
+    if principal is None:
+        return _plain_locked(exc)
+    try:
+        summary = desk.cases.summary(principal, exc.case_id)
+        holders = desk.cases.holders(principal, exc.case_id)
+    except NotFound:
+        return _plain_locked(exc)
+    tenant = desk.tenants.by_ids(frozenset({summary.tenant_id}))[0]
+    categories = {c.id: category_label(c.label) for c in desk.tenants.categories(tenant.id, include_inactive=True)}
+    handlers = {u.id: u.email for u in desk.users.handlers_of(tenant.id)}
+    commit()
+    # Only colleagues who can still act on it: a current copy, and still an active handler here.
+    can_open = sorted(handlers[h.user_id] for h in holders
+                      if h.current and h.user_id != principal.user_id and h.user_id in handlers)
+    return render_template("handler/locked.html", case=summary, tenant=tenant, reason=exc.reason,
+                           category=categories.get(summary.category_id, "—") if summary.category_id else "—",
+                           can_open=can_open), 403
+
+
+def _plain_locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
+    return page(403, _("You cannot open this case"), locked_message(exc.reason))
