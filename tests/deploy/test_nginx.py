@@ -19,7 +19,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from appliance.crypto import totp
-from tests.deploy.stack import LOCKOUT_THRESHOLD, TEMPLATE, Client, Response, Stack, tool, write_nginx
+from tests.deploy.stack import (
+    LOCKOUT_THRESHOLD,
+    MONITORING_CLIENT,
+    TEMPLATE,
+    WORKERS,
+    Client,
+    Response,
+    Stack,
+    children,
+    tool,
+    write_nginx,
+)
 
 pytestmark = pytest.mark.deploy
 
@@ -95,22 +106,14 @@ def test_every_template_variable_is_documented_in_its_header() -> None:
 def test_gunicorn_behind_nginx_runs_under_the_units_seccomp_rules(stack: Stack) -> None:
     if not stack.sandboxed:
         pytest.skip("systemd-analyze or libseccomp is missing (./scripts/test installs the systemd package)")
-    workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent_of(int(p.name)) == stack.gunicorn_pid]
-    assert len(workers) >= 2
+    workers = children(stack.gunicorn_pid)
+    assert len(workers) >= WORKERS
     for pid in (stack.gunicorn_pid, *workers):
         status = Path(f"/proc/{pid}/status").read_text()
         assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status  # filter mode
         filters = re.search(r"^Seccomp_filters:\s+(\d+)$", status, re.MULTILINE)
         assert filters and int(filters.group(1)) >= 2  # MemoryDenyWriteExecute= and SystemCallFilter=
         assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE)
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 # --- plain HTTP -------------------------------------------------------------------------------
@@ -341,3 +344,43 @@ def test_reporter_requests_leave_no_trace_in_the_nginx_logs(stack: Stack) -> Non
     access = logs["appliance.access.log"]
     assert "/healthz" in access
     assert "127.0.0." not in access  # no client address in the access log at all
+
+
+# --- /metrics through nginx -----------------------------------------------------------------
+
+
+def test_metrics_from_the_monitoring_network_add_up_every_worker(stack: Stack) -> None:
+    before = stack.scrape()
+    healthz = 'appliance_http_requests_total{endpoint="common.healthz",method="GET",status="200"}'
+    for _ in range(12):
+        assert stack.client().get("/healthz").status == 200
+    # gunicorn runs two workers; whichever answers the scrape reports both workers' counts.
+    for _ in range(4):
+        assert stack.scrape()[healthz] >= before.get(healthz, 0) + 12
+    assert stack.client(source="127.0.0.1").get("/metrics").status == 403
+
+
+def test_metrics_count_submissions_and_never_name_a_url(stack: Stack) -> None:
+    submissions = "appliance_report_submissions_total"
+    before = stack.scrape()[submissions]
+    reporter = stack.client()
+    form = reporter.get("/r/demo/report")
+    category = CATEGORY.search(form.text)
+    assert category
+    receipt = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": category.group(1),
+                                                    "what": "A metrics check."})
+    assert receipt.status == 200
+    refused = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": "", "what": ""})
+    assert refused.status == 400  # a refused form is not a submission
+    scraped = stack.client(source=MONITORING_CLIENT).get("/metrics").text
+    assert stack.scrape()[submissions] == before + 1
+    assert 'endpoint="reporter.report"' in scraped
+    # Labels are endpoint names: no path, slug, case id or key in any series.
+    assert "/r/" not in scraped and "demo" not in scraped
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", scraped)
+
+
+def test_metrics_directory_holds_the_workers_files(stack: Stack) -> None:
+    files = sorted(p.name for p in stack.metrics_dir.iterdir())
+    assert any(name.startswith("counter_") for name in files), files
+    assert any(name.startswith("histogram_") for name in files), files
