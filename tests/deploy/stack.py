@@ -72,7 +72,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 def render_template(**values: object) -> str:
     """Render nginx/appliance.conf as the deployment does (Jinja2, unknown names are errors)."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, trim_blocks=True)
     return env.from_string(TEMPLATE.read_text("utf-8")).render(**values)
 
 
@@ -132,7 +132,8 @@ def write_nginx(directory: Path, app_socket: Path) -> NginxSetup:
     site.write_text(render_template(
         server_name="localhost", public_url=setup.public_url, http_port=http_port, https_port=https_port,
         tls_certificate=cert, tls_certificate_key=key, app_socket=app_socket,
-        monitoring_network=MONITORING_NETWORK, log_dir=setup.log_dir))
+        monitoring_network=MONITORING_NETWORK, log_dir=setup.log_dir, client_max_body_size="210m",
+        listen_ipv6=True, load_balancers=[]))
     setup.conf.write_text(main_config(directory, site))
     return setup
 

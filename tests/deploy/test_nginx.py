@@ -94,7 +94,7 @@ def test_rendered_template_passes_nginx_t(tmp_path: Path) -> None:
 def test_every_template_variable_is_documented_in_its_header() -> None:
     text = TEMPLATE.read_text("utf-8")
     header = text.split("# --- http level", 1)[0]
-    used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text))
+    used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text)) | set(re.findall(r"\{%\s*(?:if|for \w+ in)\s+(\w+)", text))
     assert used
     for name in sorted(used):
         assert re.search(rf"^#\s+{name}\s", header, re.MULTILINE), f"{name} is not documented at the top"
