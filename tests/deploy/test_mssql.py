@@ -17,11 +17,11 @@ from pathlib import Path
 
 import jinja2
 import pytest
-import yaml
 
 from tests.deploy.test_ansible import ANSIBLE_DIR, SYSTEM_PYTHON, ansible_env, ansible_tool, recap
 
 pytestmark = pytest.mark.deploy
+yaml = pytest.importorskip("yaml", reason="PyYAML comes with the deploy extra (./scripts/test installs it)")
 
 ROLE = ANSIBLE_DIR / "roles" / "mssql"
 TSQL = ROLE / "templates" / "tsql"
