@@ -120,7 +120,7 @@ class NginxSetup:
         return [tool("nginx"), "-p", str(self.directory), "-c", str(self.conf), *args]
 
 
-def write_nginx(directory: Path, app_socket: Path) -> NginxSetup:
+def write_nginx(directory: Path, app_socket: Path, **overrides: object) -> NginxSetup:
     """Certificate, rendered site and main config in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "logs").mkdir(exist_ok=True)
@@ -132,8 +132,8 @@ def write_nginx(directory: Path, app_socket: Path) -> NginxSetup:
     site.write_text(render_template(
         server_name="localhost", public_url=setup.public_url, http_port=http_port, https_port=https_port,
         tls_certificate=cert, tls_certificate_key=key, app_socket=app_socket,
-        monitoring_network=MONITORING_NETWORK, log_dir=setup.log_dir, client_max_body_size="210m",
-        listen_ipv6=True, load_balancers=[]))
+        **{"monitoring_network": MONITORING_NETWORK, "log_dir": setup.log_dir, "client_max_body_size": "210m",
+           "listen_ipv6": True, "load_balancers": [], **overrides}))
     setup.conf.write_text(main_config(directory, site))
     return setup
 

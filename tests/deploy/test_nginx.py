@@ -94,7 +94,9 @@ def test_rendered_template_passes_nginx_t(tmp_path: Path) -> None:
 def test_every_template_variable_is_documented_in_its_header() -> None:
     text = TEMPLATE.read_text("utf-8")
     header = text.split("# --- http level", 1)[0]
+    loop_variables = set(re.findall(r"\{%\s*for\s+(\w+)\s+in", text))
     used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text)) | set(re.findall(r"\{%\s*(?:if|for \w+ in)\s+(\w+)", text))
+    used -= loop_variables
     assert used
     for name in sorted(used):
         assert re.search(rf"^#\s+{name}\s", header, re.MULTILINE), f"{name} is not documented at the top"
@@ -384,3 +386,18 @@ def test_metrics_directory_holds_the_workers_files(stack: Stack) -> None:
     files = sorted(p.name for p in stack.metrics_dir.iterdir())
     assert any(name.startswith("counter_") for name in files), files
     assert any(name.startswith("histogram_") for name in files), files
+
+
+def test_behind_load_balancers_nginx_takes_the_client_from_their_header(tmp_path: Path) -> None:
+    # HA: with load_balancers set, nginx trusts their X-Forwarded-For (and nobody else's).
+    setup = write_nginx(tmp_path, tmp_path / "web.sock", load_balancers=["192.0.2.10", "192.0.2.0/28"],
+                        listen_ipv6=False)
+    site = (tmp_path / "appliance.conf").read_text()
+    assert "set_real_ip_from 192.0.2.10;" in site and "set_real_ip_from 192.0.2.0/28;" in site
+    assert "real_ip_header X-Forwarded-For;" in site and "real_ip_recursive on;" in site
+    assert "listen [::]" not in site
+    done = subprocess.run(setup.command("-t"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Without load balancers (the default) nobody's X-Forwarded-For is believed.
+    default_site = write_nginx(tmp_path / "default", tmp_path / "web.sock")
+    assert "real_ip" not in (default_site.directory / "appliance.conf").read_text()
