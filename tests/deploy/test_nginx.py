@@ -400,4 +400,5 @@ def test_behind_load_balancers_nginx_takes_the_client_from_their_header(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     # Without load balancers (the default) nobody's X-Forwarded-For is believed.
     default_site = write_nginx(tmp_path / "default", tmp_path / "web.sock")
-    assert "real_ip" not in (default_site.directory / "appliance.conf").read_text()
+    default_text = (default_site.directory / "appliance.conf").read_text()
+    assert "real_ip_header" not in default_text.replace("# real_ip_header", "") and "    set_real_ip_from" not in default_text
