@@ -142,6 +142,17 @@ def recap(output: str) -> tuple[int, int, int]:
     return int(match.group(3)), int(match.group(4)), int(match.group(5))
 
 
+def distribution_version() -> str:
+    """This host's ansible_distribution_version fact."""
+    facts = subprocess.run([ansible_tool("ansible"), "localhost", "-c", "local",
+                            "-e", f"ansible_python_interpreter={SYSTEM_PYTHON}",
+                            "-m", "ansible.builtin.setup", "-a", "filter=ansible_distribution_version"],
+                           env=ansible_env(), capture_output=True, text=True, timeout=120)
+    release = re.search(r'"ansible_distribution_version": "([^"]+)"', facts.stdout)
+    assert release, facts.stdout + facts.stderr
+    return release.group(1)
+
+
 def build_wheelhouse(directory: Path) -> None:
     """The appliance's wheel and its dependencies', as docs/install.md builds them."""
     done = subprocess.run([str(VENV_BIN / "python"), "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
@@ -208,6 +219,8 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
         existing.mkdir(parents=True)
     (nginx_dir / "nginx.conf").write_text(main_config(nginx_dir, site))
     values: dict[str, object] = {
+        # The test machine is not Ubuntu: the role's release check is told about it.
+        "appliance_app_supported_releases": [distribution_version()],
         "appliance_server_name": "localhost",
         "appliance_base_url": f"https://localhost:{https_port}",
         "appliance_install_packages": False,
@@ -301,7 +314,9 @@ def test_configuration_key_and_units_are_in_place_with_their_modes(converged: Co
         original = (REPO / "systemd" / name).read_text()
         assert unit == (original.replace("/opt/appliance/venv", str(converged.venv))
                         .replace("/etc/appliance", str(config)).replace("/var/lib/appliance", str(data))
-                        .replace("/run/appliance", str(converged.path("appliance_runtime_dir"))))
+                        .replace("/run/appliance", str(converged.path("appliance_runtime_dir")))
+                        .replace("/var/backups/appliance", str(converged.path("appliance_backup_dir")))
+                        .replace("/var/cache/appliance/restic", str(converged.path("appliance_restic_cache_dir"))))
     # The default site is gone, so the appliance is the only server on 80 and 443.
     assert not converged.path("appliance_nginx_default_site").exists()
 

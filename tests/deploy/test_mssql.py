@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from tests.deploy.test_ansible import ANSIBLE_DIR, SYSTEM_PYTHON, ansible_env, ansible_tool, recap
+from tests.deploy.test_ansible import ANSIBLE_DIR, SYSTEM_PYTHON, ansible_env, ansible_tool, distribution_version, recap
 
 pytestmark = pytest.mark.deploy
 yaml = pytest.importorskip("yaml", reason="PyYAML comes with the deploy extra (./scripts/test installs it)")
@@ -211,12 +211,6 @@ def test_server_settings_force_tls_12_and_a_memory_limit() -> None:
 
 def test_the_mssql_role_runs_in_check_mode() -> None:
     playbook = ansible_tool("ansible-playbook")
-    facts = subprocess.run([ansible_tool("ansible"), "localhost", "-c", "local",
-                            "-e", f"ansible_python_interpreter={SYSTEM_PYTHON}",
-                            "-m", "ansible.builtin.setup", "-a", "filter=ansible_distribution_version"],
-                           env=ansible_env(), capture_output=True, text=True, timeout=120)
-    release = re.search(r'"ansible_distribution_version": "([^"]+)"', facts.stdout)
-    assert release, facts.stdout + facts.stderr
     with tempfile.TemporaryDirectory(prefix="appliance-mssql-check-") as work:
         base = Path(work)
         # Check mode changes nothing, so a task cannot see what an earlier one would have made:
@@ -226,7 +220,7 @@ def test_the_mssql_role_runs_in_check_mode() -> None:
         key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n-----END PGP PUBLIC KEY BLOCK-----\n")
         values = {
             # The test machine is not Ubuntu 22.04: the role's release check is told about it.
-            "appliance_mssql_supported_releases": [release.group(1)],
+            "appliance_mssql_supported_releases": [distribution_version()],
             "appliance_systemd": False,
             "appliance_secrets_dir": str(base / "secrets"),
             "appliance_mssql_tls_dir": str(base / "mssql-tls"),
