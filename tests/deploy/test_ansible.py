@@ -321,6 +321,11 @@ def test_configuration_key_and_units_are_in_place_with_their_modes(converged: Co
     assert not converged.path("appliance_nginx_default_site").exists()
 
 
+def test_the_role_ends_with_appliance_doctor(converged: Converged) -> None:
+    for output in (converged.first, converged.second):
+        assert re.search(r"TASK \[app : Check this host end to end[^\n]*\nok: \[localhost\]", output)
+
+
 def test_the_venv_came_from_the_wheelhouse_and_the_migrations_ran(converged: Converged) -> None:
     env = {"PATH": "/usr/bin:/bin", "APPLIANCE_CONFIG": str(converged.path("appliance_config_dir") / "appliance.toml")}
     done = subprocess.run([str(converged.venv / "bin" / "appliance"), "db", "status", "--json"], env=env,
