@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.actors import CLI
+from appliance.actors import CLI, Role
 from appliance.services import Services
 from tests.web import Browser, submit_report
 from webapp.metrics import AppMetrics
@@ -39,6 +39,9 @@ def test_metrics_route_declares_the_monitoring_policy(app) -> None:  # type: ign
 
 def test_requests_are_counted_by_endpoint_and_submissions_counted(app, services: Services) -> None:  # type: ignore[no-untyped-def]
     tenant = services.tenants.create_tenant("Example AB", "example", CLI)
+    # A handler, so the channel has someone a report can be sealed to.
+    services.users.create_user("officer@example.com", "correct horse battery", [(tenant.id, Role.HANDLER)], CLI,
+                               with_totp=True)
     category = services.tenants.categories(tenant.id)[0]
     services.session.commit()
     reporter = Browser(app)
