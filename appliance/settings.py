@@ -61,6 +61,9 @@ class Settings:
     proxy_count: int = 0
     workers: int = 2
     threads: int = 4
+    # Where gunicorn's workers keep their Prometheus counters (`appliance serve` empties it at
+    # start); unset: one process, metrics in memory. The systemd unit sets it under /run.
+    metrics_dir: Path | None = None
     log_level: str = "INFO"
     config_path: Path | None = None
 

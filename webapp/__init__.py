@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance.context import AppContext
 from appliance.settings import LANGUAGES
-from webapp import errors, policy_guard
+from webapp import errors, metrics, policy_guard
 from webapp.admin.views import blueprint as admin_blueprint
 from webapp.common import blueprint as common_blueprint
 from webapp.handler.views import blueprint as handler_blueprint
@@ -57,6 +57,7 @@ def create_app(context: AppContext) -> Flask:
     install_headers(app, settings)
     install_filters(app)
     errors.install(app)
+    metrics.install(app, settings.metrics_dir)  # before the access checks: refused requests count too
     policy_guard.install(app)
     app.teardown_request(close_request_services)
 

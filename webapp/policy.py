@@ -2,6 +2,8 @@
 
 Policies:
 - ``public``            anyone (static files, health checks)
+- ``monitoring``        anyone who reaches it: the application adds no check of its own;
+                        nginx lets only the monitoring network through (/metrics)
 - ``reporter``          anonymous reporters (no staff session is read)
 - ``reporter-session``  a reporter who entered a valid case key
 - ``staff-signin``      staff in the middle of signing in
@@ -18,7 +20,7 @@ from appliance.actors import Role
 
 F = TypeVar("F", bound=Callable[..., object])
 ATTRIBUTE = "access_policy"
-FIXED = frozenset({"public", "reporter", "reporter-session", "staff-signin", "staff"})
+FIXED = frozenset({"public", "monitoring", "reporter", "reporter-session", "staff-signin", "staff"})
 POLICIES = FIXED | {f"staff:{r.value}" for r in Role}
 
 

@@ -36,8 +36,24 @@ def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
             "--log-level", "warning", "--no-control-socket", "webapp.wsgi:app"]
     if settings.config_path:
         os.environ["APPLIANCE_CONFIG"] = str(settings.config_path)
+    if settings.metrics_dir is not None:
+        reset_metrics_dir(settings.metrics_dir)
+        # prometheus_client's multiprocess mode is chosen by this variable when the workers
+        # import it: each worker then writes its counters to files that /metrics adds up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
     click.echo(f"serving on {bind or settings.bind}", err=True)
     os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell)
+
+
+def reset_metrics_dir(path: Path) -> None:
+    """Empty the multiprocess metrics directory: counters of a previous run's workers (their
+    pids may be reused) must not be added to this run's."""
+    if path.is_dir():
+        for entry in path.iterdir():
+            if entry.is_file() and entry.suffix == ".db":
+                entry.unlink()
+    else:
+        path.mkdir(mode=0o700, parents=True)
 
 
 @click.group()

@@ -34,14 +34,17 @@ TEMPLATE = REPO / "nginx" / "appliance.conf"
 SANDBOX = Path(__file__).with_name("sandbox.py")
 VENV_BIN = Path(sys.executable).parent
 APPLIANCE = VENV_BIN / "appliance"
-PRODUCTION_SOCKET = "/run/appliance/web.sock"
+PRODUCTION_RUNTIME_DIR = "/run/appliance"
+PRODUCTION_SOCKET = f"{PRODUCTION_RUNTIME_DIR}/web.sock"
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 
 # Light argon2 for speed (the production parameters have their own unit test).
 LIGHT_ARGON2 = {"APPLIANCE_ARGON2_TIME_COST": "1", "APPLIANCE_ARGON2_MEMORY_KIB": "256",
                 "APPLIANCE_ARGON2_PARALLELISM": "1"}
+WORKERS = 2  # gunicorn's, the WORKERS default
 LOCKOUT_THRESHOLD = 3  # failed sign-ins before the application locks a client or an account
-MONITORING_NETWORK = "192.0.2.0/24"  # TEST-NET-1: the tests' loopback clients are outside it
+MONITORING_CLIENT = "127.0.0.66"  # the one loopback address nginx lets read /metrics
+MONITORING_NETWORK = f"{MONITORING_CLIENT}/32"
 
 
 def tool(name: str) -> str:
@@ -69,7 +72,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 def render_template(**values: object) -> str:
     """Render nginx/appliance.conf as the deployment does (Jinja2, unknown names are errors)."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, trim_blocks=True)
     return env.from_string(TEMPLATE.read_text("utf-8")).render(**values)
 
 
@@ -117,7 +120,7 @@ class NginxSetup:
         return [tool("nginx"), "-p", str(self.directory), "-c", str(self.conf), *args]
 
 
-def write_nginx(directory: Path, app_socket: Path) -> NginxSetup:
+def write_nginx(directory: Path, app_socket: Path, **overrides: object) -> NginxSetup:
     """Certificate, rendered site and main config in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "logs").mkdir(exist_ok=True)
@@ -129,7 +132,8 @@ def write_nginx(directory: Path, app_socket: Path) -> NginxSetup:
     site.write_text(render_template(
         server_name="localhost", public_url=setup.public_url, http_port=http_port, https_port=https_port,
         tls_certificate=cert, tls_certificate_key=key, app_socket=app_socket,
-        monitoring_network=MONITORING_NETWORK, log_dir=setup.log_dir))
+        **{"monitoring_network": MONITORING_NETWORK, "log_dir": setup.log_dir, "client_max_body_size": "210m",
+           "listen_ipv6": True, "load_balancers": [], **overrides}))
     setup.conf.write_text(main_config(directory, site))
     return setup
 
@@ -148,21 +152,22 @@ def unit_command(socket_path: Path) -> list[str]:
     return [str(APPLIANCE), *[a.replace(PRODUCTION_SOCKET, str(socket_path)) for a in argv[1:]]]
 
 
-def unit_environment() -> dict[str, str]:
+def unit_environment(runtime_dir: Path) -> dict[str, str]:
+    """The unit's Environment= lines, its RuntimeDirectory (/run/appliance) moved to runtime_dir."""
     env: dict[str, str] = {}
     for value in unit_directives("Environment"):
         key, _, val = value.partition("=")
-        env[key] = val
+        env[key] = val.replace(PRODUCTION_RUNTIME_DIR, str(runtime_dir))
     return env
 
 
-def sandbox_command(argv: list[str]) -> tuple[list[str], dict[str, str]] | None:
+def sandbox_command(argv: list[str], unit: Path = UNIT) -> tuple[list[str], dict[str, str]] | None:
     """argv under the unit's seccomp rules (see sandbox.py), with the environment it needs;
     None when this host lacks systemd-analyze or libseccomp."""
     analyze = shutil.which("systemd-analyze", path=SBIN_PATH)
     if analyze is None or sandbox.libseccomp_path() is None:
         return None
-    return [sys.executable, str(SANDBOX), str(UNIT), *argv], {"SYSTEMD_ANALYZE": analyze}
+    return [sys.executable, str(SANDBOX), str(unit), *argv], {"SYSTEMD_ANALYZE": analyze}
 
 
 def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
@@ -192,6 +197,18 @@ def accepts(address: str | tuple[str, int]) -> Callable[[], bool]:
                 return False
             return True
     return probe
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent_of(int(p.name)) == pid]
 
 
 def forbid_temp_files(temp: Path) -> None:
@@ -227,8 +244,24 @@ class Stack:
     def log_dir(self) -> Path:
         return self.nginx.log_dir
 
+    @property
+    def metrics_dir(self) -> Path:
+        return self.nginx.directory.parent / "metrics"
+
     def client(self, source: str = "127.0.0.1") -> Client:
         return Client(self, source)
+
+    def scrape(self) -> dict[str, float]:
+        """GET /metrics from the monitoring network: {series with labels: value}."""
+        response = self.client(source=MONITORING_CLIENT).get("/metrics")
+        assert response.status == 200, response.text[:500]
+        assert response.one("Content-Type").startswith("text/plain")
+        series: dict[str, float] = {}
+        for line in response.text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                series[name] = float(value)
+        return series
 
 
 @contextmanager
@@ -239,7 +272,7 @@ def running_stack(directory: Path) -> Iterator[Stack]:
     data, sock = directory / "data", directory / "web.sock"
     nginx = write_nginx(directory / "nginx", sock)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "GUNICORN_"))}
-    env.update(unit_environment())
+    env.update(unit_environment(directory))
     env.update(LIGHT_ARGON2, APPLIANCE_CONFIG=str(data / "appliance.toml"), APPLIANCE_PROXY_COUNT="1",
                APPLIANCE_COOKIE_SECURE="true", APPLIANCE_BASE_URL=nginx.public_url,
                APPLIANCE_LOCKOUT_THRESHOLD=str(LOCKOUT_THRESHOLD))
@@ -263,6 +296,9 @@ def running_stack(directory: Path) -> Iterator[Stack]:
         gunicorn = subprocess.Popen(command, env=serve_env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until(accepts(str(sock)), gunicorn, "gunicorn", gunicorn_log)
+        # The master binds the socket before it forks its workers (with a short random pause
+        # between them): the tests count on all of them.
+        wait_until(lambda: len(children(gunicorn.pid)) >= WORKERS, gunicorn, "gunicorn's workers", gunicorn_log)
         nginx_log = directory / "nginx.log"
         with nginx_log.open("wb") as out:
             proc = subprocess.Popen(nginx.command("-g", "daemon off;"), stdout=out, stderr=subprocess.STDOUT)

@@ -19,7 +19,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from appliance.crypto import totp
-from tests.deploy.stack import LOCKOUT_THRESHOLD, TEMPLATE, Client, Response, Stack, tool, write_nginx
+from tests.deploy.stack import (
+    LOCKOUT_THRESHOLD,
+    MONITORING_CLIENT,
+    TEMPLATE,
+    WORKERS,
+    Client,
+    Response,
+    Stack,
+    children,
+    tool,
+    write_nginx,
+)
 
 pytestmark = pytest.mark.deploy
 
@@ -83,7 +94,9 @@ def test_rendered_template_passes_nginx_t(tmp_path: Path) -> None:
 def test_every_template_variable_is_documented_in_its_header() -> None:
     text = TEMPLATE.read_text("utf-8")
     header = text.split("# --- http level", 1)[0]
-    used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text))
+    loop_variables = set(re.findall(r"\{%\s*for\s+(\w+)\s+in", text))
+    used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text)) | set(re.findall(r"\{%\s*(?:if|for \w+ in)\s+(\w+)", text))
+    used -= loop_variables
     assert used
     for name in sorted(used):
         assert re.search(rf"^#\s+{name}\s", header, re.MULTILINE), f"{name} is not documented at the top"
@@ -95,22 +108,14 @@ def test_every_template_variable_is_documented_in_its_header() -> None:
 def test_gunicorn_behind_nginx_runs_under_the_units_seccomp_rules(stack: Stack) -> None:
     if not stack.sandboxed:
         pytest.skip("systemd-analyze or libseccomp is missing (./scripts/test installs the systemd package)")
-    workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent_of(int(p.name)) == stack.gunicorn_pid]
-    assert len(workers) >= 2
+    workers = children(stack.gunicorn_pid)
+    assert len(workers) >= WORKERS
     for pid in (stack.gunicorn_pid, *workers):
         status = Path(f"/proc/{pid}/status").read_text()
         assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status  # filter mode
         filters = re.search(r"^Seccomp_filters:\s+(\d+)$", status, re.MULTILINE)
         assert filters and int(filters.group(1)) >= 2  # MemoryDenyWriteExecute= and SystemCallFilter=
         assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE)
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 # --- plain HTTP -------------------------------------------------------------------------------
@@ -341,3 +346,59 @@ def test_reporter_requests_leave_no_trace_in_the_nginx_logs(stack: Stack) -> Non
     access = logs["appliance.access.log"]
     assert "/healthz" in access
     assert "127.0.0." not in access  # no client address in the access log at all
+
+
+# --- /metrics through nginx -----------------------------------------------------------------
+
+
+def test_metrics_from_the_monitoring_network_add_up_every_worker(stack: Stack) -> None:
+    before = stack.scrape()
+    healthz = 'appliance_http_requests_total{endpoint="common.healthz",method="GET",status="200"}'
+    for _ in range(12):
+        assert stack.client().get("/healthz").status == 200
+    # gunicorn runs two workers; whichever answers the scrape reports both workers' counts.
+    for _ in range(4):
+        assert stack.scrape()[healthz] >= before.get(healthz, 0) + 12
+    assert stack.client(source="127.0.0.1").get("/metrics").status == 403
+
+
+def test_metrics_count_submissions_and_never_name_a_url(stack: Stack) -> None:
+    submissions = "appliance_report_submissions_total"
+    before = stack.scrape()[submissions]
+    reporter = stack.client()
+    form = reporter.get("/r/demo/report")
+    category = CATEGORY.search(form.text)
+    assert category
+    receipt = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": category.group(1),
+                                                    "what": "A metrics check."})
+    assert receipt.status == 200
+    refused = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": "", "what": ""})
+    assert refused.status == 400  # a refused form is not a submission
+    scraped = stack.client(source=MONITORING_CLIENT).get("/metrics").text
+    assert stack.scrape()[submissions] == before + 1
+    assert 'endpoint="reporter.report"' in scraped
+    # Labels are endpoint names: no path, slug, case id or key in any series.
+    assert "/r/" not in scraped and "demo" not in scraped
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", scraped)
+
+
+def test_metrics_directory_holds_the_workers_files(stack: Stack) -> None:
+    files = sorted(p.name for p in stack.metrics_dir.iterdir())
+    assert any(name.startswith("counter_") for name in files), files
+    assert any(name.startswith("histogram_") for name in files), files
+
+
+def test_behind_load_balancers_nginx_takes_the_client_from_their_header(tmp_path: Path) -> None:
+    # HA: with load_balancers set, nginx trusts their X-Forwarded-For (and nobody else's).
+    setup = write_nginx(tmp_path, tmp_path / "web.sock", load_balancers=["192.0.2.10", "192.0.2.0/28"],
+                        listen_ipv6=False)
+    site = (tmp_path / "appliance.conf").read_text()
+    assert "set_real_ip_from 192.0.2.10;" in site and "set_real_ip_from 192.0.2.0/28;" in site
+    assert "real_ip_header X-Forwarded-For;" in site and "real_ip_recursive on;" in site
+    assert "listen [::]" not in site
+    done = subprocess.run(setup.command("-t"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Without load balancers (the default) nobody's X-Forwarded-For is believed.
+    default_site = write_nginx(tmp_path / "default", tmp_path / "web.sock")
+    default_text = (default_site.directory / "appliance.conf").read_text()
+    assert "real_ip_header" not in default_text.replace("# real_ip_header", "") and "    set_real_ip_from" not in default_text

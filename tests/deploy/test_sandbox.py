@@ -9,9 +9,11 @@ test_nginx.py runs the whole gunicorn behind nginx under the same rules.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -98,5 +100,48 @@ def test_crypto_and_database_libraries_work_under_the_rules() -> None:
         assert db.execute("SELECT v FROM t").fetchone() == ("ok",)
         print("all good")
     """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "all good"
+
+
+SCHEDULER = REPO / "systemd" / "appliance-scheduler.service"
+
+
+def run_under_scheduler(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    wrapped = sandbox_command(argv, unit=SCHEDULER)
+    if wrapped is None:
+        pytest.skip("systemd-analyze or libseccomp is missing (./scripts/test installs the systemd package)")
+    command, extra = wrapped
+    return subprocess.run(command, cwd=REPO, env={**os.environ, **env, **extra}, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_schedulers_backup_tools_work_under_its_rules(tmp_path: Path) -> None:
+    # The backup jobs run restic (Go) and, for SFTP sites, ssh: a restic repository is made,
+    # written and checked under the scheduler unit's MemoryDenyWriteExecute= and filter.
+    restic = shutil.which("restic")
+    if restic is None:
+        pytest.skip("restic is not installed (./scripts/test installs it with apt-get)")
+    (tmp_path / "password").write_text("correct horse battery staple\n")
+    (tmp_path / "data.txt").write_text("backup me\n")
+    env = {"RESTIC_REPOSITORY": str(tmp_path / "repo"), "RESTIC_PASSWORD_FILE": str(tmp_path / "password"),
+           "RESTIC_CACHE_DIR": str(tmp_path / "cache")}
+    for argv in (["init"], ["backup", "--quiet", str(tmp_path / "data.txt")], ["check"]):
+        done = run_under_scheduler([restic, *argv], env)
+        assert done.returncode == 0, f"restic {argv}: {done.stdout}{done.stderr}"
+    ssh_keygen = shutil.which("ssh-keygen")
+    if ssh_keygen is not None:
+        done = run_under_scheduler([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")], {})
+        assert done.returncode == 0, done.stderr
+
+
+def test_crypto_and_database_libraries_work_under_the_schedulers_rules() -> None:
+    done = run_under_scheduler([sys.executable, "-c", textwrap.dedent("""
+        import argon2, sqlcipher3, psycopg, pymssql, prometheus_client
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        hasher = argon2.PasswordHasher(memory_cost=1024, parallelism=1)
+        assert hasher.verify(hasher.hash("x"), "x")
+        print("all good")
+    """)], {})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "all good"

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.sandbox import unit_values
 from tests.deploy.stack import APPLIANCE, PRODUCTION_SOCKET, REPO, SBIN_PATH, unit_directives
 
 pytestmark = pytest.mark.deploy
 
 UNITS = sorted((REPO / "systemd").glob("*.service"))
+SCHEDULER = REPO / "systemd" / "appliance-scheduler.service"
 MAX_EXPOSURE = 2.0
 PRODUCTION_APPLIANCE = "/opt/appliance/venv/bin/appliance"
 
@@ -26,7 +28,7 @@ def systemd_analyze() -> str:
 
 
 def test_the_units_are_there() -> None:
-    assert [u.name for u in UNITS] == ["appliance-web.service"]
+    assert [u.name for u in UNITS] == ["appliance-scheduler.service", "appliance-web.service"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
@@ -66,3 +68,19 @@ def test_web_unit_runs_appliance_serve_on_the_socket_nginx_uses() -> None:
     assert unit_directives("ReadWritePaths") == ["/var/lib/appliance"]
     assert unit_directives("CapabilityBoundingSet") == [""]
     assert unit_directives("MemoryDenyWriteExecute") == ["yes"]
+    assert "APPLIANCE_METRICS_DIR=/run/appliance/metrics" in unit_directives("Environment")
+
+
+def test_scheduler_unit_runs_appliance_scheduler_with_the_web_units_sandbox() -> None:
+    web = REPO / "systemd" / "appliance-web.service"
+    assert unit_values(SCHEDULER, "ExecStart") == [f"{PRODUCTION_APPLIANCE} scheduler"]
+    assert unit_values(SCHEDULER, "User") == ["appliance"]
+    assert "APPLIANCE_CONFIG=/etc/appliance/appliance.toml" in unit_values(SCHEDULER, "Environment")
+    # /run/appliance is the web unit's: a second owner would delete the socket at its stop.
+    assert unit_values(SCHEDULER, "RuntimeDirectory") == []
+    assert unit_values(SCHEDULER, "StateDirectory") == ["appliance"]
+    for key in ("NoNewPrivileges", "CapabilityBoundingSet", "ProtectSystem", "ProtectHome", "PrivateTmp",
+                "RestrictAddressFamilies", "MemoryDenyWriteExecute", "SystemCallArchitectures", "SystemCallErrorNumber"):
+        assert unit_values(SCHEDULER, key) == unit_values(web, key), key
+    # The same filter minus @chown: the scheduler binds no unix socket to chown.
+    assert unit_values(SCHEDULER, "SystemCallFilter") == ["@system-service", "~@privileged @resources"]

@@ -1,0 +1,99 @@
+"""/metrics (webapp/metrics.py): its policy, its labels, the submissions counter.
+
+The multiprocess mode under gunicorn is exercised by tests/deploy/test_nginx.py, through
+nginx, with the workers the systemd unit starts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from appliance.actors import CLI, Role
+from appliance.services import Services
+from tests.web import Browser, submit_report
+from webapp.metrics import AppMetrics
+from webapp.policy import policy_of
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
+
+
+def series(text: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+def test_metrics_route_declares_the_monitoring_policy(app) -> None:  # type: ignore[no-untyped-def]
+    assert policy_of(app.view_functions["metrics.metrics"]) == "monitoring"
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["Cache-Control"]  # the application's headers apply here too
+
+
+def test_requests_are_counted_by_endpoint_and_submissions_counted(app, services: Services) -> None:  # type: ignore[no-untyped-def]
+    tenant = services.tenants.create_tenant("Example AB", "example", CLI)
+    # A handler, so the channel has someone a report can be sealed to.
+    services.users.create_user("officer@example.com", "correct horse battery", [(tenant.id, Role.HANDLER)], CLI,
+                               with_totp=True)
+    category = services.tenants.categories(tenant.id)[0]
+    services.session.commit()
+    reporter = Browser(app)
+    submit_report(reporter, "example", str(category.id))
+    assert reporter.post("/r/example/report", {"category": "", "what": ""},
+                         content_type="multipart/form-data").status_code == 400
+    assert reporter.get(f"/r/example/case-{category.id}").status_code == 404
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    scraped = series(text)
+    assert scraped["appliance_report_submissions_total"] == 1
+    assert scraped['appliance_http_requests_total{endpoint="reporter.report",method="POST",status="200"}'] == 1
+    assert scraped['appliance_http_requests_total{endpoint="reporter.report",method="POST",status="400"}'] == 1
+    assert scraped['appliance_http_requests_total{endpoint="unmatched",method="GET",status="404"}'] >= 1
+    assert scraped['appliance_http_request_duration_seconds_count{endpoint="reporter.report"}'] >= 3
+    # Endpoint names only: no path, tenant slug, id or case key in any label.
+    assert "/r/" not in text and "example" not in text and not UUID.search(text)
+
+
+def test_each_application_counts_for_itself(app) -> None:  # type: ignore[no-untyped-def]
+    from webapp import create_app
+
+    other = create_app(app.extensions["appliance"])  # a second app: no duplicate registration
+    app.test_client().get("/healthz")
+    healthz = 'appliance_http_requests_total{endpoint="common.healthz",method="GET",status="200"}'
+    assert series(app.test_client().get("/metrics").get_data(as_text=True))[healthz] == 1
+    assert healthz not in series(other.test_client().get("/metrics").get_data(as_text=True))
+
+
+def test_multiprocess_exposition_reads_the_workers_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a gunicorn worker does under `appliance serve` (PROMETHEUS_MULTIPROC_DIR set before
+    # prometheus_client creates a value): its counts land in files the scrape adds up.
+    empty = AppMetrics.create(tmp_path)
+    assert b"appliance_http_requests" not in empty.exposition()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    from prometheus_client import values
+
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())
+    worker = AppMetrics.create(tmp_path)
+    worker.requests.labels("common.healthz", "GET", "200").inc(3)
+    assert any(p.name.startswith("counter_") for p in tmp_path.iterdir())
+    scraped = series(AppMetrics.create(tmp_path).exposition().decode())
+    assert scraped['appliance_http_requests_total{endpoint="common.healthz",method="GET",status="200"}'] == 3
+
+
+def test_serve_empties_the_metrics_directory(tmp_path: Path) -> None:
+    from appliance.cli.ops import reset_metrics_dir
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_123.db").write_bytes(b"x")
+    (tmp_path / "metrics" / "notes.txt").write_text("not ours")
+    reset_metrics_dir(tmp_path / "metrics")
+    assert [p.name for p in (tmp_path / "metrics").iterdir()] == ["notes.txt"]  # only the counters go
+    reset_metrics_dir(tmp_path / "fresh")
+    assert (tmp_path / "fresh").is_dir() and (tmp_path / "fresh").stat().st_mode & 0o077 == 0
+

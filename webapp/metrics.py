@@ -1,0 +1,106 @@
+"""Prometheus metrics at /metrics: requests by endpoint, their latency, report submissions.
+
+Labels are Flask endpoint names (``reporter.case``), never URLs: a URL carries tenant slugs,
+case ids and, on reporter routes, nothing that may be kept at all; an endpoint name is one of
+a fixed, small set and says nothing about who asked.
+
+Under gunicorn every worker is its own process. ``appliance serve`` then points
+prometheus_client at ``METRICS_DIR`` (PROMETHEUS_MULTIPROC_DIR, emptied at each start) and
+every worker writes its counters to files there; /metrics adds up all workers' files, so a
+scrape shows the whole service whichever worker answers it. Without ``METRICS_DIR`` (a
+single process: tests, ``./scripts/run``) the app's own registry is read directly.
+
+Who may read it: the route's policy is ``monitoring``; nginx (nginx/appliance.conf) lets only
+the monitoring network through, and the application listens on a unix socket only nginx
+reaches. The numbers carry no content, no names and no addresses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from webapp.policy import access
+
+blueprint = Blueprint("metrics", __name__)
+EXTENSION = "appliance_metrics"
+UNMATCHED = "unmatched"  # 404s and 405s: no endpoint, and the URL is not a label
+SUBMIT_ENDPOINT = "reporter.report"
+# Seconds; the long tail is uploads of large attachments.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+@dataclass(frozen=True)
+class AppMetrics:
+    """The metric objects of one application (their own registry: no process-wide state)."""
+
+    registry: CollectorRegistry
+    multiprocess_dir: Path | None
+    requests: Counter
+    latency: Histogram
+    submissions: Counter
+
+    @classmethod
+    def create(cls, multiprocess_dir: Path | None) -> AppMetrics:
+        registry = CollectorRegistry(auto_describe=True)
+        return cls(
+            registry=registry,
+            multiprocess_dir=multiprocess_dir,
+            requests=Counter("appliance_http_requests", "HTTP requests answered, by endpoint, method and status.",
+                             ("endpoint", "method", "status"), registry=registry),
+            latency=Histogram("appliance_http_request_duration_seconds",
+                              "Time to produce a response (streamed bodies not included), by endpoint.",
+                              ("endpoint",), buckets=LATENCY_BUCKETS, registry=registry),
+            submissions=Counter("appliance_report_submissions", "Reports submitted through the reporter portal.",
+                                registry=registry),
+        )
+
+    def exposition(self) -> bytes:
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        # A fresh registry per scrape, as prometheus_client's multiprocess mode requires.
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=str(self.multiprocess_dir))
+        return generate_latest(combined)
+
+
+def install(app: Flask, multiprocess_dir: Path | None) -> None:
+    """Count every request of ``app``; register before the access checks so refused
+    requests (403, redirects to sign-in) are timed too."""
+    app.extensions[EXTENSION] = AppMetrics.create(multiprocess_dir)
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(blueprint)
+
+
+def _metrics() -> AppMetrics:
+    found: AppMetrics = current_app.extensions[EXTENSION]
+    return found
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    metrics = _metrics()
+    endpoint = request.endpoint or UNMATCHED
+    metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+    started = g.get("metrics_started")
+    if started is not None:
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+    # The portal answers a stored report with its receipt (and a refused form with 400).
+    if endpoint == SUBMIT_ENDPOINT and request.method == "POST" and response.status_code < 400:
+        metrics.submissions.inc()
+    return response
+
+
+@blueprint.get("/metrics")
+@access("monitoring")
+def metrics() -> Response:
+    return Response(_metrics().exposition(), content_type=CONTENT_TYPE_LATEST)
