@@ -7,6 +7,7 @@ import os
 
 import click
 
+from appliance.cli.backup import backup
 from appliance.cli.base import ApplianceGroup
 from appliance.cli.demo import demo
 from appliance.cli.ops import audit, doctor, serve
@@ -23,7 +24,7 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, db, tenant, user, serve, audit, doctor, demo):
+for command in (init, db, tenant, user, serve, audit, doctor, demo, backup):
     cli.add_command(command)
 
 
