@@ -59,6 +59,7 @@ class Settings:
     pg_wal_archive_dir: Path | None = None
     pg_bin_dir: Path | None = None
     pg_os_user: str = "postgres"
+    pg_data_dir: Path | None = None
     # SQL Server: backup directory as the server sees it, and the certificate that encrypts backups.
     mssql_backup_dir: str = ""
     mssql_backup_certificate: str = ""

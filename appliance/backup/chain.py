@@ -57,11 +57,17 @@ def restore_chain(manifests: Iterable[Manifest], at: dt.datetime | None = None) 
         raise BackupError(f"no full backup finished before {at.isoformat()}; the oldest is {ordered[0].id}")
     full = fulls[-1]
     logs = [m for m in ordered if m.kind == "log" and m.base_id == full.id]
-    reaching = [m for m in logs if m.finished_at >= at]
+    reaching = [m for m in logs if reaches(m) > at]
     if not reaching:
         newest = logs[-1].finished_at if logs else full.finished_at
         raise BackupError(f"no log backup reaches {at.isoformat()} yet; the newest ends at {newest.isoformat()}")
     return chain_to(reaching[0], known)
+
+
+def reaches(manifest: Manifest) -> dt.datetime:
+    """The latest moment a restore of this backup can stop at (its last timestamped record)."""
+    value = manifest.extra.get("reaches")
+    return dt.datetime.fromisoformat(value) if value else manifest.finished_at
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,7 @@ class BackupService:
         return manifests
 
 
-def backup_service(ctx: AppContext, session: Session, progress: Progress = no_progress) -> BackupService:
+def backup_service(ctx: AppContext, session: Session | None, progress: Progress = no_progress) -> BackupService:
     """The engine for this installation: its driver, its sites (passwords from the master key)."""
     from appliance.backup.drivers import driver_for
     from appliance.backup.sites import sites_from

@@ -133,8 +133,9 @@ def list_(runtime: Runtime, as_json: bool) -> None:
         sites = [{"name": s.name, "kind": s.kind, "ok": bool(s.ok),
                   "last_success_at": s.last_success_at.isoformat() if s.last_success_at else None,
                   "last_error": s.last_error} for s in engine.site_statuses()]
-    rows: list[dict[str, Any]] = [{"id": r.id, "kind": r.kind, "finished_at": r.finished_at.isoformat(), "size_bytes": r.size_bytes,
-             "base_id": r.base_id, "log_end": r.log_end, "note": r.note, "sites": sorted(copies.get(r.id, []))}
+    rows: list[dict[str, Any]] = [
+        {"id": r.id, "kind": r.kind, "finished_at": r.finished_at.isoformat(), "size_bytes": r.size_bytes,
+         "base_id": r.base_id, "log_end": r.log_end, "note": r.note, "sites": sorted(copies.get(r.id, []))}
             for r in records]
     newest = age.newest_any
     data: dict[str, Any] = {"backups": rows, "sites": sites, "newest_backup_at": newest.isoformat() if newest else None,
