@@ -5,11 +5,12 @@ from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, Message, Note
 from appliance.db import Base
 from appliance.jobs.models import JobRun, SchedulerLease
+from appliance.notify.models import ReminderSent
 from appliance.tenants.models import Category, Tenant, TenantKey
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
     "Attachment", "AttachmentChunk", "AuditEvent", "AuditHead", "BackupCopy", "BackupRecord", "Base", "Case",
-    "Category", "JobRun", "Membership", "Message", "Note", "RecoveryCode", "SchedulerLease", "SiteStatus", "Tenant",
-    "TenantKey", "Throttle", "User", "WebSession",
+    "Category", "JobRun", "Membership", "Message", "Note", "RecoveryCode", "ReminderSent", "SchedulerLease",
+    "SiteStatus", "Tenant", "TenantKey", "Throttle", "User", "WebSession",
 ]

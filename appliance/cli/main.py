@@ -10,6 +10,7 @@ import click
 from appliance.cli.backup import backup
 from appliance.cli.base import ApplianceGroup
 from appliance.cli.demo import demo
+from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.ops import audit, doctor, serve
 from appliance.cli.setup import db, init
 from appliance.cli.tenants import tenant
@@ -24,7 +25,7 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, db, tenant, user, serve, audit, doctor, demo, backup):
+for command in (init, db, tenant, user, serve, audit, doctor, demo, backup, jobs, scheduler):
     cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""job runs, scheduler lease and the backup catalog
+"""job runs, scheduler lease, the backup catalog and sent deadline reminders
 
 Revision ID: 0003
 Revises: 0001
@@ -85,9 +85,18 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduler_lease")),
     )
+    op.create_table(
+        "deadline_reminders",
+        sa.Column("case_id", GUID, nullable=False),
+        sa.Column("deadline", sa.String(length=12), nullable=False),
+        sa.Column("stage", sa.String(length=8), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "deadline", "stage", name=op.f("pk_deadline_reminders")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("deadline_reminders")
     op.drop_table("scheduler_lease")
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_job_runs_job_started")

@@ -1,0 +1,76 @@
+"""`appliance scheduler` and `appliance jobs list|run`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+import click
+
+from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.errors import InvalidInput
+from appliance.jobs.scheduler import Scheduler, describe
+
+
+@click.command()
+@pass_runtime
+def scheduler(runtime: Runtime) -> None:
+    """Run the scheduled jobs (backups, prune, verify, reminders) in this process; only the
+    scheduler holding the database lease runs them, others stand by. Stops on SIGTERM/SIGINT."""
+    logging.getLogger("appliance").setLevel(runtime.settings.log_level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    running = Scheduler(runtime.context)
+    click.echo(f"scheduler {running.holder} started; waiting for the lease", err=True)
+    running.serve(stop)
+    click.echo("scheduler stopped", err=True)
+
+
+@click.group()
+def jobs() -> None:
+    """Scheduled jobs: their last runs and next due times."""
+
+
+@jobs.command("list")
+@json_option
+@pass_runtime
+def list_(runtime: Runtime, as_json: bool) -> None:
+    """The last run of each job (outcome, error), failures in the last 24 h and the next due time."""
+    statuses = Scheduler(runtime.context).status()
+    rows = [describe(s) for s in statuses]
+
+    def text() -> None:
+        for row in rows:
+            last = f"{row['last_outcome']} at {row['last_started_at'][:16]}" if row["last_started_at"] else "never run"
+            failures = f", {row['failures_24h']} failed in 24 h" if row["failures_24h"] else ""
+            click.echo(f"{row['job']:<20} {last:<34} next {row['next_due_at'][:16]} UTC{failures}")
+            if row["last_outcome"] == "failed":
+                click.echo(f"{'':<20} error: {row['last_error']}")
+
+    emit(as_json, rows, text)
+
+
+@jobs.command("run")
+@click.argument("name")
+@pass_runtime
+def run(runtime: Runtime, name: str) -> None:
+    """Run one job now (recorded like a scheduled run); waits for the lease holder's consent."""
+    running = Scheduler(runtime.context)
+    if name not in running.specs:
+        raise InvalidInput("job", f"unknown job {name!r}; choose from {', '.join(running.specs)}")
+    outcome = running.run_job(name)
+    try:
+        running.release()
+    finally:
+        click.echo(f"{name}: {outcome}")
+    if outcome != "ok":
+        sys.exit(1)
