@@ -6,13 +6,14 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from tests.bench import handler_queue, large_upload, submissions
+from tests.bench import backup, handler_queue, large_upload, submissions
 from tests.bench.common import BACKENDS, Figures
 
 BENCHMARKS: dict[str, Callable[[bool, Sequence[str]], Figures]] = {
     "submissions": submissions.run,
     "queue": handler_queue.run,
     "upload": large_upload.run,
+    "backup": backup.run,
 }
 
 
