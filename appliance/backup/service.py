@@ -310,6 +310,9 @@ class BackupService:
             self._progress(f"deleting {manifest.id}")
             shutil.rmtree(self.root / manifest.id)
         self.sync_catalog()
+        removed = self._driver.after_prune(plan.keep)
+        if removed:
+            self._progress(f"removed {len(removed)} archived WAL segment(s) no kept backup needs")
         for site in self._sites:
             self._progress(f"site {site.name}: restic forget --keep-within {self._settings.backup_retention_days}d --prune")
             try:

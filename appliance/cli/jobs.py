@@ -63,7 +63,7 @@ def list_(runtime: Runtime, as_json: bool) -> None:
 @click.argument("name")
 @pass_runtime
 def run(runtime: Runtime, name: str) -> None:
-    """Run one job now (recorded like a scheduled run); waits for the lease holder's consent."""
+    """Run one job now, recorded like a scheduled run; refused (standby) while a running scheduler holds the lease."""
     running = Scheduler(runtime.context)
     if name not in running.specs:
         raise InvalidInput("job", f"unknown job {name!r}; choose from {', '.join(running.specs)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -98,11 +99,23 @@ def test_point_in_time_restore_stops_between_two_writes(cluster: Cluster, pg_ctx
         stop(cluster.root / "pitr")
 
 
-def test_verify_restores_into_a_scratch_cluster(pg_ctx: AppContext) -> None:
+def test_prune_keeps_the_newest_chain_and_cleans_the_wal_archive_then_verify(cluster: Cluster,
+                                                                            pg_ctx: AppContext) -> None:
     add_reports(pg_ctx, 2, "verify")
-    take(pg_ctx, "full")
+    old_full = take(pg_ctx, "full")
     add_reports(pg_ctx, 1, "verify-log")
-    take(pg_ctx, "log")
+    old_log = take(pg_ctx, "log")
+    new_full = take(pg_ctx, "full")
+    add_reports(pg_ctx, 1, "verify-log-2")
+    new_log = take(pg_ctx, "log")
+    pg_ctx.settings = dataclasses.replace(pg_ctx.settings, backup_retention_days=0)
+    with pg_ctx.unit_of_work() as session:
+        plan, _ = backup_service(pg_ctx, session).prune()
+    assert [m.id for m in plan.delete] == [old_full, old_log]
+    assert [m.id for m in plan.keep] == [new_full, new_log]
+    kept_start = plan.keep[0].log_start
+    assert kept_start is not None
+    assert all(p.name >= kept_start for p in cluster.archive.iterdir() if not p.name.endswith(".history"))
     with pg_ctx.unit_of_work() as session:
         report = backup_service(pg_ctx, session).verify()
     assert report.ok, report.problems

@@ -59,6 +59,10 @@ class Driver(Protocol):
         """Restore the chain (directories already checked); returns the steps taken, in words."""
         ...
 
+    def after_prune(self, kept: list[Manifest]) -> list[str]:
+        """Drop what only pruned backups needed (the PostgreSQL WAL archive); returns what went."""
+        ...
+
     def scratch(self, chain: list[tuple[Manifest, Path]], workdir: Path,
                 progress: Progress) -> AbstractContextManager[sa.Engine]:
         """The chain restored into a throw-away database, open for reading."""

@@ -191,6 +191,9 @@ class MssqlDriver:
         self._execute(statements, progress)
         return [f"SQL Server: {statement.split(' WITH ')[0]}" for statement in statements]
 
+    def after_prune(self, kept: list[Manifest]) -> list[str]:
+        return []  # SQL Server keeps no archive of its own outside the backup files
+
     @contextlib.contextmanager
     def scratch(self, chain: ChainDirs, workdir: Path, progress: Progress) -> Iterator[sa.Engine]:
         name = f"appliance_verify_{uuid.uuid4().hex[:10]}"

@@ -312,6 +312,21 @@ class PostgresDriver:
             steps.append(f"start PostgreSQL on {datadir}: it replays the WAL, then promotes")
         return steps
 
+    def after_prune(self, kept: list[Manifest]) -> list[str]:
+        """Remove archived WAL older than the oldest kept full backup's first segment (what
+        pg_archivecleanup does): nothing kept can need it, and the archive would grow forever."""
+        starts = [m.log_start for m in kept if m.kind == "full" and m.log_start]
+        if not starts or self._settings.pg_wal_archive_dir is None:
+            return []
+        oldest = min(starts)
+        removed = []
+        for path in sorted(self._settings.pg_wal_archive_dir.iterdir()):
+            name = path.name.split(".", 1)[0]
+            if SEGMENT.fullmatch(name) and name < oldest:
+                path.unlink()
+                removed.append(path.name)
+        return removed
+
     @contextlib.contextmanager
     def scratch(self, chain: ChainDirs, workdir: Path, progress: Progress) -> Iterator[sa.Engine]:
         # Outside BACKUP_DIR (private to the appliance's user): the server user must own it.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -111,7 +112,7 @@ class SqliteDriver:
             os.fsync(handle.fileno())
         steps.append(f"copied snapshot {manifest.id} ({manifest.finished_at.isoformat()})")
         if target.exists():
-            aside = target.with_name(f"{target.name}.before-restore")
+            aside = target.with_name(f"{target.name}.before-restore-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
             os.replace(target, aside)
             steps.append(f"moved the current database aside to {aside}")
         for suffix in ("-wal", "-shm"):  # a stale log of the old file must never be applied to the new one
@@ -120,6 +121,9 @@ class SqliteDriver:
         os.replace(temporary, target)
         steps.append(f"restored into {target}")
         return steps
+
+    def after_prune(self, kept: list[Manifest]) -> list[str]:
+        return []
 
     @contextlib.contextmanager
     def scratch(self, chain: ChainDirs, workdir: Path, progress: Progress) -> Iterator[sa.Engine]:
