@@ -172,8 +172,10 @@ class PostgresDriver:
     def full(self, work: Path, progress: Progress) -> Captured:
         self._archive()
         conninfo, env = self._libpq()
-        progress("pg_basebackup (compressed tar, checkpoint=fast)")
-        log = self._run([self._bin("pg_basebackup"), "-d", conninfo, "-D", str(work / "base"), "-Ft", "-z",
+        # No compression: the bulk (report text, attachments) is AES-GCM ciphertext, which does
+        # not compress, and gzip would make the backup several times slower than a copy.
+        progress("pg_basebackup (tar, checkpoint=fast)")
+        log = self._run([self._bin("pg_basebackup"), "-d", conninfo, "-D", str(work / "base"), "-Ft",
                          "-X", "stream", "--checkpoint=fast", "--no-password", "-v"], env)
         start = re.search(r"write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+)", log)
         if start is None:
@@ -208,10 +210,9 @@ class PostgresDriver:
         datadir.mkdir(parents=True, exist_ok=True)
         os.chmod(datadir, 0o700)
         progress(f"unpacking base backup {full.id} into {datadir}")
-        with tarfile.open(full_dir / "base" / "base.tar.gz") as tar:
+        with tarfile.open(_one(full_dir / "base", "base.tar*")) as tar:
             tar.extractall(datadir, filter="data")
-        wal_tar = full_dir / "base" / "pg_wal.tar.gz"
-        if wal_tar.exists():
+        for wal_tar in (full_dir / "base").glob("pg_wal.tar*"):
             with tarfile.open(wal_tar) as tar:
                 tar.extractall(datadir / "pg_wal", filter="data")
         steps.append(f"unpacked base backup {full.id} into {datadir}")
@@ -347,6 +348,13 @@ class PostgresDriver:
                     engine.dispose()
             finally:
                 self.stop(datadir)
+
+
+def _one(directory: Path, pattern: str) -> Path:
+    found = sorted(directory.glob(pattern))
+    if not found:
+        raise BackupError(f"{directory.parent.name}: no {pattern} in the base backup")
+    return found[0]
 
 
 def free_port() -> int:
