@@ -81,7 +81,8 @@ class PrunePlan:
 
 
 def prune_plan(manifests: Iterable[Manifest], now: dt.datetime, retention_days: int) -> PrunePlan:
-    """Keep what finished within the retention, everything a kept backup needs, and the newest chain."""
+    """Keep what finished within the retention, everything a kept backup needs, and the newest chain;
+    locally, snapshot "log" backups only since the newest full one."""
     ordered = sorted(manifests, key=lambda m: (m.finished_at, m.id))
     known = {m.id: m for m in ordered}
     cutoff = now - dt.timedelta(days=retention_days)
@@ -94,4 +95,10 @@ def prune_plan(manifests: Iterable[Manifest], now: dt.datetime, retention_days: 
             keep_ids.update(m.id for m in chain_to(manifest, known))
         except BackupError:
             keep_ids.add(manifest.id)  # a broken chain is reported by verify; keep what is there
+    # SQLite "log" backups are whole snapshots: older than the newest full one they only add
+    # granularity, which the sites keep cheaply (restic deduplicates); locally they would
+    # fill the disk (48 copies of the database a day).
+    fulls = [m for m in ordered if m.kind == "full"]
+    if fulls:
+        keep_ids -= {m.id for m in ordered if m.standalone and m.kind == "log" and m.finished_at < fulls[-1].finished_at}
     return PrunePlan([m for m in ordered if m.id in keep_ids], [m for m in ordered if m.id not in keep_ids])

@@ -22,13 +22,18 @@ def fingerprinted_tables() -> list[sa.Table]:
     return [t for t in Base.metadata.sorted_tables if t.name not in NOT_FINGERPRINTED]
 
 
-def fingerprint(connection: sa.Connection) -> dict[str, tuple[int, str]]:
-    """(rows, sha256 over the rows in primary-key order) for every domain table."""
+def fingerprint(connection: sa.Connection, blob_bytes: bool = True) -> dict[str, tuple[int, str]]:
+    """(rows, sha256 over the rows in primary-key order) for every domain table.
+
+    ``blob_bytes=False``: large binary columns contribute only their length (for a backup
+    that is a byte copy whose file checksum already covers them).
+    """
     result: dict[str, tuple[int, str]] = {}
     for table in fingerprinted_tables():
         digest = hashlib.sha256()
         rows = 0
-        query = sa.select(*table.columns).order_by(*table.primary_key.columns)
+        columns = [c if blob_bytes or not _is_blob(c) else sa.func.length(c).label(c.name) for c in table.columns]
+        query = sa.select(*columns).order_by(*table.primary_key.columns)
         for row in connection.execution_options(yield_per=200).execute(query):
             for value in row:
                 if isinstance(value, (bytes, bytearray, memoryview)):
@@ -43,6 +48,11 @@ def fingerprint(connection: sa.Connection) -> dict[str, tuple[int, str]]:
             rows += 1
         result[table.name] = (rows, digest.hexdigest())
     return result
+
+
+def _is_blob(column: sa.Column[Any]) -> bool:
+    return isinstance(column.type, sa.LargeBinary) and not isinstance(column.type, sa.VARBINARY) \
+        and (column.type.length is None or column.type.length > 64)
 
 
 def _canonical(value: Any) -> bytes:

@@ -276,10 +276,16 @@ class BackupService:
     def _compare_scratch(self, chain: list[Manifest], source: Path, report: VerifyReport) -> None:
         newest = chain[-1]
         with tempfile.TemporaryDirectory(prefix="appliance-verify-", dir=self.root) as scratch_dir, \
-                self._driver.scratch([(m, source / m.id) for m in chain], Path(scratch_dir), self._progress) as engine:
+                contextlib.ExitStack() as stack:
+            try:
+                engine = stack.enter_context(
+                    self._driver.scratch([(m, source / m.id) for m in chain], Path(scratch_dir), self._progress))
+            except BackupError as exc:  # the chain does not restore: that is the finding
+                report.problems.append(exc.reason)
+                return
             self._progress("comparing the scratch database with the catalog")
             with engine.connect() as connection:
-                actual = fingerprint(connection)
+                actual = fingerprint(connection, blob_bytes=newest.extra.get("fingerprint") != "blob-length")
                 report.problems += differences(newest.tables, actual)
                 report.tables = len(actual)
                 report.rows = sum(rows for rows, _ in actual.values())

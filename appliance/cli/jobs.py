@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -41,12 +42,17 @@ def jobs() -> None:
 
 
 @jobs.command("list")
+@click.option("--runs", "run_count", type=click.IntRange(0, 1000), default=10, show_default=True,
+              help="How many of the most recent runs to show as well.")
 @json_option
 @pass_runtime
-def list_(runtime: Runtime, as_json: bool) -> None:
-    """The last run of each job (outcome, error), failures in the last 24 h and the next due time."""
-    statuses = Scheduler(runtime.context).status()
-    rows = [describe(s) for s in statuses]
+def list_(runtime: Runtime, run_count: int, as_json: bool) -> None:
+    """Each job's last run (outcome, error), failures in the last 24 h and next due time; then the latest runs."""
+    running = Scheduler(runtime.context)
+    rows = [describe(s) for s in running.status()]
+    runs: list[dict[str, Any]] = [{"job": r.job, "started_at": r.started_at.isoformat(),
+             "finished_at": r.finished_at.isoformat() if r.finished_at else None, "outcome": r.outcome,
+             "error": r.error, "host": r.host} for r in running.recent_runs(run_count)]
 
     def text() -> None:
         for row in rows:
@@ -55,8 +61,13 @@ def list_(runtime: Runtime, as_json: bool) -> None:
             click.echo(f"{row['job']:<20} {last:<34} next {row['next_due_at'][:16]} UTC{failures}")
             if row["last_outcome"] == "failed":
                 click.echo(f"{'':<20} error: {row['last_error']}")
+        if runs:
+            click.echo("latest runs:")
+        for r in runs:
+            click.echo(f"  {r['started_at'][:19]} {r['job']:<20} {r['outcome']:<8} {r['host']}"
+                       + (f"  {r['error']}" if r["error"] else ""))
 
-    emit(as_json, rows, text)
+    emit(as_json, {"jobs": rows, "runs": runs}, text)
 
 
 @jobs.command("run")

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from appliance.context import AppContext
 from appliance.errors import ApplianceError
 from appliance.jobs.definitions import JobSpec, job_specs
+from appliance.jobs.models import JobRun
 from appliance.jobs.service import JobRuns, LeaseService
 
 log = logging.getLogger("appliance.jobs")
@@ -100,6 +101,10 @@ class Scheduler:
                                     last.error if last else None,
                                     spec.next_due(last.started_at if last else None, now), failures.get(name, 0)))
         return result
+
+    def recent_runs(self, limit: int) -> list[JobRun]:
+        with self.ctx.unit_of_work() as session:
+            return JobRuns(session, self.ctx.clock).recent(limit)
 
     def _background(self) -> BackgroundScheduler:
         background = BackgroundScheduler(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from appliance.backup.drivers.postgres import free_port
 from appliance.backup.service import backup_service
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
+from appliance.errors import BackupChainGap
 from appliance.settings import Settings
 from tests.functional.backup_support import MARKER, add_reports, count_cases, dump_rows, files_contain
 from tests.functional.pgcluster import Cluster, private_cluster, stop
@@ -97,6 +99,13 @@ def test_point_in_time_restore_stops_between_two_writes(cluster: Cluster, pg_ctx
     finally:
         restored.dispose()
         stop(cluster.root / "pitr")
+
+    add_reports(pg_ctx, 1, "third")
+    take(pg_ctx, "log")
+    missing = sorted(p.name for p in pg_ctx.settings.backup_root.glob("*-log"))[0]
+    shutil.rmtree(pg_ctx.settings.backup_root / missing)
+    with pytest.raises(BackupChainGap, match=f"{missing} is missing"):
+        backup_service(pg_ctx, None).restore(RestoreRequest(str(cluster.root / "gap"), False, None, None))
 
 
 def test_prune_keeps_the_newest_chain_and_cleans_the_wal_archive_then_verify(cluster: Cluster,

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -110,7 +111,9 @@ def test_two_scheduler_processes_one_runs_the_jobs(tmp_path: Path, backend: str)
         assert {r[0] for r in finished} == {"backup-full", "backup-log", "backup-prune", "backup-verify",
                                              "deadline-reminders"}
         listing = json.loads(install.run_ok("jobs", "list", "--json"))
-        assert {row["job"]: row["last_outcome"] for row in listing}["backup-full"] == "ok"
+        assert {row["job"]: row["last_outcome"] for row in listing["jobs"]}["backup-full"] == "ok"
+        assert {run["host"] for run in listing["runs"]} == {holder}
+        assert "backup-full" in install.run_ok("jobs", "list")
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -120,3 +123,27 @@ def test_two_scheduler_processes_one_runs_the_jobs(tmp_path: Path, backend: str)
             assert "Traceback" not in err
     assert read_lease(install)[0] is None, "the holder releases the lease when it stops"
     assert os.listdir(install.config.parent / "backups")
+
+
+def test_snapshots_taken_while_reports_arrive_are_consistent(settings: Settings, ctx: AppContext,
+                                                             clock: FrozenClock) -> None:
+    add_reports(ctx, 1, "first")
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        while not stop.is_set():
+            add_reports(ctx, 1, "concurrent")
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        for _ in range(3):
+            clock.advance(minutes=30)
+            with ctx.unit_of_work() as session:
+                backup_service(ctx, session).full()
+    finally:
+        stop.set()
+        writer.join()
+    with ctx.unit_of_work() as session:
+        report = backup_service(ctx, session).verify()  # integrity_check + row counts of the newest
+    assert report.ok, report.problems

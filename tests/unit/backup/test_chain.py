@@ -61,3 +61,10 @@ def test_prune_never_deletes_the_newest_chain_however_old() -> None:
     history = [backup("f1", "full", 0), backup("l1", "log", 1, "f1", "f1")]
     plan = prune_plan(history, DAY0 + dt.timedelta(days=400), retention_days=30)
     assert {m.id for m in plan.keep} == {"f1", "l1"} and not plan.delete
+
+
+def test_snapshot_logs_older_than_the_newest_full_are_thinned_locally() -> None:
+    history = [backup("s1", "full", 0, standalone=True), backup("s2", "log", 0.5, standalone=True),
+               backup("s3", "full", 1, standalone=True), backup("s4", "log", 1.5, standalone=True)]
+    plan = prune_plan(history, DAY0 + dt.timedelta(days=2), retention_days=30)
+    assert [m.id for m in plan.keep] == ["s1", "s3", "s4"] and [m.id for m in plan.delete] == ["s2"]
