@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest, driver_for
 from appliance.backup.manifest import Manifest
@@ -16,8 +17,10 @@ from appliance.backup.service import BackupService, CopyReport, backup_service
 from appliance.backup.sites import sites_from
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.clock import utcnow
+from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
-from appliance.errors import InvalidInput, SiteCopyFailed
+from appliance.errors import ApplianceError, Conflict, InvalidInput, SiteCopyFailed
+from appliance.jobs.service import LeaseService
 from appliance.settings import Settings
 
 
@@ -199,6 +202,24 @@ def prune(runtime: Runtime, dry_run: bool, as_json: bool) -> None:
         raise SiteCopyFailed(failures)
 
 
+def refuse_while_a_scheduler_runs(settings: Settings) -> None:
+    """Restoring over the database under a live scheduler would race its next backup."""
+    try:
+        context = build_context(settings)
+    except ApplianceError:
+        return  # the database is gone or unreadable: nothing runs on it
+    try:
+        with context.unit_of_work() as session:
+            lease = LeaseService(session, context.clock).current()
+            if lease is not None and lease.expires_at > context.clock():
+                raise Conflict(f"scheduler {lease.holder} is running (lease until {lease.expires_at:%H:%M:%S} UTC); "
+                               "stop it and the app before restoring over the database")
+    except sa.exc.SQLAlchemyError:
+        return  # no schema (a new, empty database): nothing to protect
+    finally:
+        context.close()
+
+
 @backup.command("restore")
 @click.option("--at", "at_text", default=None, help="Point in time (ISO 8601; local TIMEZONE if no offset).")
 @click.option("--site", "site_name", default=None, help="Fetch the backups from this site (default: BACKUP_DIR).")
@@ -218,6 +239,8 @@ def restore(runtime: Runtime, at_text: str | None, site_name: str | None, into: 
         raise InvalidInput("--into", "give a new database to restore into, or --force to replace the current one")
     settings = runtime.settings
     at = parse_moment(at_text, settings) if at_text else None
+    if force:
+        refuse_while_a_scheduler_runs(settings)
     master = MasterKey.load(settings.master_key_file)  # the database may be gone: no context, no session
     engine = BackupService(None, settings, master, utcnow,
                            driver_for(settings, master), sites_from(settings, master), progress_printer())

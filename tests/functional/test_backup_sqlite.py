@@ -114,6 +114,8 @@ def test_two_scheduler_processes_one_runs_the_jobs(tmp_path: Path, backend: str)
         assert {row["job"]: row["last_outcome"] for row in listing["jobs"]}["backup-full"] == "ok"
         assert {run["host"] for run in listing["runs"]} == {holder}
         assert "backup-full" in install.run_ok("jobs", "list")
+        refused = install.run("backup", "restore", "--force")
+        assert refused.returncode != 0 and f"scheduler {holder} is running" in refused.stderr
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

@@ -194,6 +194,9 @@ class PostgresDriver:
         if previous.log_end is None:
             raise BackupError(f"{previous.id} records no WAL position; take a full backup")
         tables, lsn, last, now = self._state_and_switch(progress)
+        if last[:8] != previous.log_end[:8]:
+            raise BackupError(f"the server moved to timeline {int(last[:8], 16)} (a restore?); "
+                              "take a full backup to start a new chain")
         first = next_segment(previous.log_end)
         if last < first:  # nothing written since the previous backup: the chain still needs a link
             last = first = previous.log_end
