@@ -88,7 +88,7 @@ def backup_checks(runtime: Runtime) -> list[Check]:
                             + (": is the scheduler running?" if stale else "")))
     for site in sites:
         checks.append(Check(f"backup site {site.name}", "ok" if site.ok else "fail",
-                            f"{site.kind}, last copy {site.last_success_at:%Y-%m-%d %H:%M} UTC checked"
+                            f"{site.kind} site, last copied and checked {site.last_success_at:%Y-%m-%d %H:%M} UTC"
                             if site.ok and site.last_success_at else f"{site.kind}: {site.last_error}"))
     return checks
 
