@@ -75,10 +75,6 @@ class PrunePlan:
     keep: list[Manifest]
     delete: list[Manifest]
 
-    @property
-    def keep_fulls(self) -> list[str]:
-        return [m.id for m in self.keep if m.kind == "full"]
-
 
 def prune_plan(manifests: Iterable[Manifest], now: dt.datetime, retention_days: int) -> PrunePlan:
     """Keep what finished within the retention, everything a kept backup needs, and the newest chain;

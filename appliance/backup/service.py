@@ -177,7 +177,7 @@ class BackupService:
                     if manifest.id in at_site:
                         continue
                     self._progress(f"site {site.name}: copying {manifest.id}")
-                    snapshot = site.copy(self.root, manifest.id)
+                    snapshot = site.copy(self.root, manifest.id, manifest.finished_at)
                     self._db.merge(BackupCopy(backup_id=manifest.id, site=site.name, snapshot_id=snapshot,
                                                    copied_at=self._clock()))
                     copied.append(manifest.id)
@@ -319,10 +319,13 @@ class BackupService:
         removed = self._driver.after_prune(plan.keep)
         if removed:
             self._progress(f"removed {len(removed)} archived WAL segment(s) no kept backup needs")
+        # keep-within alone would drop an old full (or log) that a kept log still needs: name those.
+        cutoff = self._clock() - dt.timedelta(days=self._settings.backup_retention_days)
+        needed_old = [m.id for m in plan.keep if m.finished_at < cutoff]
         for site in self._sites:
             self._progress(f"site {site.name}: restic forget --keep-within {self._settings.backup_retention_days}d --prune")
             try:
-                site.forget(self._settings.backup_retention_days, plan.keep_fulls)
+                site.forget(self._settings.backup_retention_days, needed_old)
             except SiteUnreachable as exc:
                 failures[site.name] = exc.detail
         return plan, failures

@@ -8,6 +8,7 @@ command line, never printed) and turns its failures into one line naming the sit
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -169,9 +170,12 @@ class ResticSite:
             else:
                 raise
 
-    def copy(self, backup_root: Path, backup_id: str) -> str:
-        """Store one backup directory as a snapshot tagged with its id; returns the snapshot id."""
-        out = self.run("backup", "--json", "--host", RESTIC_HOST, "--tag", backup_id, backup_id, cwd=backup_root)
+    def copy(self, backup_root: Path, backup_id: str, taken_at: dt.datetime) -> str:
+        """Store one backup directory as a snapshot tagged with its id and dated with the backup's
+        own time (so --keep-within counts from when it was taken); returns the snapshot id."""
+        when = taken_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")  # restic reads local time
+        out = self.run("backup", "--json", "--host", RESTIC_HOST, "--tag", backup_id, "--time", when, backup_id,
+                       cwd=backup_root)
         for line in reversed(out.splitlines()):
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 message = json.loads(line)
@@ -197,7 +201,9 @@ class ResticSite:
 
     def forget(self, keep_within_days: int, keep_ids: list[str]) -> None:
         """Forget snapshots older than the retention except those a kept chain needs, then prune."""
-        args = ["forget", "--host", RESTIC_HOST, "--keep-within", f"{keep_within_days}d"]
+        # One group for all: each backup is its own path, and restic groups by host and paths
+        # by default, which would keep the newest snapshot of every backup for ever.
+        args = ["forget", "--host", RESTIC_HOST, "--group-by", "host", "--keep-within", f"{keep_within_days}d"]
         for backup_id in keep_ids:
             args += ["--keep-tag", backup_id]
         self.run(*args, "--prune")

@@ -117,11 +117,16 @@ def test_prune_keeps_the_newest_chain_and_cleans_the_wal_archive_then_verify(clu
     new_full = take(pg_ctx, "full")
     add_reports(pg_ctx, 1, "verify-log-2")
     new_log = take(pg_ctx, "log")
-    pg_ctx.settings = dataclasses.replace(pg_ctx.settings, backup_retention_days=0)
+    pg_ctx.settings = dataclasses.replace(pg_ctx.settings, backup_retention_days=0,
+                                          backup_sites=(f"local={cluster.root / 'site'}",))
     with pg_ctx.unit_of_work() as session:
-        plan, _ = backup_service(pg_ctx, session).prune()
-    assert [m.id for m in plan.delete] == [old_full, old_log]
+        assert not backup_service(pg_ctx, session).copy_to_sites().failures
+    with pg_ctx.unit_of_work() as session:
+        plan, failures = backup_service(pg_ctx, session).prune()
+    assert [m.id for m in plan.delete] == [old_full, old_log] and not failures
     assert [m.id for m in plan.keep] == [new_full, new_log]
+    with pg_ctx.unit_of_work() as session:  # past the retention, but the newest chain: kept at the site too
+        assert {s.backup_id for s in backup_service(pg_ctx, session).site("local").snapshots()} == {new_full, new_log}
     kept_start = plan.keep[0].log_start
     assert kept_start is not None
     assert all(p.name >= kept_start for p in cluster.archive.iterdir() if not p.name.endswith(".history"))

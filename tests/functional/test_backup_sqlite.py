@@ -79,7 +79,9 @@ def test_prune_deletes_old_snapshots_and_keeps_the_newest(settings: Settings, ct
     assert [m.id for m in plan.delete] == [old.id] and [m.id for m in plan.keep] == [new.id] and not failures
     assert not (settings.backup_root / old.id).exists() and (settings.backup_root / new.id).exists()
     with ctx.unit_of_work() as session:
-        assert [r.id for r in backup_service(ctx, session).catalog()] == [new.id]
+        engine = backup_service(ctx, session)
+        assert [r.id for r in engine.catalog()] == [new.id]
+        assert {s.backup_id for s in engine.site("local").snapshots()} == {new.id}  # restic forget + prune
 
 
 def read_lease(install: Install) -> tuple[str | None, list[tuple[str, str, str]]]:

@@ -54,7 +54,6 @@ def test_prune_keeps_the_full_a_kept_log_needs() -> None:
     plan = prune_plan(history, DAY0 + dt.timedelta(days=40), retention_days=30)
     assert {m.id for m in plan.keep} == {"f1", "l1", "l2"}  # l2 is within 30 days and needs l1 and f1
     assert [m.id for m in plan.delete] == ["old"]
-    assert plan.keep_fulls == ["f1"]
 
 
 def test_prune_never_deletes_the_newest_chain_however_old() -> None:
