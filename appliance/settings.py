@@ -54,7 +54,8 @@ class Settings:
     backup_site_passwords: tuple[str, ...] = ()
     backup_ssh_key_file: Path | None = None
     backup_ssh_known_hosts: Path | None = None
-    backup_check_subset: str = "10%"
+    # "rotate": each check after a copy reads the next 1/48 of the packs (all of them about daily).
+    backup_check_subset: str = "rotate"
     # PostgreSQL: where archive_command puts WAL segments, and the server binaries (pg_basebackup, pg_ctl).
     pg_wal_archive_dir: Path | None = None
     pg_bin_dir: Path | None = None
@@ -245,8 +246,8 @@ def _validate_schedule(settings: Settings) -> None:
         raise SettingsError("BACKUP_LOG_MINUTES", "backup_log_minutes and reminder_minutes must be 1..1440")
     if settings.scheduler_lease_seconds < 10:
         raise SettingsError("SCHEDULER_LEASE_SECONDS", "must be at least 10")
-    if not re.fullmatch(r"\d{1,3}(\.\d+)?%|\d+/\d+", settings.backup_check_subset):
-        raise SettingsError("BACKUP_CHECK_SUBSET", "must be a percentage such as 10% or a fraction n/t")
+    if not re.fullmatch(r"rotate|\d{1,3}(\.\d+)?%|\d+/\d+", settings.backup_check_subset):
+        raise SettingsError("BACKUP_CHECK_SUBSET", "must be rotate, a percentage such as 10% or a fraction n/t")
 
 
 def render_config(values: Mapping[str, Any]) -> str:

@@ -41,6 +41,8 @@ from appliance.errors import BackupError, DecryptionFailed
 from appliance.settings import Settings
 from appliance.users.models import User
 
+CHECK_GROUPS = 48
+
 
 @dataclass
 class CopyReport:
@@ -181,8 +183,9 @@ class BackupService:
                     self._db.merge(BackupCopy(backup_id=manifest.id, site=site.name, snapshot_id=snapshot,
                                                    copied_at=self._clock()))
                     copied.append(manifest.id)
-                self._progress(f"site {site.name}: restic check (data subset {self._settings.backup_check_subset})")
-                site.check(self._settings.backup_check_subset)
+                subset = self._check_subset()
+                self._progress(f"site {site.name}: restic check --read-data-subset={subset}")
+                site.check(subset)
             except SiteUnreachable as exc:
                 status.ok, status.last_error = False, exc.detail[:300]
                 report.failures[site.name] = exc.detail
@@ -193,6 +196,14 @@ class BackupService:
             report.checked.append(site.name)
         self._db.flush()
         return report
+
+    def _check_subset(self) -> str:
+        """The configured subset, or for "rotate" the next 1/48 of the packs: checks after
+        successive copies read different packs, so the whole repository is read about daily."""
+        if self._settings.backup_check_subset != "rotate":
+            return self._settings.backup_check_subset
+        slot = int(self._clock().timestamp() // (self._settings.backup_log_minutes * 60))
+        return f"{slot % CHECK_GROUPS + 1}/{CHECK_GROUPS}"
 
     def _site_status(self, site: ResticSite) -> SiteStatus:
         status = self._db.get(SiteStatus, site.name)
