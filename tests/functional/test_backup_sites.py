@@ -14,6 +14,7 @@ import pytest
 
 from appliance.backup.drivers.postgres import free_port
 from appliance.context import build_context
+from appliance.crypto.keys import MasterKey
 from appliance.settings import load_settings
 from tests.functional.backup_support import MARKER, add_reports, files_contain
 from tests.functional.sshd import SshServer, available, ssh_server
@@ -26,6 +27,7 @@ class Install:
     def __init__(self, root: Path, extra: dict[str, object]) -> None:
         self.root = root
         self.config = root / "data" / "appliance.toml"
+        self.outputs: list[str] = []
         self.run_ok("init", "--data-dir", str(self.config.parent))
         with self.config.open("a") as handle:
             for key, value in extra.items():
@@ -36,8 +38,10 @@ class Install:
             "APPLIANCE_CONFIG": str(self.config)}
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(APPLIANCE), *args], env=self.env(), capture_output=True, text=True, timeout=300,
-                              check=False)
+        result = subprocess.run([str(APPLIANCE), *args], env=self.env(), capture_output=True, text=True, timeout=300,
+                                check=False)
+        self.outputs += [result.stdout, result.stderr]
+        return result
 
     def run_ok(self, *args: str) -> str:
         result = self.run(*args)
@@ -90,8 +94,11 @@ def test_three_sites_one_unreachable_fails_loudly_and_the_others_are_verified(tm
     restored = tmp_path / "from-sftp.db"
     install.run_ok("backup", "restore", "--site", "offsite", "--into", str(restored))
     assert restored.stat().st_size > 0
-    password = install.run_ok("backup", "list")  # no repository password anywhere in the output
-    assert "restic-site" not in password
+    master = MasterKey.load(install.config.parent / "master.key")
+    for site in ("local", "offsite", "dead"):  # no repository password in any output
+        password = master.derive(f"restic-site/{site}/v1").hex()
+        assert not any(password in output for output in install.outputs)
+        assert not files_contain(install.config.parent, password.encode())
     for root in (install.config.parent / "backups", tmp_path / "site-local", tmp_path / "site-sftp"):
         assert not files_contain(root, MARKER.encode()), root
 
