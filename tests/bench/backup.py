@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from appliance.actors import CLI
+from appliance.actors import CLI, Role
 from appliance.backup.drivers import RestoreRequest
 from appliance.backup.drivers.postgres import free_port
 from appliance.backup.service import backup_service
@@ -51,6 +51,9 @@ def fill(ctx: AppContext, total: int) -> None:
                 tenant = services.tenants.by_slug("bench")
             except NotFound:
                 tenant = services.tenants.create_tenant("Bench AB", "bench", CLI)
+                # a handler, so the channel accepts reports (someone can read them)
+                services.users.create_user("bench-handler@example.com", "correct horse battery",
+                                           [(tenant.id, Role.HANDLER)], CLI)
             category = services.tenants.categories(tenant.id)[0].id
             services.reporting.submit(tenant, ReportForm(category, "bench report"),
                                       [Upload("data.bin", "application/octet-stream", io.BytesIO(os.urandom(piece)))])
