@@ -162,9 +162,10 @@ class BackupService:
 
     # -- sites -----------------------------------------------------------------------------------
 
-    def copy_to_sites(self) -> CopyReport:
+    def copy_to_sites(self, recreate: bool = False) -> CopyReport:
         """Copy every local backup a site lacks to it, then check the site. One failing site
-        does not stop the others; the report names it and its status says so until it recovers."""
+        does not stop the others; the report names it and its status says so until it recovers.
+        A site that held copies before is never silently re-created empty (``recreate`` allows it)."""
         report = CopyReport()
         manifests = scan(self.root)
         for site in self._sites:
@@ -172,7 +173,7 @@ class BackupService:
             status.last_attempt_at = self._clock()
             try:
                 self._progress(f"site {site.name}: opening the repository")
-                site.ensure_repository()
+                site.ensure_repository(may_create=recreate or status.last_success_at is None)
                 at_site = {s.backup_id for s in site.snapshots()}
                 copied = []
                 for manifest in manifests:

@@ -159,16 +159,25 @@ class ResticSite:
             raise SiteUnreachable(self.name, _first_error(result.stderr, self._password))
         return result.stdout
 
-    def ensure_repository(self) -> None:
-        """Create the repository on first use; an unreachable one fails here."""
+    def ensure_repository(self, may_create: bool) -> None:
+        """Create the repository on first use; an unreachable one fails here.
+
+        A repository that held copies before and is now missing is not recreated (unless
+        ``may_create``): that is an unmounted share or a wiped bucket, and a new empty
+        repository on the wrong disk would hide it.
+        """
         try:
             self.run("cat", "config", timeout=120)
         except SiteUnreachable as exc:
-            if (self.spec.kind == "local" and not Path(self.spec.repository).exists()) \
-                    or "does not exist" in exc.detail or "Is there a repository" in exc.detail:
-                self.run("init", timeout=300)
-            else:
+            missing = (self.spec.kind == "local" and not Path(self.spec.repository).exists()) \
+                or "does not exist" in exc.detail or "Is there a repository" in exc.detail
+            if not missing:
                 raise
+            if not may_create:
+                raise SiteUnreachable(self.name, "the repository that held earlier copies is missing (unmounted "
+                                                 "share? wiped bucket?); `appliance backup copy --recreate` "
+                                                 "starts a new one") from None
+            self.run("init", timeout=300)
 
     def copy(self, backup_root: Path, backup_id: str, taken_at: dt.datetime) -> str:
         """Store one backup directory as a snapshot tagged with its id and dated with the backup's

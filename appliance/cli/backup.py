@@ -111,12 +111,14 @@ def log(runtime: Runtime, copy: bool, as_json: bool) -> None:
 
 
 @backup.command("copy")
+@click.option("--recreate", is_flag=True,
+              help="Start a new repository at a site whose earlier repository is gone (after checking why).")
 @json_option
 @pass_runtime
-def copy(runtime: Runtime, as_json: bool) -> None:
+def copy(runtime: Runtime, recreate: bool, as_json: bool) -> None:
     """Copy every backup a site lacks to it and check each site (restic check, data subset)."""
     with runtime.services() as services:
-        report = backup_service(runtime.context, services.session, progress_printer()).copy_to_sites()
+        report = backup_service(runtime.context, services.session, progress_printer()).copy_to_sites(recreate)
     emit(as_json, copy_data(report), lambda: echo_copy(report))
     if report.failures:
         raise SiteCopyFailed(report.failures)

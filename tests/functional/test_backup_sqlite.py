@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -82,6 +83,13 @@ def test_prune_deletes_old_snapshots_and_keeps_the_newest(settings: Settings, ct
         engine = backup_service(ctx, session)
         assert [r.id for r in engine.catalog()] == [new.id]
         assert {s.backup_id for s in engine.site("local").snapshots()} == {new.id}  # restic forget + prune
+
+    shutil.rmtree(settings.data_dir / "site")  # the share is not mounted: never recreated silently
+    with ctx.unit_of_work() as session:
+        report = backup_service(ctx, session).copy_to_sites()
+    assert "missing" in report.failures["local"] and not (settings.data_dir / "site").exists()
+    with ctx.unit_of_work() as session:
+        assert not backup_service(ctx, session).copy_to_sites(recreate=True).failures
 
 
 def read_lease(install: Install) -> tuple[str | None, list[tuple[str, str, str]]]:
