@@ -17,7 +17,7 @@ from appliance.backup.drivers.postgres import free_port
 from appliance.backup.service import backup_service
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
-from appliance.errors import BackupChainGap
+from appliance.errors import BackupChainGap, BackupError
 from appliance.settings import Settings
 from tests.functional.backup_support import MARKER, add_reports, count_cases, dump_rows, files_contain
 from tests.functional.pgcluster import Cluster, private_cluster, stop
@@ -135,3 +135,24 @@ def test_prune_keeps_the_newest_chain_and_cleans_the_wal_archive_then_verify(clu
     assert report.ok, report.problems
     assert report.sample.startswith("decrypted")
     assert report.rows > 0
+
+
+def test_restore_over_the_stopped_cluster_then_a_new_chain_starts(cluster: Cluster, pg_ctx: AppContext) -> None:
+    add_reports(pg_ctx, 2, "kept")
+    take(pg_ctx, "full")
+    add_reports(pg_ctx, 1, "in-log")
+    take(pg_ctx, "log")
+    expected = dump_rows(pg_ctx.engine)
+    pg_ctx.engine.dispose()
+    pg_ctx.settings = dataclasses.replace(pg_ctx.settings, pg_data_dir=cluster.data)
+    with pytest.raises(BackupError, match="is running"):
+        backup_service(pg_ctx, None).restore(RestoreRequest(None, True, None))
+    stop(cluster.data)
+    _, steps = backup_service(pg_ctx, None).restore(RestoreRequest(None, True, None, cluster.port))
+    assert any("moved the current data directory aside" in step for step in steps)
+    assert dump_rows(pg_ctx.engine) == expected
+    add_reports(pg_ctx, 1, "after-restore")
+    with pytest.raises(BackupError, match="timeline"):  # the restore began a new timeline: a new chain
+        take(pg_ctx, "log")
+    take(pg_ctx, "full")
+    take(pg_ctx, "log")

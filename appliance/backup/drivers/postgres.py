@@ -234,9 +234,10 @@ class PostgresDriver:
         with (datadir / "postgresql.auto.conf").open("a") as handle:
             handle.write("\n# appliance backup restore\n" + "\n".join(lines) + "\n")
         (datadir / "recovery.signal").touch()
-        for stale in ("postmaster.pid", "postmaster.opts"):
+        # Left by the server that was backed up (sockets live in the data directory on some set-ups).
+        for stale in [datadir / "postmaster.pid", datadir / "postmaster.opts", *datadir.glob(".s.PGSQL.*")]:
             with contextlib.suppress(FileNotFoundError):
-                (datadir / stale).unlink()
+                stale.unlink()
         recovery = ", ".join(f"{k} {v}" for k, v in target.items()) or "the end of the shipped WAL"
         steps.append(f"configured recovery to {recovery}" + (" (archiving off in this copy)" if archive_off else ""))
         self._give_to_server_user(datadir)
