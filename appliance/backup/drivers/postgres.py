@@ -233,6 +233,14 @@ class PostgresDriver:
             lines.append("archive_mode = 'off'")
         with (datadir / "postgresql.auto.conf").open("a") as handle:
             handle.write("\n# appliance backup restore\n" + "\n".join(lines) + "\n")
+        if not (datadir / "postgresql.conf").exists():
+            # Debian/Ubuntu keep the configuration in /etc/postgresql, outside the base backup:
+            # enough to start, replay and serve on 127.0.0.1 with password authentication.
+            (datadir / "postgresql.conf").write_text("listen_addresses = '127.0.0.1'\n")
+            (datadir / "pg_hba.conf").write_text("local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
+            (datadir / "pg_ident.conf").write_text("")
+            steps.append("the base backup has no postgresql.conf (Debian layout): wrote a minimal one; "
+                         "copy your own configuration before serving the app from this cluster")
         (datadir / "recovery.signal").touch()
         # Left by the server that was backed up (sockets live in the data directory on some set-ups).
         for stale in [datadir / "postmaster.pid", datadir / "postmaster.opts", *datadir.glob(".s.PGSQL.*")]:
