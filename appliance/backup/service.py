@@ -49,6 +49,8 @@ class CopyReport:
     copied: dict[str, list[str]] = field(default_factory=dict)  # site -> backup ids copied now
     checked: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    attempted: dict[str, dt.datetime] = field(default_factory=dict)
+    copies: dict[str, list[tuple[str, str, dt.datetime]]] = field(default_factory=dict)  # (backup, snapshot, at)
 
 
 @dataclass
@@ -162,41 +164,57 @@ class BackupService:
 
     # -- sites -----------------------------------------------------------------------------------
 
-    def copy_to_sites(self, recreate: bool = False) -> CopyReport:
+    def sites_with_copies(self) -> set[str]:
+        """Sites that held a good copy before (their repository is never silently re-created)."""
+        return {s.name for s in self._db.scalars(sa.select(SiteStatus).where(SiteStatus.last_success_at.is_not(None)))}
+
+    def copy(self, had_copies: set[str], recreate: bool = False) -> CopyReport:
         """Copy every local backup a site lacks to it, then check the site. One failing site
-        does not stop the others; the report names it and its status says so until it recovers.
-        A site that held copies before is never silently re-created empty (``recreate`` allows it)."""
+        does not stop the others; the report names it. Touches no database (restic may take
+        minutes; on SQLite an open transaction would hold the write lock): record the report
+        with :meth:`record`. A site that held copies before is never silently re-created
+        empty (``recreate`` allows it)."""
         report = CopyReport()
         manifests = scan(self.root)
         for site in self._sites:
-            status = self._site_status(site)
-            status.last_attempt_at = self._clock()
+            report.attempted[site.name] = self._clock()
             try:
                 self._progress(f"site {site.name}: opening the repository")
-                site.ensure_repository(may_create=recreate or status.last_success_at is None)
+                site.ensure_repository(may_create=recreate or site.name not in had_copies)
                 at_site = {s.backup_id for s in site.snapshots()}
                 copied = []
                 for manifest in manifests:
                     if manifest.id in at_site:
                         continue
                     self._progress(f"site {site.name}: copying {manifest.id}")
-                    snapshot = site.copy(self.root, manifest.id, manifest.finished_at)
-                    self._db.merge(BackupCopy(backup_id=manifest.id, site=site.name, snapshot_id=snapshot,
-                                                   copied_at=self._clock()))
-                    copied.append(manifest.id)
+                    copied.append((manifest.id, site.copy(self.root, manifest.id, manifest.finished_at),
+                                   self._clock()))
                 subset = self._check_subset()
                 self._progress(f"site {site.name}: restic check --read-data-subset={subset}")
                 site.check(subset)
             except SiteUnreachable as exc:
-                status.ok, status.last_error = False, exc.detail[:300]
                 report.failures[site.name] = exc.detail
                 continue
-            status.ok, status.last_error = True, None
-            status.last_success_at = status.last_checked_at = self._clock()
-            report.copied[site.name] = copied
+            report.copies[site.name] = copied
+            report.copied[site.name] = [backup_id for backup_id, _, _ in copied]
             report.checked.append(site.name)
-        self._db.flush()
         return report
+
+    def record(self, report: CopyReport) -> None:
+        """Store the copies and each site's status (a failure stays visible until a copy succeeds)."""
+        for site in self._sites:
+            if site.name not in report.attempted:
+                continue
+            status = self._site_status(site)
+            status.last_attempt_at = report.attempted[site.name]
+            if site.name in report.failures:
+                status.ok, status.last_error = False, report.failures[site.name][:300]
+                continue
+            for backup_id, snapshot, at in report.copies.get(site.name, []):
+                self._db.merge(BackupCopy(backup_id=backup_id, site=site.name, snapshot_id=snapshot, copied_at=at))
+            status.ok, status.last_error = True, None
+            status.last_success_at = status.last_checked_at = report.attempted[site.name]
+        self._db.flush()
 
     def _check_subset(self) -> str:
         """The configured subset, or for "rotate" the next 1/48 of the packs: checks after
@@ -327,7 +345,6 @@ class BackupService:
         for manifest in plan.delete:
             self._progress(f"deleting {manifest.id}")
             shutil.rmtree(self.root / manifest.id)
-        self.sync_catalog()
         removed = self._driver.after_prune(plan.keep)
         if removed:
             self._progress(f"removed {len(removed)} archived WAL segment(s) no kept backup needs")
@@ -340,6 +357,8 @@ class BackupService:
                 site.forget(self._settings.backup_retention_days, needed_old)
             except SiteUnreachable as exc:
                 failures[site.name] = exc.detail
+        if self._session is not None:
+            self.sync_catalog()  # last: no transaction stays open while restic works
         return plan, failures
 
     # -- restore ---------------------------------------------------------------------------------
@@ -398,6 +417,17 @@ class BackupService:
                      "--include", f"/{backup_id}/manifest.json")
             manifests.append(read_manifest(staging / backup_id))
         return manifests
+
+
+def copy_to_sites(ctx: AppContext, progress: Progress = no_progress, recreate: bool = False) -> CopyReport:
+    """Copy to every site in three steps, so no database transaction stays open while restic
+    works: read which sites held copies, copy and check, record the outcome."""
+    with ctx.unit_of_work() as session:
+        had_copies = backup_service(ctx, session).sites_with_copies()
+    report = backup_service(ctx, None, progress).copy(had_copies, recreate)
+    with ctx.unit_of_work() as session:
+        backup_service(ctx, session).record(report)
+    return report
 
 
 def backup_service(ctx: AppContext, session: Session | None, progress: Progress = no_progress) -> BackupService:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest, driver_for
 from appliance.backup.manifest import Manifest
-from appliance.backup.service import BackupService, CopyReport, backup_service
+from appliance.backup.service import BackupService, CopyReport, backup_service, copy_to_sites
 from appliance.backup.sites import sites_from
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.clock import utcnow
@@ -73,9 +73,8 @@ def _take(runtime: Runtime, kind: str, copy: bool, as_json: bool) -> None:
         engine = backup_service(runtime.context, services.session, progress)
         manifest = engine.full() if kind == "full" else engine.log()
     report = CopyReport()
-    if copy:
-        with runtime.services() as services:  # the backup is recorded even if every site fails
-            report = backup_service(runtime.context, services.session, progress).copy_to_sites()
+    if copy:  # the backup is recorded (committed) even if every site fails
+        report = copy_to_sites(runtime.context, progress)
     data = {"backup": manifest_data(manifest), "sites": copy_data(report)}
 
     def text() -> None:
@@ -117,8 +116,7 @@ def log(runtime: Runtime, copy: bool, as_json: bool) -> None:
 @pass_runtime
 def copy(runtime: Runtime, recreate: bool, as_json: bool) -> None:
     """Copy every backup a site lacks to it and check each site (restic check, data subset)."""
-    with runtime.services() as services:
-        report = backup_service(runtime.context, services.session, progress_printer()).copy_to_sites(recreate)
+    report = copy_to_sites(runtime.context, progress_printer(), recreate)
     emit(as_json, copy_data(report), lambda: echo_copy(report))
     if report.failures:
         raise SiteCopyFailed(report.failures)

@@ -11,7 +11,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from appliance.backup.service import backup_service
+from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext
 from appliance.errors import BackupError, SiteCopyFailed
 from appliance.notify.mailer import Mailer
@@ -51,8 +51,7 @@ def _take(kind: str) -> JobFunction:
         with ctx.unit_of_work() as session:
             engine = backup_service(ctx, session)
             manifest = engine.full() if kind == "full" else engine.log()
-        with ctx.unit_of_work() as session:  # site statuses are stored before a failure is raised
-            report = backup_service(ctx, session).copy_to_sites()
+        report = copy_to_sites(ctx)  # site statuses are stored before a failure is raised
         if report.failures:
             raise SiteCopyFailed(report.failures)
         return f"{manifest.id}, copied to {len(report.checked)} site(s)"
@@ -62,7 +61,7 @@ def _take(kind: str) -> JobFunction:
 
 def prune(ctx: AppContext) -> str:
     with ctx.unit_of_work() as session:
-        plan, failures = backup_service(ctx, session).prune()
+        plan, failures = backup_service(ctx, session).prune()  # restic runs before its first query
     if failures:
         raise SiteCopyFailed(failures)
     return f"deleted {len(plan.delete)}, kept {len(plan.keep)}"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest
 from appliance.backup.drivers.postgres import free_port
-from appliance.backup.service import backup_service
+from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
 from appliance.errors import BackupChainGap, BackupError
@@ -119,8 +119,7 @@ def test_prune_keeps_the_newest_chain_and_cleans_the_wal_archive_then_verify(clu
     new_log = take(pg_ctx, "log")
     pg_ctx.settings = dataclasses.replace(pg_ctx.settings, backup_retention_days=0,
                                           backup_sites=(f"local={cluster.root / 'site'}",))
-    with pg_ctx.unit_of_work() as session:
-        assert not backup_service(pg_ctx, session).copy_to_sites().failures
+    assert not copy_to_sites(pg_ctx).failures
     with pg_ctx.unit_of_work() as session:
         plan, failures = backup_service(pg_ctx, session).prune()
     assert [m.id for m in plan.delete] == [old_full, old_log] and not failures

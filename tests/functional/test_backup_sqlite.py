@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest
-from appliance.backup.service import backup_service
+from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext, build_context
 from appliance.settings import Settings, load_settings
 from tests.functional.backup_support import MARKER, add_reports, dump_rows, files_contain
@@ -74,7 +74,15 @@ def test_prune_deletes_old_snapshots_and_keeps_the_newest(settings: Settings, ct
     clock.advance(days=31)
     with ctx.unit_of_work() as session:
         new = backup_service(ctx, session).log()
-        assert not backup_service(ctx, session).copy_to_sites().failures
+    written: list[str] = []
+
+    def report_arrives_meanwhile(message: str) -> None:
+        # Would wait for the write lock (busy_timeout) and fail if copying held a transaction open.
+        if "copying" in message and not written:
+            add_reports(ctx, 1, "during-copy")
+            written.append(message)
+
+    assert not copy_to_sites(ctx, report_arrives_meanwhile).failures and written
     with ctx.unit_of_work() as session:
         plan, failures = backup_service(ctx, session).prune()
     assert [m.id for m in plan.delete] == [old.id] and [m.id for m in plan.keep] == [new.id] and not failures
@@ -85,11 +93,9 @@ def test_prune_deletes_old_snapshots_and_keeps_the_newest(settings: Settings, ct
         assert {s.backup_id for s in engine.site("local").snapshots()} == {new.id}  # restic forget + prune
 
     shutil.rmtree(settings.data_dir / "site")  # the share is not mounted: never recreated silently
-    with ctx.unit_of_work() as session:
-        report = backup_service(ctx, session).copy_to_sites()
+    report = copy_to_sites(ctx)
     assert "missing" in report.failures["local"] and not (settings.data_dir / "site").exists()
-    with ctx.unit_of_work() as session:
-        assert not backup_service(ctx, session).copy_to_sites(recreate=True).failures
+    assert not copy_to_sites(ctx, recreate=True).failures
 
 
 def read_lease(install: Install) -> tuple[str | None, list[tuple[str, str, str]]]:
