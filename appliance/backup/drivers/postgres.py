@@ -37,6 +37,7 @@ from appliance.settings import Settings
 
 SEGMENT = re.compile(r"[0-9A-F]{24}")
 SEGMENTS_PER_LOG = 0x100  # 16 MiB segments (the default; checked before each backup)
+SEGMENT_BYTES = 16 * 1024 * 1024
 WAL_DIR = "wal"
 RESTORE_WAL = "appliance_restore_wal"
 ARCHIVE_WAIT_SECONDS = 120
@@ -135,7 +136,7 @@ class PostgresDriver:
             engine.dispose()
         with self._connect() as connection:
             size = connection.execute("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()
-            if size is None or int(str(size[0])) != 16 * 1024 * 1024:
+            if size is None or int(str(size[0])) != SEGMENT_BYTES:
                 raise BackupError("only the default 16 MiB WAL segments are supported")
             # A transaction with an id writes a timestamped commit record: point-in-time
             # recovery to any moment up to here finds a commit after its target in this WAL.
@@ -147,10 +148,18 @@ class PostgresDriver:
         return tables, lsn, str(row[0]), reaches.astimezone(dt.UTC).isoformat()
 
     def _wait_archived(self, segment: str, progress: Progress) -> None:
+        """Wait until the server's archiver reports ``segment`` done: the file appearing is not
+        enough (archive_command may still be writing it)."""
         archive = self._archive()
         progress(f"waiting until {segment} is archived")
         deadline = time.monotonic() + ARCHIVE_WAIT_SECONDS
-        while not (archive / segment).exists():
+        while True:
+            with self._connect() as connection:
+                row = connection.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+            done = row is not None and row[0] is not None and SEGMENT.fullmatch(str(row[0])[:24]) is not None \
+                and str(row[0])[:8] == segment[:8] and str(row[0])[:24] >= segment
+            if done and (archive / segment).exists():
+                return
             if time.monotonic() > deadline:
                 raise BackupError(f"WAL segment {segment} was not archived within {ARCHIVE_WAIT_SECONDS} s; "
                                   "check archive_command and the server log")
@@ -165,6 +174,9 @@ class PostgresDriver:
             source = archive / name
             if not source.exists():
                 raise BackupError(f"WAL segment {name} is missing from the archive {archive}")
+            if source.stat().st_size != SEGMENT_BYTES:
+                raise BackupError(f"WAL segment {name} in the archive has {source.stat().st_size} bytes, "
+                                  f"not {SEGMENT_BYTES}: a damaged or unfinished copy")
             shutil.copyfile(source, target / name)
         for history in archive.glob("*.history"):
             shutil.copyfile(history, target / history.name)
@@ -274,7 +286,8 @@ class PostgresDriver:
             self._run(self._as_server_user([self._bin("pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(log),
                                             "-w", "-t", "600", "start"]))
         except BackupError as exc:
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else [exc.reason]
+            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else [exc.reason]
+            tail = [line for line in lines if "FATAL" in line or "PANIC" in line][:2] + lines[-2:]
             raise BackupError(f"the restored cluster did not start: {' | '.join(tail)}") from None
         conninfo, env = self._libpq()
         conninfo = re.sub(r"host=\S+", "host=127.0.0.1", re.sub(r"port=\S+", f"port={port}", conninfo))
