@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,7 @@ class BackupService:
 
     def _take(self, kind: str) -> Manifest:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._remove_stale_partials()
         existing = scan(self.root)
         previous = existing[-1] if existing else None
         base = next((m for m in reversed(existing) if m.kind == "full"), None)
@@ -138,6 +140,14 @@ class BackupService:
             self._record(manifest)
         self._progress(f"{kind} backup {backup_id}: {manifest.size_bytes} bytes")
         return manifest
+
+    def _remove_stale_partials(self) -> None:
+        """A crash leaves a hidden .partial directory (never a backup); a day later it is only litter.
+        Younger ones may belong to a backup running in another process."""
+        cutoff = time.time() - 86400
+        for path in self.root.glob(".*.partial"):
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _record(self, manifest: Manifest) -> None:
         self._db.merge(BackupRecord(
