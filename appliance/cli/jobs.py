@@ -79,9 +79,12 @@ def run(runtime: Runtime, name: str) -> None:
     if name not in running.specs:
         raise InvalidInput("job", f"unknown job {name!r}; choose from {', '.join(running.specs)}")
     outcome = running.run_job(name)
-    try:
-        running.release()
-    finally:
-        click.echo(f"{name}: {outcome}")
-    if outcome != "ok":
+    running.release()
+    if outcome == "failed":
+        error = next(s.last_error for s in running.status() if s.job == name)
+        click.echo(f"error: {name} failed: {error}", err=True)
         sys.exit(1)
+    if outcome == "standby":
+        click.echo(f"error: {name} not run: another scheduler holds the lease (it runs the jobs)", err=True)
+        sys.exit(1)
+    click.echo(f"{name}: ok")

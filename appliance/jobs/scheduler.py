@@ -69,7 +69,8 @@ class Scheduler:
             error = str(exc)
         except Exception as exc:  # a job's bug must be recorded and counted, not kill the scheduler
             log.exception("job %s crashed", name)
-            error = f"{type(exc).__name__}: {exc}"
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            error = f"{type(exc).__name__}: {first_line}"
         with self.ctx.unit_of_work() as session:
             JobRuns(session, self.ctx.clock).finish(run, error)
         if error:
