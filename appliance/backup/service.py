@@ -361,14 +361,20 @@ class BackupService:
         # keep-within alone would drop an old full (or log) that a kept log still needs: name those.
         cutoff = self._clock() - dt.timedelta(days=self._settings.backup_retention_days)
         needed_old = [m.id for m in plan.keep if m.finished_at < cutoff]
+        remaining: dict[str, set[str]] = {}
         for site in self._sites:
             self._progress(f"site {site.name}: restic forget --keep-within {self._settings.backup_retention_days}d --prune")
             try:
                 site.forget(self._settings.backup_retention_days, needed_old)
+                remaining[site.name] = {s.backup_id for s in site.snapshots()}
             except SiteUnreachable as exc:
                 failures[site.name] = exc.detail
-        if self._session is not None:
-            self.sync_catalog()  # last: no transaction stays open while restic works
+        if self._session is not None:  # last: no transaction stays open while restic works
+            self.sync_catalog()
+            for copy in self._db.scalars(sa.select(BackupCopy)):
+                if copy.site in remaining and copy.backup_id not in remaining[copy.site]:
+                    self._db.delete(copy)
+            self._db.flush()
         return plan, failures
 
     # -- restore ---------------------------------------------------------------------------------

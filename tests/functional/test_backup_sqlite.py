@@ -63,6 +63,8 @@ def test_full_then_log_then_lost_database_then_restore_gives_every_row(settings:
     finally:
         other.close()
     assert not files_contain(settings.backup_root, MARKER.encode()), "the snapshot must stay encrypted"
+    for snapshot in settings.backup_root.glob("*/appliance.db"):
+        assert not snapshot.read_bytes()[:16].startswith(b"SQLite format 3")
 
 
 def test_prune_deletes_old_snapshots_and_keeps_the_newest(settings: Settings, ctx: AppContext,
@@ -91,6 +93,7 @@ def test_prune_deletes_old_snapshots_and_keeps_the_newest(settings: Settings, ct
         engine = backup_service(ctx, session)
         assert [r.id for r in engine.catalog()] == [new.id]
         assert {s.backup_id for s in engine.site("local").snapshots()} == {new.id}  # restic forget + prune
+        assert engine.copies() == {new.id: ["local"]}
 
     shutil.rmtree(settings.data_dir / "site")  # the share is not mounted: never recreated silently
     report = copy_to_sites(ctx)
