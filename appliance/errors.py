@@ -210,3 +210,34 @@ class ChannelNotReady(ApplianceError):
     def message(self) -> str:
         return ("the reporting channel has no handler with a key and no escrow key, so nobody could read a report; "
                 "add a handler (who signs in once) or run `appliance keys escrow init`")
+
+
+class BackupError(ApplianceError):
+    """A backup, copy, verification or restore failed."""
+
+    exit_code = 1
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"backup: {self.reason}"
+
+
+class BackupChainGap(BackupError):
+    """A restore chain misses a backup it needs; restoring it would lose data silently."""
+
+    def __init__(self, missing: str, needed_by: str) -> None:
+        super().__init__(f"chain gap: {missing} is missing (needed by {needed_by}); refusing to restore")
+        self.missing = missing
+        self.needed_by = needed_by
+
+
+class SiteCopyFailed(BackupError):
+    """Copies reached some sites but not all; each failed site is named."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        names = ", ".join(f"{site} ({reason})" for site, reason in sorted(failures.items()))
+        super().__init__(f"copy failed at {len(failures)} site(s): {names}")
+        self.failures = failures

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ CHECKOUT_CONFIG = Path("var/appliance.toml")
 ENV_PREFIX = "APPLIANCE_"
 SUPPORTED_DATABASES = ("sqlite+pysqlcipher", "postgresql+psycopg", "mssql+pymssql")
 LANGUAGES = ("en", "sv", "de")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +43,27 @@ class Settings:
     backup_sites: tuple[str, ...] = ()
     log_retention_days: int = 90
     backup_retention_days: int = 30
+    # Scheduler (times are local to TIMEZONE): nightly full, log backups, prune, weekly verify, reminders.
+    backup_full_at: str = "01:00"
+    backup_log_minutes: int = 30
+    backup_prune_at: str = "03:30"
+    backup_verify_at: str = "sun 04:30"
+    reminder_minutes: int = 60
+    scheduler_lease_seconds: int = 90
+    # Per-site restic password files ("site=/path"); other sites use a key derived from the master key.
+    backup_site_passwords: tuple[str, ...] = ()
+    backup_ssh_key_file: Path | None = None
+    backup_ssh_known_hosts: Path | None = None
+    # "rotate": each check after a copy reads the next 1/48 of the packs (all of them about daily).
+    backup_check_subset: str = "rotate"
+    # PostgreSQL: where archive_command puts WAL segments, and the server binaries (pg_basebackup, pg_ctl).
+    pg_wal_archive_dir: Path | None = None
+    pg_bin_dir: Path | None = None
+    pg_os_user: str = "postgres"
+    pg_data_dir: Path | None = None
+    # SQL Server: backup directory as the server sees it, and the certificate that encrypts backups.
+    mssql_backup_dir: str = ""
+    mssql_backup_certificate: str = ""
     max_attachment_bytes: int = 50 * 1024 * 1024
     max_report_bytes: int = 200 * 1024 * 1024
     cookie_secure: bool = True
@@ -71,6 +95,11 @@ class Settings:
     def backend(self) -> str:
         """The SQLAlchemy dialect+driver name, e.g. ``postgresql+psycopg``."""
         return self.database_url.split("://", 1)[0]
+
+    @property
+    def backup_root(self) -> Path:
+        """Where local backups go: BACKUP_DIR, else DATA_DIR/backups."""
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def is_embedded(self) -> bool:
@@ -206,6 +235,22 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("WORKERS", "workers and threads must be at least 1")
     if settings.lockout_threshold < 1:
         raise SettingsError("LOCKOUT_THRESHOLD", "must be at least 1")
+    _validate_schedule(settings)
+
+
+def _validate_schedule(settings: Settings) -> None:
+    for name in ("backup_full_at", "backup_prune_at"):
+        if not _TIME.fullmatch(getattr(settings, name)):
+            raise SettingsError(name.upper(), "must be a local time HH:MM, e.g. 01:00")
+    day, _, at = settings.backup_verify_at.partition(" ")
+    if day.lower() not in WEEKDAYS or not _TIME.fullmatch(at):
+        raise SettingsError("BACKUP_VERIFY_AT", "must be a weekday and a time, e.g. 'sun 04:30'")
+    if not 1 <= settings.backup_log_minutes <= 1440 or not 1 <= settings.reminder_minutes <= 1440:
+        raise SettingsError("BACKUP_LOG_MINUTES", "backup_log_minutes and reminder_minutes must be 1..1440")
+    if settings.scheduler_lease_seconds < 10:
+        raise SettingsError("SCHEDULER_LEASE_SECONDS", "must be at least 10")
+    if not re.fullmatch(r"rotate|\d{1,3}(\.\d+)?%|\d+/\d+", settings.backup_check_subset):
+        raise SettingsError("BACKUP_CHECK_SUBSET", "must be rotate, a percentage such as 10% or a fraction n/t")
 
 
 def render_config(values: Mapping[str, Any]) -> str:

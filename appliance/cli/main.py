@@ -7,8 +7,10 @@ import os
 
 import click
 
+from appliance.cli.backup import backup
 from appliance.cli.base import ApplianceGroup
 from appliance.cli.demo import demo
+from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.keys import keys
 from appliance.cli.ops import audit, doctor, serve
 from appliance.cli.setup import db, init
@@ -24,7 +26,7 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, db, tenant, user, keys, serve, audit, doctor, demo):
+for command in (init, db, tenant, user, keys, serve, audit, doctor, demo, backup, jobs, scheduler):
     cli.add_command(command)
 
 

@@ -82,6 +82,55 @@ class Check:
     detail: str
 
 
+def backup_checks(runtime: Runtime) -> list[Check]:
+    """Backup age (newest full within a day and a bit, newest of any kind within two log intervals)
+    and one line per configured site."""
+    from appliance.backup.service import backup_service
+
+    settings, now = runtime.settings, runtime.context.clock()
+    with runtime.services() as services:
+        engine = backup_service(runtime.context, services.session)
+        age = engine.age()
+        sites = engine.site_statuses()
+    checks = []
+    if age.newest_any is None or age.newest_full is None:
+        checks.append(Check("backup age", "warn", "no backup yet: run `appliance backup full` and start the scheduler"))
+    else:
+        minutes = int((now - age.newest_any).total_seconds() // 60)
+        full_hours = (now - age.newest_full).total_seconds() / 3600
+        stale = minutes > 2 * settings.backup_log_minutes + 10 or full_hours > 26
+        checks.append(Check("backup age", "fail" if stale else "ok",
+                            f"newest backup {minutes} min old, newest full {full_hours:.1f} h old"
+                            + (": is the scheduler running?" if stale else "")))
+    for site in sites:
+        checks.append(Check(f"backup site {site.name}", "ok" if site.ok else "fail",
+                            f"{site.kind} site, last copied and checked {site.last_success_at:%Y-%m-%d %H:%M} UTC"
+                            if site.ok and site.last_success_at else f"{site.kind}: {site.last_error}"))
+    return checks
+
+
+def key_checks(runtime: Runtime) -> list[Check]:
+    """Per tenant: can someone read new reports, is there an escrow key, are old cases sealed."""
+    checks = []
+    with runtime.services() as services:
+        for tenant in services.tenants.list_tenants():
+            problems = []
+            if not services.case_access.recipients(tenant.id):
+                problems.append("no handler with a key receives new reports")
+            if services.case_access.current_escrow(tenant.id) is None:
+                problems.append("no escrow key (`appliance keys escrow init`)")
+            unsealed = services.case_keys.unsealed_count(tenant)
+            if unsealed:
+                problems.append(f"{unsealed} case(s) still under the tenant key (`appliance keys seal-existing`)")
+            accepting = services.reporting.accepting(tenant)
+            status = "ok" if not problems else ("warn" if accepting else "fail")
+            detail = "; ".join(problems) if problems else "recipients and escrow key in place, every case sealed"
+            if not accepting:
+                detail = "refuses reports: " + detail
+            checks.append(Check(f"keys {tenant.slug}", status, detail))
+    return checks
+
+
 @click.command()
 @json_option
 @pass_runtime
@@ -103,6 +152,8 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks.append(Check("logbook", "ok" if report.ok else "fail",
                             f"{report.events} events, chain intact" if report.ok else
                             f"broken at event {report.broken_seq}: {report.reason}"))
+        checks += backup_checks(runtime)
+        checks += key_checks(runtime)
         usage = shutil.disk_usage(settings.data_dir)
         free_gb = usage.free / 1024**3
         checks.append(Check("disk", "ok" if free_gb >= 2 else "warn", f"{free_gb:.1f} GB free in {settings.data_dir}"))

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from appliance.cli.main import cli
 from appliance.context import build_context
+from appliance.migrations import runner
 from appliance.settings import load_settings
 from tests.support import pg_admin, pg_drop, pg_url
 
@@ -127,7 +128,8 @@ def test_init_writes_private_config_key_and_database(appliance: Appliance) -> No
     assert not database.read_bytes().startswith(b"SQLite format 3")
     config = appliance.config.read_text()
     assert "sqlite+pysqlcipher:///" in config and str(data / "master.key") in config
-    assert appliance.json("db", "status") == {"current": "0002", "head": "0002", "up_to_date": True}
+    head = runner.head_revision()
+    assert appliance.json("db", "status") == {"current": head, "head": head, "up_to_date": True}
     assert "logbook OK: 0 events" in appliance.ok("audit", "verify")
 
 
@@ -350,7 +352,8 @@ def test_init_on_postgresql(appliance: Appliance, pg_database: str) -> None:
     assert url in appliance.config.read_text()
     assert mode(appliance.data_dir / "master.key") == 0o400
     assert not (appliance.data_dir / "appliance.db").exists()
-    assert appliance.json("db", "status") == {"current": "0002", "head": "0002", "up_to_date": True}
+    head = runner.head_revision()
+    assert appliance.json("db", "status") == {"current": head, "head": head, "up_to_date": True}
     appliance.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
     appliance.json("user", "create", "--tenant", "example", "--email", "officer@example.com", "--role", "handler",
                    "--password-stdin", stdin=PASSWORD + "\n")

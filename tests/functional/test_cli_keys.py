@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import uuid
 from collections.abc import Iterator
@@ -160,3 +161,16 @@ def test_seal_existing_refuses_with_nobody_to_seal_to(tmp_path: Path) -> None:
         services.session.add(case)
     _code, line = one_line_failure(app.run("keys", "seal-existing", "--tenant", "empty"))
     assert "escrow init" in line
+
+
+def test_doctor_reports_each_tenants_keys(appliance: Appliance) -> None:
+    checks = {c["name"]: c for c in appliance.json("doctor")["checks"]}
+    assert checks["keys example"]["status"] == "warn" and "no escrow key" in checks["keys example"]["detail"]
+    appliance.ok("keys", "escrow", "init", "--tenant", "example", "--out", str(appliance.cwd / "e.txt"),
+                 "--passphrase-stdin", stdin=PASSPHRASE + "\n")
+    appliance.ok("tenant", "create", "--name", "Nobody AB", "--slug", "nobody")
+    report = json.loads(appliance.run("doctor", "--json").stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["keys example"]["status"] == "ok"
+    assert checks["keys nobody"]["status"] == "fail" and "refuses reports" in checks["keys nobody"]["detail"]
+    assert report["ok"] is False

@@ -1,0 +1,1 @@
+"""Backups: manifests and catalog, drivers per backend, copies to sites with restic."""

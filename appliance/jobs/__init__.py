@@ -1,0 +1,1 @@
+"""The scheduler (APScheduler, one active per installation) and the job-run record."""

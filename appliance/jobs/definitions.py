@@ -1,0 +1,106 @@
+"""The jobs and when they run (all times from settings, local to TIMEZONE)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from appliance.backup.service import backup_service, copy_to_sites
+from appliance.context import AppContext
+from appliance.errors import BackupError, SiteCopyFailed
+from appliance.notify.mailer import Mailer
+from appliance.notify.reminders import ReminderService
+from appliance.services import Services
+from appliance.settings import Settings
+
+JobFunction = Callable[[AppContext], str]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    trigger: BaseTrigger
+    run: JobFunction
+    every: dt.timedelta | None = None  # interval jobs; cron jobs compute their due times from the trigger
+
+    def next_due(self, last_started: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+        if self.every is not None:
+            return now if last_started is None else max(last_started + self.every, now)
+        fire: dt.datetime | None = self.trigger.get_next_fire_time(None, now)
+        assert fire is not None
+        return fire.astimezone(dt.UTC)
+
+    def missed(self, last_started: dt.datetime | None, now: dt.datetime) -> bool:
+        """A run was due since the last one started (or it never ran): the scheduler runs it once."""
+        if last_started is None:
+            return True
+        if self.every is not None:
+            return now - last_started >= self.every
+        due: dt.datetime | None = self.trigger.get_next_fire_time(None, last_started + dt.timedelta(seconds=1))
+        return due is not None and due <= now
+
+
+def _take(kind: str) -> JobFunction:
+    def run(ctx: AppContext) -> str:
+        with ctx.unit_of_work() as session:
+            engine = backup_service(ctx, session)
+            manifest = engine.full() if kind == "full" else engine.log()
+        report = copy_to_sites(ctx)  # site statuses are stored before a failure is raised
+        if report.failures:
+            raise SiteCopyFailed(report.failures)
+        return f"{manifest.id}, copied to {len(report.checked)} site(s)"
+
+    return run
+
+
+def prune(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        plan, failures = backup_service(ctx, session).prune()  # restic runs before its first query
+    if failures:
+        raise SiteCopyFailed(failures)
+    return f"deleted {len(plan.delete)}, kept {len(plan.keep)}"
+
+
+def verify(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        report = backup_service(ctx, session).verify()
+    if not report.ok:
+        raise BackupError("verify failed: " + "; ".join(report.problems)[:250])
+    return f"chain of {len(report.chain)} verified, {report.rows} rows"
+
+
+def reminders(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        mailer = Mailer(ctx.settings.smtp_url, ctx.settings.mail_from)
+        sent = ReminderService(session, services.users, mailer, ctx.clock, ctx.settings.base_url).send()
+    return f"{sent} mail(s)"
+
+
+def job_specs(settings: Settings) -> dict[str, JobSpec]:
+    """Full backup nightly, log backups every N minutes (each followed by the copy to the sites),
+    prune daily, verify weekly, deadline reminders hourly."""
+    zone = zoneinfo.ZoneInfo(settings.timezone)
+    full_h, full_m = (int(x) for x in settings.backup_full_at.split(":"))
+    prune_h, prune_m = (int(x) for x in settings.backup_prune_at.split(":"))
+    day, _, at = settings.backup_verify_at.partition(" ")
+    verify_h, verify_m = (int(x) for x in at.split(":"))
+    log_every = dt.timedelta(minutes=settings.backup_log_minutes)
+    remind_every = dt.timedelta(minutes=settings.reminder_minutes)
+    specs = [
+        JobSpec("backup-full", CronTrigger(hour=full_h, minute=full_m, timezone=zone), _take("full")),
+        JobSpec("backup-log", IntervalTrigger(minutes=settings.backup_log_minutes, timezone=zone), _take("log"),
+                log_every),
+        JobSpec("backup-prune", CronTrigger(hour=prune_h, minute=prune_m, timezone=zone), prune),
+        JobSpec("backup-verify", CronTrigger(day_of_week=day.lower(), hour=verify_h, minute=verify_m, timezone=zone),
+                verify),
+        JobSpec("deadline-reminders", IntervalTrigger(minutes=settings.reminder_minutes, timezone=zone), reminders,
+                remind_every),
+    ]
+    return {spec.name: spec for spec in specs}

@@ -1,0 +1,1 @@
+"""Outgoing mail (SMTP): deadline reminders that name a case, never its content."""

@@ -1,0 +1,64 @@
+"""Helpers for the backup and scheduler tests: an installation with reports, a dump of every row."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from appliance.actors import CLI, Role
+from appliance.backup.fingerprint import fingerprinted_tables
+from appliance.cases.attachments import Upload
+from appliance.cases.reporting import ReportForm
+from appliance.context import AppContext
+from appliance.errors import NotFound
+from appliance.services import Services
+
+# Planted in every report: must appear in no backup artifact, site repository, mail or log.
+MARKER = "PLAINTEXT-MARKER-7f3a9c"
+
+
+def add_reports(ctx: AppContext, count: int, label: str, slug: str = "acme") -> None:
+    """``count`` reports (one with an attachment) in tenant ``slug`` (created with a handler if new)."""
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        try:
+            tenant = services.tenants.by_slug(slug)
+        except NotFound:
+            tenant = services.tenants.create_tenant("Acme AB", slug, CLI)
+            services.users.create_user(f"handler-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery",
+                                       [(tenant.id, Role.HANDLER)], CLI)
+        category = services.tenants.categories(tenant.id)[0].id
+        for n in range(count):
+            uploads = [Upload("evidence.txt", "text/plain", io.BytesIO(f"{MARKER} attachment {label}".encode()))] \
+                if n == 0 else []
+            services.reporting.submit(tenant, ReportForm(category, f"{MARKER} {label} report {n}",
+                                                         people=f"{MARKER} person"), uploads)
+
+
+def dump_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every domain table, in primary-key order."""
+    with engine.connect() as connection:
+        return {table.name: [tuple(row) for row in connection.execute(
+            sa.select(*table.columns).order_by(*table.primary_key.columns))] for table in fingerprinted_tables()}
+
+
+def count_cases(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text("SELECT count(*) FROM cases")).scalar_one())
+
+
+def files_contain(root: Path, needle: bytes) -> list[Path]:
+    """Files under ``root`` whose bytes contain ``needle``."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle in path.read_bytes():
+                    found.append(path)
+            except OSError:
+                continue
+    return found

@@ -1,0 +1,133 @@
+"""The scheduler: one active per installation (database lease), every run recorded, missed runs
+run once, deadline reminders mailed through a real (local aiosmtpd) SMTP server without content."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from appliance.cases.models import Case
+from appliance.context import AppContext
+from appliance.errors import BackupError
+from appliance.jobs.definitions import JobSpec, job_specs
+from appliance.jobs.scheduler import Scheduler
+from appliance.services import Services
+from tests.functional.backup_support import MARKER
+from tests.functional.conftest import Org, ReportFactory
+from tests.support import FrozenClock
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(envelope.content)  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    from appliance.backup.drivers.postgres import free_port
+
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def counting_specs(ctx: AppContext, calls: list[str], fail: str | None = None) -> dict[str, JobSpec]:
+    def make(name: str):  # type: ignore[no-untyped-def]
+        def run(_: AppContext) -> str:
+            calls.append(name)
+            if name == fail:
+                raise BackupError("site offsite: connection refused")
+            return "done"
+        return run
+
+    return {name: dataclasses.replace(spec, run=make(name)) for name, spec in job_specs(ctx.settings).items()}
+
+
+def test_two_schedulers_only_the_lease_holder_runs_jobs(ctx: AppContext, clock: FrozenClock) -> None:
+    calls: list[str] = []
+    first = Scheduler(ctx, "host-a:1", counting_specs(ctx, calls))
+    second = Scheduler(ctx, "host-b:2", counting_specs(ctx, calls))
+    assert first.acquire() is True
+    assert second.acquire() is False
+    assert second.run_job("backup-log") == "standby"
+    assert first.run_job("backup-log") == "ok"
+    assert calls == ["backup-log"]
+    clock.advance(seconds=ctx.settings.scheduler_lease_seconds + 1)  # host-a died: its lease expires
+    assert second.acquire() is True
+    assert first.acquire() is False
+    first.release()  # not the holder: releases nothing
+    assert first.acquire() is False
+
+
+def test_failed_runs_are_recorded_and_counted(ctx: AppContext, clock: FrozenClock) -> None:
+    calls: list[str] = []
+    scheduler = Scheduler(ctx, "host-a:1", counting_specs(ctx, calls, fail="backup-full"))
+    assert scheduler.run_job("backup-full") == "failed"
+    clock.advance(minutes=1)
+    assert scheduler.run_job("backup-full") == "failed"
+    status = {s.job: s for s in scheduler.status()}["backup-full"]
+    assert status.last_outcome == "failed" and status.failures_24h == 2
+    assert status.last_error == "backup: site offsite: connection refused"
+
+
+def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock) -> None:
+    calls: list[str] = []
+    scheduler = Scheduler(ctx, "host-a:1", counting_specs(ctx, calls))
+    assert set(scheduler.catch_up()) == set(scheduler.specs)  # never run: each runs once
+    assert sorted(calls) == sorted(scheduler.specs)
+    calls.clear()
+    clock.advance(minutes=5)
+    assert scheduler.catch_up() == {}
+    clock.advance(days=3)  # three nights, many log intervals: still one run each
+    assert scheduler.catch_up() == {name: "ok" for name in
+                                    ("backup-full", "backup-log", "backup-prune", "deadline-reminders")}
+    assert len(calls) == 4
+    next_full = {s.job: s for s in scheduler.status()}["backup-full"].next_due_at
+    assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
+
+
+def test_deadline_reminders_name_the_case_never_its_content(
+        ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory, clock: FrozenClock,
+        inbox: tuple[Inbox, int], caplog: pytest.LogCaptureFixture) -> None:
+    handler_inbox, port = inbox
+    ctx.settings = dataclasses.replace(ctx.settings, smtp_url=f"smtp://127.0.0.1:{port}")
+    receipt = file_report(org_a, what=f"{MARKER} the CFO", people=f"{MARKER} person")
+    services.session.rollback()
+    scheduler = Scheduler(ctx, "host-a:1")
+    caplog.set_level(logging.INFO)
+    assert scheduler.run_job("deadline-reminders") == "ok"
+    assert handler_inbox.messages == []  # received today: nothing due yet
+
+    clock.advance(days=6)  # acknowledgement due within 2 days
+    assert scheduler.run_job("deadline-reminders") == "ok"
+    assert len(handler_inbox.messages) == 1
+    assert scheduler.run_job("deadline-reminders") == "ok"
+    assert len(handler_inbox.messages) == 1, "one reminder per deadline and stage"
+    clock.advance(days=2)  # now overdue
+    assert scheduler.run_job("deadline-reminders") == "ok"
+    assert len(handler_inbox.messages) == 2
+
+    with ctx.sessions() as session:
+        reference = session.get(Case, receipt.case_id).reference  # type: ignore[union-attr]
+    overdue = message_from_bytes(handler_inbox.messages[1])
+    body = overdue.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    assert b"OVERDUE" in body and str(receipt.case_id).encode() in body
+    assert f"case {reference}:".encode() in body
+    for raw in handler_inbox.messages:
+        assert MARKER.encode() not in raw
+        assert receipt.case_key.encode() not in raw
+    assert MARKER not in caplog.text
