@@ -103,6 +103,9 @@ def backup_checks(runtime: Runtime) -> list[Check]:
                             f"newest backup {minutes} min old, newest full {full_hours:.1f} h old"
                             + (": is the scheduler running?" if stale else "")))
     for site in sites:
+        if site.last_attempt_at is None and age.newest_any is None:  # a fresh install: nothing failed yet
+            checks.append(Check(f"backup site {site.name}", "warn", f"{site.kind}: no copy yet"))
+            continue
         checks.append(Check(f"backup site {site.name}", "ok" if site.ok else "fail",
                             f"{site.kind} site, last copied and checked {site.last_success_at:%Y-%m-%d %H:%M} UTC"
                             if site.ok and site.last_success_at else f"{site.kind}: {site.last_error}"))

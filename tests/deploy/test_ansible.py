@@ -51,6 +51,9 @@ from tests.deploy.stack import (
 )
 from tests.support import pg_admin, pg_drop, pg_url
 
+# One converge per run: the module fixture creates a real system user, which two xdist
+# workers must not converge at once; scripts/test runs pytest with --dist loadfile, so
+# every test of this module runs in one worker.
 pytestmark = pytest.mark.deploy
 
 ANSIBLE_DIR = REPO / "deploy" / "ansible"
