@@ -169,8 +169,11 @@ class ResticSite:
         try:
             self.run("cat", "config", timeout=120)
         except SiteUnreachable as exc:
+            # An existing empty directory (a freshly mounted share) counts as missing too; the
+            # may_create guard below keeps a share that held copies from being silently renewed.
             missing = (self.spec.kind == "local" and not Path(self.spec.repository).exists()) \
-                or "does not exist" in exc.detail or "Is there a repository" in exc.detail
+                or "does not exist" in exc.detail or "Is there a repository" in exc.detail \
+                or "unable to open config file" in exc.detail
             if not missing:
                 raise
             if not may_create:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,3 +127,17 @@ def test_corrupted_backup_and_tampered_restic_pack_are_detected(tmp_path: Path) 
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["sites"]["local"] != "ok" and any("site local" in p for p in report["problems"])
+
+
+def test_an_empty_mounted_directory_becomes_a_site_but_a_wiped_one_is_not_renewed(tmp_path: Path) -> None:
+    site = tmp_path / "mounted"
+    site.mkdir()  # a freshly mounted, empty share
+    install = Install(tmp_path, {"backup_sites": [f"nas={site}"]})
+    install.add_reports(1, "mount")
+    install.run_ok("backup", "full")
+    assert (site / "config").is_file()
+    for item in site.iterdir():  # the share is unmounted: an empty directory again
+        shutil.rmtree(item) if item.is_dir() else item.unlink()
+    result = install.run("backup", "full")
+    assert result.returncode == 1 and "--recreate" in result.stderr
+    assert not (site / "config").exists()
