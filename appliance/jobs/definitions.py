@@ -15,9 +15,12 @@ from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext
 from appliance.errors import BackupError, SiteCopyFailed
 from appliance.notify.mailer import Mailer
+from appliance.notify.new_reports import NewReportNotices
 from appliance.notify.reminders import ReminderService
 from appliance.services import Services
 from appliance.settings import Settings
+
+NOTICE_MINUTES = 5  # how soon handlers hear of a new report
 
 JobFunction = Callable[[AppContext], str]
 
@@ -83,9 +86,18 @@ def reminders(ctx: AppContext) -> str:
     return f"{sent} mail(s)"
 
 
+def new_report_notices(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        mailer = Mailer(ctx.settings.smtp_url, ctx.settings.mail_from)
+        sent = NewReportNotices(session, services.users, services.case_access, mailer, ctx.clock,
+                                ctx.settings.base_url).send()
+    return f"{sent} mail(s)"
+
+
 def job_specs(settings: Settings) -> dict[str, JobSpec]:
     """Full backup nightly, log backups every N minutes (each followed by the copy to the sites),
-    prune daily, verify weekly, deadline reminders hourly."""
+    prune daily, verify weekly, deadline reminders hourly, new-report notices every few minutes."""
     zone = zoneinfo.ZoneInfo(settings.timezone)
     full_h, full_m = (int(x) for x in settings.backup_full_at.split(":"))
     prune_h, prune_m = (int(x) for x in settings.backup_prune_at.split(":"))
@@ -102,5 +114,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
                 verify),
         JobSpec("deadline-reminders", IntervalTrigger(minutes=settings.reminder_minutes, timezone=zone), reminders,
                 remind_every),
+        JobSpec("new-report-notices", IntervalTrigger(minutes=NOTICE_MINUTES, timezone=zone), new_report_notices,
+                dt.timedelta(minutes=NOTICE_MINUTES)),
     ]
     return {spec.name: spec for spec in specs}

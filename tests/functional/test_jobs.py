@@ -12,14 +12,16 @@ from email import message_from_bytes
 import pytest
 from aiosmtpd.controller import Controller
 
+from appliance.actors import Role
 from appliance.cases.models import Case
 from appliance.context import AppContext
 from appliance.errors import BackupError
 from appliance.jobs.definitions import JobSpec, job_specs
 from appliance.jobs.scheduler import Scheduler
 from appliance.services import Services
+from appliance.tenants.models import ChannelRecipient
 from tests.functional.backup_support import MARKER
-from tests.functional.conftest import Org, ReportFactory
+from tests.functional.conftest import Org, ReportFactory, StaffFactory
 from tests.support import FrozenClock
 
 
@@ -89,12 +91,12 @@ def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock
     assert set(scheduler.catch_up()) == set(scheduler.specs)  # never run: each runs once
     assert sorted(calls) == sorted(scheduler.specs)
     calls.clear()
-    clock.advance(minutes=5)
+    clock.advance(minutes=4)  # less than the shortest interval (new-report notices, 5 min)
     assert scheduler.catch_up() == {}
     clock.advance(days=3)  # three nights, many log intervals: still one run each
-    assert scheduler.catch_up() == {name: "ok" for name in
-                                    ("backup-full", "backup-log", "backup-prune", "deadline-reminders")}
-    assert len(calls) == 4
+    assert scheduler.catch_up() == {name: "ok" for name in ("backup-full", "backup-log", "backup-prune",
+                                                             "deadline-reminders", "new-report-notices")}
+    assert len(calls) == 5
     next_full = {s.job: s for s in scheduler.status()}["backup-full"].next_due_at
     assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
 
@@ -131,3 +133,26 @@ def test_deadline_reminders_name_the_case_never_its_content(
         assert MARKER.encode() not in raw
         assert receipt.case_key.encode() not in raw
     assert MARKER not in caplog.text
+
+
+def test_new_report_notices_reach_exactly_the_key_holders_once_without_content(
+        ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory,
+        inbox: tuple[Inbox, int]) -> None:
+    handler_inbox, port = inbox
+    ctx.settings = dataclasses.replace(ctx.settings, smtp_url=f"smtp://127.0.0.1:{port}")
+    outsider = make_staff((org_a.tenant, Role.HANDLER), email="not-a-recipient@example.com")
+    services.session.add(ChannelRecipient(tenant_id=org_a.tenant.id, user_id=org_a.handler.user_id,
+                                          added_at=ctx.clock()))
+    services.session.commit()
+    receipt = file_report(org_a, what=f"{MARKER} new", people=f"{MARKER} someone")
+    services.session.rollback()
+    scheduler = Scheduler(ctx, "host-a:1")
+    assert scheduler.run_job("new-report-notices") == "ok"
+    assert scheduler.run_job("new-report-notices") == "ok"  # once per case
+    (raw,) = handler_inbox.messages
+    mail = message_from_bytes(raw)
+    recipient = services.users.email_of(services.users.get(org_a.handler.user_id))
+    assert mail["To"] == recipient and "not-a-recipient" not in raw.decode()
+    assert str(receipt.case_id).encode() in raw and MARKER.encode() not in raw
+    assert receipt.case_key.encode() not in raw
+    assert outsider.user_id != org_a.handler.user_id
