@@ -224,12 +224,6 @@ class CaseAccess:
             self._logbook.record("case_access.revoked", actor, tenant_id=case.tenant_id, object_type="case",
                                  object_id=case.id, detail=f"user={user_id}")
 
-    def drop_user_seals(self, user_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> int:
-        query = sa.delete(CaseKeySeal).where(CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id)
-        if tenant_id is not None:
-            query = query.where(CaseKeySeal.tenant_id == tenant_id)
-        return int(self._session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
-
     def _handler(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User:
         user = self._session.execute(
             sa.select(User).join(Membership, Membership.user_id == User.id).where(

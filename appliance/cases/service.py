@@ -218,10 +218,13 @@ class CaseService:
     def summary(self, principal: StaffPrincipal, case_id: uuid.UUID) -> QueueRow:
         """A case's metadata as the queue shows it (what a handler without a key may see)."""
         case = self._case(principal, case_id)
-        return queue_row(case, self._clock(), case.public_key is None or bool(self._readable_ids(principal, [case.id])))
+        return queue_row(case, self._clock(), self._accessible(principal, case))
 
     def can_read(self, principal: StaffPrincipal, case_id: uuid.UUID) -> bool:
-        case = self._case(principal, case_id)
+        return self._accessible(principal, self._case(principal, case_id))
+
+    def _accessible(self, principal: StaffPrincipal, case: Case) -> bool:
+        """A pre-upgrade case opens for every handler of its tenant; a sealed one needs a current copy."""
         return case.public_key is None or bool(self._readable_ids(principal, [case.id]))
 
     def share(self, principal: StaffPrincipal, case_id: uuid.UUID, user_id: uuid.UUID) -> None:
