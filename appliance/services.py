@@ -14,7 +14,7 @@ from appliance.cases.recipients import ChannelRecipients
 from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
-from appliance.crypto.keyring import TenantKeyring, installation_cipher
+from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
@@ -35,6 +35,10 @@ class Services:
     @cached_property
     def keyring(self) -> TenantKeyring:
         return TenantKeyring(self.session, self.ctx.master, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def data_keys(self) -> DataKeys:
+        return DataKeys(self.session, self.ctx.master, self.keyring, self.logbook, self.ctx.clock)
 
     @cached_property
     def throttles(self) -> Throttles:

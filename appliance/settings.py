@@ -42,6 +42,9 @@ class Settings:
     backup_dir: Path | None = None
     backup_sites: tuple[str, ...] = ()
     log_retention_days: int = 90
+    # Finished job runs are kept this long; `appliance retention run` (daily at RETENTION_AT) deletes older ones.
+    job_run_retention_days: int = 90
+    retention_at: str = "02:30"
     backup_retention_days: int = 30
     # Scheduler (times are local to TIMEZONE): nightly full, log backups, prune, weekly verify, reminders.
     backup_full_at: str = "01:00"
@@ -239,7 +242,7 @@ def _validate(settings: Settings) -> None:
 
 
 def _validate_schedule(settings: Settings) -> None:
-    for name in ("backup_full_at", "backup_prune_at"):
+    for name in ("backup_full_at", "backup_prune_at", "retention_at"):
         if not _TIME.fullmatch(getattr(settings, name)):
             raise SettingsError(name.upper(), "must be a local time HH:MM, e.g. 01:00")
     day, _, at = settings.backup_verify_at.partition(" ")

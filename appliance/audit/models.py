@@ -35,3 +35,18 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     hash: Mapped[bytes] = mapped_column(Digest)
+
+
+class AuditCheckpoint(Base):
+    """Written at each prune: the last pruned event's sequence number and hash, signed with a
+    key derived from the master key. `audit verify` starts from the newest one, so pruning
+    old events never breaks the proof of what is left."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(Digest)
+    pruned_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    events_pruned: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[bytes] = mapped_column(Digest)

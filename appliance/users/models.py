@@ -32,6 +32,8 @@ class User(Base):
     public_key: Mapped[bytes | None] = mapped_column(Blob)
     private_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     keys_reset_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The person chain record that holds this account's identity (e-mail) for erasure.
+    person_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("persons.id"))
 
 
 class Membership(Base):

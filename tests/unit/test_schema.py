@@ -225,6 +225,10 @@ ALTER_NULL = re.compile(r"^ALTER TABLE (?P<table>\S+) ALTER COLUMN (?P<name>\S+)
 # Offline SQL for SQLite cannot rebuild a table, so 0002 leaves these NOT NULLs out of it
 # (the embedded database is always migrated online, where they are dropped).
 SQLITE_OFFLINE_GAPS = {("cases", "key_version"), ("cases", "wrapped_key")}
+# ... and 0004 adds users.person_id without its foreign key there, for the same reason.
+SQLITE_OFFLINE_FOREIGN_KEYS = {
+    ("users", "CONSTRAINT fk_users_person_id_persons FOREIGN KEY(person_id) REFERENCES persons (id)"),
+}
 
 
 def fold_alters(statements: list[str], dialect_name: str) -> list[str]:
@@ -257,6 +261,8 @@ def fold_alters(statements: list[str], dialect_name: str) -> list[str]:
         for table, column in SQLITE_OFFLINE_GAPS:
             tables[table] = [line.replace(" NOT NULL", "") if line.strip().startswith(column + " ") else line
                              for line in tables[table]]
+        for table, constraint in SQLITE_OFFLINE_FOREIGN_KEYS:
+            tables[table].insert(-1, "\t" + constraint + ",")
     return [("\n".join(tables[item]) if item in tables else item) for item in order]
 
 
