@@ -42,6 +42,12 @@ class AppContext:
         finally:
             session.close()
 
+    def secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for one purpose (e.g. ``audit-checkpoint/v1``) that stays the same
+        across a master key rotation. Use it, not ``master.derive``, for anything whose value is
+        stored or must be recomputed later (signatures, indexes, passwords of repositories)."""
+        return self.master.derive(purpose)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -1,0 +1,35 @@
+"""Keeping the person chain consistent when the records it points at go away."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.persons.models import Person, PersonIdentifier, PersonLink
+from appliance.users.models import User
+
+
+def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str) -> int:
+    """Delete the links to one record that is being deleted (e.g. a case by retention), and
+    every person left with no link and no staff account: nothing about them remains.
+    Returns the number of persons deleted."""
+    person_ids = set(session.execute(
+        sa.select(PersonLink.person_id).where(PersonLink.object_type == object_type,
+                                              PersonLink.object_id == str(object_id))
+    ).scalars())
+    if not person_ids:
+        return 0
+    session.execute(sa.delete(PersonLink).where(PersonLink.object_type == object_type,
+                                                PersonLink.object_id == str(object_id)))
+    still_linked = set(session.execute(
+        sa.select(PersonLink.person_id).where(PersonLink.person_id.in_(person_ids))
+    ).scalars()) | set(session.execute(
+        sa.select(User.person_id).where(User.person_id.in_(person_ids))
+    ).scalars())
+    orphans = person_ids - still_linked
+    if orphans:
+        session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id.in_(orphans)))
+        session.execute(sa.delete(Person).where(Person.id.in_(orphans)))
+    return len(orphans)
