@@ -15,6 +15,7 @@ from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
+from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
@@ -34,7 +35,7 @@ class Services:
 
     @cached_property
     def keyring(self) -> TenantKeyring:
-        return TenantKeyring(self.session, self.ctx.master, self.logbook, self.ctx.clock)
+        return TenantKeyring(self.session, self.ctx.master, self.logbook, self.ctx.clock, self.ctx.unwraps)
 
     @cached_property
     def data_keys(self) -> DataKeys:
@@ -57,7 +58,7 @@ class Services:
     @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
-                           installation_cipher(self.ctx.master), self.throttles, self.ctx.clock)
+                           installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock)
 
     @cached_property
     def limits(self) -> Limits:

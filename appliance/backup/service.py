@@ -38,6 +38,7 @@ from appliance.context import AppContext
 from appliance.crypto.fields import Place
 from appliance.crypto.keyring import installation_cipher
 from appliance.crypto.keys import MasterKey
+from appliance.crypto.secrets import INSTALLATION_DATA, SecretSource
 from appliance.errors import BackupError, DecryptionFailed
 from appliance.settings import Settings
 from appliance.users.models import User
@@ -75,10 +76,11 @@ class BackupService:
     """Backups of this installation's database, on local disk and at every configured site."""
 
     def __init__(self, session: Session | None, settings: Settings, master: MasterKey, clock: Clock, driver: Driver,
-                 sites: list[ResticSite], progress: Progress = no_progress) -> None:
+                 sites: list[ResticSite], progress: Progress = no_progress, *, secrets: SecretSource) -> None:
         self._session = session
         self._settings = settings
         self._master = master
+        self._secrets = secrets
         self._clock = clock
         self._driver = driver
         self._sites = sites
@@ -338,7 +340,7 @@ class BackupService:
         if row is None:
             return "none (no staff account yet)"
         try:
-            installation_cipher(self._master).open(row.email_sealed, Place("users", "email", row.id))
+            installation_cipher(self._secrets.secret(INSTALLATION_DATA)).open(row.email_sealed, Place("users", "email", row.id))
         except DecryptionFailed:
             return "failed: a staff e-mail address does not decrypt with this master key"
         return "decrypted one staff e-mail address"
@@ -452,4 +454,4 @@ def backup_service(ctx: AppContext, session: Session | None, progress: Progress 
     from appliance.backup.sites import sites_from
 
     return BackupService(session, ctx.settings, ctx.master, ctx.clock, driver_for(ctx.settings, ctx.master),
-                         sites_from(ctx.settings, ctx.master), progress)
+                         sites_from(ctx.settings, ctx), progress, secrets=ctx)

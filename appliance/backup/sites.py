@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.crypto.secrets import restic_site_purpose
 from appliance.errors import BackupError, SettingsError
 
 if TYPE_CHECKING:
-    from appliance.crypto.keys import MasterKey
+    from appliance.crypto.secrets import SecretSource
     from appliance.settings import Settings
 
 SITE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -85,18 +86,19 @@ def parse_sites(entries: tuple[str, ...], passwords: tuple[str, ...] = ()) -> tu
     return tuple(specs)
 
 
-def site_password(spec: SiteSpec, master: MasterKey) -> str:
-    """The repository password: the site's own file, else a key derived from the master key."""
+def site_password(spec: SiteSpec, secrets: SecretSource) -> str:
+    """The repository password: the site's own file, else the site's secret (derived from the
+    master key, and preserved across master key rotations: ``AppContext.secret``)."""
     if spec.password_file is not None:
         try:
             return spec.password_file.read_text("utf-8").strip()
         except OSError as exc:
             raise SettingsError("BACKUP_SITE_PASSWORDS", f"cannot read {spec.password_file}: {exc.strerror}") from None
-    return master.derive(f"restic-site/{spec.name}/v1").hex()
+    return secrets.secret(restic_site_purpose(spec.name)).hex()
 
 
-def sites_from(settings: Settings, master: MasterKey) -> list[ResticSite]:
-    return [ResticSite(spec, site_password(spec, master), settings)
+def sites_from(settings: Settings, secrets: SecretSource) -> list[ResticSite]:
+    return [ResticSite(spec, site_password(spec, secrets), settings)
             for spec in parse_sites(settings.backup_sites, settings.backup_site_passwords)]
 
 
