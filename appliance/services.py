@@ -15,6 +15,7 @@ from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
+from appliance.crypto.rotation import KeyRotationService
 from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
@@ -40,6 +41,10 @@ class Services:
     @cached_property
     def data_keys(self) -> DataKeys:
         return DataKeys(self.session, self.ctx.master, self.keyring, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def key_rotations(self) -> KeyRotationService:
+        return KeyRotationService(self.session, self.data_keys, self.logbook, self.ctx.clock)
 
     @cached_property
     def throttles(self) -> Throttles:

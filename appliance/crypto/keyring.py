@@ -197,6 +197,14 @@ class DataKeys:
         self._logbook = logbook
         self._clock = clock
 
+    @property
+    def keyring(self) -> TenantKeyring:
+        return self._keyring
+
+    @property
+    def unwraps(self) -> UnwrapCounter:
+        return self._keyring.unwraps
+
     def current_version(self, tenant_id: uuid.UUID | None) -> int:
         if tenant_id is not None:
             return self._keyring.current_version(tenant_id)
