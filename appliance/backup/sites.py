@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,6 +101,34 @@ def site_password(spec: SiteSpec, secrets: SecretSource) -> str:
 def sites_from(settings: Settings, secrets: SecretSource) -> list[ResticSite]:
     return [ResticSite(spec, site_password(spec, secrets), settings)
             for spec in parse_sites(settings.backup_sites, settings.backup_site_passwords)]
+
+
+def add_repository_password(spec: SiteSpec, current: str, new: str, settings: Settings,
+                            held_copies: bool) -> str:
+    """Before a master key rotation: let an existing repository open with the new master key's
+    password too (``restic key add``), so a restore with no database, from the new key file
+    alone, still opens it. The appliance itself keeps using the preserved (current) password.
+    Returns ``added``, ``already`` (the new password opens it) or ``no repository`` (none yet:
+    it will be created under the new key's password). A repository that held copies but is
+    missing, or a site that cannot be reached, raises SiteUnreachable: nothing may change."""
+    try:
+        ResticSite(spec, new, settings).run("cat", "config", timeout=120)
+        return "already"
+    except SiteUnreachable as exc:
+        if "wrong password" not in exc.detail:
+            missing = (spec.kind == "local" and not Path(spec.repository).exists()) or \
+                any(sign in exc.detail for sign in ("does not exist", "Is there a repository", "unable to open config"))
+            if not missing:
+                raise
+            if held_copies:
+                raise SiteUnreachable(spec.name, "the repository that held earlier copies is missing "
+                                                 "(unmounted share? wiped bucket?)") from None
+            return "no repository"
+    with tempfile.TemporaryDirectory(prefix="appliance-key-") as directory:
+        password_file = Path(directory) / "new-password"
+        password_file.write_text(new, "utf-8")  # in a 0700 directory, removed right after
+        ResticSite(spec, current, settings).run("key", "add", "--new-password-file", str(password_file), timeout=300)
+    return "added"
 
 
 @dataclass(frozen=True)
