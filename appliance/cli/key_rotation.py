@@ -40,8 +40,7 @@ def _print_status(found: KeyStatus) -> None:
 
 
 def _print_scope(scope: ScopeStatus) -> None:
-    version = f"v{scope.current_version}" if scope.current_version else "no key yet"
-    line = f"{scope.name}: key {version}"
+    line = f"{scope.name}: " + (f"key v{scope.current_version}" if scope.current_version else "no key yet")
     for table, versions in scope.rows.items():
         counts = ", ".join(f"v{v}: {n}" for v, n in sorted(versions.items())) or "none"
         line += f"; {table} {counts}"

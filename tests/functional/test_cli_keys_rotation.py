@@ -301,3 +301,34 @@ def test_a_failed_rotate_master_is_one_line(appliance: Appliance) -> None:
     code, line = one_line_failure(appliance.run("keys", "rotate-master", "--new-key-file", "/nonexistent/key"))
     assert code == 78 and "file not found" in line
     assert json.loads(appliance.ok("keys", "status", "--json"))["tenants"][0]["name"] == "example"
+
+
+def test_a_restore_with_no_database_needs_only_the_new_key_file(tmp_path: Path) -> None:
+    app = Appliance(tmp_path, tmp_path / "D" / "appliance.toml")
+    app.init()
+    with app.config.open("a") as handle:
+        handle.write(f'backup_sites = ["{SITE}={tmp_path / "site"}"]\n')
+    app.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
+    with in_process(app) as services:
+        add_persons(services, services.tenants.by_slug("example").id, ["Backed Up"])
+    app.ok("backup", "full")  # the site's repository is created under the old key's password
+    new_file = tmp_path / "new.key"
+    app.ok("keys", "new-master", "--out", str(new_file))
+    app.ok("keys", "rotate-master", "--new-key-file", str(new_file))
+    new_file.unlink()
+    app.ok("backup", "full")  # the app still copies with the preserved password
+
+    for database in app.data_dir.glob("appliance.db*"):
+        database.unlink()  # the host's disk is lost; the key file is back from the offline copy
+    restored = tmp_path / "restored.db"
+    app.ok("backup", "restore", "--site", SITE, "--into", str(restored))
+    env = app.env() | {"APPLIANCE_DATABASE_URL": f"sqlite+pysqlcipher:///{restored}"}
+    ctx = build_context(load_settings(environ=env))
+    try:
+        with ctx.sessions() as session:
+            services = Services(ctx, session)
+            tenant = services.tenants.by_slug("example")
+            assert all_person_names(session, services, tenant.id) == {1: ["Backed Up"]}
+            session.rollback()
+    finally:
+        ctx.close()

@@ -4,6 +4,7 @@ writer, tampering, the logbook, and the unwrap counter on /metrics."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from tests.functional.keys_support import (
     person_name,
 )
 from tests.functional.test_web_metrics import series
+from webapp.metrics import AppMetrics
 
 NAMES = [f"Person {n}" for n in range(7)]
 
@@ -181,3 +183,23 @@ def test_unwraps_are_counted_on_the_metrics_endpoint(app, services: Services, te
     assert kinds == {"tenant_key": 1, "person_key": 1}
     assert before['appliance_key_unwraps_total{kind="tenant_key"}'] >= 2  # the set-up wraps unwrapped it too
     assert "Counted" not in text and str(person_id) not in text
+
+
+def test_unwrap_counts_reach_the_workers_files_in_multiprocess_mode(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from prometheus_client import values
+
+    from appliance.crypto.unwraps import UnwrapCounter
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())
+    worker, counter = AppMetrics.create(tmp_path), UnwrapCounter()
+    counter.add("tenant_key", 3)
+    worker.copy_unwraps(counter)
+    counter.add("tenant_key")
+    counter.add("person_key", 2)
+    worker.copy_unwraps(counter)
+    worker.copy_unwraps(counter)  # nothing new: nothing added twice
+    scraped = series(AppMetrics.create(tmp_path).exposition().decode())
+    assert scraped['appliance_key_unwraps_total{kind="tenant_key"}'] == 4
+    assert scraped['appliance_key_unwraps_total{kind="person_key"}'] == 2
