@@ -76,8 +76,8 @@ def unwrap_secret(master: MasterKey, row: PreservedSecret) -> bytes:
 
 def wrong_master_key(master: MasterKey, recorded_id: str, path: str = "file") -> MasterKeyError:
     return MasterKeyError(path, f"the database is wrapped for master key {recorded_id}; this file is "
-                                f"{master.key_id} (an interrupted `appliance keys rotate-master` is finished by "
-                                "running it again with the same --new-key-file)")
+                                f"{master.key_id} (the wrong file, or an interrupted `appliance keys rotate-master`: "
+                                "run it again with the same --new-key-file)")
 
 
 def _aad(purpose: str, key_id: str) -> bytes:
