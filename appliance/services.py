@@ -15,6 +15,10 @@ from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
+from appliance.persons.case_subjects import CaseSubjects
+from appliance.persons.erasure import PersonEraser
+from appliance.persons.export import PersonExport
+from appliance.persons.service import PersonService
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
@@ -57,7 +61,23 @@ class Services:
     @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
-                           installation_cipher(self.ctx.master), self.throttles, self.ctx.clock)
+                           installation_cipher(self.ctx.master), self.throttles, self.ctx.clock, self.persons)
+
+    @cached_property
+    def persons(self) -> PersonService:
+        return PersonService(self.session, self.data_keys, self.ctx.blind_index, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def case_subjects(self) -> CaseSubjects:
+        return CaseSubjects(self.session, self.cases, self.persons, self.logbook)
+
+    @cached_property
+    def person_export(self) -> PersonExport:
+        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def person_eraser(self) -> PersonEraser:
+        return PersonEraser(self.session, self.persons, self.logbook, self.ctx.clock)
 
     @cached_property
     def limits(self) -> Limits:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
@@ -73,6 +74,10 @@ def db_upgrade(runtime: Runtime) -> None:
     click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
     runner.upgrade(engine)
     click.echo(f"schema at {runner.current_revision(engine)}")
+    with runtime.services() as services:  # data steps that need the keys (alembic has none)
+        linked = services.users.link_existing_to_persons(CLI)
+    if linked:
+        click.echo(f"linked {linked} staff account(s) to person records")
 
 
 @db.command("status")
