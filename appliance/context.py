@@ -14,7 +14,8 @@ from appliance.clock import Clock, utcnow
 from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
-from appliance.db import check_database, create_engine, session_factory
+from appliance.crypto.vault import Vault
+from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
 from appliance.errors import DatabaseUnavailable
 from appliance.settings import Settings
 
@@ -28,6 +29,7 @@ class AppContext:
     blind_index: BlindIndex
     passwords: PasswordPolicy
     clock: Clock
+    vault: Vault
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[Session]:
@@ -49,6 +51,7 @@ class AppContext:
         return self.master.derive(purpose)
 
     def close(self) -> None:
+        self.vault.dispose()
         self.engine.dispose()
 
 
@@ -76,7 +79,11 @@ def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True,
         except BaseException:
             engine.dispose()  # no pooled connection left for the garbage collector
             raise
+    vault_url = settings.vault_url
+    vault = Vault(create_engine_for_url(vault_url, master.derive("sqlcipher-vault/v1")) if vault_url else engine,
+                  master.derive("vault-share-wrap/v1"), separate=bool(vault_url))
     return AppContext(
+        vault=vault,
         settings=settings,
         master=master,
         engine=engine,

@@ -65,7 +65,7 @@ class Services:
 
     @cached_property
     def persons(self) -> PersonService:
-        return PersonService(self.session, self.data_keys, self.ctx.blind_index, self.logbook, self.ctx.clock)
+        return PersonService(self.session, self.data_keys, self.ctx.vault, self.ctx.blind_index, self.logbook, self.ctx.clock)
 
     @cached_property
     def case_subjects(self) -> CaseSubjects:
@@ -77,7 +77,7 @@ class Services:
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
-        return PersonEraser(self.session, self.persons, self.logbook, self.ctx.clock)
+        return PersonEraser(self.session, self.persons, self.ctx.vault, self.logbook, self.ctx.clock)
 
     @cached_property
     def limits(self) -> Limits:

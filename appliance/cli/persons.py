@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from appliance.actors import CLI
+from appliance.backup.vault_copy import refresh_vault_copies
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import InvalidInput
 from appliance.persons.service import PersonDetails, PersonMatch, clean_details
@@ -89,8 +90,11 @@ def erase(runtime: Runtime, email: str | None, national_id: str | None, person_i
         blocked = [reason for plan in plans for reason in plan.blocked]
         if not dry_run and not blocked:
             plans = [services.person_eraser.erase(i, CLI) for i in ids]
-    data = {"dry_run": dry_run, "erased": not dry_run and not blocked, "blocked": blocked,
-            "persons": [{"id": str(p.person_id), "deleted": p.deleted} for p in plans]}
+    erased = not dry_run and not blocked
+    vault = refresh_vault_copies(runtime.context, prune=True) if erased else None
+    data = {"dry_run": dry_run, "erased": erased, "blocked": blocked,
+            "persons": [{"id": str(p.person_id), "deleted": p.deleted} for p in plans],
+            "vault_copies": {"replaced_at": vault.copied, "failed": vault.failures} if vault else None}
 
     def text() -> None:
         for plan in plans:
@@ -99,7 +103,15 @@ def erase(runtime: Runtime, email: str | None, national_id: str | None, person_i
             click.echo(f"person {plan.person_id}: {verb} {counts}")
         for reason in blocked:
             click.echo(f"blocked: {reason}")
+        if vault is not None:
+            click.echo("the person key share is destroyed; vault copy replaced locally"
+                       + (f" and at {', '.join(vault.copied)}" if vault.copied else ""))
     emit(as_json, data, text)
+    if vault is not None and vault.failures:
+        name, reason = next(iter(vault.failures.items()))
+        click.echo(f"error: erased, but the vault copy at site {name} still holds the share ({reason}); "
+                   "run `appliance backup copy` when the site is back", err=True)
+        sys.exit(1)
     if blocked:
         click.echo(f"error: erasure blocked: {blocked[0]}" + (f" (and {len(blocked) - 1} more)"
                                                                if len(blocked) > 1 else ""), err=True)

@@ -45,6 +45,7 @@ def init(data_dir: Path, database_url: str | None, base_url: str, as_json: bool)
     context = build_context(settings, create_database=True)
     try:
         runner.upgrade(context.engine)
+        context.vault.ensure_schema()
     finally:
         context.close()
     config_path.write_text(render_config(values), "utf-8")
@@ -74,6 +75,7 @@ def db_upgrade(runtime: Runtime) -> None:
     click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
     runner.upgrade(engine)
     click.echo(f"schema at {runner.current_revision(engine)}")
+    runtime.context.vault.ensure_schema()
     with runtime.services() as services:  # data steps that need the keys (alembic has none)
         linked = services.users.link_existing_to_persons(CLI)
     if linked:

@@ -31,6 +31,16 @@ def installation_cipher(master: MasterKey) -> FieldCipher:
                        INSTALLATION_FIELD_VERSION)
 
 
+def tenant_key_opens(master: MasterKey, tenant_id: uuid.UUID, version: int, wrapped: bytes) -> bool:
+    """Whether this master key unwraps a stored tenant key (backup verification: no logbook,
+    the scratch database is not the appliance's)."""
+    try:
+        AESGCM(master.derive("tenant-key-wrap/v1")).decrypt(wrapped[:12], wrapped[12:], _tenant_aad(tenant_id, version))
+    except InvalidTag:
+        return False
+    return True
+
+
 class TenantKeyring:
     """Creates and unwraps tenant keys; wraps and unwraps per-case data keys."""
 

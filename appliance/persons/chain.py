@@ -7,6 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from appliance.crypto.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.users.models import User
 
@@ -46,3 +47,16 @@ def _delete_orphans(session: Session, person_ids: set[uuid.UUID]) -> int:
         # The wrapped data key goes with the row: what was sealed under it is gone for good.
         session.execute(sa.delete(Person).where(Person.id.in_(orphans)))
     return len(orphans)
+
+
+def sweep_vault(session: Session, vault: Vault) -> int:
+    """Destroy the vault shares of persons no longer in the database (deleted with a case by
+    retention, or left by a failed write): only then are copies of them in old backups shredded."""
+    stored = vault.person_ids()
+    if not stored:
+        return 0
+    alive: set[uuid.UUID] = set()
+    ids = list(stored)
+    for start in range(0, len(ids), 500):
+        alive.update(session.execute(sa.select(Person.id).where(Person.id.in_(ids[start:start + 500]))).scalars())
+    return vault.delete(stored - alive)

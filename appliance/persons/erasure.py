@@ -15,6 +15,7 @@ from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.cases.models import Case
 from appliance.clock import Clock
+from appliance.crypto.vault import Vault
 from appliance.errors import ErasureBlocked
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.persons.service import ErasureReport, PersonService
@@ -24,9 +25,11 @@ from appliance.users.models import User
 
 
 class PersonEraser:
-    def __init__(self, session: Session, persons: PersonService, logbook: Logbook, clock: Clock) -> None:
+    def __init__(self, session: Session, persons: PersonService, vault: Vault, logbook: Logbook,
+                 clock: Clock) -> None:
         self._session = session
         self._persons = persons
+        self._vault = vault
         self._logbook = logbook
         self._clock = clock
 
@@ -48,6 +51,9 @@ class PersonEraser:
         report = self.plan(person_id)
         if report.blocked:
             raise ErasureBlocked(person_id, report.blocked)
+        # The vault share goes first, committed at once: from here on no copy of the main
+        # database (this one if the rest fails, or any backup) can decrypt the person's fields.
+        self._vault.delete([person_id])
         user = self._staff_user(person_id)
         if user is not None:
             erase_staff_account(self._session, user, self._clock())
@@ -55,8 +61,6 @@ class PersonEraser:
         self._session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id == person_id))
         person = self._persons.get(person_id)
         tenant_id = person.tenant_id
-        # Deleting the row deletes the only wrapped copy of the person's data key: every value
-        # sealed under it, here and in every earlier backup, can no longer be decrypted.
         self._session.delete(person)
         self._session.flush()
         links = sum(v for k, v in report.deleted.items() if k not in ("identifiers", "person key"))

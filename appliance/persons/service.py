@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
@@ -22,6 +24,7 @@ from appliance.clock import Clock
 from appliance.crypto.blind_index import BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place, Sealed
 from appliance.crypto.keyring import DataKeys
+from appliance.crypto.vault import Vault
 from appliance.errors import InvalidInput, NotFound, PersonConflict
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.tenants.models import Tenant
@@ -113,10 +116,11 @@ class ErasureReport:
 class PersonService:
     """Records, finds, exports and erases persons. Never commits; never logs an identifier."""
 
-    def __init__(self, session: Session, data_keys: DataKeys, blind_index: BlindIndex, logbook: Logbook,
-                 clock: Clock) -> None:
+    def __init__(self, session: Session, data_keys: DataKeys, vault: Vault, blind_index: BlindIndex,
+                 logbook: Logbook, clock: Clock) -> None:
         self._session = session
         self._keys = data_keys
+        self._vault = vault
         self._index = blind_index
         self._logbook = logbook
         self._clock = clock
@@ -156,6 +160,7 @@ class PersonService:
 
     def _create(self, tenant_id: uuid.UUID | None, actor: Actor) -> Person:
         person_id = uuid.uuid4()
+        self._vault.new_share(person_id, self._clock())  # committed first: the person is never without it
         wrapped, version = self._keys.wrap(tenant_id, _owner(person_id), secrets.token_bytes(32), actor)
         person = Person(id=person_id, tenant_id=tenant_id, key_version=version, wrapped_key=wrapped,
                         created_at=self._clock())
@@ -178,11 +183,13 @@ class PersonService:
         return row
 
     def cipher(self, person: Person, actor: Actor) -> FieldCipher:
-        """The person's field cipher (one logged unwrap per person per unit of work)."""
+        """The person's field cipher (one logged unwrap per person per unit of work). Its key
+        needs both shares: the database's (under the tenant's key) and the vault's."""
         cipher = self._ciphers.get(person.id)
         if cipher is None:
-            key = self._keys.unwrap(person.tenant_id, _owner(person.id), person.key_version, person.wrapped_key,
-                                    actor, "person_key", person.id)
+            db_share = self._keys.unwrap(person.tenant_id, _owner(person.id), person.key_version, person.wrapped_key,
+                                         actor, "person_key", person.id)
+            key = person_data_key(person.id, db_share, self._vault.share(person.id))
             cipher = self._ciphers[person.id] = FieldCipher(key, PERSON_FIELD_VERSION)
         return cipher
 
@@ -240,6 +247,12 @@ class PersonService:
         rows = self._session.execute(sa.select(PersonIdentifier).where(
             PersonIdentifier.person_id == person.id)).scalars().all()
         return {r.kind: cipher.open(r.value_sealed, Place("person_identifiers", r.kind, r.id)) for r in rows}
+
+
+def person_data_key(person_id: uuid.UUID, db_share: bytes, vault_share: bytes) -> bytes:
+    """Both shares are needed: without the vault's (erased), no copy of the database helps."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=person_id.bytes,
+                info=b"appliance/person-data-key/v1").derive(vault_share + db_share)
 
 
 def _owner(person_id: uuid.UUID) -> str:
