@@ -39,7 +39,7 @@ class PersonExport:
     def export(self, person_id: uuid.UUID, actor: Actor) -> dict[str, Any]:
         """The person's identity and every linked record (logged, without the identifier)."""
         person = self._persons.get(person_id)
-        slugs = dict(self._session.execute(sa.select(Tenant.id, Tenant.slug)).tuples().all())
+        slugs: dict[uuid.UUID, str] = {row.id: row.slug for row in self._session.execute(sa.select(Tenant.id, Tenant.slug))}
         links = self._session.execute(sa.select(PersonLink).where(PersonLink.person_id == person.id).order_by(
             PersonLink.created_at, PersonLink.id)).scalars().all()
         records = [self._record(link, slugs) for link in links]

@@ -130,6 +130,7 @@ class PersonService:
     def record(self, tenant_id: uuid.UUID | None, details: PersonDetails, actor: Actor) -> Person:
         """The person these details identify (matched by e-mail or national ID), created if new.
         Identifiers they did not have yet are added; the name is set if they had none."""
+        details = clean_details(details.name, details.email, details.national_id)
         person = self._match(tenant_id, details)
         if person is None:
             person = self._create(tenant_id, actor)
@@ -211,6 +212,7 @@ class PersonService:
     def find(self, details: PersonDetails) -> list[PersonMatch]:
         """Every person these identifiers match, in the installation and in every tenant (each
         scope has its own index values), with what is linked to them: ids and counts only."""
+        details = clean_details(None, details.email, details.national_id)
         if not details.identifiers():
             raise InvalidInput("email", "give an e-mail address or a national ID")
         tenants = self._session.execute(sa.select(Tenant.id, Tenant.slug)).all()
