@@ -68,6 +68,7 @@ def db() -> None:
 def db_upgrade(runtime: Runtime) -> None:
     """Apply pending migrations (expand/contract: safe while the old version serves)."""
     engine = runtime.context.engine
+    runtime.context.vault.ensure_schema()  # with the DDL rights this run has (the service has none)
     before, head = runner.current_revision(engine), runner.head_revision()
     if before == head:
         click.echo(f"schema is up to date ({head})")
@@ -75,7 +76,6 @@ def db_upgrade(runtime: Runtime) -> None:
     click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
     runner.upgrade(engine)
     click.echo(f"schema at {runner.current_revision(engine)}")
-    runtime.context.vault.ensure_schema()
     with runtime.services() as services:  # data steps that need the keys (alembic has none)
         linked = services.users.link_existing_to_persons(CLI)
     if linked:
