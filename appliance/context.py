@@ -15,9 +15,16 @@ from appliance.clock import Clock, utcnow
 from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
-from appliance.crypto.secrets import BLIND_INDEX, PreservedSecrets, check_master_key
+from appliance.crypto.secrets import (
+    BLIND_INDEX,
+    VAULT_FILE,
+    VAULT_SHARE_WRAP,
+    PreservedSecrets,
+    check_master_key,
+)
 from appliance.crypto.unwraps import UnwrapCounter
-from appliance.db import check_database, create_engine, session_factory
+from appliance.crypto.vault import Vault
+from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
 from appliance.errors import DatabaseUnavailable
 from appliance.settings import Settings
 
@@ -30,6 +37,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     passwords: PasswordPolicy
     clock: Clock
+    vault: Vault
     preserved: PreservedSecrets
     # Key unwraps of this process, by kind (webapp/metrics.py exports them).
     unwraps: UnwrapCounter = field(default_factory=UnwrapCounter)
@@ -60,6 +68,7 @@ class AppContext:
         return self.preserved.secret(purpose)
 
     def close(self) -> None:
+        self.vault.dispose()
         self.engine.dispose()
 
 
@@ -92,7 +101,13 @@ def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True,
         except BaseException:
             engine.dispose()  # no pooled connection left for the garbage collector
             raise
+    vault_url = settings.vault_url
+    # Preserved, not derived: the vault's file and the copies of it beside the backups must open
+    # after a master key rotation too.
+    vault = Vault(create_engine_for_url(vault_url, preserved.secret(VAULT_FILE)) if vault_url else engine,
+                  preserved.secret(VAULT_SHARE_WRAP), separate=bool(vault_url))
     return AppContext(
+        vault=vault,
         settings=settings,
         master=master,
         engine=engine,

@@ -79,6 +79,15 @@ def create_engine(settings: Settings, sqlcipher_key: bytes | None = None) -> Eng
     return sa.create_engine(settings.database_url, pool_pre_ping=True)
 
 
+def create_engine_for_url(url: str, sqlcipher_key: bytes) -> Engine:
+    """An engine for a second database (the person key vault) of any supported backend."""
+    if url.startswith("sqlite+pysqlcipher:///"):
+        return _sqlcipher_engine(url.removeprefix("sqlite+pysqlcipher:///"), sqlcipher_key)
+    if url.startswith("mssql+pymssql"):
+        return sa.create_engine(url, pool_pre_ping=True, deprecate_large_types=True)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
 def _sqlcipher_engine(path: str, key: bytes) -> Engine:
     import sqlcipher3.dbapi2 as sqlcipher  # the wheel bundles SQLCipher itself
 

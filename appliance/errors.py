@@ -241,3 +241,23 @@ class SiteCopyFailed(BackupError):
         names = ", ".join(f"{site} ({reason})" for site, reason in sorted(failures.items()))
         super().__init__(f"copy failed at {len(failures)} site(s): {names}")
         self.failures = failures
+
+
+class PersonConflict(ApplianceError):
+    """The e-mail address and the national ID given belong to two different persons."""
+
+    exit_code = 2
+
+
+class ErasureBlocked(ApplianceError):
+    """A person cannot be erased yet (legal hold, legal retention, sole key holder)."""
+
+    exit_code = 3
+
+    def __init__(self, person_id: uuid.UUID, reasons: list[str]) -> None:
+        super().__init__(person_id, reasons)
+        self.person_id = person_id
+        self.reasons = reasons
+
+    def message(self) -> str:
+        return "erasure blocked: " + "; ".join(self.reasons)

@@ -17,6 +17,10 @@ from appliance.context import AppContext
 from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
 from appliance.crypto.rotation import KeyRotationService
 from appliance.crypto.secrets import INSTALLATION_DATA
+from appliance.persons.case_subjects import CaseSubjects
+from appliance.persons.erasure import PersonEraser
+from appliance.persons.export import PersonExport
+from appliance.persons.service import PersonService
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
@@ -63,7 +67,23 @@ class Services:
     @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
-                           installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock)
+                           installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons)
+
+    @cached_property
+    def persons(self) -> PersonService:
+        return PersonService(self.session, self.data_keys, self.ctx.vault, self.ctx.blind_index, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def case_subjects(self) -> CaseSubjects:
+        return CaseSubjects(self.session, self.cases, self.persons, self.logbook)
+
+    @cached_property
+    def person_export(self) -> PersonExport:
+        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def person_eraser(self) -> PersonEraser:
+        return PersonEraser(self.session, self.persons, self.ctx.vault, self.logbook, self.ctx.clock)
 
     @cached_property
     def limits(self) -> Limits:

@@ -36,6 +36,10 @@ class Settings:
     database_url: str
     master_key_file: Path
     data_dir: Path
+    # The person key vault (see appliance/crypto/vault.py): a database the main database's
+    # backups do not contain. Empty: vault.db beside the embedded database; on a server
+    # backend, inside the main database (doctor warns: erasure then waits for old backups to expire).
+    vault_database_url: str = ""
     base_url: str = "http://127.0.0.1:8000"
     smtp_url: str = ""
     mail_from: str = "appliance@localhost"
@@ -103,6 +107,15 @@ class Settings:
     def backup_root(self) -> Path:
         """Where local backups go: BACKUP_DIR, else DATA_DIR/backups."""
         return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def vault_url(self) -> str:
+        """Where person shares live; empty: in the main database."""
+        if self.vault_database_url:
+            return self.vault_database_url
+        if self.is_embedded:
+            return f"sqlite+pysqlcipher:///{self.data_dir / 'vault.db'}"
+        return ""
 
     @property
     def is_embedded(self) -> bool:
@@ -202,7 +215,7 @@ def _coerce(name: str, type_name: str, value: Any, base_dir: Path) -> Any:
         return path if path.is_absolute() else (base_dir / path).resolve()
     if not isinstance(value, str):
         raise SettingsError(label, "must be a string")
-    if name == "database_url" and value.startswith("sqlite+pysqlcipher:///"):
+    if name in ("database_url", "vault_database_url") and value.startswith("sqlite+pysqlcipher:///"):
         db_path = Path(value.removeprefix("sqlite+pysqlcipher:///"))
         if not db_path.is_absolute():
             value = f"sqlite+pysqlcipher:///{(base_dir / db_path).resolve()}"

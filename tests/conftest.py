@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from appliance.context import AppContext, build_context
 from appliance.services import Services
 from appliance.settings import Settings
-from tests.support import BACKENDS, FrozenClock, Templates, make_settings, pg_drop
+from tests.support import BACKENDS, FrozenClock, Templates, make_settings, pg_drop, pg_new
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +38,14 @@ def settings(backend: str, templates: Templates, tmp_path: Path) -> Iterator[Set
     """Settings for a fresh, migrated database of the current backend."""
     shutil.copyfile(templates.key_dir / "master.key", tmp_path / "master.key")
     (tmp_path / "master.key").chmod(0o400)
-    url = templates.sqlite_copy(tmp_path) if backend == "sqlite" else templates.pg_copy()
-    yield make_settings(tmp_path, url)
-    if backend == "postgres":
-        pg_drop(url.rsplit("/", 1)[1])
+    if backend == "sqlite":  # the vault is vault.db beside the database
+        yield make_settings(tmp_path, templates.sqlite_copy(tmp_path))
+        return
+    # PostgreSQL: the person key vault in a database of its own, as production should have it
+    url, vault = templates.pg_copy(), pg_new()
+    yield make_settings(tmp_path, url, vault_database_url=vault)
+    pg_drop(url.rsplit("/", 1)[1])
+    pg_drop(vault.rsplit("/", 1)[1])
 
 
 @pytest.fixture

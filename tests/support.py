@@ -57,6 +57,13 @@ def pg_admin(sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
+def pg_new(prefix: str = "appliance_v_") -> str:
+    """A new, empty database (e.g. a test's person key vault); its URL."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    pg_admin(f'CREATE DATABASE "{name}"')
+    return pg_url(name)
+
+
 def pg_drop(database: str) -> None:
     pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
     pg_admin(f'DROP DATABASE IF EXISTS "{database}"')

@@ -33,15 +33,14 @@ from appliance.backup.manifest import (
 )
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.backup.sites import ResticSite, SiteUnreachable
+from appliance.backup.vault_copy import refresh_vault_copies
 from appliance.clock import Clock
 from appliance.context import AppContext
-from appliance.crypto.fields import Place
-from appliance.crypto.keyring import installation_cipher
+from appliance.crypto.keyring import tenant_key_opens
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.secrets import INSTALLATION_DATA, SecretSource
-from appliance.errors import BackupError, DecryptionFailed
+from appliance.errors import BackupError
 from appliance.settings import Settings
-from appliance.users.models import User
+from appliance.tenants.models import TenantKey
 
 CHECK_GROUPS = 48
 
@@ -76,11 +75,10 @@ class BackupService:
     """Backups of this installation's database, on local disk and at every configured site."""
 
     def __init__(self, session: Session | None, settings: Settings, master: MasterKey, clock: Clock, driver: Driver,
-                 sites: list[ResticSite], progress: Progress = no_progress, *, secrets: SecretSource) -> None:
+                 sites: list[ResticSite], progress: Progress = no_progress) -> None:
         self._session = session
         self._settings = settings
         self._master = master
-        self._secrets = secrets
         self._clock = clock
         self._driver = driver
         self._sites = sites
@@ -336,14 +334,12 @@ class BackupService:
             report.problems.append(f"sample row: {report.sample}")
 
     def _decrypt_sample(self, connection: sa.Connection) -> str:
-        row = connection.execute(sa.select(User.id, User.email_sealed).limit(1)).first()
+        row = connection.execute(sa.select(TenantKey.tenant_id, TenantKey.version, TenantKey.wrapped_key).limit(1)).first()
         if row is None:
-            return "none (no staff account yet)"
-        try:
-            installation_cipher(self._secrets.secret(INSTALLATION_DATA)).open(row.email_sealed, Place("users", "email", row.id))
-        except DecryptionFailed:
-            return "failed: a staff e-mail address does not decrypt with this master key"
-        return "decrypted one staff e-mail address"
+            return "none (no tenant yet)"
+        if not tenant_key_opens(self._master, row.tenant_id, row.version, row.wrapped_key):
+            return "failed: a tenant key does not unwrap with this master key"
+        return "unwrapped one tenant key"
 
     # -- prune -----------------------------------------------------------------------------------
 
@@ -445,6 +441,9 @@ def copy_to_sites(ctx: AppContext, progress: Progress = no_progress, recreate: b
     report = backup_service(ctx, None, progress).copy(had_copies, recreate)
     with ctx.unit_of_work() as session:
         backup_service(ctx, session).record(report)
+    vault = refresh_vault_copies(ctx, progress=progress, only=set(report.checked))  # beside the backups, never in them
+    for name, reason in vault.failures.items():
+        report.failures.setdefault(name, f"vault copy: {reason}")
     return report
 
 
@@ -454,4 +453,4 @@ def backup_service(ctx: AppContext, session: Session | None, progress: Progress 
     from appliance.backup.sites import sites_from
 
     return BackupService(session, ctx.settings, ctx.master, ctx.clock, driver_for(ctx.settings, ctx.master),
-                         sites_from(ctx.settings, ctx), progress, secrets=ctx)
+                         sites_from(ctx.settings, ctx), progress)

@@ -30,6 +30,10 @@ SITE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 SFTP_URL = re.compile(r"sftp://(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+)(?::(?P<port>\d+))?/(?P<path>.*)")
 SFTP_SHORT = re.compile(r"sftp:(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)")
 RESTIC_HOST = "appliance"
+# The person key vault's copy (appliance.backup.vault_copy) is filed under its own host name,
+# so the backups' forget --keep-within (relative to the newest snapshot) never counts it.
+VAULT_TAG = "vault-latest"
+VAULT_HOST = "appliance-vault"
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,8 @@ class ResticSite:
         found: list[Snapshot] = []
         for item in json.loads(out or "[]"):
             for tag in item.get("tags") or []:
+                if tag == VAULT_TAG:  # the person key vault's copy is not a backup
+                    continue
                 found.append(Snapshot(str(item.get("short_id") or item["id"][:8]), str(tag), str(item["time"])))
         return found
 

@@ -24,6 +24,7 @@ from appliance.cases.reporting import Limits
 from appliance.cases.views import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.workflow import Status, check_transition, parse_outcome, parse_status
 from appliance.clock import Clock
+from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
 from appliance.crypto.keyring import TenantKeyring
 from appliance.crypto.sealing import fingerprint, public_key_of
@@ -240,6 +241,14 @@ class CaseService:
         case = self._case(principal, case_id)
         self._content.staff_keys(case, principal)
         self._access.revoke(case, user_id, principal.actor)
+
+    def opened(self, principal: StaffPrincipal, case_id: uuid.UUID) -> tuple[Case, CaseCipher]:
+        """A case the principal handles, with its cipher; CaseLocked without a readable copy."""
+        case = self._case(principal, case_id)
+        keys = self._content.staff_keys(case, principal)
+        if not keys.readable:
+            raise CaseLocked(case.id, "no-access")
+        return case, keys.cipher
 
     def _case(self, principal: StaffPrincipal, case_id: uuid.UUID) -> Case:
         tenants = principal.tenants_with(Role.HANDLER)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import tempfile
 import zoneinfo
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +17,7 @@ from appliance.backup.drivers import RestoreRequest, driver_for
 from appliance.backup.manifest import Manifest
 from appliance.backup.service import BackupService, CopyReport, backup_service, copy_to_sites
 from appliance.backup.sites import sites_from
+from appliance.backup.vault_copy import restore_vault
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.clock import utcnow
 from appliance.context import build_context
@@ -245,9 +248,26 @@ def restore(runtime: Runtime, at_text: str | None, site_name: str | None, into: 
     master = MasterKey.load(settings.master_key_file)  # the database may be gone: no context, no session
     # Without the database the sites' passwords come from the key file alone: a master key
     # rotation gave every existing repository the new key's password too (restic key add).
-    secrets = PreservedSecrets(master, None)
-    engine = BackupService(None, settings, master, utcnow, driver_for(settings, master), sites_from(settings, secrets),
-                           progress_printer(), secrets=secrets)
+    engine = BackupService(None, settings, master, utcnow, driver_for(settings, master),
+                           sites_from(settings, PreservedSecrets(master, None)), progress_printer())
     chain, steps = engine.restore(RestoreRequest(into, force, at, port), site_name)
     emit(as_json, {"chain": chain, "steps": steps, "at": at.isoformat() if at else None},
          lambda: click.echo("\n".join(f"  {n}. {step}" for n, step in enumerate(steps, start=1))))
+    click.echo("The person key vault is not part of any backup: if it was lost too, run "
+               "`appliance backup restore-vault` next.", err=True)
+
+
+@backup.command("restore-vault")
+@click.option("--site", "site_name", default=None, help="Take the vault copy from this site (default: BACKUP_DIR).")
+@json_option
+@pass_runtime
+def restore_vault_command(runtime: Runtime, site_name: str | None, as_json: bool) -> None:
+    """Put back the person key vault's shares from its newest copy (disaster recovery). Shares
+    of persons erased since that copy stay gone; existing shares are kept."""
+    ctx = runtime.context
+    site = backup_service(ctx, None).site(site_name) if site_name else None
+    with tempfile.TemporaryDirectory(prefix=".vault-", dir=ctx.settings.data_dir) as staging:
+        added = restore_vault(ctx, site, Path(staging))
+    emit(as_json, {"restored_shares": added, "site": site_name},
+         lambda: click.echo(f"restored {added} person key share(s) from the vault copy"
+                            + (f" at {site_name}" if site_name else "")))

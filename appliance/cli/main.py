@@ -13,6 +13,7 @@ from appliance.cli.demo import demo
 from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.keys import keys
 from appliance.cli.ops import audit, doctor, serve
+from appliance.cli.persons import person
 from appliance.cli.setup import db, init
 from appliance.cli.tenants import tenant
 from appliance.cli.users import user
@@ -26,7 +27,7 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, db, tenant, user, keys, serve, audit, doctor, demo, backup, jobs, scheduler):
+for command in (init, db, tenant, user, keys, serve, audit, doctor, demo, backup, jobs, scheduler, person):
     cli.add_command(command)
 
 

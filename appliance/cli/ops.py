@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import ApplianceError
@@ -134,6 +135,27 @@ def key_checks(runtime: Runtime) -> list[Check]:
     return checks
 
 
+def vault_check(runtime: Runtime) -> Check:
+    """Does every person have its vault share, and do backups leave the vault out?"""
+    from appliance.persons.models import Person
+
+    vault = runtime.context.vault
+    shares = vault.person_ids()
+    with runtime.services() as services:
+        persons = set(services.session.execute(sa.select(Person.id)).scalars())
+    missing, orphans = len(persons - shares), len(shares - persons)
+    if missing:
+        return Check("person vault", "fail", f"{missing} person(s) have no vault share: their names and addresses "
+                                             "cannot be read; run `appliance backup restore-vault`")
+    detail = f"{len(persons)} person(s), each with its share"
+    if orphans:
+        detail += f"; {orphans} share(s) of deleted persons wait for `appliance retention run`"
+    if not vault.separate:
+        return Check("person vault", "warn", detail + "; the vault is inside the main database, so an erased "
+                     "person stays in old backups until they expire: set VAULT_DATABASE_URL")
+    return Check("person vault", "ok", detail + "; kept outside the database's backups")
+
+
 @click.command()
 @json_option
 @pass_runtime
@@ -157,6 +179,7 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
                             f"broken at event {report.broken_seq}: {report.reason}"))
         checks += backup_checks(runtime)
         checks += key_checks(runtime)
+        checks.append(vault_check(runtime))
         usage = shutil.disk_usage(settings.data_dir)
         free_gb = usage.free / 1024**3
         checks.append(Check("disk", "ok" if free_gb >= 2 else "warn", f"{free_gb:.1f} GB free in {settings.data_dir}"))

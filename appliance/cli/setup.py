@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
@@ -45,6 +46,7 @@ def init(data_dir: Path, database_url: str | None, base_url: str, as_json: bool)
     context = build_context(settings, create_database=True)
     try:
         runner.upgrade(context.engine)
+        context.vault.ensure_schema()
         with context.unit_of_work() as session:  # a wrong key file is one clear line from now on
             record_master_key(session, context.master, context.clock)
     finally:
@@ -69,6 +71,7 @@ def db() -> None:
 def db_upgrade(runtime: Runtime) -> None:
     """Apply pending migrations (expand/contract: safe while the old version serves)."""
     engine = runtime.context.engine
+    runtime.context.vault.ensure_schema()  # with the DDL rights this run has (the service has none)
     before, head = runner.current_revision(engine), runner.head_revision()
     if before == head:
         click.echo(f"schema is up to date ({head})")
@@ -76,6 +79,10 @@ def db_upgrade(runtime: Runtime) -> None:
         click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
         runner.upgrade(engine)
         click.echo(f"schema at {runner.current_revision(engine)}")
+        with runtime.services() as services:  # data steps that need the keys (alembic has none)
+            linked = services.users.link_existing_to_persons(CLI)
+        if linked:
+            click.echo(f"linked {linked} staff account(s) to person records")
     with runtime.context.unit_of_work() as session:  # installs from before it record their master key now
         record_master_key(session, runtime.context.master, runtime.context.clock)
 

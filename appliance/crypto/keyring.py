@@ -64,14 +64,6 @@ def rewrap_installation_key(row: InstallationKey, old: MasterKey, new: MasterKey
                               "installation key")
 
 
-def opens_tenant_key(master: MasterKey, row: TenantKey) -> bool:
-    try:
-        _unwrap(tenant_wrapper(master), row.wrapped_key, _tenant_aad(row.tenant_id, row.version), "tenant key")
-    except DecryptionFailed:
-        return False
-    return True
-
-
 def opens_installation_key(master: MasterKey, row: InstallationKey) -> bool:
     try:
         _unwrap(installation_wrapper(master), row.wrapped_key, _installation_aad(row.version), "installation key")
@@ -91,6 +83,16 @@ def _rewrap(old: AESGCM, new: AESGCM, wrapped: bytes, aad: bytes, what: str) -> 
     key = _unwrap(old, wrapped, aad, what)
     nonce = os.urandom(12)
     return nonce + new.encrypt(nonce, key, aad)
+
+
+def tenant_key_opens(master: MasterKey, tenant_id: uuid.UUID, version: int, wrapped: bytes) -> bool:
+    """Whether this master key unwraps a stored tenant key (backup verification: no logbook,
+    the scratch database is not the appliance's)."""
+    try:
+        _unwrap(tenant_wrapper(master), wrapped, _tenant_aad(tenant_id, version), "tenant key")
+    except DecryptionFailed:
+        return False
+    return True
 
 
 class TenantKeyring:

@@ -34,7 +34,12 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
-from appliance.crypto.keyring import opens_installation_key, opens_tenant_key, rewrap_installation_key, rewrap_tenant_key
+from appliance.crypto.keyring import (
+    opens_installation_key,
+    rewrap_installation_key,
+    rewrap_tenant_key,
+    tenant_key_opens,
+)
 from appliance.crypto.keys import MasterKey, install_key_file
 from appliance.crypto.models import InstallationKey, PreservedSecret
 from appliance.crypto.secrets import (
@@ -214,7 +219,7 @@ class MasterKeyRotation:
         try:
             with context.sessions() as session:
                 for row in session.execute(sa.select(TenantKey)).scalars():
-                    if not opens_tenant_key(context.master, row):
+                    if not tenant_key_opens(context.master, row.tenant_id, row.version, row.wrapped_key):
                         raise DecryptionFailed(f"tenant key {row.tenant_id}/v{row.version} after the rotation")
                 for installation_key in session.execute(sa.select(InstallationKey)).scalars():
                     if not opens_installation_key(context.master, installation_key):

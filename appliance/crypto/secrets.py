@@ -3,7 +3,8 @@
 Some values derived from the master key are stored or recomputed and compared later: the
 blind-index key (reporters' case keys exist only as HMACs under it, so it can never change),
 the installation data key (staff e-mail addresses and TOTP secrets are sealed under it), the
-logbook checkpoint signing key and the backup repositories' passwords. Before the first
+logbook checkpoint signing key, the person key vault's file key and share-wrapping key (its
+copies beside the backups are sealed under it) and the backup repositories' passwords. Before the first
 master key rotation each is simply ``master.derive(purpose)``. A rotation stores the current
 value of each in ``preserved_secrets``, wrapped under the new master key; from then on that
 row is the value. A leaked *old* master key therefore still derives these particular values;
@@ -36,10 +37,12 @@ from appliance.tenants.models import TenantKey
 BLIND_INDEX = "blind-index/v1"
 INSTALLATION_DATA = "installation-data/v1"
 AUDIT_CHECKPOINT = "audit-checkpoint/v1"
+VAULT_FILE = "sqlcipher-vault/v1"
+VAULT_SHARE_WRAP = "vault-share-wrap/v1"
 RESTIC_SITE_PREFIX = "restic-site/"
 # Every purpose ``secret()`` may be asked for. A value used through it but missing here would
 # silently change at the next master key rotation; asking for an unlisted one is a bug.
-PRESERVED_PURPOSES = (BLIND_INDEX, INSTALLATION_DATA, AUDIT_CHECKPOINT)
+PRESERVED_PURPOSES = (BLIND_INDEX, INSTALLATION_DATA, AUDIT_CHECKPOINT, VAULT_FILE, VAULT_SHARE_WRAP)
 MASTER_KEY_CHECK = "master-key-check"
 _WRAP_PURPOSE = "preserved-secret-wrap/v1"
 
@@ -163,10 +166,10 @@ def set_master_key_check(session: Session, master: MasterKey, clock: Clock) -> N
 
 
 def _opens_existing_keys(session: Session, master: MasterKey) -> bool:
-    from appliance.crypto.keyring import opens_installation_key, opens_tenant_key
+    from appliance.crypto.keyring import opens_installation_key, tenant_key_opens
 
     tenant_key = session.execute(sa.select(TenantKey).limit(1)).scalar_one_or_none()
-    if tenant_key is not None and not opens_tenant_key(master, tenant_key):
+    if tenant_key is not None and not tenant_key_opens(master, tenant_key.tenant_id, tenant_key.version, tenant_key.wrapped_key):
         return False
     installation_key = session.execute(sa.select(InstallationKey).limit(1)).scalar_one_or_none()
     return installation_key is None or opens_installation_key(master, installation_key)

@@ -7,6 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from appliance.crypto.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.users.models import User
 
@@ -23,6 +24,18 @@ def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str
         return 0
     session.execute(sa.delete(PersonLink).where(PersonLink.object_type == object_type,
                                                 PersonLink.object_id == str(object_id)))
+    return _delete_orphans(session, person_ids)
+
+
+def forget_link(session: Session, link: PersonLink) -> int:
+    """Delete one link, and its person if nothing else is about them. Returns persons deleted."""
+    person_id = link.person_id
+    session.delete(link)
+    session.flush()
+    return _delete_orphans(session, {person_id})
+
+
+def _delete_orphans(session: Session, person_ids: set[uuid.UUID]) -> int:
     still_linked = set(session.execute(
         sa.select(PersonLink.person_id).where(PersonLink.person_id.in_(person_ids))
     ).scalars()) | set(session.execute(
@@ -31,5 +44,19 @@ def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str
     orphans = person_ids - still_linked
     if orphans:
         session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id.in_(orphans)))
+        # The wrapped data key goes with the row: what was sealed under it is gone for good.
         session.execute(sa.delete(Person).where(Person.id.in_(orphans)))
     return len(orphans)
+
+
+def sweep_vault(session: Session, vault: Vault) -> int:
+    """Destroy the vault shares of persons no longer in the database (deleted with a case by
+    retention, or left by a failed write): only then are copies of them in old backups shredded."""
+    stored = vault.person_ids()
+    if not stored:
+        return 0
+    alive: set[uuid.UUID] = set()
+    ids = list(stored)
+    for start in range(0, len(ids), 500):
+        alive.update(session.execute(sa.select(Person.id).where(Person.id.in_(ids[start:start + 500]))).scalars())
+    return vault.delete(stored - alive)

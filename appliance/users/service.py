@@ -7,9 +7,9 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from appliance.actors import Actor, Role, StaffPrincipal
+from appliance.actors import SYSTEM, Actor, Role, StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.crypto import totp
@@ -18,6 +18,8 @@ from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.passwords import PasswordPolicy, PasswordSecret
 from appliance.crypto.sealing import new_private_key, public_key_of
 from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
+from appliance.persons.service import PersonDetails, PersonService
+from appliance.users.erasure import ERASED_PASSWORD, sole_key_cases
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
 from appliance.users.throttle import Throttles
@@ -48,10 +50,15 @@ class UserSummary:
     two_factor: bool
 
 
+ERASED_LABEL = "(erased)"
+
+
 class UserService:
     def __init__(self, session: Session, logbook: Logbook, passwords: PasswordPolicy,
-                 blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock) -> None:
+                 blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock,
+                 persons: PersonService) -> None:
         self._session = session
+        self._persons = persons
         self._logbook = logbook
         self._passwords = passwords
         self._index = blind_index
@@ -74,9 +81,7 @@ class UserService:
         user = User(id=uuid.uuid4(), email_index=index, password_hash=secret.stored,
                     created_at=now, password_changed_at=now)
         self._store_private_key(user, new_private_key(), secret)
-        user.email_sealed = self._cipher.seal(email, Place("users", "email", user.id))
-        self._session.add(user)
-        self._session.flush()
+        self._attach_person(user, email, actor, new=True)
         for tenant_id, role in roles:
             self._session.add(Membership(user_id=user.id, tenant_id=tenant_id, role=Role(role).value))
             self._logbook.record("user.role_granted", actor, tenant_id=tenant_id, object_type="user",
@@ -101,7 +106,32 @@ class UserService:
         return user
 
     def email_of(self, user: User) -> str:
+        """The account's address: sealed under its person's key (or, for accounts from before
+        the person chain, under the installation key); an erased account has none."""
+        if user.person_id is not None:
+            person = self._persons.get(user.person_id)
+            return self._persons.cipher(person, SYSTEM).open(user.email_sealed, Place("users", "email", user.id))
+        if user.password_hash == ERASED_PASSWORD:
+            return ERASED_LABEL
         return self._cipher.open(user.email_sealed, Place("users", "email", user.id))
+
+    def _attach_person(self, user: User, email: str, actor: Actor, new: bool = False) -> None:
+        person = self._persons.record(None, PersonDetails(email=email), actor)
+        user.person_id = person.id
+        user.email_sealed = self._persons.cipher(person, actor).seal(email, Place("users", "email", user.id))
+        if new:
+            self._session.add(user)
+        self._session.flush()
+        self._persons.link(person, "staff_user", "user", user.id, actor)
+
+    def link_existing_to_persons(self, actor: Actor) -> int:
+        """Give every account from before the person chain its person record, moving its
+        e-mail under the person's key (idempotent; `appliance db upgrade` runs it)."""
+        users = self._session.execute(sa.select(User).where(
+            User.person_id.is_(None), User.password_hash != ERASED_PASSWORD)).scalars().all()
+        for user in users:
+            self._attach_person(user, self._cipher.open(user.email_sealed, Place("users", "email", user.id)), actor)
+        return len(users)
 
     def principal(self, user_id: uuid.UUID, private_key: bytes | None = None) -> StaffPrincipal:
         rows = self._session.execute(
@@ -173,13 +203,7 @@ class UserService:
     def _drop_case_copies(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
         from appliance.cases.models import CaseKeySeal  # cases depend on users, not the other way round
 
-        other = aliased(CaseKeySeal)
-        only_copy = self._session.execute(
-            sa.select(sa.func.count()).select_from(CaseKeySeal).where(
-                CaseKeySeal.tenant_id == tenant_id, CaseKeySeal.kind == "handler", CaseKeySeal.user_id == user_id,
-                ~sa.exists().where(other.case_id == CaseKeySeal.case_id, other.kind.in_(("handler", "escrow")),
-                                   sa.or_(other.user_id.is_(None), other.user_id != user_id)))
-        ).scalar_one()
+        only_copy = sole_key_cases(self._session, user_id, tenant_id)
         if only_copy:
             raise InvalidInput("role", f"this handler holds the only key to {only_copy} case(s); share them with a "
                                        "colleague first (or set up the escrow key), then remove the role")

@@ -264,6 +264,20 @@ def access_pages(reporter: Page, staff: Page, site: Site, look: Look = nothing) 
     sign_in(staff, site, first_time=False)
 
 
+def name_persons(staff: Page, look: Look) -> None:
+    """A handler names the person concerned (after one refused attempt), without JavaScript's help."""
+    staff.get_by_label("E-mail address (optional)").fill("not an address")
+    staff.get_by_role("button", name="Name this person in the case").click()
+    expect(staff.get_by_role("alert")).to_contain_text("Enter an e-mail address")
+    look(staff, "case-person-errors")
+    staff.get_by_label("Name", exact=True).fill("Alex Example")
+    staff.get_by_label("E-mail address (optional)").fill("alex@example.com")
+    staff.get_by_label("Role in the case").select_option("concerned")
+    staff.get_by_role("button", name="Name this person in the case").click()
+    expect(staff.get_by_test_id("subjects")).to_contain_text("Alex Example")
+    look(staff, "case-person-named")
+
+
 def visit_every_page(reporter: Page, staff: Page, site: Site, look: Look) -> None:
     """Every page type, with errors and with content, in the order people meet them."""
     reporter.goto("/")
@@ -278,6 +292,7 @@ def visit_every_page(reporter: Page, staff: Page, site: Site, look: Look) -> Non
     staff.get_by_role("alert").get_by_role("link").click()
     expect(staff.get_by_label("Internal note")).to_be_focused()
     look(staff, "case-note-errors")
+    name_persons(staff, look)
     open_case_with_key(reporter, site, key)
     look(reporter, "reporter-case-answered")
     reply_as_reporter(reporter, site, look)

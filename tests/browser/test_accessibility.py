@@ -84,7 +84,7 @@ EVERY_PAGE = {
     "account-errors", "admin-index", "admin-users", "admin-users-created", "admin-categories",
     "admin-categories-added", "not-found", "admin-recipients", "admin-recipients-saved", "queue-locked",
     "case-locked", "case-shared", "case-access-error", "admin-reset-password", "admin-reset-done",
-    "queue-keys-reset", "case-locked-key-reset", "account-keys-reset",
+    "queue-keys-reset", "case-locked-key-reset", "account-keys-reset", "case-person-errors", "case-person-named",
 }
 
 

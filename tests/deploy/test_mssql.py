@@ -29,6 +29,7 @@ HOSTILE = "it's'; DROP LOGIN sa; --"
 VALUES: dict[str, object] = {
     "ansible_managed": "Ansible managed",
     "appliance_mssql_database": "appliance",
+    "appliance_mssql_vault_database": "appliance_vault",
     "appliance_mssql_migration_login": "appliance_migrate",
     "appliance_mssql_runtime_login": "appliance_app",
     "appliance_mssql_tde_certificate": "appliance_tde",

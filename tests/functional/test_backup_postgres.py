@@ -132,7 +132,7 @@ def test_prune_keeps_the_newest_chain_and_cleans_the_wal_archive_then_verify(clu
     with pg_ctx.unit_of_work() as session:
         report = backup_service(pg_ctx, session).verify()
     assert report.ok, report.problems
-    assert report.sample.startswith("decrypted")
+    assert report.sample.startswith("unwrapped")
     assert report.rows > 0
 
 

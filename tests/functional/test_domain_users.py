@@ -246,7 +246,7 @@ def test_login_rehashes_when_argon2_parameters_change(
     assert ctx.passwords.needs_rehash(old_hash) is False
     stronger = PasswordPolicy(Argon2Params(time_cost=2, memory_kib=512, parallelism=1))
     upgraded = UserService(services.session, services.logbook, stronger, ctx.blind_index,
-                           installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock)
+                           installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock, services.persons)
 
     assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()

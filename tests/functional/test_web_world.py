@@ -29,6 +29,7 @@ from appliance.cases.models import Attachment, Case
 from appliance.cases.reporting import ReportForm
 from appliance.context import AppContext
 from appliance.crypto import totp
+from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from appliance.settings import Settings
 from tests.support import FrozenClock
@@ -60,6 +61,7 @@ class Filed:
     attachment_name: str
     reply_attachment_id: uuid.UUID  # a handler's file in the thread
     note: str
+    subject_link_id: uuid.UUID  # a person named in the case
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,15 @@ def file_case(services: Services, org: Org, label: str) -> Filed:
                                 [Upload(f"{label}-answer.txt", "text/plain", io.BytesIO(b"answer " * 20))])
     note = f"{label} internal note {uuid.uuid4().hex}"
     services.cases.add_note(handler, receipt.case_id, note)
+    subject = services.case_subjects.add(handler, receipt.case_id,
+                                         PersonDetails(f"{label} person", f"{label}-person@example.com"), "concerned")
     services.session.flush()
     rows = {source: attachment_id for attachment_id, source in services.session.execute(
         sa.select(Attachment.id, Attachment.source).where(Attachment.case_id == receipt.case_id))}
     reference = services.session.get_one(Case, receipt.case_id).reference
     services.session.commit()
-    return Filed(receipt.case_id, receipt.case_key, reference, what, rows["reporter"], name, rows["handler"], note)
+    return Filed(receipt.case_id, receipt.case_key, reference, what, rows["reporter"], name, rows["handler"], note,
+                 subject)
 
 
 def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenClock) -> World:
@@ -222,6 +227,7 @@ def fill_values(world: World) -> dict[str, str]:
         "attachment_id": str(world.alpha_case.attachment_id),
         "user_id": str(world.target.user_id),
         "category_id": str(world.alpha.category_id),
+        "link_id": str(world.alpha_case.subject_link_id),
         "filename": "app.css",
     }
 

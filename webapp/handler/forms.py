@@ -9,6 +9,7 @@ from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from appliance.cases.content import MAX_TEXT
 from appliance.crypto.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from appliance.persons.case_subjects import ROLES
 
 
 class LoginForm(FlaskForm):
@@ -62,5 +63,25 @@ class GrantAccessForm(FlaskForm):
                        description=_l("They get their own key to this case. The logbook records who shared it."))
 
 
+class PersonForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    email = StringField(_l("E-mail address (optional)"), validators=[Optional(), Length(max=254)])
+    national_id = StringField(_l("National ID number (optional)"), validators=[Optional(), Length(max=40)],
+                              description=_l("The e-mail address or national ID finds the same person in other cases, "
+                                             "for access and erasure requests."))
+    role = SelectField(_l("Role in the case"), choices=[])
+
+
 class PostForm(FlaskForm):
     """A button-only form: CSRF token and nothing else."""
+
+
+ROLE_LABELS = {"concerned": _l("Person concerned (the report is about them)"), "witness": _l("Witness"),
+               "other": _l("Other person")}
+
+
+def person_form(formdata: bool = True) -> PersonForm:
+    """The form naming a person in a case, with the roles a case knows."""
+    form = PersonForm() if formdata else PersonForm(formdata=None)
+    form.role.choices = [(role, str(ROLE_LABELS[role])) for role in ROLES]
+    return form

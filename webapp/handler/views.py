@@ -15,14 +15,17 @@ from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.services import Services
 from appliance.tenants.models import Tenant
 from webapp.handler.forms import (
+    ROLE_LABELS,
     AssignForm,
     GrantAccessForm,
     MessageForm,
     NoteForm,
     PasswordChangeForm,
+    PersonForm,
     PostForm,
     StatusForm,
 )
+from webapp.handler.forms import person_form as new_person_form
 from webapp.policy import access
 from webapp.requestctx import commit, services
 from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
@@ -163,7 +166,7 @@ def account() -> str | tuple[str, int]:
 # --- helpers ---------------------------------------------------------------------------
 def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
                 status_form_error: str | None = None, assign_error: str | None = None,
-                access_error: str | None = None) -> str:
+                access_error: str | None = None, person_form: PersonForm | None = None) -> str:
     """The case page; raises CaseLocked (answered by the locked page) when no key of the user opens it."""
     desk = services()
     view = desk.cases.open_case(g.principal, case_id)
@@ -172,6 +175,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     handlers = desk.users.handlers_of(tenant.id)
     emails = {u.id: u.email for u in desk.users.users_in(frozenset({tenant.id}))}
     holders = sorted(desk.cases.holders(g.principal, case_id), key=lambda h: emails.get(h.user_id, ""))
+    subjects = desk.case_subjects.list(g.principal, case_id)
     commit()
     status_form = _status_form(Status(view.status))
     assign_form = AssignForm()
@@ -185,7 +189,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         emails=emails, status_form=status_form, status_form_error=status_form_error, assign_form=assign_form,
         assign_error=assign_error, message_form=message_form or MessageForm(formdata=None),
         note_form=note_form or NoteForm(formdata=None), logout=PostForm(), holders=holders,
-        grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None),
+        grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None), subjects=subjects,
+        person_form=person_form or new_person_form(formdata=False), role_labels=ROLE_LABELS,
     )
 
 
@@ -217,3 +222,4 @@ def _emails(desk: Services, tenants: list[Tenant]) -> dict[uuid.UUID, str]:
 
 from webapp.handler import access as _access_routes  # noqa: E402,F401  (the access panel and the locked page)
 from webapp.handler import auth  # noqa: E402,F401  (registers the sign-in routes on the blueprint)
+from webapp.handler import subjects as _subject_routes  # noqa: E402,F401  (persons named in a case)

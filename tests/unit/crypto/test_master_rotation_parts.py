@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.crypto.keyring import opens_tenant_key, rewrap_tenant_key, tenant_wrapper
+from appliance.crypto.keyring import rewrap_tenant_key, tenant_key_opens, tenant_wrapper
 from appliance.crypto.keys import MasterKey, install_key_file
 from appliance.db import rekey_sqlcipher
 from appliance.tenants.models import TenantKey
@@ -31,7 +31,8 @@ def test_rewrapping_a_tenant_key_keeps_its_value_under_the_new_master_only() -> 
     old, new, kek = MasterKey(secrets.token_bytes(32)), MasterKey(secrets.token_bytes(32)), secrets.token_bytes(32)
     row = tenant_key(old, kek)
     rewrap_tenant_key(row, old, new)
-    assert opens_tenant_key(new, row) and not opens_tenant_key(old, row)
+    assert tenant_key_opens(new, row.tenant_id, 1, row.wrapped_key)
+    assert not tenant_key_opens(old, row.tenant_id, 1, row.wrapped_key)
     aad = _tenant_aad(row.tenant_id, row.version)
     assert tenant_wrapper(new).decrypt(row.wrapped_key[:12], row.wrapped_key[12:], aad) == kek
 

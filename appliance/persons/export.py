@@ -1,0 +1,106 @@
+"""GDPR Art. 15 access: everything the appliance holds about one person, as JSON data.
+
+What the person chain holds is decrypted with the person's key. What a case says about them
+is sealed to the case's handlers and not readable here; the export names those records and
+says who can provide their content, so the reply to the person is complete and honest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from appliance.actors import Actor
+from appliance.audit.service import Logbook
+from appliance.cases.models import Case
+from appliance.clock import Clock
+from appliance.persons.models import PersonLink
+from appliance.persons.service import PersonService
+from appliance.tenants.models import Tenant
+from appliance.users.models import Membership, User
+from appliance.users.service import UserService
+
+FORMAT = "appliance-person-export/1"
+SEALED_TO_CASE = "sealed to the case's handlers: the compliance team provides it, after weighing the rights of others"
+
+
+class PersonExport:
+    def __init__(self, session: Session, persons: PersonService, users: UserService, logbook: Logbook,
+                 clock: Clock) -> None:
+        self._session = session
+        self._persons = persons
+        self._users = users
+        self._logbook = logbook
+        self._clock = clock
+
+    def export(self, person_id: uuid.UUID, actor: Actor) -> dict[str, Any]:
+        """The person's identity and every linked record (logged, without the identifier)."""
+        person = self._persons.get(person_id)
+        slugs: dict[uuid.UUID, str] = {row.id: row.slug for row in self._session.execute(sa.select(Tenant.id, Tenant.slug))}
+        links = self._session.execute(sa.select(PersonLink).where(PersonLink.person_id == person.id).order_by(
+            PersonLink.created_at, PersonLink.id)).scalars().all()
+        records = [self._record(link, slugs) for link in links]
+        self._logbook.record("person.exported", actor, tenant_id=person.tenant_id, object_type="person",
+                             object_id=person.id, detail=f"records={len(records)}")
+        return {
+            "format": FORMAT,
+            "exported_at": self._clock().isoformat(),
+            "person": {
+                "id": str(person.id),
+                "scope": slugs.get(person.tenant_id, "installation") if person.tenant_id else "installation",
+                "recorded_at": person.created_at.isoformat(),
+                "name": self._persons.name_of(person, actor),
+                "identifiers": self._persons.identifiers_of(person, actor),
+            },
+            "records": records,
+        }
+
+    def _record(self, link: PersonLink, slugs: dict[uuid.UUID, str]) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "kind": link.kind,
+            "table": _TABLES.get(link.object_type, link.object_type),
+            "id": link.object_id,
+            "tenant": slugs.get(link.tenant_id) if link.tenant_id else None,
+            "linked_at": link.created_at.isoformat(),
+            "retain_until": link.retain_until.isoformat() if link.retain_until else None,
+        }
+        if link.object_type == "user":
+            record["account"] = self._account(uuid.UUID(link.object_id), slugs)
+        elif link.object_type == "case":
+            record["case"] = self._case(uuid.UUID(link.object_id))
+        return record
+
+    def _account(self, user_id: uuid.UUID, slugs: dict[uuid.UUID, str]) -> dict[str, Any] | None:
+        user = self._session.get(User, user_id)
+        if user is None:
+            return None
+        roles = self._session.execute(sa.select(Membership.tenant_id, Membership.role).where(
+            Membership.user_id == user_id)).all()
+        return {
+            "email": self._users.email_of(user),
+            "created_at": user.created_at.isoformat(),
+            "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+            "password_changed_at": user.password_changed_at.isoformat(),
+            "two_factor_enabled": user.totp_enabled_at is not None,
+            "disabled": user.disabled_at is not None,
+            "roles": [{"tenant": tenant, "role": role}
+                      for tenant, role in sorted((slugs.get(t, str(t)), r) for t, r in roles)],
+        }
+
+    def _case(self, case_id: uuid.UUID) -> dict[str, Any] | None:
+        case = self._session.get(Case, case_id)
+        if case is None:
+            return None
+        return {
+            "reference": case.reference,
+            "received_at": case.received_at.isoformat(),
+            "status": case.status,
+            "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+            "role_in_case": SEALED_TO_CASE,
+        }
+
+
+_TABLES = {"user": "users", "case": "cases"}

@@ -1,0 +1,261 @@
+"""The person chain: record a named person once, link every record about them, find them
+by blind index, export what is held (GDPR Art. 15) and erase them (Art. 17).
+
+A person's identifying values are sealed under the person's own data key; erasure deletes
+the wrapped key, so every copy of those values, in old backups too, stays unreadable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.orm import Session
+
+from appliance.actors import Actor
+from appliance.audit.service import Logbook
+from appliance.clock import Clock
+from appliance.crypto.blind_index import BlindIndex, normalise_email
+from appliance.crypto.fields import FieldCipher, Place, Sealed
+from appliance.crypto.keyring import DataKeys
+from appliance.crypto.vault import Vault
+from appliance.errors import InvalidInput, NotFound, PersonConflict
+from appliance.persons.models import Person, PersonIdentifier, PersonLink
+from appliance.tenants.models import Tenant
+
+PERSON_FIELD_VERSION = 1
+EMAIL, NATIONAL_ID = "email", "national_id"
+KINDS = (EMAIL, NATIONAL_ID)
+MAX_NAME = 200
+MAX_EMAIL = 254
+MAX_NATIONAL_ID = 32
+
+
+@dataclass(frozen=True)
+class PersonDetails:
+    """What is known to identify a person; any part may be missing."""
+
+    name: str | None = None
+    email: str | None = None
+    national_id: str | None = None
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        found = [(EMAIL, self.email), (NATIONAL_ID, self.national_id)]
+        return [(kind, value) for kind, value in found if value]
+
+
+def clean_details(name: str | None, email: str | None, national_id: str | None) -> PersonDetails:
+    """Validate and normalise what a handler or an admin typed; raise InvalidInput naming the field."""
+    return PersonDetails(_clean_name(name), _clean_email(email), _clean_national_id(national_id))
+
+
+def _clean_name(value: str | None) -> str | None:
+    value = unicodedata.normalize("NFC", (value or "").strip())
+    if not value:
+        return None
+    if len(value) > MAX_NAME:
+        raise InvalidInput("name", f"at most {MAX_NAME} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidInput("name", "must not contain control characters")
+    return value
+
+
+def _clean_email(value: str | None) -> str | None:
+    value = normalise_email(value or "")
+    if not value:
+        return None
+    local, at, domain = value.rpartition("@")
+    if len(value) > MAX_EMAIL or not at or not local or "." not in domain or any(c.isspace() for c in value):
+        raise InvalidInput("email", "not an e-mail address")
+    return value
+
+
+def _clean_national_id(value: str | None) -> str | None:
+    value = "".join(ch for ch in (value or "") if ch not in " -.").upper()
+    if not value:
+        return None
+    if len(value) > MAX_NATIONAL_ID or not value.isascii() or not value.isalnum():
+        raise InvalidInput("national_id", f"letters and digits only, at most {MAX_NATIONAL_ID}")
+    return value
+
+
+@dataclass(frozen=True)
+class LinkSummary:
+    """One kind of record tied to a person: where it lives and which rows (ids only)."""
+
+    kind: str
+    object_type: str
+    tenant: str | None
+    object_ids: tuple[str, ...]
+    retain_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class PersonMatch:
+    person_id: uuid.UUID
+    tenant: str | None  # slug, or None for the installation (staff)
+    identifiers: tuple[str, ...]  # kinds only, never values
+    links: tuple[LinkSummary, ...]
+    staff_user_id: uuid.UUID | None = None
+
+
+@dataclass
+class ErasureReport:
+    person_id: uuid.UUID
+    blocked: list[str] = field(default_factory=list)
+    deleted: dict[str, int] = field(default_factory=dict)
+    done: bool = False
+
+
+class PersonService:
+    """Records, finds, exports and erases persons. Never commits; never logs an identifier."""
+
+    def __init__(self, session: Session, data_keys: DataKeys, vault: Vault, blind_index: BlindIndex,
+                 logbook: Logbook, clock: Clock) -> None:
+        self._session = session
+        self._keys = data_keys
+        self._vault = vault
+        self._index = blind_index
+        self._logbook = logbook
+        self._clock = clock
+        self._ciphers: dict[uuid.UUID, FieldCipher] = {}
+
+    # --- recording ------------------------------------------------------------------
+    def record(self, tenant_id: uuid.UUID | None, details: PersonDetails, actor: Actor) -> Person:
+        """The person these details identify (matched by e-mail or national ID), created if new.
+        Identifiers they did not have yet are added; the name is set if they had none."""
+        details = clean_details(details.name, details.email, details.national_id)
+        person = self._match(tenant_id, details)
+        if person is None:
+            person = self._create(tenant_id, actor)
+        cipher = self.cipher(person, actor)
+        have = set(self._session.execute(
+            sa.select(PersonIdentifier.kind).where(PersonIdentifier.person_id == person.id)).scalars())
+        for kind, value in details.identifiers():
+            if kind not in have:
+                identifier = PersonIdentifier(id=uuid.uuid4(), person_id=person.id, tenant_id=tenant_id, kind=kind,
+                                              lookup=self.lookup(kind, value, tenant_id), created_at=self._clock())
+                identifier.value_sealed = cipher.seal(value, Place("person_identifiers", kind, identifier.id))
+                self._session.add(identifier)
+        if details.name and person.name_sealed is None:
+            person.name_sealed = cipher.seal(details.name, Place("persons", "name", person.id))
+        self._session.flush()
+        return person
+
+    def _match(self, tenant_id: uuid.UUID | None, details: PersonDetails) -> Person | None:
+        found: set[uuid.UUID] = set()
+        for kind, value in details.identifiers():
+            person_id = self._session.execute(sa.select(PersonIdentifier.person_id).where(
+                PersonIdentifier.lookup == self.lookup(kind, value, tenant_id))).scalar_one_or_none()
+            if person_id is not None:
+                found.add(person_id)
+        if len(found) > 1:
+            raise PersonConflict()
+        return self._session.get(Person, found.pop()) if found else None
+
+    def _create(self, tenant_id: uuid.UUID | None, actor: Actor) -> Person:
+        person_id = uuid.uuid4()
+        self._vault.new_share(person_id, self._clock())  # committed first: the person is never without it
+        wrapped, version = self._keys.wrap(tenant_id, _owner(person_id), secrets.token_bytes(32), actor)
+        person = Person(id=person_id, tenant_id=tenant_id, key_version=version, wrapped_key=wrapped,
+                        created_at=self._clock())
+        self._session.add(person)
+        self._session.flush()
+        self._logbook.record("person.recorded", actor, tenant_id=tenant_id, object_type="person", object_id=person.id)
+        return person
+
+    def link(self, person: Person, kind: str, object_type: str, object_id: uuid.UUID | str, actor: Actor,
+             detail: Sealed | None = None, retain_until: dt.datetime | None = None,
+             link_id: uuid.UUID | None = None) -> PersonLink:
+        """Tie one record to the person (a staff account, a case they are named in, ...)."""
+        row = PersonLink(id=link_id or uuid.uuid4(), person_id=person.id, tenant_id=person.tenant_id, kind=kind,
+                         object_type=object_type, object_id=str(object_id), detail_sealed=detail,
+                         retain_until=retain_until, created_at=self._clock())
+        self._session.add(row)
+        self._session.flush()
+        self._logbook.record("person.linked", actor, tenant_id=person.tenant_id, object_type=object_type,
+                             object_id=object_id, detail=kind)
+        return row
+
+    def cipher(self, person: Person, actor: Actor) -> FieldCipher:
+        """The person's field cipher (one logged unwrap per person per unit of work). Its key
+        needs both shares: the database's (under the tenant's key) and the vault's."""
+        cipher = self._ciphers.get(person.id)
+        if cipher is None:
+            db_share = self._keys.unwrap(person.tenant_id, _owner(person.id), person.key_version, person.wrapped_key,
+                                         actor, "person_key", person.id)
+            key = person_data_key(person.id, db_share, self._vault.share(person.id))
+            cipher = self._ciphers[person.id] = FieldCipher(key, PERSON_FIELD_VERSION)
+        return cipher
+
+    def name_of(self, person: Person, actor: Actor) -> str | None:
+        if person.name_sealed is None:
+            return None
+        return self.cipher(person, actor).open(person.name_sealed, Place("persons", "name", person.id))
+
+    def lookup(self, kind: str, value: str, tenant_id: uuid.UUID | None) -> bytes:
+        return self._index.compute(f"person-{kind}", value, tenant_id)
+
+    def get(self, person_id: uuid.UUID) -> Person:
+        person = self._session.get(Person, person_id)
+        if person is None:
+            raise NotFound("person", person_id)
+        return person
+
+    # --- finding --------------------------------------------------------------------
+    def find(self, details: PersonDetails) -> list[PersonMatch]:
+        """Every person these identifiers match, in the installation and in every tenant (each
+        scope has its own index values), with what is linked to them: ids and counts only."""
+        details = clean_details(None, details.email, details.national_id)
+        if not details.identifiers():
+            raise InvalidInput("email", "give an e-mail address or a national ID")
+        tenants = self._session.execute(sa.select(Tenant.id, Tenant.slug)).all()
+        scopes: list[tuple[uuid.UUID | None, str | None]] = [(None, None), *[(t.id, t.slug) for t in tenants]]
+        lookups = {self.lookup(kind, value, tenant_id): slug
+                   for tenant_id, slug in scopes for kind, value in details.identifiers()}
+        rows = self._session.execute(sa.select(PersonIdentifier.person_id, PersonIdentifier.lookup).where(
+            PersonIdentifier.lookup.in_(list(lookups)))).all()
+        matches = []
+        for person_id in sorted({r.person_id for r in rows}, key=str):
+            slug = next(lookups[r.lookup] for r in rows if r.person_id == person_id)
+            matches.append(self._summary(person_id, slug))
+        return matches
+
+    def _summary(self, person_id: uuid.UUID, slug: str | None) -> PersonMatch:
+        from appliance.users.models import User  # users import persons: keep the cycle out of import time
+
+        kinds = self._session.execute(sa.select(PersonIdentifier.kind).where(
+            PersonIdentifier.person_id == person_id).order_by(PersonIdentifier.kind)).scalars().all()
+        links = self._session.execute(sa.select(PersonLink).where(PersonLink.person_id == person_id).order_by(
+            PersonLink.kind, PersonLink.created_at)).scalars().all()
+        grouped: dict[tuple[str, str], list[PersonLink]] = {}
+        for row in links:
+            grouped.setdefault((row.kind, row.object_type), []).append(row)
+        summaries = tuple(
+            LinkSummary(kind, object_type, slug, tuple(r.object_id for r in rows),
+                        max((r.retain_until for r in rows if r.retain_until), default=None))
+            for (kind, object_type), rows in grouped.items())
+        user_id = self._session.execute(sa.select(User.id).where(User.person_id == person_id)).scalar_one_or_none()
+        return PersonMatch(person_id, slug, tuple(kinds), summaries, user_id)
+
+    def identifiers_of(self, person: Person, actor: Actor) -> dict[str, str]:
+        cipher = self.cipher(person, actor)
+        rows = self._session.execute(sa.select(PersonIdentifier).where(
+            PersonIdentifier.person_id == person.id)).scalars().all()
+        return {r.kind: cipher.open(r.value_sealed, Place("person_identifiers", r.kind, r.id)) for r in rows}
+
+
+def person_data_key(person_id: uuid.UUID, db_share: bytes, vault_share: bytes) -> bytes:
+    """Both shares are needed: without the vault's (erased), no copy of the database helps."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=person_id.bytes,
+                info=b"appliance/person-data-key/v1").derive(vault_share + db_share)
+
+
+def _owner(person_id: uuid.UUID) -> str:
+    return f"person/{person_id}"

@@ -1,0 +1,63 @@
+"""Persons named in a case (the person concerned, witnesses), on the person chain.
+
+Their identity is sealed under their own key and can be found for access and erasure
+requests; their role in the case is sealed under the case's key. The logbook records that
+a person was linked or unlinked, never who.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import g, redirect, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from appliance.errors import InvalidInput, PersonConflict
+from appliance.persons.service import clean_details
+from webapp.handler.forms import person_form
+from webapp.handler.views import blueprint, render_case
+from webapp.policy import access
+from webapp.requestctx import commit, services
+
+
+@blueprint.post("/cases/<uuid:case_id>/persons")
+@access("staff:handler")
+def add_person(case_id: uuid.UUID) -> Response | tuple[str, int]:
+    """Name a person in the case; the same e-mail or national ID finds the same person."""
+    form = person_form()
+    if form.validate_on_submit():
+        desk = services()
+        try:
+            details = clean_details(form.name.data, form.email.data, form.national_id.data)
+            desk.case_subjects.add(g.principal, case_id, details, form.role.data or "")
+        except InvalidInput as exc:
+            desk.session.rollback()
+            target = getattr(form, exc.field, form.name)
+            target.errors = [_field_error(exc.field)]
+        except PersonConflict:
+            desk.session.rollback()
+            form.email.errors = [_("This e-mail address and this national ID belong to two different persons "
+                                   "already recorded. Give only one of them.")]
+        else:
+            commit()
+            return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
+    return render_case(case_id, person_form=form), 400
+
+
+@blueprint.post("/cases/<uuid:case_id>/persons/<uuid:link_id>/remove")
+@access("staff:handler")
+def remove_person(case_id: uuid.UUID, link_id: uuid.UUID) -> Response:
+    """Take a person off the case (CSRF was checked by CSRFProtect)."""
+    services().case_subjects.remove(g.principal, case_id, link_id)
+    commit()
+    return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
+
+
+def _field_error(field: str) -> str:
+    return {
+        "name": _("Give a name (at most 200 characters, no control characters), an e-mail address or a national ID."),
+        "email": _("Enter an e-mail address like name@example.com."),
+        "national_id": _("Enter the national ID with letters and digits only (spaces and hyphens are ignored)."),
+        "role": _("Choose one of the listed roles."),
+    }.get(field, _("Check this field."))
