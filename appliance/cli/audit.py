@@ -116,7 +116,11 @@ def _output(out: Path | None) -> Iterator[TextIO]:
     # A partial file never takes the name: a failed export leaves the previous one alone.
     partial = out.with_name(f".{out.name}.partial")
     try:
-        with partial.open("w", encoding="ascii") as stream:
+        stream = partial.open("w", encoding="ascii")
+    except OSError as exc:
+        raise InvalidInput("--out", f"cannot write {out}: {exc.strerror}") from None
+    try:
+        with stream:
             yield stream
         os.replace(partial, out)
     finally:

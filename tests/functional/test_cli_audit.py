@@ -154,6 +154,9 @@ def test_export_to_a_file_as_json(pruned: tuple[Appliance, AuditCheckpoint]) -> 
     assert document["export"]["checkpoint"]["head_seq"] == checkpoint.head_seq
     assert [e["seq"] for e in document["events"]] == list(range(checkpoint.seq + 1, document["export"]["last_seq"] + 1))
 
+    code, line = appliance.fails("audit", "export", "--since", "2000-01-01", "--out", str(appliance.cwd / "no" / "x"))
+    assert code == 2 and line.startswith("error: --out: cannot write") and "No such file or directory" in line
+
 
 @pytest.mark.parametrize(("args", "expected"), [
     (("--since", "last tuesday"), "--since: 'last tuesday' is not an ISO date or time"),
