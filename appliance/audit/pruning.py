@@ -5,12 +5,15 @@ A prune cuts the chain at one place: it deletes the oldest run of events, writes
 (the anchor: the last event deleted; the head: that ``audit.pruned`` event).
 
 The rule that keeps every prune verifiable: the cut never goes past the chain head as it
-stands before the prune, and the prune always appends its own event after the cut. So
-whatever the cutoff (even one in the future), at least one event follows the anchor,
-and the newest checkpoint's head is an event that stays until a later prune writes a
-newer checkpoint. The verifier can therefore always link the first kept event to the
-anchor and must walk through the signed head, which finds any kept event that was
-edited, deleted or rewritten and re-hashed up to there.
+stands under the lock, and the prune always appends its own event after the cut. A cut
+that left no event after the anchor would leave nothing to link to it, and a tail
+deleted by an intruder could not be told from a pruned one. Here, whatever the cutoff
+(even one in the future, even past the newest checkpoint's head: the new checkpoint takes
+over from the old one), at least one event follows the anchor, and the newest
+checkpoint's head is an event that stays until a later prune writes a newer checkpoint.
+So the verifier can always link the first kept event to the anchor and must walk
+through the signed head, which finds any kept event up to there that was edited,
+deleted, or rewritten and re-hashed.
 """
 
 from __future__ import annotations
