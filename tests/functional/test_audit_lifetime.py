@@ -23,6 +23,7 @@ from appliance.audit.service import Logbook
 from appliance.audit.stream import stop_routing, stream_events_to_stdout
 from appliance.audit.verify import ChainReport, ChainStart, ChainVerifier, LogbookBroken
 from appliance.cli.audit import write_export
+from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from tests.functional.conftest import Org, ReportFactory, StaffFactory
 from tests.support import FrozenClock
@@ -410,7 +411,8 @@ def test_export_as_one_json_document(services: Services, history: list[int], sta
 
 
 # --- no personal data ------------------------------------------------------------------------------
-MARKERS = ("Mklife-person-4a1c", "mklife-contact-77d0", "Mklife-what-0b9e", "mklife-staff-e2f3")
+MARKERS = ("Mklife-person-4a1c", "mklife-contact-77d0", "Mklife-what-0b9e", "mklife-staff-e2f3",
+           "Mklife-subject-5c8e", "mklife-subject-mail-19ab", "MKLIFE19ID")
 
 
 @pytest.fixture
@@ -427,11 +429,14 @@ def test_markers_never_reach_an_export_or_the_stream(
     make_staff((org_a.tenant, Role.ADMIN), email=f"{MARKERS[3]}@example.com")
     receipt = file_report(org_a, what=MARKERS[2], people=MARKERS[0], contact=f"{MARKERS[1]}@example.org")
     services.cases.open_case(org_a.handler, receipt.case_id)
+    services.case_subjects.add(org_a.handler, receipt.case_id, PersonDetails(
+        MARKERS[4], f"{MARKERS[5]}@example.net", MARKERS[6]), "concerned")
     services.session.commit()
 
     exported = b"\n".join(export_lines(services, start)).decode().lower()
     streamed = stream.getvalue().lower()
 
     assert "case.created" in exported and "case.created" in streamed
-    for marker in (*MARKERS, "example.com", "example.org"):
+    assert "person" in exported and "person" in streamed  # the subject's events are there, by id
+    for marker in (*MARKERS, "example.com", "example.org", "example.net"):
         assert marker.lower() not in exported and marker.lower() not in streamed
