@@ -7,6 +7,8 @@ from functools import cached_property
 
 from sqlalchemy.orm import Session
 
+from appliance.audit.checkpoints import checkpoint_key
+from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
 from appliance.cases.key_admin import CaseKeyAdmin
@@ -37,6 +39,10 @@ class Services:
     @cached_property
     def logbook(self) -> Logbook:
         return Logbook(self.session, self.ctx.clock)
+
+    @cached_property
+    def audit_pruner(self) -> AuditPruner:
+        return AuditPruner(self.session, self.ctx.clock, checkpoint_key(self.ctx))
 
     @cached_property
     def keyring(self) -> TenantKeyring:

@@ -38,14 +38,22 @@ class AuditHead(Base):
 
 
 class AuditCheckpoint(Base):
-    """Written at each prune: the last pruned event's sequence number and hash, signed with a
-    key derived from the master key. `audit verify` starts from the newest one, so pruning
-    old events never breaks the proof of what is left."""
+    """Written at each prune, signed (HMAC-SHA256) with a key derived from the master key.
+
+    ``seq``/``hash`` are the anchor: the last pruned event, which the first kept event's
+    ``prev_hash`` must name. ``head_seq``/``head_hash`` are the chain head right after the
+    prune (its own ``audit.pruned`` event), which the verifier must walk through exactly, so
+    rewriting kept events and re-hashing the rest of the chain is still found. `audit
+    verify` starts from the newest checkpoint; the older ones stay, and their signatures
+    are checked too.
+    """
 
     __tablename__ = "audit_checkpoints"
 
     seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(Digest)
+    head_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    head_hash: Mapped[bytes] = mapped_column(Digest)
     pruned_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     events_pruned: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,58 +1,41 @@
-"""Appending to and verifying the hash-chained logbook."""
+"""Appending to the hash-chained logbook, and the chain lock every writer takes."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from appliance.actors import Actor
+from appliance.audit.chain import GENESIS, HEAD_ROW, canonical, chain_hash, event_fields
 from appliance.audit.models import AuditEvent, AuditHead
+from appliance.audit.verify import ChainReport, ChainVerifier, Progress
 from appliance.clock import Clock
 
-GENESIS = bytes(32)
-HEAD_ROW = 1
+# Re-exported: callers and tests import the chain's encoding and the report from here.
+__all__ = ["GENESIS", "HEAD_ROW", "ChainReport", "Logbook", "canonical", "chain_hash", "event_fields", "lock_chain"]
+
 journal = logging.getLogger("appliance.audit")
 _PENDING = "appliance.audit.pending"
 _HEAD = "appliance.audit.head"
 
 
-def canonical(event_fields: dict[str, Any]) -> bytes:
-    """Stable encoding hashed into the chain: sorted keys, no whitespace, ISO times."""
-    return json.dumps(event_fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def event_fields(e: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "at": e.occurred_at.isoformat(),
-        "tenant": str(e.tenant_id) if e.tenant_id else None,
-        "actor_type": e.actor_type,
-        "actor_id": e.actor_id,
-        "action": e.action,
-        "object_type": e.object_type,
-        "object_id": e.object_id,
-        "detail": e.detail,
-    }
-
-
-def chain_hash(prev_hash: bytes, fields: dict[str, Any]) -> bytes:
-    return hashlib.sha256(prev_hash + canonical(fields)).digest()
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    ok: bool
-    events: int
-    broken_seq: int | None = None
-    reason: str | None = None
+def lock_chain(session: Session) -> tuple[int, bytes]:
+    """The chain head (seq, hash), locked until the session's transaction (or savepoint) ends.
+    Everything that appends to or cuts the chain takes it first."""
+    head: tuple[int, bytes] | None = session.info.get(_HEAD)
+    if head is None:
+        # UPDATE first: it takes the write lock on SQLite, a row lock on PostgreSQL and
+        # SQL Server, so concurrent appends queue up instead of forking the chain.
+        session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=AuditHead.seq))
+        row = session.execute(sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ROW)).one()
+        head = (row.seq, row.hash)
+        # While this transaction holds the lock, nobody else can move the head.
+        session.info[_HEAD] = head
+    return head
 
 
 class Logbook:
@@ -80,13 +63,7 @@ class Logbook:
         """Append one event and return its sequence number. Takes the chain lock until the
         caller's transaction ends."""
         session = self._session
-        head = session.info.get(_HEAD)
-        if head is None:
-            # UPDATE first: it takes the write lock on SQLite, a row lock on PostgreSQL and
-            # SQL Server, so concurrent appends queue up instead of forking the chain.
-            session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=AuditHead.seq))
-            row = session.execute(sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ROW)).one()
-            head = (row.seq, row.hash)
+        head = lock_chain(session)
         entry = AuditEvent(
             seq=head[0] + 1,
             occurred_at=self._clock(),
@@ -106,41 +83,17 @@ class Logbook:
         session.execute(sa.insert(AuditEvent).values(
             {c.key: getattr(entry, c.key) for c in AuditEvent.__table__.columns}))
         session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ROW).values(seq=entry.seq, hash=entry.hash))
-        # While this transaction holds the lock, nobody else can move the head.
         session.info[_HEAD] = (entry.seq, entry.hash)
         savepoint = session.get_nested_transaction()
         session.info.setdefault(_PENDING, []).append((id(savepoint) if savepoint else None, fields))
         return entry.seq
 
-    def verify(self, batch: int = 5000) -> ChainReport:
-        """Walk the whole chain; report the first event whose hash or link is wrong."""
-        prev = GENESIS
-        expected_seq = 1
-        count = 0
-        last_seq = 0
-        while True:
-            rows = self._session.execute(
-                sa.select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
-            ).scalars().all()
-            if not rows:
-                break
-            for entry in rows:
-                if entry.seq != expected_seq:
-                    return ChainReport(False, count, expected_seq, "event missing")
-                if entry.prev_hash != prev:
-                    return ChainReport(False, count, entry.seq, "link to previous event broken")
-                if chain_hash(prev, event_fields(entry)) != entry.hash:
-                    return ChainReport(False, count, entry.seq, "event content changed")
-                prev = entry.hash
-                expected_seq += 1
-                count += 1
-                last_seq = entry.seq
-            for entry in rows:  # free memory, but never detach objects the caller holds
-                self._session.expunge(entry)
-        head = self._session.get(AuditHead, HEAD_ROW)
-        if head is None or head.seq != count or head.hash != prev:
-            return ChainReport(False, count, count + 1, "chain head does not match the last event")
-        return ChainReport(True, count)
+    def verify(self, batch: int = 5000, *, checkpoint_key: bytes | None = None,
+               progress: Progress | None = None) -> ChainReport:
+        """Walk the chain from genesis, or from the newest signed checkpoint once old events
+        were pruned (``checkpoint_key`` checks the signatures); report the first event whose
+        hash or link is wrong."""
+        return ChainVerifier(self._session, checkpoint_key).verify(batch, progress)
 
 
 def _emit_pending(session: Session) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from appliance.audit.stream import stream_events_to_stdout
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import InvalidInput
 from appliance.jobs.scheduler import Scheduler, describe
@@ -23,6 +24,7 @@ def scheduler(runtime: Runtime) -> None:
     scheduler holding the database lease runs them, others stand by. Stops on SIGTERM/SIGINT."""
     logging.getLogger("appliance").setLevel(runtime.settings.log_level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    stream_events_to_stdout()  # a service: its stdout goes to journald (see appliance/audit/stream.py)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -7,12 +7,14 @@ import os
 
 import click
 
+from appliance.audit.stream import stream_events_to_journal
+from appliance.cli.audit import audit
 from appliance.cli.backup import backup
 from appliance.cli.base import ApplianceGroup
 from appliance.cli.demo import demo
 from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.keys import keys
-from appliance.cli.ops import audit, doctor, serve
+from appliance.cli.ops import doctor, serve
 from appliance.cli.persons import person
 from appliance.cli.setup import db, init
 from appliance.cli.tenants import tenant
@@ -25,6 +27,9 @@ def cli() -> None:
     """Administer the compliance appliance: setup, tenants, users, logbook, health."""
     os.umask(0o077)  # every file the appliance writes (database, backups, keys) is private
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The logbook's JSON lines: never on stdout here (it carries the command's own output,
+    # e.g. --json); `appliance scheduler` and the web app send them to stdout instead.
+    stream_events_to_journal()
 
 
 for command in (init, db, tenant, user, keys, serve, audit, doctor, demo, backup, jobs, scheduler, person):

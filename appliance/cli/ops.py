@@ -1,4 +1,4 @@
-"""`appliance serve`, `appliance audit verify` and `appliance doctor`."""
+"""`appliance serve` and `appliance doctor`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
+from appliance.audit.checkpoints import checkpoint_key
+from appliance.cli.audit import describe
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import ApplianceError
 from appliance.migrations import runner
@@ -55,25 +57,6 @@ def reset_metrics_dir(path: Path) -> None:
                 entry.unlink()
     else:
         path.mkdir(mode=0o700, parents=True)
-
-
-@click.group()
-def audit() -> None:
-    """The logbook."""
-
-
-@audit.command("verify")
-@json_option
-@pass_runtime
-def verify(runtime: Runtime, as_json: bool) -> None:
-    """Check the logbook's hash chain; names the first broken event."""
-    with runtime.services() as services:
-        report = services.logbook.verify()
-    emit(as_json, asdict(report), lambda: click.echo(
-        f"logbook OK: {report.events} events, chain intact" if report.ok else
-        f"logbook BROKEN at event {report.broken_seq}: {report.reason} ({report.events} events verified before it)"))
-    if not report.ok:
-        sys.exit(1)
 
 
 @dataclass(frozen=True)
@@ -173,9 +156,9 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks.append(Check("schema", "ok" if current == head else "fail",
                             f"at {current}" if current == head else f"at {current}, newest {head}: run `appliance db upgrade`"))
         with runtime.services() as services:
-            report = services.logbook.verify()
+            report = services.logbook.verify(checkpoint_key=checkpoint_key(context))
         checks.append(Check("logbook", "ok" if report.ok else "fail",
-                            f"{report.events} events, chain intact" if report.ok else
+                            describe(report).removeprefix("logbook OK: ") if report.ok else
                             f"broken at event {report.broken_seq}: {report.reason}"))
         checks += backup_checks(runtime)
         checks += key_checks(runtime)

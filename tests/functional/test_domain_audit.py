@@ -1,13 +1,18 @@
 """The logbook on real databases: the hash chain catches edits and deletions; the journal
-shows exactly the committed events."""
+(the `appliance.audit` logger and the JSON-lines stream behind it) shows exactly the
+committed events."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +20,14 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.audit.service import canonical, event_fields
+from appliance.audit.stream import (
+    AUDIT_LOGGER,
+    EventStreamHandler,
+    JournalHandler,
+    stop_routing,
+    stream_events_to_journal,
+    stream_events_to_stdout,
+)
 from appliance.context import AppContext
 from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.services import Services
@@ -286,3 +299,117 @@ def test_a_rolled_back_savepoint_does_not_break_the_chain(services: Services,
     assert services.logbook.verify().ok
     journal = [json.loads(r.getMessage())["action"] for r in caplog.records if r.name == "appliance.audit"]
     assert journal[-2:] == ["test.before", "test.after"] and "test.inside" not in journal
+
+
+# --- the JSON-lines stream (stdout for services, journald for one-shot commands) ---------------------
+@pytest.fixture
+def stdout_stream() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    stream_events_to_stdout(buffer)
+    yield buffer
+    stop_routing()
+
+
+@pytest.fixture
+def root_text() -> Iterator[io.StringIO]:
+    """What a handler on the root logger (basicConfig's, at INFO) would print."""
+    text = io.StringIO()
+    handler = logging.StreamHandler(text)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield text
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def streamed(buffer: io.StringIO) -> list[str]:
+    return buffer.getvalue().splitlines()
+
+
+def test_stream_has_one_bare_json_line_per_committed_event(
+        services: Services, org_a: Org, stdout_stream: io.StringIO, root_text: io.StringIO) -> None:
+    stream_events_to_stdout(stdout_stream)  # a second call replaces the route, never doubles it
+    first_new = seqs(services)[-1] + 1
+
+    services.tenants.add_category(org_a.tenant.id, "Antitrust", CLI)
+    services.tenants.add_category(org_a.tenant.id, "Bribery", CLI)
+    assert streamed(stdout_stream) == []  # not committed yet
+    services.session.commit()
+
+    rows = services.session.execute(sa.select(AuditEvent).where(AuditEvent.seq >= first_new)
+                                    .order_by(AuditEvent.seq)).scalars().all()
+    assert len(rows) >= 2
+    assert streamed(stdout_stream) == [canonical(event_fields(e)).decode() for e in rows]
+    assert all(json.loads(line)["seq"] for line in streamed(stdout_stream))
+    assert root_text.getvalue() == ""  # only there: the root logger does not repeat it with a prefix
+
+
+def test_stream_shows_nothing_for_a_rolled_back_event(
+        services: Services, org_a: Org, stdout_stream: io.StringIO) -> None:
+    services.tenants.add_category(org_a.tenant.id, "Antitrust", CLI)
+    services.session.rollback()
+    savepoint = services.session.begin_nested()
+    services.tenants.add_category(org_a.tenant.id, "Bribery", CLI)
+    savepoint.rollback()
+    services.session.commit()
+    assert streamed(stdout_stream) == []
+
+    services.tenants.add_category(org_a.tenant.id, "Fraud", CLI)
+    services.session.commit()
+    assert len(streamed(stdout_stream)) >= 1 and "Bribery" not in stdout_stream.getvalue()
+    assert services.logbook.verify().ok
+
+
+@pytest.fixture
+def journal_socket() -> Iterator[tuple[Path, socket.socket]]:
+    """A datagram socket standing in for /run/systemd/journal/socket (a short path: AF_UNIX)."""
+    with tempfile.TemporaryDirectory(prefix="journal") as directory:
+        path = Path(directory) / "socket"
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        server.bind(str(path))
+        server.setblocking(False)
+        try:
+            yield path, server
+        finally:
+            stop_routing()
+            server.close()
+
+
+def journal_entries(server: socket.socket) -> list[dict[str, str]]:
+    entries = []
+    while True:
+        try:
+            datagram = server.recv(65536)
+        except BlockingIOError:
+            return entries
+        entries.append(dict(line.split("=", 1) for line in datagram.decode().splitlines()))
+
+
+def test_journal_socket_gets_one_entry_per_committed_event(
+        services: Services, org_a: Org, journal_socket: tuple[Path, socket.socket]) -> None:
+    path, server = journal_socket
+    assert stream_events_to_journal(path) is not None
+
+    services.tenants.add_category(org_a.tenant.id, "Antitrust", CLI)
+    services.session.rollback()
+    assert journal_entries(server) == []
+    services.tenants.add_category(org_a.tenant.id, "Fraud", CLI)
+    services.session.commit()
+
+    entries = journal_entries(server)
+    last = services.session.get_one(AuditEvent, seqs(services)[-1])
+    assert entries[-1] == {"MESSAGE": canonical(event_fields(last)).decode(), "PRIORITY": "6",
+                           "SYSLOG_IDENTIFIER": "appliance"}
+    assert all(json.loads(e["MESSAGE"]) for e in entries)
+
+    path.unlink()  # journald gone: the command goes on, silently
+    services.tenants.add_category(org_a.tenant.id, "Bribery", CLI)
+    services.session.commit()
+    assert services.logbook.verify().ok
+
+
+def test_without_a_journal_socket_one_shot_commands_send_no_copy(tmp_path: Path) -> None:
+    assert stream_events_to_journal(tmp_path / "no-socket") is None
+    assert not [h for h in logging.getLogger(AUDIT_LOGGER).handlers if isinstance(h, EventStreamHandler | JournalHandler)]

@@ -112,6 +112,8 @@ def upgrade() -> None:
         "audit_checkpoints",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", Digest, nullable=False),
+        sa.Column("head_seq", sa.BigInteger(), nullable=False),
+        sa.Column("head_hash", Digest, nullable=False),
         sa.Column("pruned_before", UTCDateTime(), nullable=False),
         sa.Column("events_pruned", sa.BigInteger(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
