@@ -14,7 +14,7 @@ from appliance.crypto.keys import MasterKey
 from appliance.crypto.models import InstallationKey, KeyRotation, PreservedSecret
 from appliance.crypto.rotation import Scope
 from appliance.crypto.secrets import MASTER_KEY_CHECK, recorded_master_key_id
-from appliance.crypto.wrapped_keys import tables_for
+from appliance.crypto.wrapped_keys import REGISTRY, tables_for
 from appliance.tenants.models import Tenant, TenantKey
 
 
@@ -75,7 +75,7 @@ def _count_rows(session: Session, scopes: dict[uuid.UUID | None, ScopeStatus]) -
     for tenant_id, status in scopes.items():
         for entry in tables_for(tenant_id):
             status.rows[entry.name] = {}
-    for entry in tables_for(uuid.UUID(int=0)):  # every table (tenant scope lists them all)
+    for entry in REGISTRY:  # one grouped count per table, for every scope at once
         filters = [entry.only] if entry.only is not None else []
         counts = session.execute(sa.select(entry.tenant_id, entry.version, sa.func.count())
                                  .where(*filters).group_by(entry.tenant_id, entry.version)).tuples()

@@ -169,6 +169,8 @@ def make_everything(app: Appliance) -> dict[str, object]:
         password = services.ctx.secret(restic_site_purpose(SITE))
         ResticSite(spec, password.hex(), services.ctx.settings).ensure_repository(may_create=True)
         secrets = {p: services.ctx.secret(p) for p in (BLIND_INDEX, INSTALLATION_DATA, restic_site_purpose(SITE))}
+    with in_process(app) as services:  # a signed logbook checkpoint, which verify checks after the rotation
+        assert services.audit_pruner.prune(services.ctx.clock()).checkpoint_seq is not None
     return {"totp_secret": user["totp_secret"], "case_key": receipt.case_key, "secrets": secrets}
 
 
@@ -212,7 +214,8 @@ def test_master_key_rotation_then_only_the_new_key_file_reads_everything(applian
     status = appliance.json("keys", "status")
     assert status["master_key_id"] == status["recorded_master_key_id"] == created["key_id"]
     assert "master-key-check" not in status["preserved_secrets"]
-    assert "logbook OK" in appliance.ok("audit", "verify")
+    verified = appliance.ok("audit", "verify")
+    assert "logbook OK" in verified and "1 signed checkpoint(s) genuine" in verified
     doctor = appliance.json("doctor")
     assert doctor["ok"] is True, doctor
     # The repository also opens with the password the new key file alone derives (restore without database).
