@@ -77,7 +77,8 @@ class RetentionReport:
         for case in self.cases:
             tenants.setdefault(case.tenant_slug, []).append({
                 "id": str(case.case_id), "reference": case.reference, "reason": case.reason,
-                "since": case.since.isoformat(), "outcome": self.outcome(case.case_id)})
+                "since": case.since.isoformat(), "outcome": self.outcome(case.case_id),
+                **({"error": self.failed[case.case_id]} if case.case_id in self.failed else {})})
         return {
             "now": self.now.isoformat(), "dry_run": self.dry_run,
             "tenants": [{"tenant": slug, "cases": rows} for slug, rows in sorted(tenants.items())],
