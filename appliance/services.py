@@ -114,7 +114,7 @@ class Services:
 
     @cached_property
     def retention(self) -> RetentionService:
-        return RetentionService(self.session, self.logbook, self.ctx.clock)
+        return RetentionService(self.session, self.logbook, self.ctx.clock, self.ctx.vault)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

@@ -25,6 +25,7 @@ from appliance.jobs.models import JobRun
 from appliance.jobs.scheduler import Scheduler
 from appliance.notify.models import ReminderSent
 from appliance.persons.models import Person, PersonLink
+from appliance.persons.service import PersonDetails
 from appliance.retention.models import LegalHold
 from appliance.retention.runner import RetentionReport, run_retention
 from appliance.retention.service import CLOSED, UNACKNOWLEDGED
@@ -212,13 +213,14 @@ def test_a_deleted_case_leaves_no_row_naming_it_in_any_table(
     services.session.add(ReminderSent(case_id=case_id, deadline="feedback", stage="soon", sent_at=START))
     hold = services.retention.place_hold(org_a.tenant.id, reference_of(services, case_id), "Matter 12", CLI)
     services.retention.release_hold(hold.id, org_a.tenant.id, CLI)
-    person = Person(id=uuid.uuid4(), tenant_id=org_a.tenant.id, key_version=1, wrapped_key=b"k" * 40,
-                    created_at=START)
-    services.session.add(person)
-    services.session.flush()
-    services.session.add(PersonLink(person_id=person.id, tenant_id=org_a.tenant.id, kind="case_subject",
-                                    object_type="case", object_id=str(case_id), created_at=START))
+    subjects = services.case_subjects
+    subjects.add(org_a.handler, case_id, PersonDetails(name="Per Persson", email="per@example.com"), "concerned")
+    subjects.add(org_a.handler, case_id, PersonDetails(name="Wilma Witness", email="wilma@example.com"), "witness")
+    subjects.add(org_a.handler, kept, PersonDetails(email="wilma@example.com"), "concerned")  # named twice
     services.session.commit()
+    (only_here,) = persons_named(ctx, case_id) - persons_named(ctx, kept)
+    (also_elsewhere,) = persons_named(ctx, kept)
+    assert {only_here, also_elsewhere} <= ctx.vault.person_ids()
     assert chunks_of(ctx, case_id) == 4  # three of the report's file, one of the answer's
     assert mentions(ctx, case_id).keys() >= {"cases", "attachments", "case_messages", "case_notes",
                                              "case_key_seals", "web_sessions", "deadline_reminders",
@@ -230,11 +232,22 @@ def test_a_deleted_case_leaves_no_row_naming_it_in_any_table(
     assert chunks_of(ctx, case_id) == 0
     assert mentions(ctx, kept).keys() >= {"cases", "attachments"} and chunks_of(ctx, kept) == 1
     with ctx.sessions() as session:
-        assert session.get(Person, person.id) is None  # linked to nothing else: gone with the case
+        assert session.get(Person, only_here) is None  # named nowhere else: gone with the case
+        assert session.get(Person, also_elsewhere) is not None
+    # The vault share goes too, so no backup taken before can open the person again.
+    assert only_here not in ctx.vault.person_ids() and also_elsewhere in ctx.vault.person_ids()
+    assert persons_named(ctx, kept) == {also_elsewhere}
+    with ctx.sessions() as session:
         (event,) = session.execute(sa.select(AuditEvent).where(AuditEvent.action == "case.deleted")).scalars()
         assert (event.object_type, event.object_id, event.detail) == ("case", str(case_id), "retention: closed")
         assert (event.actor_type, event.actor_id, event.tenant_id) == ("system", None, org_a.tenant.id)
         assert Services(ctx, session).logbook.verify().ok
+
+
+def persons_named(ctx: AppContext, case_id: uuid.UUID) -> set[uuid.UUID]:
+    with ctx.sessions() as session:
+        return set(session.execute(sa.select(PersonLink.person_id).where(
+            PersonLink.object_type == "case", PersonLink.object_id == str(case_id))).scalars())
 
 
 def reference_of(services: Services, case_id: uuid.UUID) -> str:
