@@ -134,5 +134,5 @@ def _logbook_step(ctx: AppContext, report: RetentionReport) -> None:
     # logbook pruning: wired at integration. In its own unit of work:
     #   pruner = Services(ctx, session).audit_pruner
     #   dry run:  report.logbook_events.due = pruner.preview(report.logbook_events.cutoff)
-    #   real run: set .due and .deleted from pruner.prune(report.logbook_events.cutoff)
+    #   real run: result = pruner.prune(report.logbook_events.cutoff, actor); .due = .deleted = result.events_pruned
     # Until then both stay None, which the CLI shows as "not pruned by this version".
