@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -25,8 +24,8 @@ from appliance.persons.service import PersonDetails, clean_details
 from appliance.retention.models import LegalHold
 from appliance.services import Services
 from appliance.users.models import Membership, User
-from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory
-from tests.support import FrozenClock, pg_admin, pg_drop, pg_url
+from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory, copy_database
+from tests.support import FrozenClock, pg_drop
 
 MARKER = "Zq7-PERSON-MARKER"
 EMAIL = "Kim.Larsson@Example.COM"
@@ -225,17 +224,7 @@ def database_copy(backend: str, ctx: AppContext, services: Services,
     @contextmanager
     def copy() -> Iterator[Services]:
         services.session.close()
-        ctx.engine.dispose()
-        source = sa.make_url(ctx.settings.database_url)
-        if backend == "sqlite":
-            for suffix in ("", "-wal"):
-                if Path(f"{source.database}{suffix}").exists():
-                    shutil.copyfile(f"{source.database}{suffix}", tmp_path / f"restored.db{suffix}")
-            url = f"{source.drivername}:///{tmp_path / 'restored.db'}"
-        else:
-            name = f"appliance_restored_{uuid.uuid4().hex[:10]}"
-            pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}"')
-            url = pg_url(name)
+        url = copy_database(backend, ctx, tmp_path)
         restored = build_context(dataclasses.replace(ctx.settings, database_url=url), clock=ctx.clock)
         session = restored.sessions()
         try:
