@@ -23,6 +23,7 @@ from appliance.persons.case_subjects import CaseSubjects
 from appliance.persons.erasure import PersonEraser
 from appliance.persons.export import PersonExport
 from appliance.persons.service import PersonService
+from appliance.retention.service import RetentionService
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
@@ -81,7 +82,7 @@ class Services:
 
     @cached_property
     def case_subjects(self) -> CaseSubjects:
-        return CaseSubjects(self.session, self.cases, self.persons, self.logbook)
+        return CaseSubjects(self.session, self.cases, self.persons, self.ctx.vault, self.logbook)
 
     @cached_property
     def person_export(self) -> PersonExport:
@@ -116,6 +117,10 @@ class Services:
     @cached_property
     def cases(self) -> CaseService:
         return CaseService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        return RetentionService(self.session, self.logbook, self.ctx.clock, self.ctx.vault)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

@@ -95,10 +95,13 @@ class Vault:
                 deleted += int(result.rowcount)
         return deleted
 
-    def person_ids(self) -> set[uuid.UUID]:
+    def person_ids(self, created_before: dt.datetime | None = None) -> set[uuid.UUID]:
         self.ensure_schema()
+        query = sa.select(PersonShare.person_id)
+        if created_before is not None:
+            query = query.where(PersonShare.created_at < created_before)
         with self._engine.connect() as connection:
-            return set(connection.execute(sa.select(PersonShare.person_id)).scalars())
+            return set(connection.execute(query).scalars())
 
     def export_rows(self) -> list[dict[str, Any]]:
         """Every share as stored (still sealed under the vault wrap key), for the vault copy."""

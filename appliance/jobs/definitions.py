@@ -11,12 +11,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from appliance.actors import SYSTEM
 from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext
 from appliance.errors import BackupError, SiteCopyFailed
 from appliance.notify.mailer import Mailer
 from appliance.notify.new_reports import NewReportNotices
 from appliance.notify.reminders import ReminderService
+from appliance.retention.runner import RetentionFailed, run_retention
 from appliance.services import Services
 from appliance.settings import Settings
 
@@ -95,12 +97,24 @@ def new_report_notices(ctx: AppContext) -> str:
     return f"{sent} mail(s)"
 
 
+def retention(ctx: AppContext) -> str:
+    report = run_retention(ctx, SYSTEM, dry_run=False)
+    summary = (f"deleted {len(report.deleted)} of {len(report.cases)} case(s) due, "
+               f"{report.job_runs.deleted} old job run(s)")
+    if report.failed:
+        # The other cases are deleted and committed; the run is recorded as failed so it is seen.
+        raise RetentionFailed(len(report.failed), summary)
+    return summary
+
+
 def job_specs(settings: Settings) -> dict[str, JobSpec]:
     """Full backup nightly, log backups every N minutes (each followed by the copy to the sites),
-    prune daily, verify weekly, deadline reminders hourly, new-report notices every few minutes."""
+    prune daily, verify weekly, deadline reminders hourly, new-report notices every few minutes,
+    retention (cases, job runs) daily."""
     zone = zoneinfo.ZoneInfo(settings.timezone)
     full_h, full_m = (int(x) for x in settings.backup_full_at.split(":"))
     prune_h, prune_m = (int(x) for x in settings.backup_prune_at.split(":"))
+    retention_h, retention_m = (int(x) for x in settings.retention_at.split(":"))
     day, _, at = settings.backup_verify_at.partition(" ")
     verify_h, verify_m = (int(x) for x in at.split(":"))
     log_every = dt.timedelta(minutes=settings.backup_log_minutes)
@@ -116,5 +130,6 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
                 remind_every),
         JobSpec("new-report-notices", IntervalTrigger(minutes=NOTICE_MINUTES, timezone=zone), new_report_notices,
                 dt.timedelta(minutes=NOTICE_MINUTES)),
+        JobSpec("retention", CronTrigger(hour=retention_h, minute=retention_m, timezone=zone), retention),
     ]
     return {spec.name: spec for spec in specs}

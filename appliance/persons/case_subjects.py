@@ -17,6 +17,7 @@ from appliance.actors import StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.cases.service import CaseService
 from appliance.crypto.fields import Place
+from appliance.crypto.vault import Vault
 from appliance.errors import InvalidInput, NotFound
 from appliance.persons.chain import forget_link
 from appliance.persons.models import Person, PersonLink
@@ -36,8 +37,10 @@ class CaseSubject:
 
 
 class CaseSubjects:
-    def __init__(self, session: Session, cases: CaseService, persons: PersonService, logbook: Logbook) -> None:
+    def __init__(self, session: Session, cases: CaseService, persons: PersonService, vault: Vault,
+                 logbook: Logbook) -> None:
         self._session = session
+        self._vault = vault
         self._cases = cases
         self._persons = persons
         self._logbook = logbook
@@ -81,7 +84,8 @@ class CaseSubjects:
         link = self._session.get(PersonLink, link_id)
         if link is None or link.object_type != "case" or link.object_id != str(case.id):
             raise NotFound("person in case", link_id)
-        forget_link(self._session, link)
+        gone = forget_link(self._session, link)
+        self._vault.delete(gone)  # a person named nowhere else: shredded in every backup too
         self._logbook.record("person.unlinked", principal.actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id, detail=CASE_SUBJECT)
 

@@ -7,6 +7,7 @@ reported together, page by page, so one run shows everything that needs fixing.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from appliance.actors import CLI
-from appliance.cases.models import CaseKeySeal
+from appliance.cases.models import Case, CaseKeySeal
 from appliance.services import Services
 from tests.browser import steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
@@ -174,3 +175,51 @@ def test_a_channel_that_cannot_receive_reports_passes_axe(new_context: ContextFa
     expect(page.get_by_test_id("not-ready")).to_be_visible()
     axe(page, "report-not-ready")
     axe.assert_clean({"portal-not-ready", "report-not-ready"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the page's behaviour has its own tests on both databases
+def test_the_retention_page_passes_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
+    """Retention and legal holds in every state: a due case, errors in each form, a hold, in English
+    and in Swedish."""
+    axe = Axe()
+    reporter, staff = new_context(bypass_csp=True).new_page(), new_context(bypass_csp=True).new_page()
+    steps.make_report(reporter, site)
+    # Received 400 days ago and never acknowledged: due under the default 365-day limit.
+    services.session.execute(sa.update(Case).values(received_at=site.clock() - dt.timedelta(days=400)))
+    reference = services.session.execute(sa.select(Case.reference)).scalar_one()
+    services.session.commit()
+    steps.sign_in(staff, site, first_time=True)
+    staff.get_by_role("link", name="Administration").click()
+    staff.get_by_role("link", name="Retention and legal holds").click()
+    expect(staff.get_by_test_id("due")).to_contain_text(reference)
+    axe(staff, "admin-retention")
+
+    staff.get_by_label("Delete closed cases after (days)").fill("5")
+    staff.get_by_label("Delete reports nobody acknowledged after (days)").fill("a year")
+    staff.get_by_role("button", name="Save policy").click()
+    expect(staff.get_by_role("alert")).to_contain_text("Enter a number of days from 30 to 3650.")
+    axe(staff, "admin-retention-policy-errors")
+
+    staff.get_by_role("button", name="Place legal hold").click()
+    expect(staff.get_by_role("alert")).to_contain_text("Enter the matter or file number.")
+    axe(staff, "admin-retention-hold-errors")
+
+    staff.get_by_label("Case reference").fill(reference)
+    staff.get_by_label("Matter or file number").fill("Court file 4 O 117/26")
+    staff.get_by_role("button", name="Place legal hold").click()
+    expect(staff.get_by_role("status")).to_contain_text("The legal hold has been placed.")
+    expect(staff.get_by_test_id("holds")).to_contain_text("Court file 4 O 117/26")
+    expect(staff.get_by_test_id("due-count")).to_have_text("No case is due for deletion.")
+    axe(staff, "admin-retention-hold")
+
+    staff.locator("footer button[value=sv]").click()
+    expect(staff.locator("html")).to_have_attribute("lang", "sv")
+    staff.goto(f"/admin/t/{site.slug}/retention")
+    expect(staff.get_by_role("heading", level=1)).to_contain_text("Gallring och bevarandebeslut")
+    axe(staff, "admin-retention-sv")
+    staff.get_by_role("button", name="Häv").click()
+    expect(staff.get_by_role("status")).to_be_visible()
+    expect(staff.get_by_test_id("due")).to_contain_text(reference)
+    axe(staff, "admin-retention-released-sv")
+    axe.assert_clean({"admin-retention", "admin-retention-policy-errors", "admin-retention-hold-errors",
+                      "admin-retention-hold", "admin-retention-sv", "admin-retention-released-sv"})

@@ -7,10 +7,12 @@ Everything here goes through the real services on the real databases of tests/co
 from __future__ import annotations
 
 import io
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +24,7 @@ from appliance.cases.reporting import Receipt, ReportForm
 from appliance.context import AppContext
 from appliance.services import Services
 from appliance.tenants.models import Tenant
+from tests.support import pg_admin, pg_url
 
 STAFF_PASSWORD = "correct horse battery staple"
 
@@ -46,6 +49,21 @@ def upload(filename: str, data: bytes, content_type: str = "application/pdf") ->
 
 def drain(download: Download) -> bytes:
     return b"".join(download.chunks)
+
+
+def copy_database(backend: str, ctx: AppContext, directory: Path) -> str:
+    """A copy of the database as it is now (what a backup or a thief holds); its URL. The
+    context's pooled connections are closed first (PostgreSQL copies only an idle database)."""
+    ctx.engine.dispose()
+    source = sa.make_url(ctx.settings.database_url)
+    if backend == "sqlite":
+        for suffix in ("", "-wal"):
+            if Path(f"{source.database}{suffix}").exists():
+                shutil.copyfile(f"{source.database}{suffix}", directory / f"copy.db{suffix}")
+        return f"{source.drivername}:///{directory / 'copy.db'}"
+    name = f"appliance_copy_{uuid.uuid4().hex[:10]}"
+    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}"')
+    return pg_url(name)
 
 
 def count_rows(session: Session, table: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import stat
 import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,21 +14,13 @@ from appliance.audit.models import AuditEvent
 from appliance.cases.service import QueueFilter
 from appliance.persons.service import clean_details
 from appliance.retention.models import LegalHold
+from tests.functional import test_cli_keys
 from tests.functional.test_cli import PASSWORD, Appliance, one_line_failure
 from tests.functional.test_cli_keys import file_report, in_process
 
+appliance = test_cli_keys.appliance  # the same fixture: a tenant and a handler, officer@example.com
 MARKER = "Vx9-CLI-PERSON"
 SUBJECT = "subject@example.com"
-
-
-@pytest.fixture
-def appliance(tmp_path: Path) -> Appliance:
-    app = Appliance(tmp_path, tmp_path / "D" / "appliance.toml")
-    app.init()
-    app.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
-    app.ok("user", "create", "--tenant", "example", "--email", "officer@example.com", "--role", "handler",
-           "--password-stdin", stdin=PASSWORD + "\n")
-    return app
 
 
 def name_in_every_case(app: Appliance) -> None:

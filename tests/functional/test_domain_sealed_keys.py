@@ -39,8 +39,8 @@ from appliance.errors import (
 )
 from appliance.services import Services
 from appliance.tenants.models import ChannelRecipient
-from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory, drain, upload
-from tests.support import pg_admin, pg_drop, pg_url
+from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory, copy_database, drain, upload
+from tests.support import pg_drop
 
 CLIENT = "192.0.2.7"
 PASSPHRASE = "orchid tundra lantern basalt quiver"
@@ -78,17 +78,7 @@ def copy_installation(backend: str, ctx: AppContext, target: Path) -> Path:
     target.mkdir()
     shutil.copyfile(ctx.settings.master_key_file, target / "master.key")
     (target / "master.key").chmod(0o400)
-    ctx.engine.dispose()
-    source = sa.make_url(ctx.settings.database_url)
-    if backend == "sqlite":
-        for suffix in ("", "-wal"):
-            if Path(f"{source.database}{suffix}").exists():
-                shutil.copyfile(f"{source.database}{suffix}", target / f"copy.db{suffix}")
-        url = f"{source.drivername}:///{target / 'copy.db'}"
-    else:
-        name = f"appliance_thief_{uuid.uuid4().hex[:10]}"
-        pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}"')
-        url = pg_url(name)
+    url = copy_database(backend, ctx, target)
     (target / "appliance.toml").write_text(
         f'database_url = "{url}"\nmaster_key_file = "{target / "master.key"}"\ndata_dir = "{target}"\n'
         'argon2_time_cost = 1\nargon2_memory_kib = 256\nargon2_parallelism = 1\n')
