@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -14,6 +15,14 @@ from appliance.clock import Clock, utcnow
 from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
+from appliance.crypto.secrets import (
+    BLIND_INDEX,
+    VAULT_FILE,
+    VAULT_SHARE_WRAP,
+    PreservedSecrets,
+    check_master_key,
+)
+from appliance.crypto.unwraps import UnwrapCounter
 from appliance.crypto.vault import Vault
 from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
 from appliance.errors import DatabaseUnavailable
@@ -26,10 +35,16 @@ class AppContext:
     master: MasterKey
     engine: Engine
     sessions: sessionmaker[Session]
-    blind_index: BlindIndex
     passwords: PasswordPolicy
     clock: Clock
     vault: Vault
+    preserved: PreservedSecrets
+    # Key unwraps of this process, by kind (webapp/metrics.py exports them).
+    unwraps: UnwrapCounter = field(default_factory=UnwrapCounter)
+
+    @cached_property
+    def blind_index(self) -> BlindIndex:
+        return BlindIndex(self.secret(BLIND_INDEX))
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[Session]:
@@ -47,8 +62,10 @@ class AppContext:
     def secret(self, purpose: str) -> bytes:
         """A 32-byte secret for one purpose (e.g. ``audit-checkpoint/v1``) that stays the same
         across a master key rotation. Use it, not ``master.derive``, for anything whose value is
-        stored or must be recomputed later (signatures, indexes, passwords of repositories)."""
-        return self.master.derive(purpose)
+        stored or must be recomputed later (signatures, indexes, passwords of repositories).
+        Only the purposes of ``appliance.crypto.secrets.PRESERVED_PURPOSES`` (and backup sites'
+        ``restic-site/<name>/v1``) are accepted: those are the ones a rotation carries over."""
+        return self.preserved.secret(purpose)
 
     def close(self) -> None:
         self.vault.dispose()
@@ -56,6 +73,7 @@ class AppContext:
 
 
 def sqlcipher_key(master: MasterKey) -> bytes:
+    """The embedded database's file key. Not preserved: a master key rotation rekeys the file."""
     return master.derive("sqlcipher-database/v1")
 
 
@@ -73,24 +91,30 @@ def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True,
         if not path.exists():
             raise DatabaseUnavailable(f"embedded database {path} not found; restore it from a backup or run `appliance init`")
     engine = create_engine(settings, sqlcipher_key(master))
+    preserved = PreservedSecrets(master, engine)
     if check:
         try:
             check_database(engine)
+            with engine.connect() as connection:
+                check_master_key(connection, master, str(settings.master_key_file))
+                preserved.load(connection)
         except BaseException:
             engine.dispose()  # no pooled connection left for the garbage collector
             raise
     vault_url = settings.vault_url
-    vault = Vault(create_engine_for_url(vault_url, master.derive("sqlcipher-vault/v1")) if vault_url else engine,
-                  master.derive("vault-share-wrap/v1"), separate=bool(vault_url))
+    # Preserved, not derived: the vault's file and the copies of it beside the backups must open
+    # after a master key rotation too.
+    vault = Vault(create_engine_for_url(vault_url, preserved.secret(VAULT_FILE)) if vault_url else engine,
+                  preserved.secret(VAULT_SHARE_WRAP), separate=bool(vault_url))
     return AppContext(
         vault=vault,
         settings=settings,
         master=master,
         engine=engine,
         sessions=session_factory(engine),
-        blind_index=BlindIndex(master),
         passwords=PasswordPolicy(
             Argon2Params(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
         ),
         clock=clock,
+        preserved=preserved,
     )

@@ -117,6 +117,25 @@ def _sqlcipher_engine(path: str, key: bytes) -> Engine:
     return engine
 
 
+def rekey_sqlcipher(path: str, old_key: bytes, new_key: bytes) -> None:
+    """Re-encrypt the embedded database under ``new_key``. SQLCipher rewrites every page in one
+    write transaction, so a crash leaves the file wholly under the old key or wholly under the
+    new one. Nothing else may have the file open (the appliance is stopped for this)."""
+    import sqlcipher3.dbapi2 as sqlcipher
+
+    connection = sqlcipher.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA cipher_log_level = NONE")
+        connection.execute(f"PRAGMA key = \"x'{old_key.hex()}'\"")
+        connection.execute("PRAGMA busy_timeout = 15000")
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the old key opens it
+        connection.execute(f"PRAGMA rekey = \"x'{new_key.hex()}'\"").fetchall()
+        # Fold the rewritten pages into the main file, so it no longer depends on the log.
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        connection.close()
+
+
 def check_database(engine: Engine) -> None:
     """Open one connection and read the catalog; one clear error when that fails."""
     try:

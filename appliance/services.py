@@ -17,6 +17,8 @@ from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
+from appliance.crypto.rotation import KeyRotationService
+from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.persons.case_subjects import CaseSubjects
 from appliance.persons.erasure import PersonEraser
 from appliance.persons.export import PersonExport
@@ -45,11 +47,15 @@ class Services:
 
     @cached_property
     def keyring(self) -> TenantKeyring:
-        return TenantKeyring(self.session, self.ctx.master, self.logbook, self.ctx.clock)
+        return TenantKeyring(self.session, self.ctx.master, self.logbook, self.ctx.clock, self.ctx.unwraps)
 
     @cached_property
     def data_keys(self) -> DataKeys:
         return DataKeys(self.session, self.ctx.master, self.keyring, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def key_rotations(self) -> KeyRotationService:
+        return KeyRotationService(self.session, self.data_keys, self.logbook, self.ctx.clock)
 
     @cached_property
     def throttles(self) -> Throttles:
@@ -68,7 +74,7 @@ class Services:
     @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
-                           installation_cipher(self.ctx.master), self.throttles, self.ctx.clock, self.persons)
+                           installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons)
 
     @cached_property
     def persons(self) -> PersonService:

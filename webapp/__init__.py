@@ -31,6 +31,9 @@ def create_app(context: AppContext) -> Flask:
     app.request_class = SpoolingRequest
     app.extensions["appliance"] = context
     app.config.update(
+        # Derived, not preserved (AppContext.secret): after a master key rotation it changes, which
+        # only voids signed cookies (forms in progress, the language choice; sessions are kept on
+        # the server and are ended by the restart anyway), and the old key signs nothing new.
         SECRET_KEY=context.master.derive("flask-cookie-signing/v1"),
         SESSION_COOKIE_NAME=cookie_name(settings, "form"),
         SESSION_COOKIE_SECURE=settings.cookie_secure,

@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics: requests by endpoint, their latency, report submissions.
+"""Prometheus metrics at /metrics: requests by endpoint, their latency, report submissions,
+key unwraps by kind.
 
 Labels are Flask endpoint names (``reporter.case``), never URLs: a URL carries tenant slugs,
 case ids and, on reporter routes, nothing that may be kept at all; an endpoint name is one of
@@ -10,6 +11,12 @@ every worker writes its counters to files there; /metrics adds up all workers' f
 scrape shows the whole service whichever worker answers it. Without ``METRICS_DIR`` (a
 single process: tests, ``./scripts/run``) the app's own registry is read directly.
 
+Key unwraps are counted by the domain (``AppContext.unwraps``, a plain counter: the domain
+needs no metrics library); after each request and before each scrape the increase since the
+last copy is added to ``appliance_key_unwraps_total{kind}``, which under gunicorn lands in the
+worker's own file like every other counter. Unwraps by the CLI and the scheduler happen in
+other processes and are not counted here; the logbook has every one of them.
+
 Who may read it: the route's policy is ``monitoring``; nginx (nginx/appliance.conf) lets only
 the monitoring network through, and the application listens on a unix socket only nginx
 reaches. The numbers carry no content, no names and no addresses.
@@ -17,14 +24,17 @@ reaches. The numbers carry no content, no names and no addresses.
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from appliance.context import AppContext
+from appliance.crypto.unwraps import UnwrapCounter
 from webapp.policy import access
 
 blueprint = Blueprint("metrics", __name__)
@@ -44,6 +54,9 @@ class AppMetrics:
     requests: Counter
     latency: Histogram
     submissions: Counter
+    unwraps: Counter
+    _unwraps_copied: dict[str, int] = field(default_factory=dict)
+    _unwraps_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, multiprocess_dir: Path | None) -> AppMetrics:
@@ -58,7 +71,19 @@ class AppMetrics:
                               ("endpoint",), buckets=LATENCY_BUCKETS, registry=registry),
             submissions=Counter("appliance_report_submissions", "Reports submitted through the reporter portal.",
                                 registry=registry),
+            unwraps=Counter("appliance_key_unwraps", "Keys unwrapped, by kind (tenant_key, installation_key, "
+                            "case_key, person_key, ...); each one is also in the logbook.", ("kind",),
+                            registry=registry),
         )
+
+    def copy_unwraps(self, counter: UnwrapCounter) -> None:
+        """Add what the domain counted since the last copy (a Prometheus counter only goes up)."""
+        with self._unwraps_lock:
+            for kind, total in counter.totals().items():
+                increase = total - self._unwraps_copied.get(kind, 0)
+                if increase > 0:
+                    self.unwraps.labels(kind).inc(increase)
+                    self._unwraps_copied[kind] = total
 
     def exposition(self) -> bytes:
         if self.multiprocess_dir is None:
@@ -97,10 +122,18 @@ def _observe(response: Response) -> Response:
     # The portal answers a stored report with its receipt (and a refused form with 400).
     if endpoint == SUBMIT_ENDPOINT and request.method == "POST" and response.status_code < 400:
         metrics.submissions.inc()
+    metrics.copy_unwraps(_context().unwraps)
     return response
+
+
+def _context() -> AppContext:
+    found: AppContext = current_app.extensions["appliance"]
+    return found
 
 
 @blueprint.get("/metrics")
 @access("monitoring")
 def metrics() -> Response:
-    return Response(_metrics().exposition(), content_type=CONTENT_TYPE_LATEST)
+    found = _metrics()
+    found.copy_unwraps(_context().unwraps)  # in one process, this scrape's own view is current
+    return Response(found.exposition(), content_type=CONTENT_TYPE_LATEST)

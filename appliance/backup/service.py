@@ -453,4 +453,4 @@ def backup_service(ctx: AppContext, session: Session | None, progress: Progress 
     from appliance.backup.sites import sites_from
 
     return BackupService(session, ctx.settings, ctx.master, ctx.clock, driver_for(ctx.settings, ctx.master),
-                         sites_from(ctx.settings, ctx.master), progress)
+                         sites_from(ctx.settings, ctx), progress)

@@ -14,14 +14,16 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appliance.crypto.secrets import restic_site_purpose
 from appliance.errors import BackupError, SettingsError
 
 if TYPE_CHECKING:
-    from appliance.crypto.keys import MasterKey
+    from appliance.crypto.secrets import SecretSource
     from appliance.settings import Settings
 
 SITE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -89,19 +91,48 @@ def parse_sites(entries: tuple[str, ...], passwords: tuple[str, ...] = ()) -> tu
     return tuple(specs)
 
 
-def site_password(spec: SiteSpec, master: MasterKey) -> str:
-    """The repository password: the site's own file, else a key derived from the master key."""
+def site_password(spec: SiteSpec, secrets: SecretSource) -> str:
+    """The repository password: the site's own file, else the site's secret (derived from the
+    master key, and preserved across master key rotations: ``AppContext.secret``)."""
     if spec.password_file is not None:
         try:
             return spec.password_file.read_text("utf-8").strip()
         except OSError as exc:
             raise SettingsError("BACKUP_SITE_PASSWORDS", f"cannot read {spec.password_file}: {exc.strerror}") from None
-    return master.derive(f"restic-site/{spec.name}/v1").hex()
+    return secrets.secret(restic_site_purpose(spec.name)).hex()
 
 
-def sites_from(settings: Settings, master: MasterKey) -> list[ResticSite]:
-    return [ResticSite(spec, site_password(spec, master), settings)
+def sites_from(settings: Settings, secrets: SecretSource) -> list[ResticSite]:
+    return [ResticSite(spec, site_password(spec, secrets), settings)
             for spec in parse_sites(settings.backup_sites, settings.backup_site_passwords)]
+
+
+def add_repository_password(spec: SiteSpec, current: str, new: str, settings: Settings,
+                            held_copies: bool) -> str:
+    """Before a master key rotation: let an existing repository open with the new master key's
+    password too (``restic key add``), so a restore with no database, from the new key file
+    alone, still opens it. The appliance itself keeps using the preserved (current) password.
+    Returns ``added``, ``already`` (the new password opens it) or ``no repository`` (none yet:
+    it will be created under the new key's password). A repository that held copies but is
+    missing, or a site that cannot be reached, raises SiteUnreachable: nothing may change."""
+    try:
+        ResticSite(spec, new, settings).run("cat", "config", timeout=120)
+        return "already"
+    except SiteUnreachable as exc:
+        if "wrong password" not in exc.detail:
+            missing = (spec.kind == "local" and not Path(spec.repository).exists()) or \
+                any(sign in exc.detail for sign in ("does not exist", "Is there a repository", "unable to open config"))
+            if not missing:
+                raise
+            if held_copies:
+                raise SiteUnreachable(spec.name, "the repository that held earlier copies is missing "
+                                                 "(unmounted share? wiped bucket?)") from None
+            return "no repository"
+    with tempfile.TemporaryDirectory(prefix="appliance-key-") as directory:
+        password_file = Path(directory) / "new-password"
+        password_file.write_text(new, "utf-8")  # in a 0700 directory, removed right after
+        ResticSite(spec, current, settings).run("key", "add", "--new-password-file", str(password_file), timeout=300)
+    return "added"
 
 
 @dataclass(frozen=True)

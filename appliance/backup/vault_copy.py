@@ -54,7 +54,7 @@ def refresh_vault_copies(ctx: AppContext, prune: bool = False, progress: Progres
     the backup copy decides whether a repository may be created."""
     _path, count = export_vault(ctx)
     report = VaultCopyReport(shares=count)
-    for site in sites_from(ctx.settings, ctx.master):
+    for site in sites_from(ctx.settings, ctx):
         if only is not None and site.name not in only:
             continue
         try:

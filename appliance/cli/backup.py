@@ -22,6 +22,7 @@ from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.clock import utcnow
 from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
+from appliance.crypto.secrets import PreservedSecrets
 from appliance.errors import ApplianceError, Conflict, InvalidInput, SiteCopyFailed
 from appliance.jobs.service import LeaseService
 from appliance.settings import Settings
@@ -245,8 +246,10 @@ def restore(runtime: Runtime, at_text: str | None, site_name: str | None, into: 
     if force:
         refuse_while_a_scheduler_runs(settings)
     master = MasterKey.load(settings.master_key_file)  # the database may be gone: no context, no session
-    engine = BackupService(None, settings, master, utcnow,
-                           driver_for(settings, master), sites_from(settings, master), progress_printer())
+    # Without the database the sites' passwords come from the key file alone: a master key
+    # rotation gave every existing repository the new key's password too (restic key add).
+    engine = BackupService(None, settings, master, utcnow, driver_for(settings, master),
+                           sites_from(settings, PreservedSecrets(master, None)), progress_printer())
     chain, steps = engine.restore(RestoreRequest(into, force, at, port), site_name)
     emit(as_json, {"chain": chain, "steps": steps, "at": at.isoformat() if at else None},
          lambda: click.echo("\n".join(f"  {n}. {step}" for n, step in enumerate(steps, start=1))))

@@ -1,4 +1,5 @@
-"""`appliance keys escrow init|recover|grant|seal-existing`: the keys that open cases."""
+"""`appliance keys escrow init|recover|grant|seal-existing`: the keys that open cases; and (in
+``appliance.cli.key_rotation``) `keys status|rotate|new-master|rotate-master`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from appliance.actors import CLI
 from appliance.cases.key_admin import UnlockedEscrow
+from appliance.cli import key_rotation
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.cli.users import read_password, user_id_of
 from appliance.crypto.escrow_file import show_fingerprint
@@ -25,7 +27,11 @@ passphrase_option = click.option("--passphrase-stdin", is_flag=True,
 
 @click.group()
 def keys() -> None:
-    """Case keys: the escrow key, recovering handlers' access, sealing old cases."""
+    """Keys: the escrow key, recovering handlers' access, sealing old cases, key status and rotation."""
+
+
+for _command in (key_rotation.status, key_rotation.rotate, key_rotation.new_master, key_rotation.rotate_master):
+    keys.add_command(_command)
 
 
 @keys.group()

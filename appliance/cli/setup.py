@@ -11,6 +11,7 @@ from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
+from appliance.crypto.secrets import record_master_key
 from appliance.errors import SettingsError
 from appliance.migrations import runner
 from appliance.settings import build_settings, render_config
@@ -46,6 +47,8 @@ def init(data_dir: Path, database_url: str | None, base_url: str, as_json: bool)
     try:
         runner.upgrade(context.engine)
         context.vault.ensure_schema()
+        with context.unit_of_work() as session:  # a wrong key file is one clear line from now on
+            record_master_key(session, context.master, context.clock)
     finally:
         context.close()
     config_path.write_text(render_config(values), "utf-8")
@@ -72,14 +75,16 @@ def db_upgrade(runtime: Runtime) -> None:
     before, head = runner.current_revision(engine), runner.head_revision()
     if before == head:
         click.echo(f"schema is up to date ({head})")
-        return
-    click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
-    runner.upgrade(engine)
-    click.echo(f"schema at {runner.current_revision(engine)}")
-    with runtime.services() as services:  # data steps that need the keys (alembic has none)
-        linked = services.users.link_existing_to_persons(CLI)
-    if linked:
-        click.echo(f"linked {linked} staff account(s) to person records")
+    else:
+        click.echo(f"schema at {before or 'empty'}; upgrading to {head}", err=True)
+        runner.upgrade(engine)
+        click.echo(f"schema at {runner.current_revision(engine)}")
+        with runtime.services() as services:  # data steps that need the keys (alembic has none)
+            linked = services.users.link_existing_to_persons(CLI)
+        if linked:
+            click.echo(f"linked {linked} staff account(s) to person records")
+    with runtime.context.unit_of_work() as session:  # installs from before it record their master key now
+        record_master_key(session, runtime.context.master, runtime.context.clock)
 
 
 @db.command("status")

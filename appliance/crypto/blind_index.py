@@ -6,14 +6,18 @@ import hashlib
 import hmac
 import uuid
 
-from appliance.crypto.keys import MasterKey
-
 
 class BlindIndex:
-    """HMAC-SHA256 under a key derived from the master key, separated per purpose."""
+    """HMAC-SHA256 under one key, separated per purpose.
 
-    def __init__(self, master: MasterKey) -> None:
-        self._key = master.derive("blind-index/v1")
+    The key is the preserved secret ``blind-index/v1`` (``AppContext.secret``), never simply
+    the master key's derivation: reporters' case keys exist only as HMACs under it, so it
+    must stay the same across master key rotations."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the blind index key must be 32 bytes")
+        self._key = key
 
     def compute(self, purpose: str, value: str, tenant_id: uuid.UUID | None = None) -> bytes:
         scope = tenant_id.hex if tenant_id else "-"

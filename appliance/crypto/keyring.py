@@ -1,4 +1,13 @@
-"""Tenant key-encryption keys and case data keys, with every unwrap in the logbook."""
+"""Tenant key-encryption keys and case data keys, with every unwrap in the logbook.
+
+What the logbook gets (``key.unwrapped``): one event each time a tenant or installation
+key-encryption key (KEK) is unwrapped, and one each time a data key is unwrapped for use
+(a legacy case key, a person's key). The one exception is a rotation batch
+(``appliance.crypto.rotation``): it unwraps each KEK it needs once per batch (one event each)
+and logs one ``key.rewrapped`` event per table per batch naming how many data keys it
+unwrapped and rewrapped, instead of one event per row; those keys are only rewrapped,
+never used to open anything.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ from appliance.clock import Clock
 from appliance.crypto.fields import FieldCipher
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.models import InstallationKey
+from appliance.crypto.unwraps import UnwrapCounter
 from appliance.errors import DecryptionFailed, NotFound
 from appliance.tenants.models import TenantKey
 
@@ -25,18 +35,62 @@ _WRAP = struct.Struct(">I")  # key version prefix of a wrapped case key
 INSTALLATION_FIELD_VERSION = 1
 
 
-def installation_cipher(master: MasterKey) -> FieldCipher:
-    """For data that belongs to no tenant (staff accounts span tenants)."""
-    return FieldCipher(master.derive(f"installation-data/v{INSTALLATION_FIELD_VERSION}"),
-                       INSTALLATION_FIELD_VERSION)
+def installation_cipher(key: bytes) -> FieldCipher:
+    """For data that belongs to no tenant (staff accounts span tenants). ``key`` is the
+    preserved secret ``installation-data/v1`` (``AppContext.secret``): it must survive a
+    master key rotation, since every staff e-mail address and TOTP secret is sealed under it."""
+    return FieldCipher(key, INSTALLATION_FIELD_VERSION)
+
+
+def tenant_wrapper(master: MasterKey) -> AESGCM:
+    """The key that wraps tenant KEKs (changes with the master key: rotation rewraps them)."""
+    return AESGCM(master.derive("tenant-key-wrap/v1"))
+
+
+def installation_wrapper(master: MasterKey) -> AESGCM:
+    return AESGCM(master.derive("installation-key-wrap/v1"))
+
+
+def rewrap_tenant_key(row: TenantKey, old: MasterKey, new: MasterKey) -> None:
+    """Move a tenant KEK from the old master key's wrapping to the new one's; the KEK itself,
+    and so every row under it, stays the same."""
+    aad = _tenant_aad(row.tenant_id, row.version)
+    row.wrapped_key = _rewrap(tenant_wrapper(old), tenant_wrapper(new), row.wrapped_key, aad, "tenant key")
+
+
+def rewrap_installation_key(row: InstallationKey, old: MasterKey, new: MasterKey) -> None:
+    aad = _installation_aad(row.version)
+    row.wrapped_key = _rewrap(installation_wrapper(old), installation_wrapper(new), row.wrapped_key, aad,
+                              "installation key")
+
+
+def opens_installation_key(master: MasterKey, row: InstallationKey) -> bool:
+    try:
+        _unwrap(installation_wrapper(master), row.wrapped_key, _installation_aad(row.version), "installation key")
+    except DecryptionFailed:
+        return False
+    return True
+
+
+def _unwrap(wrapper: AESGCM, wrapped: bytes, aad: bytes, what: str) -> bytes:
+    try:
+        return wrapper.decrypt(wrapped[:12], wrapped[12:], aad)
+    except InvalidTag:
+        raise DecryptionFailed(what) from None
+
+
+def _rewrap(old: AESGCM, new: AESGCM, wrapped: bytes, aad: bytes, what: str) -> bytes:
+    key = _unwrap(old, wrapped, aad, what)
+    nonce = os.urandom(12)
+    return nonce + new.encrypt(nonce, key, aad)
 
 
 def tenant_key_opens(master: MasterKey, tenant_id: uuid.UUID, version: int, wrapped: bytes) -> bool:
     """Whether this master key unwraps a stored tenant key (backup verification: no logbook,
     the scratch database is not the appliance's)."""
     try:
-        AESGCM(master.derive("tenant-key-wrap/v1")).decrypt(wrapped[:12], wrapped[12:], _tenant_aad(tenant_id, version))
-    except InvalidTag:
+        _unwrap(tenant_wrapper(master), wrapped, _tenant_aad(tenant_id, version), "tenant key")
+    except DecryptionFailed:
         return False
     return True
 
@@ -44,11 +98,13 @@ def tenant_key_opens(master: MasterKey, tenant_id: uuid.UUID, version: int, wrap
 class TenantKeyring:
     """Creates and unwraps tenant keys; wraps and unwraps per-case data keys."""
 
-    def __init__(self, session: Session, master: MasterKey, logbook: Logbook, clock: Clock) -> None:
+    def __init__(self, session: Session, master: MasterKey, logbook: Logbook, clock: Clock,
+                 unwraps: UnwrapCounter | None = None) -> None:
         self._session = session
-        self._wrapper = AESGCM(master.derive("tenant-key-wrap/v1"))
+        self._wrapper = tenant_wrapper(master)
         self._logbook = logbook
         self._clock = clock
+        self.unwraps = unwraps if unwraps is not None else UnwrapCounter()
 
     def create_tenant_key(self, tenant_id: uuid.UUID) -> int:
         """Add the next key version for a tenant and return it."""
@@ -84,36 +140,49 @@ class TenantKeyring:
 
     def _unwrap_tenant_key(self, row: TenantKey, actor: Actor) -> AESGCM:
         tenant_id, version = row.tenant_id, row.version
-        try:
-            key = self._wrapper.decrypt(row.wrapped_key[:12], row.wrapped_key[12:],
-                                        _tenant_aad(tenant_id, version))
-        except InvalidTag:
-            raise DecryptionFailed("tenant key") from None
+        key = _unwrap(self._wrapper, row.wrapped_key, _tenant_aad(tenant_id, version), "tenant key")
         self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id,
                              object_type="tenant_key", object_id=f"{tenant_id}/v{version}")
+        self.unwraps.add("tenant_key")
         return AESGCM(key)
 
     def wrap_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, data_key: bytes, actor: Actor) -> tuple[bytes, int]:
         """A case data key wrapped under the current tenant key, as cases were stored before
         sealed case keys (kept so old cases can be made, e.g. by migration tests)."""
         row = self._current_key(tenant_id)
-        nonce = os.urandom(12)
         kek = self._unwrap_tenant_key(row, actor)
-        body = kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, row.version))
-        return _WRAP.pack(row.version) + nonce + body, row.version
+        return seal_case_key(kek, row.version, tenant_id, case_id, data_key), row.version
 
     def case_data_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes, actor: Actor) -> bytes:
         """Unwrap a case's data key (logged as a case key unwrap)."""
         (version,) = _WRAP.unpack_from(wrapped)
-        kek = self.tenant_kek(tenant_id, version, actor)
-        body = wrapped[_WRAP.size:]
-        try:
-            key = kek.decrypt(body[:12], body[12:], _case_aad(tenant_id, case_id, version))
-        except InvalidTag:
-            raise DecryptionFailed("case key") from None
+        key = open_case_key(self.tenant_kek(tenant_id, version, actor), tenant_id, case_id, wrapped)
         self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id,
                              object_type="case_key", object_id=case_id)
+        self.unwraps.add("case_key")
         return key
+
+
+def case_key_version(wrapped: bytes) -> int:
+    """The tenant key version a legacy wrapped case key names in its prefix."""
+    return int(_WRAP.unpack_from(wrapped)[0])
+
+
+def open_case_key(kek: AESGCM, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes) -> bytes:
+    """A legacy case data key, unwrapped with the already unwrapped tenant KEK its prefix names
+    (callers log; ``TenantKeyring.case_data_key`` and rotation batches do)."""
+    version = case_key_version(wrapped)
+    body = wrapped[_WRAP.size:]
+    try:
+        return kek.decrypt(body[:12], body[12:], _case_aad(tenant_id, case_id, version))
+    except InvalidTag:
+        raise DecryptionFailed("case key") from None
+
+
+def seal_case_key(kek: AESGCM, version: int, tenant_id: uuid.UUID, case_id: uuid.UUID, data_key: bytes) -> bytes:
+    """A legacy case data key wrapped under tenant KEK ``version`` (rotation moves them)."""
+    nonce = os.urandom(12)
+    return _WRAP.pack(version) + nonce + kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, version))
 
 
 class DataKeys:
@@ -125,10 +194,18 @@ class DataKeys:
     def __init__(self, session: Session, master: MasterKey, keyring: TenantKeyring, logbook: Logbook,
                  clock: Clock) -> None:
         self._session = session
-        self._wrapper = AESGCM(master.derive("installation-key-wrap/v1"))
+        self._wrapper = installation_wrapper(master)
         self._keyring = keyring
         self._logbook = logbook
         self._clock = clock
+
+    @property
+    def keyring(self) -> TenantKeyring:
+        return self._keyring
+
+    @property
+    def unwraps(self) -> UnwrapCounter:
+        return self._keyring.unwraps
 
     def current_version(self, tenant_id: uuid.UUID | None) -> int:
         if tenant_id is not None:
@@ -140,20 +217,16 @@ class DataKeys:
         """``data_key`` wrapped for ``owner`` (e.g. ``person/<id>``) under the current (or the
         given) key version; returns the wrapped bytes and the version."""
         version = version if version is not None else self.current_version(tenant_id)
-        kek = self._kek(tenant_id, version, actor)
-        nonce = os.urandom(12)
-        return nonce + kek.encrypt(nonce, data_key, _data_aad(tenant_id, owner, version)), version
+        return seal_data_key(self.kek(tenant_id, version, actor), tenant_id, owner, version, data_key), version
 
     def unwrap(self, tenant_id: uuid.UUID | None, owner: str, version: int, wrapped: bytes, actor: Actor,
                object_type: str, object_id: uuid.UUID | str) -> bytes:
-        """Unwrap a data key (logged as a ``key.unwrapped`` of ``object_type``)."""
-        kek = self._kek(tenant_id, version, actor)
-        try:
-            key = kek.decrypt(wrapped[:12], wrapped[12:], _data_aad(tenant_id, owner, version))
-        except InvalidTag:
-            raise DecryptionFailed(object_type) from None
+        """Unwrap a data key (logged as a ``key.unwrapped`` of ``object_type``, counted under
+        that kind)."""
+        key = open_data_key(self.kek(tenant_id, version, actor), tenant_id, owner, version, wrapped, object_type)
         self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id, object_type=object_type,
                              object_id=object_id)
+        self._keyring.unwraps.add(object_type)
         return key
 
     def create_installation_key(self) -> int:
@@ -175,18 +248,33 @@ class DataKeys:
             return self._current_installation_key()
         return row
 
-    def _kek(self, tenant_id: uuid.UUID | None, version: int, actor: Actor) -> AESGCM:
+    def kek(self, tenant_id: uuid.UUID | None, version: int, actor: Actor) -> AESGCM:
+        """The tenant's (or, for None, the installation's) KEK of ``version``; every call is an
+        unwrap, logged and counted."""
         if tenant_id is not None:
             return self._keyring.tenant_kek(tenant_id, version, actor)
         row = self._session.get(InstallationKey, version)
         if row is None:
             raise NotFound("installation key", str(version))
-        try:
-            key = self._wrapper.decrypt(row.wrapped_key[:12], row.wrapped_key[12:], _installation_aad(version))
-        except InvalidTag:
-            raise DecryptionFailed("installation key") from None
+        key = _unwrap(self._wrapper, row.wrapped_key, _installation_aad(version), "installation key")
         self._logbook.record("key.unwrapped", actor, object_type="installation_key", object_id=f"v{version}")
+        self._keyring.unwraps.add("installation_key")
         return AESGCM(key)
+
+
+def seal_data_key(kek: AESGCM, tenant_id: uuid.UUID | None, owner: str, version: int, data_key: bytes) -> bytes:
+    """``data_key`` wrapped for ``owner`` under an unwrapped KEK of ``version``."""
+    nonce = os.urandom(12)
+    return nonce + kek.encrypt(nonce, data_key, _data_aad(tenant_id, owner, version))
+
+
+def open_data_key(kek: AESGCM, tenant_id: uuid.UUID | None, owner: str, version: int, wrapped: bytes,
+                  what: str) -> bytes:
+    """The data key in ``wrapped`` (callers log the unwrap)."""
+    try:
+        return kek.decrypt(wrapped[:12], wrapped[12:], _data_aad(tenant_id, owner, version))
+    except InvalidTag:
+        raise DecryptionFailed(what) from None
 
 
 def _installation_aad(version: int) -> bytes:

@@ -4,6 +4,10 @@ Hierarchy: master key file (32 random bytes, mode 0400) → per-purpose subkeys 
 (database file key, tenant-key wrapping key, blind-index keys, cookie signing key) →
 per-tenant key-encryption keys (versioned, wrapped, stored in the DB; see
 ``appliance.crypto.keyring``) → one data key per case.
+
+Subkeys whose value must outlive the master key (blind index, installation data key, ...)
+are read through ``AppContext.secret`` (``appliance.crypto.secrets``); a master key rotation
+(``appliance.crypto.master_rotation``) carries them over.
 """
 
 from __future__ import annotations
@@ -82,3 +86,29 @@ class MasterKey:
         return HKDF(
             algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=purpose.encode()
         ).derive(self._key)
+
+
+def install_key_file(target: Path, key: MasterKey, keep_old_as: Path | None = None) -> None:
+    """Put ``key`` at ``target`` in one step: written to a temporary file (mode 0400) in the same
+    directory, flushed to disk, then renamed over the old file, so the path always holds either
+    the old key or the new one. With ``keep_old_as`` the old file is first linked there."""
+    directory = target.parent
+    temporary = directory / f".{target.name}.new-{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key._key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o400)
+        if keep_old_as is not None and target.exists() and not keep_old_as.exists():
+            os.link(target, keep_old_as)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)  # the rename itself must reach the disk before we report success
+    finally:
+        os.close(directory_fd)

@@ -360,9 +360,9 @@ def test_init_on_postgresql(appliance: Appliance, pg_database: str) -> None:
     assert "chain intact" in appliance.ok("audit", "verify")
     assert appliance.json("doctor")["ok"] is True
 
-    replace_master_key(appliance)  # PostgreSQL opens, but nothing sealed under the old key reads
-    _, line = appliance.fails("user", "list", "--tenant", "example")
-    assert "cannot decrypt" in line
+    replace_master_key(appliance)  # PostgreSQL opens, and says which master key it is wrapped for
+    code, line = appliance.fails("user", "list", "--tenant", "example")
+    assert code == 78 and "the database is wrapped for master key" in line
 
 
 def test_init_on_unreachable_postgresql_is_one_line(appliance: Appliance) -> None:

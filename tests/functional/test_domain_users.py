@@ -18,6 +18,7 @@ from appliance.context import AppContext
 from appliance.crypto import totp
 from appliance.crypto.keyring import installation_cipher
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
+from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.errors import AuthenticationFailed, Conflict, InvalidInput, LockedOut, NotFound
 from appliance.services import Services, reporter_session_limits, staff_session_limits
 from appliance.settings import Settings
@@ -245,7 +246,7 @@ def test_login_rehashes_when_argon2_parameters_change(
     assert ctx.passwords.needs_rehash(old_hash) is False
     stronger = PasswordPolicy(Argon2Params(time_cost=2, memory_kib=512, parallelism=1))
     upgraded = UserService(services.session, services.logbook, stronger, ctx.blind_index,
-                           installation_cipher(ctx.master), services.throttles, ctx.clock, services.persons)
+                           installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock, services.persons)
 
     assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()

@@ -282,6 +282,7 @@ def test_retention_deletes_persons_with_their_case_and_the_sweep_shreds_them(
 def test_accounts_from_before_the_person_chain_are_linked_once(services: Services, make_staff: StaffFactory,
                                                                org_a: Org) -> None:
     from appliance.crypto.keyring import installation_cipher
+    from appliance.crypto.secrets import INSTALLATION_DATA
 
     officer = make_staff((org_a.tenant, Role.ADMIN), email="legacy@example.com")
     user = services.users.get(officer.user_id)
@@ -289,7 +290,7 @@ def test_accounts_from_before_the_person_chain_are_linked_once(services: Service
     assert person_id is not None
     # as the account was stored before: address under the installation key, no person
     user.person_id = None
-    user.email_sealed = installation_cipher(services.ctx.master).seal("legacy@example.com",
+    user.email_sealed = installation_cipher(services.ctx.secret(INSTALLATION_DATA)).seal("legacy@example.com",
                                                                       Place("users", "email", user.id))
     services.session.execute(sa.delete(PersonLink).where(PersonLink.person_id == person_id))
     services.session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id == person_id))
