@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 
 
@@ -23,6 +24,11 @@ class BlindIndex:
         scope = tenant_id.hex if tenant_id else "-"
         message = f"{purpose}\x1f{scope}\x1f{value}".encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()
+
+
+# An address as staff accounts and the person chain accept it (one pattern for both: the
+# same address must be recordable in either).
+EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{2,}$")
 
 
 def normalise_email(email: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
-from appliance.crypto.blind_index import BlindIndex, normalise_email
+from appliance.crypto.blind_index import EMAIL_ADDRESS, BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place, Sealed
 from appliance.crypto.keyring import DataKeys
 from appliance.crypto.vault import Vault
@@ -70,8 +70,7 @@ def _clean_email(value: str | None) -> str | None:
     value = normalise_email(value or "")
     if not value:
         return None
-    local, at, domain = value.rpartition("@")
-    if len(value) > MAX_EMAIL or not at or not local or "." not in domain or any(c.isspace() for c in value):
+    if len(value) > MAX_EMAIL or not EMAIL_ADDRESS.match(value):
         raise InvalidInput("email", "not an e-mail address")
     return value
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -13,7 +12,7 @@ from appliance.actors import SYSTEM, Actor, Role, StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.crypto import totp
-from appliance.crypto.blind_index import BlindIndex, normalise_email
+from appliance.crypto.blind_index import EMAIL_ADDRESS, BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.passwords import PasswordPolicy, PasswordSecret
 from appliance.crypto.sealing import new_private_key, public_key_of
@@ -23,8 +22,6 @@ from appliance.users.erasure import ERASED_PASSWORD, sole_key_cases
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
 from appliance.users.throttle import Throttles
-
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class UserService:
                     with_totp: bool = False) -> tuple[User, Enrolment | None]:
         """Create a staff account. With ``with_totp`` the TOTP secret is made now (CLI)."""
         email = normalise_email(email)
-        if not EMAIL.match(email) or len(email) > 254:
+        if not EMAIL_ADDRESS.match(email) or len(email) > 254:
             raise InvalidInput("email", "is not a valid e-mail address")
         index = self._email_index(email)
         if self._session.execute(sa.select(User.id).where(User.email_index == index)).first():
