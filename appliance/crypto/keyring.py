@@ -198,6 +198,9 @@ class DataKeys:
         self._keyring = keyring
         self._logbook = logbook
         self._clock = clock
+        # KEKs this unit of work unwrapped (one logged unwrap each, not one per person shown:
+        # a page listing fifty colleagues would otherwise log fifty unwraps of the same key).
+        self._keks: dict[tuple[uuid.UUID | None, int], AESGCM] = {}
 
     @property
     def keyring(self) -> TenantKeyring:
@@ -217,13 +220,13 @@ class DataKeys:
         """``data_key`` wrapped for ``owner`` (e.g. ``person/<id>``) under the current (or the
         given) key version; returns the wrapped bytes and the version."""
         version = version if version is not None else self.current_version(tenant_id)
-        return seal_data_key(self.kek(tenant_id, version, actor), tenant_id, owner, version, data_key), version
+        return seal_data_key(self._held_kek(tenant_id, version, actor), tenant_id, owner, version, data_key), version
 
     def unwrap(self, tenant_id: uuid.UUID | None, owner: str, version: int, wrapped: bytes, actor: Actor,
                object_type: str, object_id: uuid.UUID | str) -> bytes:
         """Unwrap a data key (logged as a ``key.unwrapped`` of ``object_type``, counted under
         that kind)."""
-        key = open_data_key(self.kek(tenant_id, version, actor), tenant_id, owner, version, wrapped, object_type)
+        key = open_data_key(self._held_kek(tenant_id, version, actor), tenant_id, owner, version, wrapped, object_type)
         self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id, object_type=object_type,
                              object_id=object_id)
         self._keyring.unwraps.add(object_type)
@@ -247,6 +250,12 @@ class DataKeys:
             self.create_installation_key()
             return self._current_installation_key()
         return row
+
+    def _held_kek(self, tenant_id: uuid.UUID | None, version: int, actor: Actor) -> AESGCM:
+        kek = self._keks.get((tenant_id, version))
+        if kek is None:
+            kek = self._keks[(tenant_id, version)] = self.kek(tenant_id, version, actor)
+        return kek
 
     def kek(self, tenant_id: uuid.UUID | None, version: int, actor: Actor) -> AESGCM:
         """The tenant's (or, for None, the installation's) KEK of ``version``; every call is an
