@@ -118,6 +118,19 @@ def key_checks(runtime: Runtime) -> list[Check]:
     return checks
 
 
+def rotation_check(runtime: Runtime) -> Check:
+    """A key rotation that stopped halfway leaves rows on the old key until it is resumed."""
+    from appliance.crypto.models import KeyRotation
+
+    with runtime.services() as services:
+        unfinished = services.session.execute(sa.select(KeyRotation.scope).where(
+            KeyRotation.finished_at.is_(None))).scalars().all()
+    if unfinished:
+        return Check("key rotation", "warn", f"{len(unfinished)} rotation(s) stopped halfway: run `appliance keys rotate` "
+                                             "for the same scope to finish (`appliance keys status` shows which)")
+    return Check("key rotation", "ok", "no rotation left unfinished")
+
+
 def vault_check(runtime: Runtime) -> Check:
     """Does every person have its vault share, and do backups leave the vault out?"""
     from appliance.persons.models import Person
@@ -163,6 +176,7 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks += backup_checks(runtime)
         checks += key_checks(runtime)
         checks.append(vault_check(runtime))
+        checks.append(rotation_check(runtime))
         usage = shutil.disk_usage(settings.data_dir)
         free_gb = usage.free / 1024**3
         checks.append(Check("disk", "ok" if free_gb >= 2 else "warn", f"{free_gb:.1f} GB free in {settings.data_dir}"))
