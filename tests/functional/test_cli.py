@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from appliance.cli.main import cli
 from appliance.context import build_context
 from appliance.migrations import runner
+from appliance.services import Services
 from appliance.settings import load_settings
 from tests.support import pg_admin, pg_drop, pg_url
 
@@ -77,6 +79,37 @@ class Appliance:
 
     def init(self, *extra: str) -> str:
         return self.ok("init", "--data-dir", str(self.data_dir), *extra)
+
+
+@contextmanager
+def initialised_on(backend: str, tmp_path: Path) -> Iterator[Appliance]:
+    """An initialised installation on the embedded database or on a new PostgreSQL database
+    (dropped afterwards)."""
+    app = Appliance(tmp_path, tmp_path / "D" / "appliance.toml")
+    database = None
+    if backend == "postgres":
+        database = f"appliance_cli_{uuid.uuid4().hex[:12]}"
+        pg_admin(f'CREATE DATABASE "{database}"')
+        app.init("--database-url", pg_url(database))
+    else:
+        app.init()
+    try:
+        yield app
+    finally:
+        if database:
+            pg_drop(database)
+
+
+@contextmanager
+def in_process(app: Appliance) -> Iterator[Services]:
+    """The same installation opened in this process, from its settings alone (as a web request,
+    a second host or a restarted app would); commits when the block succeeds."""
+    ctx = build_context(load_settings(environ=app.env()))
+    try:
+        with ctx.unit_of_work() as session:
+            yield Services(ctx, session)
+    finally:
+        ctx.close()
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:

@@ -9,9 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,45 +17,25 @@ import sqlalchemy as sa
 
 from appliance.audit.chain import canonical, event_fields
 from appliance.audit.models import AuditCheckpoint, AuditEvent
-from appliance.context import build_context
 from appliance.services import Services
-from appliance.settings import load_settings
-from tests.functional.test_cli import LIGHT_ARGON2, Appliance, mode, one_line_failure
-from tests.support import BACKENDS, pg_admin, pg_drop, pg_url
+from tests.functional.test_cli import Appliance, in_process, initialised_on, mode, one_line_failure
+from tests.support import BACKENDS
 
 
 @pytest.fixture(params=BACKENDS)
 def installed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Appliance]:
     """An initialised appliance with three tenants' worth of events."""
-    appliance = Appliance(tmp_path, tmp_path / "D" / "appliance.toml")
-    database = None
-    if request.param == "postgres":
-        database = f"appliance_cli_{uuid.uuid4().hex[:12]}"
-        pg_admin(f'CREATE DATABASE "{database}"')
-        appliance.init("--database-url", pg_url(database))
-    else:
-        appliance.init()
-    appliance.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
-    appliance.ok("tenant", "create", "--name", "Other GmbH", "--slug", "other")
-    appliance.ok("tenant", "create", "--name", "Third Oy", "--slug", "third")
-    yield appliance
-    if database:
-        pg_drop(database)
+    with initialised_on(request.param, tmp_path) as appliance:
+        appliance.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
+        appliance.ok("tenant", "create", "--name", "Other GmbH", "--slug", "other")
+        appliance.ok("tenant", "create", "--name", "Third Oy", "--slug", "third")
+        yield appliance
 
 
-@contextmanager
-def services_of(appliance: Appliance) -> Iterator[Services]:
-    """The same installation opened from the test, as a second host would."""
-    context = build_context(load_settings(environ={"APPLIANCE_CONFIG": str(appliance.config), **LIGHT_ARGON2}))
-    try:
-        with context.unit_of_work() as session:
-            yield Services(context, session)
-    finally:
-        context.close()
 
 
 def tamper(appliance: Appliance, sql: str, **params: object) -> None:
-    with services_of(appliance) as services:
+    with in_process(appliance) as services:
         assert services.session.execute(sa.text(sql), params).rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -71,10 +49,10 @@ def second_tenant_started(services: Services) -> dt.datetime:
 @pytest.fixture
 def pruned(installed: Appliance) -> tuple[Appliance, AuditCheckpoint]:
     """The first tenant's events pruned (the other two's are kept); returns the checkpoint."""
-    with services_of(installed) as services:
+    with in_process(installed) as services:
         result = services.audit_pruner.prune(second_tenant_started(services))
         assert result.events_pruned > 0
-    with services_of(installed) as services:
+    with in_process(installed) as services:
         checkpoint = services.session.get_one(AuditCheckpoint, result.checkpoint_seq)
         services.session.expunge(checkpoint)
     return installed, checkpoint
@@ -121,7 +99,7 @@ def test_verify_finds_an_edited_checkpoint(pruned: tuple[Appliance, AuditCheckpo
 
 
 def test_export_since_gives_exactly_the_events_from_then(installed: Appliance) -> None:
-    with services_of(installed) as services:
+    with in_process(installed) as services:
         since = second_tenant_started(services)
         expected = [canonical(event_fields(e)) for e in services.session.execute(
             sa.select(AuditEvent).where(AuditEvent.occurred_at >= since).order_by(AuditEvent.seq)).scalars()]
@@ -134,7 +112,7 @@ def test_export_since_gives_exactly_the_events_from_then(installed: Appliance) -
     for line in lines[1:]:
         digest = hashlib.sha256(digest + line).digest()
     assert digest.hex() == header["last_hash"]
-    with services_of(installed) as services:  # the export itself is in the logbook, counts only
+    with in_process(installed) as services:  # the export itself is in the logbook, counts only
         last = services.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
         assert (last.action, last.actor_type, last.detail) == ("audit.exported", "cli", f"events={len(expected)}")
 
@@ -195,7 +173,7 @@ def test_the_web_app_writes_each_committed_event_as_one_json_line_on_stdout(inst
 
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()
-    with services_of(installed) as services:
+    with in_process(installed) as services:
         last = services.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
         assert line == canonical(event_fields(last)).decode()
     assert (json.loads(line)["action"], json.loads(line)["detail"]) == ("test.streamed", "kept")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import stat
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,12 +15,9 @@ from appliance.audit.models import AuditEvent
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.cases.reporting import ReportForm
 from appliance.cases.service import QueueFilter
-from appliance.context import build_context
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
-from appliance.services import Services
-from appliance.settings import load_settings
-from tests.functional.test_cli import PASSWORD, Appliance, one_line_failure
+from tests.functional.test_cli import PASSWORD, Appliance, in_process, one_line_failure
 
 PASSPHRASE = "orchid tundra lantern basalt quiver"
 
@@ -37,16 +32,6 @@ def appliance(tmp_path: Path) -> Appliance:
     return app
 
 
-@contextmanager
-def in_process(app: Appliance) -> Iterator[Services]:
-    """The same installation opened in this process, as a web request would."""
-    ctx = build_context(load_settings(environ=app.env()))
-    try:
-        with ctx.sessions() as session:
-            yield Services(ctx, session)
-            session.commit()
-    finally:
-        ctx.close()
 
 
 def file_report(app: Appliance, what: str) -> str:

@@ -10,9 +10,7 @@ import signal
 import stat
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,8 +30,8 @@ from appliance.persons.models import Person
 from appliance.services import Services
 from appliance.settings import load_settings
 from tests.functional.keys_support import add_persons, all_person_names
-from tests.functional.test_cli import APPLIANCE, PASSWORD, Appliance, one_line_failure
-from tests.support import BACKENDS, pg_admin, pg_drop, pg_url
+from tests.functional.test_cli import APPLIANCE, PASSWORD, Appliance, in_process, initialised_on, one_line_failure
+from tests.support import BACKENDS
 
 CRASH_ROWS = 600
 SITE = "local"
@@ -42,32 +40,13 @@ SITE = "local"
 @pytest.fixture(params=BACKENDS)
 def appliance(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Appliance]:
     """An installation with one tenant, on the embedded database or on PostgreSQL."""
-    app = Appliance(tmp_path, tmp_path / "D" / "appliance.toml")
-    database = None
-    if request.param == "postgres":
-        database = f"appliance_keys_{uuid.uuid4().hex[:12]}"
-        pg_admin(f'CREATE DATABASE "{database}"')
-        app.init("--database-url", pg_url(database))
-    else:
-        app.init()
-    with app.config.open("a") as handle:
-        handle.write(f'backup_sites = ["{SITE}={tmp_path / "site"}"]\n')
-    app.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
-    yield app
-    if database:
-        pg_drop(database)
+    with initialised_on(request.param, tmp_path) as app:
+        with app.config.open("a") as handle:
+            handle.write(f'backup_sites = ["{SITE}={tmp_path / "site"}"]\n')
+        app.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
+        yield app
 
 
-@contextmanager
-def in_process(app: Appliance) -> Iterator[Services]:
-    """The installation opened in this process, from its settings alone, as a restarted app would."""
-    ctx = build_context(load_settings(environ=app.env()))
-    try:
-        with ctx.sessions() as session:
-            yield Services(ctx, session)
-            session.commit()
-    finally:
-        ctx.close()
 
 
 def rotation_state(app: Appliance) -> tuple[int, bool] | None:

@@ -15,8 +15,8 @@ from appliance.cases.service import QueueFilter
 from appliance.persons.service import clean_details
 from appliance.retention.models import LegalHold
 from tests.functional import test_cli_keys
-from tests.functional.test_cli import PASSWORD, Appliance, one_line_failure
-from tests.functional.test_cli_keys import file_report, in_process
+from tests.functional.test_cli import PASSWORD, Appliance, in_process, one_line_failure
+from tests.functional.test_cli_keys import file_report
 
 appliance = test_cli_keys.appliance  # the same fixture: a tenant and a handler, officer@example.com
 MARKER = "Vx9-CLI-PERSON"
