@@ -12,11 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from appliance.clock import Clock, utcnow
+from appliance.crypto.binding import KeyBinding
 from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
 from appliance.crypto.secrets import (
     BLIND_INDEX,
+    KEY_BINDING,
     VAULT_FILE,
     VAULT_SHARE_WRAP,
     PreservedSecrets,
@@ -26,6 +28,7 @@ from appliance.crypto.unwraps import UnwrapCounter
 from appliance.crypto.vault import Vault
 from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
 from appliance.errors import DatabaseUnavailable
+from appliance.readers.service import VerifiedLists
 from appliance.settings import Settings
 
 
@@ -41,10 +44,16 @@ class AppContext:
     preserved: PreservedSecrets
     # Key unwraps of this process, by kind (webapp/metrics.py exports them).
     unwraps: UnwrapCounter = field(default_factory=UnwrapCounter)
+    # Reader lists this process verified, kept while their newest entry is unchanged.
+    verified_lists: VerifiedLists = field(default_factory=VerifiedLists)
 
     @cached_property
     def blind_index(self) -> BlindIndex:
         return BlindIndex(self.secret(BLIND_INDEX))
+
+    @cached_property
+    def binding(self) -> KeyBinding:
+        return KeyBinding(self.secret(KEY_BINDING))
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[Session]:

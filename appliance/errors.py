@@ -208,8 +208,59 @@ class ChannelNotReady(ApplianceError):
         self.tenant_id = tenant_id
 
     def message(self) -> str:
-        return ("the reporting channel has no handler with a key and no escrow key, so nobody could read a report; "
-                "add a handler (who signs in once) or run `appliance keys escrow init`")
+        return ("the reporting channel has no confirmed reader who receives new reports and no confirmed escrow key, "
+                "so nobody could read a report; a handler starts the reader list on their Readers page and the "
+                "compliance lead confirms their fingerprint (see README, \"Who can read a report\")")
+
+
+class ReaderListTampered(ApplianceError):
+    """A tenant's reader list does not verify: a row was changed, inserted or removed by someone
+    who could not sign for it. Nothing is sealed to any key of it until this is resolved."""
+
+    exit_code = 9
+
+    def __init__(self, tenant_id: uuid.UUID, seq: int, reason: str) -> None:
+        super().__init__(tenant_id, seq, reason)
+        self.tenant_id = tenant_id
+        self.seq = seq
+        self.reason = reason
+
+    def message(self) -> str:
+        return (f"the reader list of tenant {self.tenant_id} does not verify at entry {self.seq}: {self.reason}; "
+                "new reports are refused until it is restored from a backup (see README, \"Who can read a report\")")
+
+
+class KeyBindingInvalid(ApplianceError):
+    """A stored public key's binding (MAC or owner's signature) does not verify: it was planted
+    or changed outside the appliance. Nothing is sealed to it."""
+
+    exit_code = 9
+
+    def __init__(self, what: str, object_id: uuid.UUID | str) -> None:
+        super().__init__(what, object_id)
+        self.what = what
+        self.object_id = object_id
+
+    def message(self) -> str:
+        return f"the {self.what} key of {self.object_id} is not bound to its owner (changed outside the appliance)"
+
+
+class NotAReader(ApplianceError):
+    """The user is not (or no longer, with this key) on the tenant's confirmed reader list."""
+
+    exit_code = 3
+
+    def __init__(self, user_id: uuid.UUID, reason: str = "not-a-reader") -> None:
+        super().__init__(user_id, reason)
+        self.user_id = user_id
+        self.reason = reason  # not-a-reader | key-changed
+
+    def message(self) -> str:
+        if self.reason == "key-changed":
+            return (f"user {self.user_id} has a new key that no reader has confirmed yet; a reader confirms it on the "
+                    "Readers page (or the escrow holder with `appliance keys recover`)")
+        return (f"user {self.user_id} is not a confirmed reader of this organisation; propose them "
+                "(`appliance readers propose` or the admin page) and have a reader confirm")
 
 
 class BackupError(ApplianceError):

@@ -8,6 +8,7 @@ from appliance.db import Base
 from appliance.jobs.models import JobRun, SchedulerLease
 from appliance.notify.models import ReminderSent
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
+from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
 from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tenant, TenantKey
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
@@ -16,6 +17,7 @@ __all__ = [
     "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
     "BackupRecord", "Base", "Case", "CaseKeySeal", "Category", "ChannelRecipient", "EscrowKey",
     "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "Person",
-    "PersonIdentifier", "PersonLink", "PreservedSecret", "RecoveryCode", "ReminderSent", "RetentionPolicy",
+    "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
+    "RecoveryCode", "ReminderSent", "RetentionPolicy",
     "SchedulerLease", "SiteStatus", "Tenant", "TenantKey", "Throttle", "User", "WebSession",
 ]

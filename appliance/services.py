@@ -12,7 +12,6 @@ from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
 from appliance.cases.key_admin import CaseKeyAdmin
-from appliance.cases.recipients import ChannelRecipients
 from appliance.cases.reporting import Limits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
@@ -23,6 +22,7 @@ from appliance.persons.case_subjects import CaseSubjects
 from appliance.persons.erasure import PersonEraser
 from appliance.persons.export import PersonExport
 from appliance.persons.service import PersonService
+from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
@@ -74,7 +74,8 @@ class Services:
     @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
-                           installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons)
+                           installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
+                           self.ctx.binding)
 
     @cached_property
     def persons(self) -> PersonService:
@@ -98,16 +99,16 @@ class Services:
 
     @cached_property
     def case_access(self) -> CaseAccess:
-        return CaseAccess(self.session, self.logbook, self.ctx.clock)
+        return CaseAccess(self.session, self.logbook, self.ctx.clock, self.readers, self.ctx.binding)
 
     @cached_property
-    def channel_recipients(self) -> ChannelRecipients:
-        return ChannelRecipients(self.session, self.logbook, self.ctx.clock)
+    def readers(self) -> ReaderLists:
+        return ReaderLists(self.session, self.logbook, self.ctx.clock, self.ctx.binding, self.ctx.verified_lists)
 
     @cached_property
     def case_keys(self) -> CaseKeyAdmin:
         return CaseKeyAdmin(self.session, self.case_access, self.keyring, self.logbook, self.ctx.clock,
-                            self.ctx.passwords.params)
+                            self.readers, self.ctx.binding)
 
     @cached_property
     def reporting(self) -> ReportingService:

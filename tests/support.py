@@ -11,10 +11,15 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
+from appliance.crypto.signing import key_fingerprint, show_fingerprint
 from appliance.migrations import runner
+from appliance.readers.service import Signer
+from appliance.services import Services
 from appliance.settings import Settings, build_settings
+from appliance.tenants.models import Tenant
 
 PG_ADMIN_URL = os.environ.get("APPLIANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgres")
@@ -113,3 +118,59 @@ def migrate(settings: Settings) -> None:
 def database_name(ctx: AppContext) -> str | None:
     url = sa.make_url(ctx.settings.database_url)
     return url.database if url.get_backend_name() == "postgresql" else None
+
+
+def start_reader_list(services: Services, tenant_id: uuid.UUID, handler: StaffPrincipal,
+                      admin: StaffPrincipal) -> None:
+    """What a handler and the compliance lead do on their pages: the handler asks to be the
+    first reader, the lead types the fingerprint the handler reads out. Not committed."""
+    change = services.readers.request_start(tenant_id, handler)
+    assert change.box_key is not None and change.sign_key is not None
+    services.readers.confirm_start(tenant_id, change.id, admin,
+                                   show_fingerprint(key_fingerprint(change.box_key, change.sign_key)))
+
+
+def add_reader(services: Services, tenant_id: uuid.UUID, by: StaffPrincipal, user_id: uuid.UUID,
+               receives: bool = True) -> None:
+    """An administrator (here: the CLI) proposes a reader and the reader ``by`` confirms it. Not committed."""
+    change = services.readers.propose_add(tenant_id, user_id, CLI, "cli", receives=receives)
+    services.readers.confirm(tenant_id, change.id, Signer.user(by), by.actor)
+
+
+def principal(services: Services, user_id: uuid.UUID, password: str) -> StaffPrincipal:
+    """A signed-in user's principal, with their key unlocked as their session would hold it."""
+    return services.users.principal(user_id, services.users.unlock_private_key(user_id, password))
+
+
+ESCROW_PASSPHRASE = "orchid tundra lantern basalt quiver"
+
+
+def install_escrow(services: Services, tenant_id: uuid.UUID, slug: str, reader: StaffPrincipal,
+                   passphrase: str = ESCROW_PASSPHRASE) -> str:
+    """An escrow key made as `appliance keys escrow init` makes it offline, installed and confirmed
+    by ``reader``; returns the private file's text. Not committed."""
+    from appliance.crypto.escrow_file import read_public_file, write_escrow_files
+    from appliance.crypto.passwords import Argon2Params
+    from appliance.crypto.sealing import new_private_key
+
+    params = Argon2Params(LIGHT["argon2_time_cost"], LIGHT["argon2_memory_kib"], LIGHT["argon2_parallelism"])
+    private_text, public_text = write_escrow_files(slug, new_private_key(), passphrase, params, services.ctx.clock())
+    tenant = services.tenants.by_slug(slug)
+    assert tenant.id == tenant_id
+    _key, change = services.case_keys.install_escrow(tenant, read_public_file(public_text), CLI)
+    services.readers.confirm(tenant_id, change.id, Signer.user(reader), reader.actor)
+    return private_text
+
+
+def tenant_with_reader(services: Services, name: str, slug: str, handler_email: str | None = None,
+                       password: str = "correct horse battery") -> tuple[Tenant, StaffPrincipal, StaffPrincipal]:
+    """A new tenant with a handler who is its first reader (receiving every new report) and the
+    administrator who confirmed them; both with ``password`` as their own. Not committed."""
+    tenant = services.tenants.create_tenant(name, slug, CLI)
+    staff = []
+    for email, role in ((handler_email or f"handler-{uuid.uuid4().hex[:8]}@{slug}.example", Role.HANDLER),
+                        (f"admin-{uuid.uuid4().hex[:8]}@{slug}.example", Role.ADMIN)):
+        user, _ = services.users.create_user(email, password, [(tenant.id, role)], CLI, chosen_by_user=True)
+        staff.append(principal(services, user.id, password))
+    start_reader_list(services, tenant.id, staff[0], staff[1])
+    return tenant, staff[0], staff[1]

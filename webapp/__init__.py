@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from appliance.context import AppContext
 from appliance.settings import LANGUAGES
 from webapp import errors, metrics, policy_guard
+from webapp.admin import readers as _admin_readers  # noqa: F401  (its routes join the admin blueprint)
 from webapp.admin import retention as _admin_retention  # noqa: F401  (its routes join the admin blueprint)
 from webapp.admin.views import blueprint as admin_blueprint
 from webapp.common import blueprint as common_blueprint

@@ -15,8 +15,11 @@ from appliance.errors import (
     CaseLocked,
     ChannelNotReady,
     DecryptionFailed,
+    KeyBindingInvalid,
     LockedOut,
+    NotAReader,
     NotFound,
+    ReaderListTampered,
     TooLarge,
 )
 
@@ -56,6 +59,29 @@ def install(app: Flask) -> None:
         return page(503, _("This channel cannot receive reports yet."),
                     _("Nobody has been appointed to read reports here yet. Nothing was stored. Please try again "
                       "later, or use another way to report."))
+
+    @app.errorhandler(NotAReader)
+    def _not_a_reader(exc: NotAReader):  # type: ignore[no-untyped-def]
+        if exc.reason == "key-changed":
+            return page(409, _("Not confirmed yet"),
+                        _("This person has a new key that no reader has confirmed yet. A reader confirms it on "
+                          "the Readers page; then try again."))
+        return page(409, _("Not a reader"),
+                    _("This person is not on the organisation's reader list. An administrator proposes them and a "
+                      "reader confirms it on the Readers page; then try again."))
+
+    @app.errorhandler(KeyBindingInvalid)
+    def _unbound(exc: KeyBindingInvalid):  # type: ignore[no-untyped-def]
+        log.error("key binding invalid: %s %s", exc.what, exc.object_id)
+        return page(409, _("Keys changed outside the appliance"),
+                    _("The keys stored for this were changed outside the appliance, so nothing is sealed to or "
+                      "written with them. Tell the compliance lead and the system administrator."))
+
+    @app.errorhandler(ReaderListTampered)
+    def _tampered(exc: ReaderListTampered):  # type: ignore[no-untyped-def]
+        log.error("reader list of %s does not verify at entry %s", exc.tenant_id, exc.seq)
+        return page(503, _("This channel cannot receive reports right now."),
+                    _("Nothing was stored. Please try again later, or use another way to report."))
 
     @app.errorhandler(TooLarge)
     def _too_large(exc: TooLarge):  # type: ignore[no-untyped-def]

@@ -6,6 +6,13 @@ key, which they unlock with their password at sign-in; the reporter opens theirs
 derived from the case key; the escrow copy opens only with the offline escrow file. The
 server keeps the public half, so it can add content (``CaseCipher`` without a content key)
 without being able to read what is there.
+
+Copies are made only to keys on the tenant's confirmed reader list (``appliance.readers``),
+never to a key a ``users`` or ``escrow_keys`` row merely holds: a new report to the readers
+who receive new reports and the escrow key, a shared case to the colleague's confirmed key.
+Opening a case never adds a copy for anyone. The case's own key pair carries a MAC under the
+master key's key binding, so a key pair swapped in SQL is refused before anything is written
+with it.
 """
 
 from __future__ import annotations
@@ -19,16 +26,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import Session
 
-from appliance.actors import REPORTER, Actor, Role
+from appliance.actors import REPORTER, Actor
 from appliance.audit.service import Logbook
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.clock import Clock
+from appliance.crypto.binding import KeyBinding
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.sealing import fingerprint, new_private_key, open_sealed, public_key_of, seal_to
-from appliance.errors import CaseLocked, InvalidInput, NotFound
-from appliance.tenants.models import ChannelRecipient, EscrowKey
-from appliance.users.models import Membership, User
+from appliance.errors import CaseLocked, InvalidInput, KeyBindingInvalid, ReaderListTampered
+from appliance.readers.service import HANDLER_TARGET, ReaderLists
+from appliance.tenants.models import EscrowKey
+from appliance.users.models import User
 
 HANDLER, REPORTER_SEAL, ESCROW = "handler", "reporter", "escrow"
 
@@ -70,52 +79,55 @@ def _content_wrap(private_key: bytes) -> FieldCipher:
 class CaseAccess:
     """Creates, opens, shares and withdraws the sealed copies of case keys."""
 
-    def __init__(self, session: Session, logbook: Logbook, clock: Clock) -> None:
+    def __init__(self, session: Session, logbook: Logbook, clock: Clock, readers: ReaderLists,
+                 binding: KeyBinding) -> None:
         self._session = session
         self._logbook = logbook
         self._clock = clock
+        self._readers = readers
+        self._binding = binding
 
     # --- new cases ----------------------------------------------------------------------
     def create_keys(self, case: Case, content_key: bytes | None = None) -> CaseKeys:
-        """A fresh key pair for a case (and a content key unless one is carried over)."""
+        """A fresh key pair for a case (and a content key unless one is carried over), bound to
+        the case by a MAC."""
         private = new_private_key()
         content_key = content_key or secrets.token_bytes(32)
         case.public_key = public_key_of(private)
         case.content_key_sealed = _content_wrap(private).seal(content_key, Place("cases", "content_key", case.id))
+        self.bind(case)
         return CaseKeys(CaseCipher(content_key, private, case.public_key), private)
+
+    def bind(self, case: Case) -> None:
+        """(Re)compute the MAC over the case's key pair (new cases; `db upgrade` for older ones)."""
+        assert case.public_key is not None and case.content_key_sealed is not None
+        case.keys_mac = self._binding.tag("case-keys", *_case_key_parts(case))
 
     def seal_for_reporter(self, case: Case, private_key: bytes, normalised_case_key: str) -> None:
         reporter_public = public_key_of(reporter_private_key(case.id, normalised_case_key))
-        case.reporter_public_key = reporter_public
+        self._set_reporter_key(case, reporter_public)
         self._add_seal(case, REPORTER_SEAL, None, reporter_public, private_key)
 
     def seal_to_channel(self, case: Case, private_key: bytes) -> list[uuid.UUID]:
-        """Seal to the tenant's recipients and escrow key; returns the handlers reached."""
-        users = self.recipients(case.tenant_id)
-        for user in users:
-            assert user.public_key is not None
-            self._add_seal(case, HANDLER, user.id, user.public_key, private_key)
-        escrow = self.current_escrow(case.tenant_id)
-        if escrow is not None:
-            self._add_seal(case, ESCROW, None, escrow.public_key, private_key)
-        return [u.id for u in users]
+        """Seal to the keys on the tenant's confirmed reader list that receive new reports (and
+        its escrow key); returns the handlers reached."""
+        reached = []
+        for target in self._readers.sealing_targets(case.tenant_id):
+            if target.kind == HANDLER_TARGET:
+                assert target.user_id is not None
+                self._add_seal(case, HANDLER, target.user_id, target.box_key, private_key)
+                reached.append(target.user_id)
+            else:
+                self._add_seal(case, ESCROW, None, target.box_key, private_key)
+        return reached
 
-    def recipients(self, tenant_id: uuid.UUID) -> list[User]:
-        """The channel's configured recipients; with none configured, every handler.
-        Only active handlers with a key pair can receive (a key pair comes with a password)."""
-        query = (sa.select(User).join(Membership, Membership.user_id == User.id)
-                 .where(Membership.tenant_id == tenant_id, Membership.role == Role.HANDLER.value,
-                        User.disabled_at.is_(None), User.public_key.is_not(None)))
-        configured = sa.select(ChannelRecipient.user_id).where(ChannelRecipient.tenant_id == tenant_id)
-        if self._session.execute(configured.limit(1)).first() is not None:
-            query = query.where(User.id.in_(configured))
-        return list(self._session.execute(query.order_by(User.created_at)).scalars().unique())
-
-    def current_escrow(self, tenant_id: uuid.UUID) -> EscrowKey | None:
-        return self._session.execute(
-            sa.select(EscrowKey).where(EscrowKey.tenant_id == tenant_id, EscrowKey.retired_at.is_(None))
-            .order_by(EscrowKey.created_at.desc()).limit(1)
-        ).scalar_one_or_none()
+    def accepting(self, tenant_id: uuid.UUID) -> bool:
+        """Whether a report filed now would be sealed to anyone: a confirmed reader who receives
+        new reports, or a confirmed escrow key. False (and logged) when the list does not verify."""
+        try:
+            return bool(self._readers.sealing_targets(tenant_id))
+        except ReaderListTampered:
+            return False
 
     # --- opening ------------------------------------------------------------------------
     def open_for_user(self, case: Case, user_id: uuid.UUID, user_private: bytes | None, actor: Actor) -> CaseKeys:
@@ -128,19 +140,21 @@ class CaseAccess:
         if seal is None:
             raise CaseLocked(case.id, "key-reset" if seals else "no-access")
         private = open_sealed(user_private, seal.sealed, _context(case.id, HANDLER))
+        keys = self.keys_from_private(case, private)
         self._logbook.record("case_key.unsealed", actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id)
-        self._complete(case, private)
-        return self.keys_from_private(case, private)
+        return keys
 
     def open_for_reporter(self, case: Case, normalised_case_key: str) -> bytes | None:
         """The case's private key for the reporter, or None while their copy is pending (a case
-        sealed by `keys seal-existing`: the next handler to open it completes the reporter's copy)."""
+        sealed by `keys seal-existing`: a handler restores the reporter's copy by choice, on the
+        case page, once the reporter has signed in; nothing is added by itself)."""
         reporter_private = reporter_private_key(case.id, normalised_case_key)
         seal = self._session.execute(sa.select(CaseKeySeal).where(
             CaseKeySeal.case_id == case.id, CaseKeySeal.kind == REPORTER_SEAL)).scalar_one_or_none()
         if seal is None:
-            case.reporter_public_key = case.reporter_public_key or public_key_of(reporter_private)
+            if case.reporter_public_key is None:
+                self._set_reporter_key(case, public_key_of(reporter_private))
             return None
         private = open_sealed(reporter_private, seal.sealed, _context(case.id, REPORTER_SEAL))
         self._logbook.record("case_key.unsealed", REPORTER, tenant_id=case.tenant_id, object_type="case",
@@ -153,30 +167,44 @@ class CaseAccess:
             CaseKeySeal.recipient_fingerprint == escrow.fingerprint)).scalar_one_or_none()
         if seal is None:
             raise CaseLocked(case.id, "no-access")
-        return open_sealed(escrow_private, seal.sealed, _context(case.id, ESCROW))
+        private = open_sealed(escrow_private, seal.sealed, _context(case.id, ESCROW))
+        self.keys_from_private(case, private)  # the case's keys must be its own
+        return private
 
     def keys_from_private(self, case: Case, private_key: bytes) -> CaseKeys:
+        """The case's cipher from its private key, refused when the stored key pair is not the
+        case's own (swapped in SQL: anything written with it could be read by whoever did that)."""
         if case.content_key_sealed is None:
             raise CaseLocked(case.id, "no-access")
+        self._check_bound(case)
+        if public_key_of(private_key) != case.public_key:
+            raise KeyBindingInvalid("case", case.id)
         content_key = _content_wrap(private_key).open_bytes(case.content_key_sealed,
                                                             Place("cases", "content_key", case.id))
         return CaseKeys(CaseCipher(content_key, private_key, case.public_key), private_key)
 
-    @staticmethod
-    def writer(case: Case) -> CaseKeys:
+    def writer(self, case: Case) -> CaseKeys:
         """Keys that can only add content (the public key), for a writer who cannot read."""
+        self._check_bound(case)
         return CaseKeys(CaseCipher(None, None, case.public_key))
 
-    def _complete(self, case: Case, private_key: bytes) -> None:
-        """A key holder completes what the server could not do alone: the reporter's copy of a
-        migrated case, and the escrow copy of a case made before the escrow key existed."""
-        kinds = set(self._session.execute(sa.select(CaseKeySeal.kind).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind.in_((REPORTER_SEAL, ESCROW)))).scalars())
-        if REPORTER_SEAL not in kinds and case.reporter_public_key is not None:
-            self._add_seal(case, REPORTER_SEAL, None, case.reporter_public_key, private_key)
-        escrow = self.current_escrow(case.tenant_id)
-        if ESCROW not in kinds and escrow is not None:
-            self._add_seal(case, ESCROW, None, escrow.public_key, private_key)
+    def reporter_copy_pending(self, case: Case) -> bool:
+        """A case from before sealed keys whose reporter has signed in since: a handler may give
+        them their copy back (``restore_reporter_copy``)."""
+        if case.reporter_public_key is None or not self._reporter_key_bound(case):
+            return False
+        return self._session.execute(sa.select(CaseKeySeal.id).where(
+            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == REPORTER_SEAL)).first() is None
+
+    def restore_reporter_copy(self, case: Case, private_key: bytes, actor: Actor) -> None:
+        """A handler's deliberate act: seal the case to the key the reporter's case key gave when
+        they last signed in (bound by the server then; never done by opening a case)."""
+        if not self.reporter_copy_pending(case):
+            raise InvalidInput("reporter", "has no copy waiting to be restored")
+        assert case.reporter_public_key is not None
+        self._add_seal(case, REPORTER_SEAL, None, case.reporter_public_key, private_key)
+        self._logbook.record("case_access.reporter_restored", actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id)
 
     # --- sharing ------------------------------------------------------------------------
     def holders(self, case_id: uuid.UUID) -> list[Holder]:
@@ -189,19 +217,21 @@ class CaseAccess:
                 for user_id, fp, user_public in rows if user_id is not None]
 
     def grant(self, case: Case, private_key: bytes, user_id: uuid.UUID, actor: Actor) -> None:
-        """Seal the case to another handler of its tenant (replacing a stale copy)."""
-        user = self._handler(case.tenant_id, user_id)
-        assert user.public_key is not None
-        new_fp = fingerprint(user.public_key)
+        """Seal the case to a colleague's confirmed key (replacing a stale copy). Only readers on
+        the tenant's list can receive one: NotAReader otherwise."""
+        reader = self._readers.reader(case.tenant_id, user_id)
+        new_fp = reader.box_fingerprint
         self._session.execute(sa.delete(CaseKeySeal).where(
             CaseKeySeal.case_id == case.id, CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id,
             CaseKeySeal.recipient_fingerprint != new_fp))
         if self._seal_exists(case.id, new_fp):
             return
-        self._add_seal(case, HANDLER, user.id, user.public_key, private_key)
-        self._clear_reset_notice(user, new_fp)
+        self._add_seal(case, HANDLER, user_id, reader.box_key, private_key)
+        user = self._session.get(User, user_id)
+        if user is not None:
+            self._clear_reset_notice(user, new_fp)
         self._logbook.record("case_access.granted", actor, tenant_id=case.tenant_id, object_type="case",
-                             object_id=case.id, detail=f"user={user.id}")
+                             object_id=case.id, detail=f"user={user_id}")
 
     def _clear_reset_notice(self, user: User, current_fp: bytes) -> None:
         """After a password reset, the notice stays until no stale copy is left."""
@@ -224,18 +254,6 @@ class CaseAccess:
             self._logbook.record("case_access.revoked", actor, tenant_id=case.tenant_id, object_type="case",
                                  object_id=case.id, detail=f"user={user_id}")
 
-    def _handler(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User:
-        user = self._session.execute(
-            sa.select(User).join(Membership, Membership.user_id == User.id).where(
-                User.id == user_id, Membership.tenant_id == tenant_id, Membership.role == Role.HANDLER.value,
-                User.disabled_at.is_(None))
-        ).scalars().first()
-        if user is None:
-            raise NotFound("handler", user_id)
-        if user.public_key is None:
-            raise InvalidInput("user", "has not signed in since the upgrade, so has no key yet")
-        return user
-
     def _seal_exists(self, case_id: uuid.UUID, recipient_fp: bytes) -> bool:
         return self._session.execute(sa.select(CaseKeySeal.id).where(
             CaseKeySeal.case_id == case_id, CaseKeySeal.recipient_fingerprint == recipient_fp)).first() is not None
@@ -246,3 +264,28 @@ class CaseAccess:
             id=uuid.uuid4(), case_id=case.id, tenant_id=case.tenant_id, kind=kind, user_id=user_id,
             recipient_fingerprint=fingerprint(public_key), created_at=self._clock(),
             sealed=seal_to(public_key, private_key, _context(case.id, kind))))
+
+    def is_bound(self, case: Case) -> bool:
+        return case.public_key is not None and case.content_key_sealed is not None and self._binding.check(
+            case.keys_mac, "case-keys", *_case_key_parts(case))
+
+    def bind_reporter_key(self, case: Case) -> None:
+        assert case.reporter_public_key is not None
+        self._set_reporter_key(case, case.reporter_public_key)
+
+    def _check_bound(self, case: Case) -> None:
+        if not self.is_bound(case):
+            raise KeyBindingInvalid("case", case.id)
+
+    def _set_reporter_key(self, case: Case, reporter_public: bytes) -> None:
+        case.reporter_public_key = reporter_public
+        case.reporter_key_mac = self._binding.tag("reporter-key", case.id.bytes, reporter_public)
+
+    def _reporter_key_bound(self, case: Case) -> bool:
+        return case.reporter_public_key is not None and self._binding.check(
+            case.reporter_key_mac, "reporter-key", case.id.bytes, case.reporter_public_key)
+
+
+def _case_key_parts(case: Case) -> tuple[bytes, ...]:
+    assert case.public_key is not None and case.content_key_sealed is not None
+    return case.id.bytes, bytes(case.public_key), bytes(case.content_key_sealed)

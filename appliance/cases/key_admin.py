@@ -1,8 +1,10 @@
 """Administering case keys from the CLI: the escrow key, recovery, and sealing old cases.
 
-The escrow private key never reaches the database: `init_escrow` returns the only copy as
-printable text for the compliance lead; `unlock_escrow` opens that file with its
-passphrase for one command. Every use is in the logbook.
+The escrow private key never reaches the server: `appliance keys escrow init` writes it on
+an offline machine; the server installs only the public half (``install_escrow``), and
+seals new reports to it once a reader confirmed it onto the reader list. ``unlock_escrow``
+opens the private file with its passphrase for one command, in memory only. Every use is in
+the logbook.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from appliance.audit.service import Logbook
 from appliance.cases.access import HANDLER, CaseAccess
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.clock import Clock
-from appliance.crypto.escrow_file import check_passphrase, read_escrow_file, write_escrow_file
+from appliance.crypto.binding import KeyBinding
+from appliance.crypto.escrow_file import EscrowPublicKey, read_escrow_file
 from appliance.crypto.keyring import TenantKeyring
-from appliance.crypto.passwords import Argon2Params
-from appliance.crypto.sealing import fingerprint, new_private_key, public_key_of
+from appliance.crypto.sealing import fingerprint
 from appliance.errors import CaseLocked, Conflict, EscrowError, InvalidInput
+from appliance.readers.ledger import REKEY
+from appliance.readers.models import ReaderChange
+from appliance.readers.service import PENDING, ReaderLists, Signer
 from appliance.tenants.models import EscrowKey, Tenant
 from appliance.users.models import User
 
@@ -41,37 +46,37 @@ class Resealed:
 
 class CaseKeyAdmin:
     def __init__(self, session: Session, access: CaseAccess, keyring: TenantKeyring, logbook: Logbook,
-                 clock: Clock, params: Argon2Params) -> None:
+                 clock: Clock, readers: ReaderLists, binding: KeyBinding) -> None:
         self._session = session
         self._access = access
         self._keyring = keyring
         self._logbook = logbook
         self._clock = clock
-        self._params = params
+        self._readers = readers
+        self._binding = binding
 
     # --- escrow -------------------------------------------------------------------------
-    def init_escrow(self, tenant: Tenant, passphrase: str, actor: Actor, replace: bool = False) -> tuple[EscrowKey, str]:
-        """A new escrow key pair: the public half stored, the private half returned once as a file."""
-        check_passphrase(passphrase)
-        current = self._access.current_escrow(tenant.id)
-        if current is not None and not replace:
-            raise Conflict("this organisation already has an escrow key (use --replace to make a new one)")
-        now = self._clock()
-        if current is not None:
-            current.retired_at = now
-        private = new_private_key()
-        public = public_key_of(private)
-        key = EscrowKey(id=uuid.uuid4(), tenant_id=tenant.id, public_key=public, fingerprint=fingerprint(public),
-                        created_at=now)
+    def install_escrow(self, tenant: Tenant, public: EscrowPublicKey, actor: Actor) -> tuple[EscrowKey, ReaderChange]:
+        """Store an escrow public key made offline and propose it for the reader list; nothing is
+        sealed to it until a reader confirms it."""
+        if public.organisation != tenant.slug:
+            raise EscrowError(f"this key was made for organisation {public.organisation!r}, not {tenant.slug!r}")
+        box_fp = fingerprint(public.box_public)
+        if self._session.execute(sa.select(EscrowKey.id).where(EscrowKey.fingerprint == box_fp)).first():
+            raise Conflict("this escrow key is already installed")
+        key = EscrowKey(id=uuid.uuid4(), tenant_id=tenant.id, public_key=public.box_public, fingerprint=box_fp,
+                        created_at=self._clock(), origin="offline", sign_key=public.sign_public,
+                        self_signature=public.signature,
+                        mac=self._binding.tag("escrow-key", tenant.id.bytes, public.box_public, public.sign_public))
         self._session.add(key)
         self._session.flush()
-        self._logbook.record("escrow.created", actor, tenant_id=tenant.id, object_type="escrow_key",
-                             object_id=key.id, detail="replaced" if current is not None else None)
-        return key, write_escrow_file(tenant.id, tenant.slug, private, passphrase, self._params, now)
+        self._logbook.record("escrow.installed", actor, tenant_id=tenant.id, object_type="escrow_key",
+                             object_id=key.id)
+        return key, self._readers.propose_escrow(tenant.id, key.id, actor, "cli")
 
     def unlock_escrow(self, tenant: Tenant, file_text: str, passphrase: str, actor: Actor) -> UnlockedEscrow:
         opened = read_escrow_file(file_text, passphrase)
-        if opened.tenant_id != tenant.id:
+        if opened.organisation not in (tenant.id, tenant.slug):
             raise EscrowError("this file belongs to another organisation")
         key = self._session.execute(sa.select(EscrowKey).where(
             EscrowKey.tenant_id == tenant.id, EscrowKey.fingerprint == opened.fingerprint)).scalar_one_or_none()
@@ -82,11 +87,14 @@ class CaseKeyAdmin:
 
     # --- recovery -----------------------------------------------------------------------
     def recover_user(self, tenant: Tenant, escrow: UnlockedEscrow, user_id: uuid.UUID, actor: Actor) -> Resealed:
-        """Re-seal every case whose copy for this user went stale (password reset)."""
+        """Re-seal every case whose copy for this user went stale (password reset). A new key of
+        theirs that no reader confirmed yet is confirmed with the escrow key first, when the escrow
+        key is on the reader list (the escrow holder can read every case anyway)."""
         user = self._session.get(User, user_id)
         if user is None or user.public_key is None:
-            raise InvalidInput("user", "has no key yet; they must sign in once first")
-        current = fingerprint(user.public_key)
+            raise InvalidInput("user", "has no key yet; they must sign in and choose their password first")
+        self._confirm_rekey(tenant, escrow, user, actor)
+        current = self._readers.reader(tenant.id, user_id).box_fingerprint
         case_ids = list(self._session.execute(sa.select(CaseKeySeal.case_id).where(
             CaseKeySeal.tenant_id == tenant.id, CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id,
             CaseKeySeal.recipient_fingerprint != current)).scalars())
@@ -109,6 +117,18 @@ class CaseKeyAdmin:
                              object_id=user_id, detail=f"cases={result.done} skipped={result.skipped}")
         return result
 
+    def _confirm_rekey(self, tenant: Tenant, escrow: UnlockedEscrow, user: User, actor: Actor) -> None:
+        pending = self._session.execute(sa.select(ReaderChange).where(
+            ReaderChange.tenant_id == tenant.id, ReaderChange.user_id == user.id, ReaderChange.kind == REKEY,
+            ReaderChange.state == PENDING, ReaderChange.box_key == user.public_key)).scalars().first()
+        if pending is None:
+            return
+        state = self._readers.checked_state(tenant.id)
+        if state is None or not any(e.escrow_id == escrow.key.id for e in state.escrow):
+            raise EscrowError("this escrow key is not on the reader list, so it cannot confirm the user's new key; "
+                              "a reader confirms it on the Readers page")
+        self._readers.confirm(tenant.id, pending.id, Signer.escrow(escrow.key.id, escrow.private_key), actor)
+
     def _reseal(self, tenant: Tenant, escrow: UnlockedEscrow, case_ids: list[uuid.UUID], user_id: uuid.UUID,
                 actor: Actor) -> Resealed:
         done = skipped = 0
@@ -124,6 +144,25 @@ class CaseKeyAdmin:
             done += 1
         return Resealed(done, skipped)
 
+    # --- bindings ---------------------------------------------------------------------------
+    def unbound_case_keys(self, tenant: Tenant) -> int:
+        """Sealed cases whose key pair is not bound to them (`db upgrade` binds older ones)."""
+        cases = self._session.execute(sa.select(Case).where(
+            Case.tenant_id == tenant.id, Case.public_key.is_not(None))).scalars()
+        return sum(1 for case in cases if not self._access.is_bound(case))
+
+    def bind_existing(self, batch: int = 500) -> int:
+        """Bind the key pairs of cases sealed before 0.3 (run once by `appliance db upgrade`,
+        trusting the database as it is at the upgrade); returns how many."""
+        cases = self._session.execute(sa.select(Case).where(
+            Case.public_key.is_not(None), Case.keys_mac.is_(None)).limit(batch)).scalars().all()
+        for case in cases:
+            self._access.bind(case)
+            if case.reporter_public_key is not None:
+                self._access.bind_reporter_key(case)
+        self._session.flush()
+        return len(cases)
+
     # --- cases from before sealed keys ----------------------------------------------------
     def unsealed_count(self, tenant: Tenant) -> int:
         return int(self._session.execute(sa.select(sa.func.count()).select_from(Case).where(
@@ -133,13 +172,13 @@ class CaseKeyAdmin:
         """Convert up to ``batch`` tenant-wrapped cases to sealed keys; returns how many.
 
         The content key stays (no content is re-encrypted); it gets a new key pair, sealed to
-        the channel's recipients and the escrow key, and the tenant-wrapped copy is deleted,
-        so the master key no longer opens it. The reporter's copy needs their case key, which
-        the server does not have: it is completed when the reporter next signs in and a
-        handler then opens the case."""
-        if not self._access.recipients(tenant.id) and self._access.current_escrow(tenant.id) is None:
-            raise InvalidInput("tenant", "has no handler with a key and no escrow key: run `appliance keys "
-                                         "escrow init` or have a handler sign in once, then try again")
+        the confirmed readers who receive new reports and the escrow key, and the
+        tenant-wrapped copy is deleted, so the master key no longer opens it. The reporter's
+        copy needs their case key, which the server does not have: once the reporter has signed
+        in again, a handler restores it on the case page."""
+        if not self._access.accepting(tenant.id):
+            raise InvalidInput("tenant", "has no confirmed reader and no confirmed escrow key: start the reader "
+                                         "list (a handler's Readers page), then try again")
         cases = self._session.execute(sa.select(Case).where(
             Case.tenant_id == tenant.id, Case.public_key.is_(None)).order_by(Case.received_at).limit(batch)
         ).scalars().all()

@@ -44,6 +44,10 @@ class Case(Base):
     public_key: Mapped[bytes | None] = mapped_column(Blob)
     content_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     reporter_public_key: Mapped[bytes | None] = mapped_column(Blob)
+    # MACs under the master key's key binding over (id, public key, sealed content key) and
+    # over the reporter's public key: a key pair or reporter key swapped in SQL is refused.
+    keys_mac: Mapped[bytes | None] = mapped_column(Digest)
+    reporter_key_mac: Mapped[bytes | None] = mapped_column(Digest)
     what_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
     when_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     where_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)

@@ -70,9 +70,9 @@ class ReportingService:
         self._content = CaseContent(session, keyring, access, clock)
 
     def accepting(self, tenant: Tenant) -> bool:
-        """Whether a report filed now would reach someone: a handler with a key, or the escrow key.
-        The portal says so before a reporter writes anything."""
-        return bool(self._access.recipients(tenant.id)) or self._access.current_escrow(tenant.id) is not None
+        """Whether a report filed now would reach someone: a confirmed reader who receives new
+        reports, or the confirmed escrow key. The portal says so before a reporter writes anything."""
+        return self._access.accepting(tenant.id)
 
     def submit(self, tenant: Tenant, form: ReportForm, uploads: list[Upload]) -> Receipt:
         """Store a new report under the case's own keys, sealed to the channel's recipients, the

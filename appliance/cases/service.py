@@ -236,6 +236,19 @@ class CaseService:
             raise CaseLocked(case.id, "not-sealed")  # tenant-wrapped: run `appliance keys seal-existing` first
         self._access.grant(case, keys.private_key, user_id, principal.actor)
 
+    def reporter_copy_pending(self, principal: StaffPrincipal, case_id: uuid.UUID) -> bool:
+        """A case from before sealed keys whose reporter signed in since: their copy can be restored."""
+        return self._access.reporter_copy_pending(self._case(principal, case_id))
+
+    def restore_reporter_copy(self, principal: StaffPrincipal, case_id: uuid.UUID) -> None:
+        """A handler who can open the case gives the reporter their own copy back (by choice:
+        opening a case never adds a copy for anyone)."""
+        case = self._case(principal, case_id)
+        keys = self._content.staff_keys(case, principal)
+        if keys.private_key is None:
+            raise CaseLocked(case.id, "not-sealed")
+        self._access.restore_reporter_copy(case, keys.private_key, principal.actor)
+
     def unshare(self, principal: StaffPrincipal, case_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """Withdraw a handler's copy; only someone who can read the case may do so."""
         case = self._case(principal, case_id)

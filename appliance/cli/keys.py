@@ -1,9 +1,9 @@
-"""`appliance keys escrow init|recover|grant|seal-existing`: the keys that open cases; and (in
-``appliance.cli.key_rotation``) `keys status|rotate|new-master|rotate-master`."""
+"""`appliance keys recover|grant|seal-existing`: the keys that open cases; and (in
+``appliance.cli.escrow``) `keys escrow init|install`, (in ``appliance.cli.key_rotation``)
+`keys status|rotate|new-master|rotate-master`."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -12,55 +12,26 @@ from appliance.actors import CLI
 from appliance.cases.key_admin import UnlockedEscrow
 from appliance.cli import key_rotation
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.cli.escrow import escrow, passphrase_option
 from appliance.cli.users import read_password, user_id_of
-from appliance.crypto.escrow_file import show_fingerprint
 from appliance.errors import EscrowError, InvalidInput
 from appliance.services import Services
 from appliance.tenants.models import Tenant
 
 tenant_option = click.option("--tenant", "slug", required=True, help="The tenant's slug.")
 escrow_file_option = click.option("--escrow-file", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                                  help="The offline escrow key file written by `keys escrow init`.")
-passphrase_option = click.option("--passphrase-stdin", is_flag=True,
-                                 help="Read the escrow passphrase from the first line of stdin.")
+                                  help="The private escrow key file written by `keys escrow init` (read in "
+                                       "memory only, never stored).")
 
 
 @click.group()
 def keys() -> None:
-    """Keys: the escrow key, recovering handlers' access, sealing old cases, key status and rotation."""
+    """Keys: the offline escrow key, recovering handlers' access, sealing old cases, key status and rotation."""
 
 
-for _command in (key_rotation.status, key_rotation.rotate, key_rotation.new_master, key_rotation.rotate_master):
+for _command in (key_rotation.status, key_rotation.rotate, key_rotation.new_master, key_rotation.rotate_master,
+                 escrow):
     keys.add_command(_command)
-
-
-@keys.group()
-def escrow() -> None:
-    """The tenant's offline escrow key (held by the compliance lead, never by the server)."""
-
-
-@escrow.command("init")
-@tenant_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the escrow key file (must not exist); move it offline afterwards.")
-@click.option("--replace", is_flag=True, help="Retire the current escrow key and make a new one.")
-@passphrase_option
-@json_option
-@pass_runtime
-def escrow_init(runtime: Runtime, slug: str, out: Path, replace: bool, passphrase_stdin: bool, as_json: bool) -> None:
-    """Create the tenant's escrow key pair; the private half goes only into --out, under a passphrase."""
-    if out.exists():
-        raise InvalidInput("out", f"{out} already exists; refusing to overwrite it")
-    passphrase = read_passphrase(passphrase_stdin, confirm=True)
-    with runtime.services() as services:
-        tenant = services.tenants.by_slug(slug)
-        key, text = services.case_keys.init_escrow(tenant, passphrase, CLI, replace=replace)
-        _write_new_file(out, text)  # inside the unit of work: no file, no key (and the other way round)
-        data = {"tenant": tenant.slug, "fingerprint": show_fingerprint(key.fingerprint), "file": str(out)}
-    emit(as_json, data, lambda: click.echo(
-        f"escrow key for {data['tenant']} written to {out} (fingerprint {data['fingerprint']}).\n"
-        "Print it or copy it to an offline medium, keep it in a safe apart from the passphrase, "
-        "then delete it from this machine (shred -u). New reports are sealed to it from now on."))
 
 
 @keys.command("recover")
@@ -143,15 +114,6 @@ def _unlock(services: Services, slug: str, escrow_file: Path, passphrase_stdin: 
         raise EscrowError(f"cannot read {escrow_file}: {exc.strerror}") from None
     tenant = services.tenants.by_slug(slug)
     return tenant, services.case_keys.unlock_escrow(tenant, text, read_passphrase(passphrase_stdin), CLI)
-
-
-def _write_new_file(path: Path, text: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise InvalidInput("out", f"cannot create {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def _resealed_line(verb: str, data: dict[str, int]) -> str:

@@ -16,6 +16,7 @@ from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.keys import keys
 from appliance.cli.ops import doctor, serve
 from appliance.cli.persons import person
+from appliance.cli.readers import readers
 from appliance.cli.retention import retention
 from appliance.cli.setup import db, init
 from appliance.cli.tenants import tenant
@@ -33,8 +34,8 @@ def cli() -> None:
     stream_events_to_journal()
 
 
-for command in (init, db, tenant, user, keys, serve, audit, doctor, demo, backup, jobs, scheduler, person,
-                retention):
+for command in (init, db, tenant, user, keys, readers, serve, audit, doctor, demo, backup, jobs, scheduler,
+                person, retention):
     cli.add_command(command)
 
 

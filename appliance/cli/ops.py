@@ -17,6 +17,7 @@ from appliance.cli.audit import describe
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import ApplianceError
 from appliance.migrations import runner
+from appliance.readers.overview import overview
 
 
 @click.command()
@@ -97,24 +98,45 @@ def backup_checks(runtime: Runtime) -> list[Check]:
 
 
 def key_checks(runtime: Runtime) -> list[Check]:
-    """Per tenant: can someone read new reports, is there an escrow key, are old cases sealed."""
+    """Per tenant: does the reader list verify, does someone receive new reports, is there a
+    confirmed escrow key, are changes waiting, are old cases sealed, are keys bound."""
     checks = []
     with runtime.services() as services:
         for tenant in services.tenants.list_tenants():
+            found = overview(services.readers, services.users, tenant.id)
             problems = []
-            if not services.case_access.recipients(tenant.id):
-                problems.append("no handler with a key receives new reports")
-            if services.case_access.current_escrow(tenant.id) is None:
-                problems.append("no escrow key (`appliance keys escrow init`)")
+            if found.problem:
+                checks.append(Check(f"keys {tenant.slug}", "fail", f"the reader list does not verify ({found.problem}): "
+                                    "new reports are refused; restore it from a backup and find out who changed it"))
+                continue
+            if not found.started:
+                problems.append("no reader list yet (a handler starts it on their Readers page; the compliance lead "
+                                "confirms the fingerprint)")
+            elif not any(r.receives for r in found.readers):
+                problems.append("no reader receives new reports")
+            if not found.escrow:
+                problems.append("no confirmed escrow key (`appliance keys escrow init` offline, then `keys escrow "
+                                "install`)")
+            if found.pending:
+                problems.append(f"{len(found.pending)} change(s) wait for a reader's confirmation")
             unsealed = services.case_keys.unsealed_count(tenant)
             if unsealed:
                 problems.append(f"{unsealed} case(s) still under the tenant key (`appliance keys seal-existing`)")
+            unbound = services.case_keys.unbound_case_keys(tenant)
+            if unbound:
+                problems.append(f"{unbound} case key pair(s) not bound to their case (changed outside the "
+                                "appliance, or `appliance db upgrade` not run)")
             accepting = services.reporting.accepting(tenant)
-            status = "ok" if not problems else ("warn" if accepting else "fail")
-            detail = "; ".join(problems) if problems else "recipients and escrow key in place, every case sealed"
+            status = "ok" if not problems else ("warn" if accepting and not unbound else "fail")
+            detail = "; ".join(problems) if problems else "readers and escrow key confirmed, every case sealed"
             if not accepting:
                 detail = "refuses reports: " + detail
             checks.append(Check(f"keys {tenant.slug}", status, detail))
+        unbound_users = services.users.unbound_keys()
+        if unbound_users:
+            checks.append(Check("staff keys", "fail", f"{len(unbound_users)} staff key(s) not signed by their owner "
+                                "or not bound by this server (planted outside the appliance): nothing is sealed to "
+                                "them; users: " + ", ".join(str(u) for u in unbound_users[:5])))
     return checks
 
 

@@ -83,6 +83,14 @@ def db_upgrade(runtime: Runtime) -> None:
             linked = services.users.link_existing_to_persons(CLI)
         if linked:
             click.echo(f"linked {linked} staff account(s) to person records")
+        bound = 0
+        while True:  # committed in batches: a large install does not hold one long transaction
+            with runtime.services() as services:
+                done = services.case_keys.bind_existing()
+            if not done:
+                break
+            bound += done
+            click.echo(f"bound {bound} case key pair(s) to their cases", err=True)
     with runtime.context.unit_of_work() as session:  # installs from before it record their master key now
         record_master_key(session, runtime.context.master, runtime.context.clock)
 

@@ -18,11 +18,13 @@ from appliance.errors import BackupError, SiteCopyFailed
 from appliance.notify.mailer import Mailer
 from appliance.notify.new_reports import NewReportNotices
 from appliance.notify.reminders import ReminderService
+from appliance.readers.notices import ReaderNotices
 from appliance.retention.runner import RetentionFailed, run_retention
 from appliance.services import Services
 from appliance.settings import Settings
 
 NOTICE_MINUTES = 5  # how soon handlers hear of a new report
+READER_NOTICE_MINUTES = 1  # how soon readers hear of a change to who can read reports
 
 JobFunction = Callable[[AppContext], str]
 
@@ -97,6 +99,15 @@ def new_report_notices(ctx: AppContext) -> str:
     return f"{sent} mail(s)"
 
 
+def reader_notices(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        mailer = Mailer(ctx.settings.smtp_url, ctx.settings.mail_from)
+        sent = ReaderNotices(session, services.users, services.readers, mailer, ctx.clock,
+                             ctx.settings.base_url).send()
+    return f"{sent} mail(s)"
+
+
 def retention(ctx: AppContext) -> str:
     report = run_retention(ctx, SYSTEM, dry_run=False)
     summary = (f"deleted {len(report.deleted)} of {len(report.cases)} case(s) due, "
@@ -110,7 +121,7 @@ def retention(ctx: AppContext) -> str:
 def job_specs(settings: Settings) -> dict[str, JobSpec]:
     """Full backup nightly, log backups every N minutes (each followed by the copy to the sites),
     prune daily, verify weekly, deadline reminders hourly, new-report notices every few minutes,
-    retention (cases, job runs) daily."""
+    reader-list notices every minute, retention (cases, job runs) daily."""
     zone = zoneinfo.ZoneInfo(settings.timezone)
     full_h, full_m = (int(x) for x in settings.backup_full_at.split(":"))
     prune_h, prune_m = (int(x) for x in settings.backup_prune_at.split(":"))
@@ -130,6 +141,8 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
                 remind_every),
         JobSpec("new-report-notices", IntervalTrigger(minutes=NOTICE_MINUTES, timezone=zone), new_report_notices,
                 dt.timedelta(minutes=NOTICE_MINUTES)),
+        JobSpec("reader-notices", IntervalTrigger(minutes=READER_NOTICE_MINUTES, timezone=zone), reader_notices,
+                dt.timedelta(minutes=READER_NOTICE_MINUTES)),
         JobSpec("retention", CronTrigger(hour=retention_h, minute=retention_m, timezone=zone), retention),
     ]
     return {spec.name: spec for spec in specs}

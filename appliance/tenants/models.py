@@ -44,7 +44,9 @@ class TenantKey(Base):
 
 class EscrowKey(Base):
     """The public half of a tenant's escrow key pair. The private half lives only in a
-    passphrase-protected file that the compliance lead keeps offline."""
+    passphrase-protected file that the compliance lead keeps offline; it was made there
+    (``origin`` offline) or, before 0.3, on the server (``server``: never sealed to again).
+    New reports are sealed to it only once a reader confirmed it onto the reader list."""
 
     __tablename__ = "escrow_keys"
 
@@ -54,10 +56,16 @@ class EscrowKey(Base):
     fingerprint: Mapped[bytes] = mapped_column(Digest, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    origin: Mapped[str] = mapped_column(sa.String(10), default="offline")  # offline | server
+    sign_key: Mapped[bytes | None] = mapped_column(Blob)
+    self_signature: Mapped[bytes | None] = mapped_column(Blob)
+    mac: Mapped[bytes | None] = mapped_column(Digest)
 
 
 class ChannelRecipient(Base):
-    """A handler who receives every new report of the tenant's reporting channel."""
+    """Before 0.3: a handler chosen to receive every new report. Kept only so an upgraded
+    installation can propose the same handlers for its reader list (``appliance.readers``);
+    nothing is sealed because of this table."""
 
     __tablename__ = "channel_recipients"
 

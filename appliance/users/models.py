@@ -32,6 +32,15 @@ class User(Base):
     public_key: Mapped[bytes | None] = mapped_column(Blob)
     private_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     keys_reset_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The Ed25519 key derived from the private key, the user's own signature over both public
+    # keys, and the server's MAC over the same (``appliance.crypto.binding``): a key planted in
+    # this row by anyone but its owner fails one or the other.
+    sign_key: Mapped[bytes | None] = mapped_column(Blob)
+    key_signature: Mapped[bytes | None] = mapped_column(Blob)
+    key_mac: Mapped[bytes | None] = mapped_column(Digest)
+    # Set by an administrator (a new account, a reset): the user chooses their own before
+    # anything else, and only then gets a key pair, which no administrator ever knew.
+    must_change_password: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # The person chain record that holds this account's identity (e-mail) for erasure.
     person_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("persons.id"))
 

@@ -12,10 +12,19 @@ from appliance.actors import SYSTEM, Actor, Role, StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.crypto import totp
+from appliance.crypto.binding import KeyBinding
 from appliance.crypto.blind_index import EMAIL_ADDRESS, BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.passwords import PasswordPolicy, PasswordSecret
 from appliance.crypto.sealing import new_private_key, public_key_of
+from appliance.crypto.signing import (
+    USER_KEYS_CONTEXT,
+    sign,
+    signing_public,
+    signing_seed,
+    user_keys_signed,
+    user_keys_statement,
+)
 from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from appliance.persons.service import PersonDetails, PersonService
 from appliance.users.erasure import ERASED_PASSWORD, sole_key_cases
@@ -32,10 +41,11 @@ class Enrolment:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A user past the first factor, with their private key unlocked by the password."""
+    """A user past the first factor, with their private key unlocked by the password (None
+    while the password is one an administrator set: the key pair comes with the user's own)."""
 
     user: User
-    private_key: bytes = field(repr=False)
+    private_key: bytes | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,9 @@ ERASED_LABEL = "(erased)"
 class UserService:
     def __init__(self, session: Session, logbook: Logbook, passwords: PasswordPolicy,
                  blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock,
-                 persons: PersonService) -> None:
+                 persons: PersonService, binding: KeyBinding) -> None:
         self._session = session
+        self._binding = binding
         self._persons = persons
         self._logbook = logbook
         self._passwords = passwords
@@ -65,8 +76,13 @@ class UserService:
 
     # --- accounts -------------------------------------------------------------------
     def create_user(self, email: str, password: str, roles: list[tuple[uuid.UUID, Role]], actor: Actor,
-                    with_totp: bool = False) -> tuple[User, Enrolment | None]:
-        """Create a staff account. With ``with_totp`` the TOTP secret is made now (CLI)."""
+                    with_totp: bool = False, chosen_by_user: bool = False) -> tuple[User, Enrolment | None]:
+        """Create a staff account. With ``with_totp`` the TOTP secret is made now (CLI).
+
+        The password is the administrator's: the user must choose their own at the first
+        sign-in, and only then gets a key pair (so no administrator ever knew a password that
+        unlocks a key). ``chosen_by_user`` is for the local demo and tests, where the same
+        program is both."""
         email = normalise_email(email)
         if not EMAIL_ADDRESS.match(email) or len(email) > 254:
             raise InvalidInput("email", "is not a valid e-mail address")
@@ -76,8 +92,9 @@ class UserService:
         now = self._clock()
         secret = self._passwords.derive(password)
         user = User(id=uuid.uuid4(), email_index=index, password_hash=secret.stored,
-                    created_at=now, password_changed_at=now)
-        self._store_private_key(user, new_private_key(), secret)
+                    created_at=now, password_changed_at=now, must_change_password=not chosen_by_user)
+        if chosen_by_user:
+            self._store_private_key(user, new_private_key(), secret)
         self._attach_person(user, email, actor, new=True)
         for tenant_id, role in roles:
             self._session.add(Membership(user_id=user.id, tenant_id=tenant_id, role=Role(role).value))
@@ -231,7 +248,7 @@ class UserService:
         Returns the private key for the caller's session."""
         user = self.get(user_id)
         private_key = self._unlock(user, current)
-        if private_key is None:
+        if private_key is None or user.must_change_password:
             raise AuthenticationFailed()
         self._store_private_key(user, private_key, self._passwords.derive(new))
         user.password_changed_at = self._clock()
@@ -240,11 +257,15 @@ class UserService:
 
     def set_password(self, user_id: uuid.UUID, new: str, actor: Actor) -> None:
         """An administrator's reset: ends the user's sessions. Nobody but the user knew the old
-        password, so the old private key is gone: a new key pair, and the user's copies of case
-        keys go stale until a colleague or the escrow holder restores them."""
+        password, so the old private key is gone. The user must choose their own password at the
+        next sign-in and gets a new key pair then (never one under the administrator's password);
+        their copies of case keys stay stale until a reader confirms the new key and a colleague
+        or the escrow holder restores them."""
         user = self.get(user_id)
         had_key = user.private_key_sealed is not None
-        self._store_private_key(user, new_private_key(), self._passwords.derive(new))
+        user.password_hash = self._passwords.derive(new).stored
+        user.public_key = user.private_key_sealed = user.sign_key = user.key_signature = user.key_mac = None
+        user.must_change_password = True
         now = self._clock()
         user.password_changed_at = now
         if had_key:
@@ -253,23 +274,62 @@ class UserService:
         self._logbook.record("user.password_reset", actor, object_type="user", object_id=user_id,
                              detail="new key pair" if had_key else None)
 
+    def choose_password(self, user_id: uuid.UUID, new: str, actor: Actor) -> bytes:
+        """The first password of the user's own, replacing one an administrator set: the user's
+        key pair is made now, under it. Returns the private key for the caller's session."""
+        user = self.get(user_id)
+        if not user.must_change_password:
+            raise Conflict("the password was already chosen by its user")
+        self._store_private_key(user, new_private_key(), self._passwords.derive(new))
+        user.must_change_password = False
+        user.password_changed_at = self._clock()
+        self._logbook.record("user.password_chosen", actor, object_type="user", object_id=user_id)
+        self._logbook.record("user.keys_created", actor, object_type="user", object_id=user_id)
+        assert user.private_key_sealed is not None
+        return self.unlock_private_key(user_id, new)
+
     def unlock_private_key(self, user_id: uuid.UUID, password: str) -> bytes:
-        """The user's private key from their password (AuthenticationFailed when wrong)."""
+        """The user's private key from their password (AuthenticationFailed when wrong, or while
+        the password is still an administrator's)."""
         private_key = self._unlock(self.get(user_id), password)
         if private_key is None:
             raise AuthenticationFailed()
         return private_key
 
+    def keys_bound(self, user: User) -> bool:
+        """Whether the user's stored public keys carry both their own signature and the server's
+        MAC (a key planted with SQL carries neither)."""
+        if user.public_key is None or user.sign_key is None or user.key_signature is None:
+            return False
+        statement = user_keys_statement(user.id, user.public_key, user.sign_key)
+        return (self._binding.check(user.key_mac, "user-keys", statement)
+                and user_keys_signed(user.id, user.public_key, user.sign_key, user.key_signature))
+
+    def unbound_keys(self) -> list[uuid.UUID]:
+        """Accounts whose stored keys claim a signature that does not verify (changed in SQL).
+        Keys from before 0.3 carry none yet and are bound at the user's next sign-in."""
+        rows = self._session.execute(sa.select(User).where(User.sign_key.is_not(None))).scalars().all()
+        return [user.id for user in rows if not self.keys_bound(user)]
+
     def _store_private_key(self, user: User, private_key: bytes, secret: PasswordSecret) -> None:
         user.password_hash = secret.stored
-        user.public_key = public_key_of(private_key)
+        self._bind_keys(user, private_key)
         user.private_key_sealed = FieldCipher(secret.key, 1).seal(private_key, Place("users", "private_key", user.id))
 
+    def _bind_keys(self, user: User, private_key: bytes) -> None:
+        """The public halves, signed by the user's own signing key and MACed by the server."""
+        seed = signing_seed(private_key)
+        user.public_key, user.sign_key = public_key_of(private_key), signing_public(seed)
+        statement = user_keys_statement(user.id, user.public_key, user.sign_key)
+        user.key_signature = sign(seed, USER_KEYS_CONTEXT, statement)
+        user.key_mac = self._binding.tag("user-keys", statement)
+
     def _unlock(self, user: User, password: str) -> bytes | None:
-        """The user's private key, or None for a wrong password. Upgrades what needs it: a
-        pre-upgrade hash gets its first key pair, changed argon2 parameters a new wrap."""
+        """The user's private key, or None for a wrong password or an administrator's password.
+        Upgrades what needs it: a pre-upgrade hash gets its first key pair, changed argon2
+        parameters a new wrap, keys from before 0.3 their signature and MAC."""
         verified = self._passwords.verify(user.password_hash, password)
-        if verified is None:
+        if verified is None or user.must_change_password:
             return None
         if verified.key is None or user.private_key_sealed is None:
             private_key = new_private_key()
@@ -278,6 +338,9 @@ class UserService:
             return private_key
         private_key = FieldCipher(verified.key, 1).open_bytes(user.private_key_sealed,
                                                               Place("users", "private_key", user.id))
+        if user.sign_key is None or user.public_key != public_key_of(private_key):
+            self._bind_keys(user, private_key)  # keys from before 0.3 (or a public key changed in SQL)
+            self._logbook.record("user.keys_bound", Actor("user", user.id), object_type="user", object_id=user.id)
         if verified.needs_rehash:
             self._store_private_key(user, private_key, self._passwords.derive(password))
             self._logbook.record("user.password_rehashed", Actor("user", user.id), object_type="user",
@@ -294,10 +357,8 @@ class UserService:
         user = self._session.execute(
             sa.select(User).where(User.email_index == self._email_index(normalised))
         ).scalar_one_or_none()
-        if user is None:
-            self._passwords.verify(None, password)  # the same work as for a real account
-        private_key = self._unlock(user, password) if user is not None else None
-        if user is None or private_key is None or user.disabled_at is not None:
+        passed, private_key = self._first_factor(user, password)
+        if user is None or not passed or user.disabled_at is not None:
             self._throttles.fail(*keys)
             self._logbook.record("login.failed", Actor("user", user.id) if user else Actor("anonymous"),
                                  object_type="user", object_id=user.id if user else None,
@@ -305,6 +366,17 @@ class UserService:
             raise AuthenticationFailed()
         self._throttles.clear(keys[0])
         return SignedIn(user, private_key)
+
+    def _first_factor(self, user: User | None, password: str) -> tuple[bool, bytes | None]:
+        """(password right, private key). An administrator's password unlocks no key: the
+        user is let in only to choose their own."""
+        if user is None:
+            self._passwords.verify(None, password)  # the same work as for a real account
+            return False, None
+        if user.must_change_password:
+            return self._passwords.verify(user.password_hash, password) is not None, None
+        private_key = self._unlock(user, password)
+        return private_key is not None, private_key
 
     def begin_enrolment(self, user: User) -> Enrolment:
         """The TOTP secret to show while the user is not yet enrolled."""

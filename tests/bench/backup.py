@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from appliance.actors import CLI, Role
 from appliance.backup.drivers import RestoreRequest
 from appliance.backup.drivers.postgres import free_port
 from appliance.backup.service import backup_service
@@ -32,7 +31,7 @@ from appliance.errors import NotFound
 from appliance.services import Services
 from appliance.settings import Settings
 from tests.bench.common import BACKENDS, Figures, parse_args, print_table
-from tests.support import make_settings, migrate
+from tests.support import make_settings, migrate, tenant_with_reader
 
 FULL_BYTES = 1024**3
 QUICK_BYTES = 8 * 1024**2
@@ -50,10 +49,9 @@ def fill(ctx: AppContext, total: int) -> None:
             try:
                 tenant = services.tenants.by_slug("bench")
             except NotFound:
-                tenant = services.tenants.create_tenant("Bench AB", "bench", CLI)
-                # a handler, so the channel accepts reports (someone can read them)
-                services.users.create_user("bench-handler@example.com", "correct horse battery",
-                                           [(tenant.id, Role.HANDLER)], CLI)
+                # a confirmed reader, so the channel accepts reports (someone can read them)
+                tenant, _handler, _admin = tenant_with_reader(services, "Bench AB", "bench",
+                                                              handler_email="bench-handler@example.com")
             category = services.tenants.categories(tenant.id)[0].id
             services.reporting.submit(tenant, ReportForm(category, "bench report"),
                                       [Upload("data.bin", "application/octet-stream", io.BytesIO(os.urandom(piece)))])

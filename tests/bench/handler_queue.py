@@ -31,6 +31,7 @@ from appliance.cases.workflow import Status
 from appliance.clock import utcnow
 from appliance.context import AppContext, build_context
 from appliance.crypto import totp
+from appliance.crypto.binding import KeyBinding
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.case_keys import new_case_key
 from appliance.crypto.fields import Place
@@ -102,16 +103,19 @@ def plain_queue(session: Session, principal: StaffPrincipal, filters: QueueFilte
 class BulkCaseKeys:
     """What CaseAccess.create_keys() and the sealing to a recipient do, as bulk-insert rows."""
 
-    def __init__(self, tenant_id: uuid.UUID, handler_id: uuid.UUID, handler_public: bytes) -> None:
+    def __init__(self, tenant_id: uuid.UUID, handler_id: uuid.UUID, handler_public: bytes, binding: KeyBinding) -> None:
         self._tenant_id = tenant_id
         self._handler_id = handler_id
         self._handler_public = handler_public
+        self._binding = binding
 
     def new_case_keys(self, case_id: uuid.UUID) -> tuple[CaseCipher, dict[str, Any], dict[str, Any]]:
         private = new_private_key()
         content_key = secrets.token_bytes(32)
-        columns = {"public_key": public_key_of(private), "content_key_sealed": _content_wrap(private).seal(
+        columns: dict[str, Any] = {"public_key": public_key_of(private), "content_key_sealed": _content_wrap(private).seal(
             content_key, Place("cases", "content_key", case_id))}
+        columns["keys_mac"] = self._binding.tag("case-keys", case_id.bytes, columns["public_key"],
+                                                bytes(columns["content_key_sealed"]))
         seal = {"id": uuid.uuid4(), "case_id": case_id, "tenant_id": self._tenant_id, "kind": "handler",
                 "user_id": self._handler_id, "recipient_fingerprint": fingerprint(self._handler_public),
                 "sealed": seal_to(self._handler_public, private, _context(case_id, "handler")), "created_at": utcnow()}
@@ -126,12 +130,13 @@ def fill(context: AppContext, count: int) -> tuple[Tenant, StaffPrincipal, str]:
         services = Services(context, session)
         tenant = services.tenants.create_tenant("Bench AB", "bench", CLI)
         user, enrolment = services.users.create_user("handler@bench.example", PASSWORD,
-                                                     [(tenant.id, Role.HANDLER)], CLI, with_totp=True)
+                                                     [(tenant.id, Role.HANDLER)], CLI, with_totp=True,
+                                                     chosen_by_user=True)
         assert enrolment is not None
         categories = [c.id for c in services.tenants.categories(tenant.id)]
     PlainBase.metadata.create_all(context.engine)
     assert user.public_key is not None
-    sealer = BulkCaseKeys(tenant.id, user.id, user.public_key)
+    sealer = BulkCaseKeys(tenant.id, user.id, user.public_key, context.binding)
     statuses = [s for s, _ in STATUS_MIX]
     weights = [w for _, w in STATUS_MIX]
     for start in range(0, count, 500):

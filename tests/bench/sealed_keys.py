@@ -55,7 +55,8 @@ def measure(backend: str, quick: bool) -> dict[str, float]:
                 services = Services(context, session)
                 tenant = services.tenants.create_tenant("Bench AB", "bench", CLI)
                 user, enrolment = services.users.create_user("handler@bench.example", PASSWORD,
-                                                             [(tenant.id, Role.HANDLER)], CLI, with_totp=True)
+                                                             [(tenant.id, Role.HANDLER)], CLI, with_totp=True,
+                                                             chosen_by_user=True)
                 assert enrolment is not None
                 category = services.tenants.categories(tenant.id)[0].id
             counter = [0]

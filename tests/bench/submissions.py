@@ -35,6 +35,7 @@ from tests.bench.common import (
     parse_args,
     print_table,
 )
+from tests.support import add_reader, install_escrow, tenant_with_reader
 from webapp import create_app
 from webapp.policy import access
 
@@ -106,13 +107,14 @@ def measure(backend: str, count: int) -> tuple[float, float, float]:
         try:
             with context.unit_of_work() as session:
                 services = Services(context, session)
-                tenant = services.tenants.create_tenant("Bench AB", SLUG, CLI)
+                tenant, first_reader, _admin = tenant_with_reader(services, "Bench AB", SLUG,
+                                                                  password="bench horse battery staple")
                 category_id = services.tenants.categories(tenant.id)[0].id
                 # Each report is sealed as in production: to two handlers, the reporter and the escrow key.
-                for number in range(2):
-                    services.users.create_user(f"handler{number}@bench.example", "bench horse battery staple",
-                                               [(tenant.id, Role.HANDLER)], CLI)
-                services.case_keys.init_escrow(tenant, "bench escrow passphrase words", CLI)
+                second, _ = services.users.create_user("handler1@bench.example", "bench horse battery staple",
+                                                       [(tenant.id, Role.HANDLER)], CLI, chosen_by_user=True)
+                add_reader(services, tenant.id, first_reader, second.id)
+                install_escrow(services, tenant.id, SLUG, first_reader)
             client = HttpsClient(bench_app(context))
             body = submission_body(client.token(f"/r/{SLUG}/report"), category_id)
             first = client.post(f"/r/{SLUG}/report", data=body, content_type=Multipart.content_type)

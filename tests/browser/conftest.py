@@ -21,7 +21,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from appliance.actors import CLI, Role
 from appliance.crypto import totp
 from appliance.services import Services
-from tests.support import FrozenClock
+from tests.support import FrozenClock, principal, start_reader_list
 
 CHROMIUM = Path("/usr/bin/chromium")
 HERE = Path(__file__).parent
@@ -93,8 +93,11 @@ def live_server(app: Any) -> Iterator[str]:
 def site(live_server: str, services: Services, clock: FrozenClock, backend: str) -> Site:
     tenant = services.tenants.create_tenant("Example AB", "example", CLI)
     password = "correct horse battery staple"
-    _, enrolment = services.users.create_user("officer@example.com", password,
-                                              [(tenant.id, Role.HANDLER), (tenant.id, Role.ADMIN)], CLI, with_totp=True)
+    user, enrolment = services.users.create_user("officer@example.com", password,
+                                                 [(tenant.id, Role.HANDLER), (tenant.id, Role.ADMIN)], CLI,
+                                                 with_totp=True, chosen_by_user=True)
+    officer = principal(services, user.id, password)
+    start_reader_list(services, tenant.id, officer, officer)  # a one-person compliance team confirms itself
     category = services.tenants.categories(tenant.id)[0]
     services.session.commit()  # end the transaction: on SQLite it holds the write lock the server needs
     assert enrolment is not None

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import io
-import uuid
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from appliance.actors import CLI, Role
 from appliance.backup.fingerprint import fingerprinted_tables
 from appliance.cases.attachments import Upload
 from appliance.cases.reporting import ReportForm
 from appliance.context import AppContext
 from appliance.errors import NotFound
 from appliance.services import Services
+from tests.support import tenant_with_reader
 
 # Planted in every report: must appear in no backup artifact, site repository, mail or log.
 MARKER = "PLAINTEXT-MARKER-7f3a9c"
@@ -28,9 +27,7 @@ def add_reports(ctx: AppContext, count: int, label: str, slug: str = "acme") -> 
         try:
             tenant = services.tenants.by_slug(slug)
         except NotFound:
-            tenant = services.tenants.create_tenant("Acme AB", slug, CLI)
-            services.users.create_user(f"handler-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery",
-                                       [(tenant.id, Role.HANDLER)], CLI)
+            tenant, _handler, _admin = tenant_with_reader(services, "Acme AB", slug)
         category = services.tenants.categories(tenant.id)[0].id
         for n in range(count):
             uploads = [Upload("evidence.txt", "text/plain", io.BytesIO(f"{MARKER} attachment {label}".encode()))] \

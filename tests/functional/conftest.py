@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
 from appliance.actors import CLI, Role, StaffPrincipal
@@ -24,23 +26,52 @@ from appliance.cases.reporting import Receipt, ReportForm
 from appliance.context import AppContext
 from appliance.services import Services
 from appliance.tenants.models import Tenant
-from tests.support import pg_admin, pg_url
+from tests.support import add_reader, pg_admin, pg_url, principal, start_reader_list
 
 STAFF_PASSWORD = "correct horse battery staple"
 
 StaffFactory = Callable[..., StaffPrincipal]
 ReportFactory = Callable[..., Receipt]
+ReaderFactory = Callable[..., StaffPrincipal]
 ServicesOpener = Callable[[], AbstractContextManager[Services]]
 
 
 @dataclass(frozen=True)
 class Org:
-    """A tenant, two of its categories and one handler working there."""
+    """A tenant, two of its categories, one handler working there (the first reader, who
+    receives every new report) and the administrator who confirmed them."""
 
     tenant: Tenant
     category_id: uuid.UUID
     other_category_id: uuid.UUID
     handler: StaffPrincipal
+    admin: StaffPrincipal
+
+
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(envelope.content)  # type: ignore[attr-defined]
+        return "250 OK"
+
+    def recipients(self) -> list[str]:
+        return sorted(str(message_from_bytes(m)["To"]) for m in self.messages)
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    from appliance.backup.drivers.postgres import free_port
+
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
 
 
 def upload(filename: str, data: bytes, content_type: str = "application/pdf") -> Upload:
@@ -76,9 +107,10 @@ def make_staff(services: Services) -> StaffFactory:
 
     def make(*grants: tuple[Tenant, Role], email: str | None = None) -> StaffPrincipal:
         address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
-        user, _ = services.users.create_user(address, STAFF_PASSWORD, [(t.id, r) for t, r in grants], CLI)
+        user, _ = services.users.create_user(address, STAFF_PASSWORD, [(t.id, r) for t, r in grants], CLI,
+                                             chosen_by_user=True)
         services.session.commit()
-        return services.users.principal(user.id, services.users.unlock_private_key(user.id, STAFF_PASSWORD))
+        return principal(services, user.id, STAFF_PASSWORD)
 
     return make
 
@@ -87,7 +119,24 @@ def _org(services: Services, make_staff: StaffFactory, name: str, slug: str) -> 
     tenant = services.tenants.create_tenant(name, slug, CLI)
     services.session.commit()
     categories = services.tenants.categories(tenant.id)
-    return Org(tenant, categories[0].id, categories[1].id, make_staff((tenant, Role.HANDLER)))
+    handler, admin = make_staff((tenant, Role.HANDLER)), make_staff((tenant, Role.ADMIN))
+    start_reader_list(services, tenant.id, handler, admin)
+    services.session.commit()
+    return Org(tenant, categories[0].id, categories[1].id, handler, admin)
+
+
+@pytest.fixture
+def make_reader(services: Services, make_staff: StaffFactory) -> ReaderFactory:
+    """make_reader(org, receives=True, email=None) -> a new handler of the org, confirmed onto its
+    reader list by the org's first reader; committed."""
+
+    def make(org: Org, receives: bool = True, email: str | None = None) -> StaffPrincipal:
+        staff = make_staff((org.tenant, Role.HANDLER), email=email)
+        add_reader(services, org.tenant.id, org.handler, staff.user_id, receives=receives)
+        services.session.commit()
+        return staff
+
+    return make
 
 
 @pytest.fixture

@@ -35,12 +35,23 @@ from appliance.errors import (
     DecryptionFailed,
     EscrowError,
     InvalidInput,
+    NotAReader,
     NotFound,
 )
+from appliance.readers.service import Signer
 from appliance.services import Services
 from appliance.tenants.models import ChannelRecipient
-from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory, copy_database, drain, upload
-from tests.support import pg_drop
+from tests.functional.conftest import (
+    STAFF_PASSWORD,
+    Org,
+    ReaderFactory,
+    ReportFactory,
+    StaffFactory,
+    copy_database,
+    drain,
+    upload,
+)
+from tests.support import install_escrow, pg_drop, start_reader_list
 
 CLIENT = "192.0.2.7"
 PASSPHRASE = "orchid tundra lantern basalt quiver"
@@ -55,7 +66,7 @@ def marker(name: str) -> str:
 def full_case(services: Services, org_a: Org, file_report: ReportFactory) -> tuple[Receipt, dict[str, str]]:
     m = {n: marker(n) for n in ("what", "when", "where", "people", "contact", "reply", "message", "note",
                                 "conclusion", "filename", "content", "replyfile")}
-    services.case_keys.init_escrow(org_a.tenant, PASSPHRASE, CLI)
+    install_escrow(services, org_a.tenant.id, org_a.tenant.slug, org_a.handler)
     receipt = file_report(org_a, what=m["what"], when=m["when"], where=m["where"], people=m["people"],
                           contact=f"{m['contact']}@example.org",
                           uploads=[upload(f"{m['filename']}.pdf", f"%PDF {m['content']}".encode())])
@@ -136,9 +147,9 @@ def test_a_handler_without_a_copy_cannot_read_even_with_a_forged_principal(
     assert "Only the first handler" not in str(row)
 
 
-def test_grant_then_revoke(services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
+def test_grant_then_revoke(services: Services, org_a: Org, file_report: ReportFactory, make_reader: ReaderFactory) -> None:
     receipt = file_report(org_a, what="Shared text")
-    colleague = second_handler(services, make_staff, org_a)
+    colleague = make_reader(org_a, receives=False)
     services.cases.share(org_a.handler, receipt.case_id, colleague.user_id)
     services.session.commit()
     assert services.cases.open_case(colleague, receipt.case_id).report.what == "Shared text"
@@ -161,23 +172,30 @@ def test_grant_then_revoke(services: Services, org_a: Org, file_report: ReportFa
 
 
 def test_sharing_needs_access_and_stays_in_the_tenant(
-        services: Services, org_a: Org, org_b: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
+        services: Services, org_a: Org, org_b: Org, file_report: ReportFactory, make_staff: StaffFactory,
+        make_reader: ReaderFactory) -> None:
     receipt = file_report(org_a)
-    outsider = second_handler(services, make_staff, org_a)
+    outsider = make_reader(org_a, receives=False)
     with pytest.raises(CaseLocked):  # no copy: cannot share what you cannot open
         services.cases.share(outsider, receipt.case_id, outsider.user_id)
-    with pytest.raises(NotFound):  # another tenant's handler is not a handler here
+    with pytest.raises(NotAReader):  # another tenant's handler is not a reader here
         services.cases.share(org_a.handler, receipt.case_id, org_b.handler.user_id)
+    with pytest.raises(NotAReader):  # nor is a handler here whom no reader confirmed
+        services.cases.share(org_a.handler, receipt.case_id, second_handler(services, make_staff, org_a).user_id)
     with pytest.raises(NotFound):  # and another tenant's handler does not even see the case
         services.cases.share(org_b.handler, receipt.case_id, org_b.handler.user_id)
 
 
-def test_channel_recipients_receive_exactly_the_new_reports(
-        services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
-    chosen = second_handler(services, make_staff, org_a)
-    left_out = second_handler(services, make_staff, org_a)
-    services.session.add(ChannelRecipient(tenant_id=org_a.tenant.id, user_id=chosen.user_id,
-                                          added_at=services.ctx.clock()))
+def test_readers_who_receive_new_reports_get_exactly_them(
+        services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory,
+        make_reader: ReaderFactory) -> None:
+    chosen = make_reader(org_a, receives=True)
+    left_out = make_reader(org_a, receives=False)
+    second_handler(services, make_staff, org_a)  # a handler on no list receives nothing either
+    services.session.add(ChannelRecipient(tenant_id=org_a.tenant.id, user_id=left_out.user_id,
+                                          added_at=services.ctx.clock()))  # the old table decides nothing
+    stop = services.readers.propose_receives(org_a.tenant.id, org_a.handler.user_id, False, org_a.admin.actor, "web")
+    services.readers.confirm(org_a.tenant.id, stop.id, Signer.user(chosen), chosen.actor)
     services.session.commit()
     receipt = file_report(org_a, what="For the chosen one")
     holders = {h.user_id for h in services.cases.holders(chosen, receipt.case_id)}
@@ -200,14 +218,25 @@ def test_own_password_change_keeps_access(services: Services, org_a: Org, file_r
     assert services.cases.open_case(again, receipt.case_id).report.what == "Still mine"
 
 
-def test_admin_reset_loses_access_until_escrow_recovery(
-        services: Services, org_a: Org, file_report: ReportFactory) -> None:
-    _key, escrow_text = services.case_keys.init_escrow(org_a.tenant, PASSPHRASE, CLI)
-    receipt = file_report(org_a, what="Recover me")
-    user_id = org_a.handler.user_id
+def reset_and_choose(services: Services, user_id: uuid.UUID) -> StaffPrincipal:
+    """An administrator resets the password; the user signs in and chooses their own, getting a
+    new key pair (which the reader list does not hold yet: a rekey waits for confirmation)."""
     services.users.set_password(user_id, "reset by the administrator", CLI)
     services.session.commit()
-    after_reset = services.users.principal(user_id, services.users.unlock_private_key(user_id, "reset by the administrator"))
+    with pytest.raises(AuthenticationFailed):  # the administrator's password unlocks no key
+        services.users.unlock_private_key(user_id, "reset by the administrator")
+    services.users.choose_password(user_id, "chosen by the user again", CLI)
+    assert [c.kind for c in services.readers.notice_new_keys(user_id)] in ([], ["rekey"])
+    services.session.commit()
+    return services.users.principal(user_id, services.users.unlock_private_key(user_id, "chosen by the user again"))
+
+
+def test_admin_reset_loses_access_until_escrow_recovery(
+        services: Services, org_a: Org, file_report: ReportFactory) -> None:
+    escrow_text = install_escrow(services, org_a.tenant.id, org_a.tenant.slug, org_a.handler)
+    receipt = file_report(org_a, what="Recover me")
+    user_id = org_a.handler.user_id
+    after_reset = reset_and_choose(services, user_id)
     assert services.users.get(user_id).keys_reset_at is not None
     with pytest.raises(CaseLocked) as locked:
         services.cases.open_case(after_reset, receipt.case_id)
@@ -223,15 +252,24 @@ def test_admin_reset_loses_access_until_escrow_recovery(
     assert (result.done, result.skipped) == (1, 0)
     assert services.cases.open_case(after_reset, receipt.case_id).report.what == "Recover me"
     actions = {e.action for e in services.session.execute(sa.select(AuditEvent)).scalars()}
-    assert {"escrow.created", "escrow.used", "escrow.recovered_user"} <= actions
+    assert {"escrow.installed", "escrow.used", "escrow.recovered_user", "readers.changed"} <= actions
+    # the escrow holder confirmed the new key: new reports reach it again
+    later = file_report(org_a, what="After the recovery")
+    assert services.cases.open_case(after_reset, later.case_id).report.what == "After the recovery"
 
 
 def test_escrow_grants_a_new_handler_old_cases_and_refuses_foreign_files(
-        services: Services, org_a: Org, org_b: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
-    _key, text_a = services.case_keys.init_escrow(org_a.tenant, PASSPHRASE, CLI)
-    _key, text_b = services.case_keys.init_escrow(org_b.tenant, PASSPHRASE, CLI)
+        services: Services, org_a: Org, org_b: Org, file_report: ReportFactory, make_staff: StaffFactory,
+        make_reader: ReaderFactory) -> None:
+    text_a = install_escrow(services, org_a.tenant.id, org_a.tenant.slug, org_a.handler)
+    text_b = install_escrow(services, org_b.tenant.id, org_b.tenant.slug, org_b.handler)
     old = [file_report(org_a, what=f"old {n}") for n in range(2)]
-    newcomer = second_handler(services, make_staff, org_a)
+    stranger = second_handler(services, make_staff, org_a)
+    unlocked = services.case_keys.unlock_escrow(org_a.tenant, text_a, PASSPHRASE, CLI)
+    with pytest.raises(NotAReader):  # the escrow holder too gives access only to confirmed readers
+        services.case_keys.grant_with_escrow(org_a.tenant, unlocked, stranger.user_id, None, CLI)
+    services.session.rollback()
+    newcomer = make_reader(org_a, receives=False)
     unlocked = services.case_keys.unlock_escrow(org_a.tenant, text_a, PASSPHRASE, CLI)
     result = services.case_keys.grant_with_escrow(org_a.tenant, unlocked, newcomer.user_id, None, CLI)
     services.session.commit()
@@ -267,7 +305,7 @@ def test_seal_existing_converts_old_cases_and_the_reporter_gets_back_in(
         services: Services, org_a: Org) -> None:
     case_id, case_key = make_legacy_case(services, org_a, "From before the upgrade")
     assert services.cases.open_case(org_a.handler, case_id).report.what == "From before the upgrade"
-    services.case_keys.init_escrow(org_a.tenant, PASSPHRASE, CLI)
+    install_escrow(services, org_a.tenant.id, org_a.tenant.slug, org_a.handler)
     assert services.case_keys.unsealed_count(org_a.tenant) == 1
     assert services.case_keys.seal_existing_batch(org_a.tenant, CLI) == 1
     services.session.commit()
@@ -280,6 +318,7 @@ def test_seal_existing_converts_old_cases_and_the_reporter_gets_back_in(
     services.session.execute(sa.delete(CaseKeySeal).where(CaseKeySeal.case_id == case_id,
                                                           CaseKeySeal.kind == REPORTER_SEAL))
     services.session.commit()
+    assert services.cases.reporter_copy_pending(org_a.handler, case_id) is False  # not signed in since
     access = services.reporting.open_with_key(org_a.tenant, case_key, CLIENT)
     assert access.private_key is None
     pending = services.reporting.view(org_a.tenant, case_id, None)
@@ -287,8 +326,13 @@ def test_seal_existing_converts_old_cases_and_the_reporter_gets_back_in(
     services.reporting.reply(org_a.tenant, case_id, None, "Written while pending",
                              [upload("p.txt", b"pending file", "text/plain")])
     services.session.commit()
-    view = services.cases.open_case(org_a.handler, case_id)  # completes the reporter's copy
+    seals = services.session.execute(sa.select(sa.func.count()).select_from(CaseKeySeal)).scalar_one()
+    view = services.cases.open_case(org_a.handler, case_id)  # opening adds no copy by itself
+    assert services.session.execute(sa.select(sa.func.count()).select_from(CaseKeySeal)).scalar_one() == seals
     assert view.thread[-1].body == "Written while pending"
+    assert services.cases.reporter_copy_pending(org_a.handler, case_id) is True
+    services.cases.restore_reporter_copy(org_a.handler, case_id)  # the handler's deliberate act
+    assert services.cases.reporter_copy_pending(org_a.handler, case_id) is False
     assert drain(services.cases.download(org_a.handler, case_id, view.thread[-1].attachments[0].id)) == b"pending file"
     services.session.commit()
     access = services.reporting.open_with_key(org_a.tenant, case_key, CLIENT)
@@ -317,9 +361,9 @@ def test_public_envelope_is_bound_to_its_place(services: Services, org_a: Org, f
 
 
 def test_losing_the_handler_role_drops_the_copies_but_never_the_last_one(
-        services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
+        services: Services, org_a: Org, file_report: ReportFactory, make_reader: ReaderFactory) -> None:
     receipt = file_report(org_a, what="Keep me readable")
-    colleague = second_handler(services, make_staff, org_a)
+    colleague = make_reader(org_a, receives=False)
     with pytest.raises(InvalidInput, match="only key"):
         services.users.revoke_role(org_a.handler.user_id, org_a.tenant.id, Role.HANDLER, CLI)
     services.session.rollback()
@@ -339,15 +383,16 @@ def test_a_channel_nobody_could_read_refuses_reports_before_anything_is_stored(
         services: Services, make_staff: StaffFactory) -> None:
     tenant = services.tenants.create_tenant("Unstaffed AB", "unstaffed", CLI)
     services.session.commit()
+    handler = make_staff((tenant, Role.HANDLER))  # a handler with a key, but on no reader list
     category = services.tenants.categories(tenant.id)[0].id
     assert services.reporting.accepting(tenant) is False
     with pytest.raises(ChannelNotReady):
         services.reporting.submit(tenant, ReportForm(category, "Nobody would read this"), [])
     services.session.rollback()
     assert services.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 0
-    services.case_keys.init_escrow(tenant, PASSPHRASE, CLI)  # the escrow key alone is enough
+    start_reader_list(services, tenant.id, handler, make_staff((tenant, Role.ADMIN)))
     assert services.reporting.accepting(tenant) is True
-    services.reporting.submit(tenant, ReportForm(category, "The escrow holder can grant access"), [])
+    services.reporting.submit(tenant, ReportForm(category, "The first reader reads this"), [])
 
 
 def test_a_handler_without_a_copy_cannot_change_status_or_assignment(
@@ -366,9 +411,9 @@ def test_a_handler_without_a_copy_cannot_change_status_or_assignment(
 
 def test_the_reset_notice_goes_once_every_copy_is_restored(
         services: Services, org_a: Org, file_report: ReportFactory) -> None:
-    _key, escrow_text = services.case_keys.init_escrow(org_a.tenant, PASSPHRASE, CLI)
+    escrow_text = install_escrow(services, org_a.tenant.id, org_a.tenant.slug, org_a.handler)
     file_report(org_a)
-    services.users.set_password(org_a.handler.user_id, "reset by the administrator", CLI)
+    reset_and_choose(services, org_a.handler.user_id)
     assert services.users.get(org_a.handler.user_id).keys_reset_at is not None
     unlocked = services.case_keys.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
     services.case_keys.recover_user(org_a.tenant, unlocked, org_a.handler.user_id, CLI)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterator
 from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from appliance.actors import Role
 from appliance.cases.models import Case
@@ -21,29 +19,8 @@ from appliance.jobs.scheduler import Scheduler
 from appliance.services import Services
 from appliance.tenants.models import ChannelRecipient
 from tests.functional.backup_support import MARKER
-from tests.functional.conftest import Org, ReportFactory, StaffFactory
+from tests.functional.conftest import Inbox, Org, ReportFactory, StaffFactory
 from tests.support import FrozenClock
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(envelope.content)  # type: ignore[attr-defined]
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    from appliance.backup.drivers.postgres import free_port
-
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
 
 
 def counting_specs(ctx: AppContext, calls: list[str], fail: str | None = None) -> dict[str, JobSpec]:

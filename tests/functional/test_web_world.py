@@ -32,7 +32,7 @@ from appliance.crypto import totp
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from appliance.settings import Settings
-from tests.support import FrozenClock
+from tests.support import FrozenClock, add_reader, principal, start_reader_list
 from tests.web import Browser, sign_in
 from webapp.policy import policy_of
 from webapp.policy_guard import BUILTIN
@@ -110,7 +110,8 @@ def make_staff(services: Services, clock: FrozenClock, grants: list[tuple[uuid.U
                email: str | None = None) -> Staff:
     """A staff account with TOTP already enrolled (as the CLI and a first sign-in would leave it)."""
     address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
-    user, enrolment = services.users.create_user(address, PASSWORD, grants, CLI, with_totp=True)
+    user, enrolment = services.users.create_user(address, PASSWORD, grants, CLI, with_totp=True,
+                                                 chosen_by_user=True)
     assert enrolment is not None
     services.users.complete_enrolment(user.id, totp.current_code(enrolment.secret, clock()), "test-setup")
     services.session.commit()
@@ -123,6 +124,9 @@ def make_org(services: Services, clock: FrozenClock, slug: str, roles: tuple[Rol
     category = services.tenants.categories(tenant.id)[0]
     staff = {role: make_staff(services, clock, [(tenant.id, role)], f"{role.value}@{slug}.example.com")
              for role in roles}
+    start_reader_list(services, tenant.id, principal(services, staff[Role.HANDLER].user_id, PASSWORD),
+                      principal(services, staff[Role.ADMIN].user_id, PASSWORD))
+    services.session.commit()
     return Org(slug, tenant.id, category.id, staff)
 
 
@@ -154,6 +158,9 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
     alpha = make_org(services, clock, "alpha", ROLES)
     beta = make_org(services, clock, "beta", (Role.ADMIN, Role.HANDLER))
     target = make_staff(services, clock, [(alpha.tenant_id, Role.HANDLER)], "target@alpha.example.com")
+    # A second reader who receives every new report: what administrators act on.
+    add_reader(services, alpha.tenant_id, principal(services, alpha.staff[Role.HANDLER].user_id, PASSWORD),
+               target.user_id)
     world = World(app, ctx, clock, alpha, beta, file_case(services, alpha, "alpha"),
                   file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
     services.session.commit()

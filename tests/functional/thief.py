@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from appliance.cases.access import CaseAccess
 from appliance.cases.models import Case
 from appliance.context import build_context
 from appliance.crypto.case_cipher import CaseCipher
@@ -65,7 +64,7 @@ def main(config: Path) -> None:
     with ctx.sessions() as session:
         services = Services(ctx, session)
         candidates = server_keys(services)
-        access = CaseAccess(session, services.logbook, ctx.clock)
+        access = services.case_access
         for table in Base.metadata.sorted_tables:
             ids = [c for c in table.primary_key.columns]
             for row in session.execute(sa.select(table)).mappings():

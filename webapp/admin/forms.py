@@ -31,9 +31,17 @@ class CategoryForm(FlaskForm):
     label = StringField(_l("New category"), validators=[InputRequired(), Length(max=200)])
 
 
-class RecipientsForm(FlaskForm):
-    # The domain checks every id (an active handler of this tenant); the form only carries them.
-    recipients = CheckboxesField(_l("Handlers who receive new reports"), choices=[], validate_choice=False)
+class ProposeReaderForm(FlaskForm):
+    # The domain checks the id (an active handler of this tenant with a bound key).
+    user = SelectField(_l("Handler"), choices=[], validate_choice=False)
+    receives = SelectField(_l("New reports"), choices=[("yes", _l("receives every new report")),
+                                                     ("no", _l("only cases shared with them"))])
+
+
+class FingerprintForm(FlaskForm):
+    fingerprint = StringField(_l("Fingerprint the handler reads out to you"),
+                              validators=[InputRequired(), Length(max=64)],
+                              description=_l("32 characters, as on their Readers page (spaces do not matter)."))
 
 
 class PostForm(FlaskForm):

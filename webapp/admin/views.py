@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from appliance.actors import Role
 from appliance.errors import Conflict, InvalidInput
 from appliance.tenants.models import Tenant
-from webapp.admin.forms import CategoryForm, NewUserForm, PostForm, RecipientsForm, RoleForm
+from webapp.admin.forms import CategoryForm, NewUserForm, PostForm, RoleForm
 from webapp.policy import access
 from webapp.requestctx import commit, services
 from webapp.templating import ROLE_LABELS
@@ -111,38 +111,6 @@ def confirm_reset_password(slug: str, user_id: uuid.UUID) -> str:
     email = desk.users.email_of(desk.users.get(user_id))
     commit()
     return render_template("admin/reset_password.html", tenant=tenant, user_id=user_id, email=email, post=PostForm())
-
-
-@blueprint.route("/t/<slug>/recipients", methods=["GET", "POST"])
-@access("staff:admin")
-def recipients(slug: str) -> str | tuple[str, int]:
-    """Which handlers every new report of the tenant is sealed to (none chosen: every handler)."""
-    desk = services()
-    tenant = _tenant(slug)
-    form = RecipientsForm()
-    saved = False
-    if form.validate_on_submit():
-        try:
-            chosen = [uuid.UUID(value) for value in form.recipients.data or []]
-            desk.channel_recipients.set(tenant.id, chosen, g.principal.actor)
-        except (ValueError, InvalidInput):
-            desk.session.rollback()
-            form.recipients.errors = [_("Choose only active handlers of this organisation.")]
-        else:
-            commit()
-            saved = True
-    else:
-        form.recipients.data = [str(user_id) for user_id in desk.channel_recipients.list(tenant.id)]
-    handlers = desk.users.handlers_of(tenant.id)
-    form.recipients.choices = [(str(h.id), h.email) for h in handlers]
-    receiving = {u.id for u in desk.case_access.recipients(tenant.id)}
-    # Chosen handlers who were disabled or lost the role since stay configured but receive nothing.
-    nobody_receives = bool(desk.channel_recipients.list(tenant.id)) and not receiving
-    escrow = desk.case_access.current_escrow(tenant.id)
-    commit()
-    return render_template("admin/recipients.html", tenant=tenant, form=form, saved=saved,
-                           receiving={str(i) for i in receiving}, nobody_receives=nobody_receives,
-                           escrow=escrow), 400 if form.errors else 200
 
 
 @blueprint.route("/t/<slug>/categories", methods=["GET", "POST"])

@@ -1,6 +1,9 @@
-"""Staff sign-in: password, then TOTP (or first-time enrolment with recovery codes)."""
+"""Staff sign-in: password, then TOTP (or first-time enrolment with recovery codes), then, when
+the password was set by an administrator, the user's own password (and with it their key pair)."""
 
 from __future__ import annotations
+
+import uuid
 
 import segno
 from flask import g, make_response, redirect, render_template, request, url_for
@@ -8,12 +11,14 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.actors import Actor
-from appliance.errors import AuthenticationFailed
-from webapp.handler.forms import CodeForm, EnrolForm, LoginForm, PostForm
+from appliance.errors import AuthenticationFailed, InvalidInput
+from webapp.handler.forms import ChoosePasswordForm, CodeForm, EnrolForm, LoginForm, PostForm
 from webapp.handler.views import blueprint
 from webapp.policy import access
 from webapp.requestctx import app_context, commit, services
 from webapp.security import clear_session_cookie, client_key, cookie_name, set_session_cookie
+
+CHOOSE = "choose"  # session stage: signed in with an administrator's password, choosing one's own
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -34,7 +39,8 @@ def login() -> Response | str | tuple[str, int]:
         user = signed_in.user
         stage = "password" if user.totp_enabled_at is not None else "enrol"
         token, row = desk.web_sessions.create("staff", stage, user_id=user.id)
-        desk.web_sessions.store_secret(row, token, signed_in.private_key)
+        if signed_in.private_key is not None:  # None: an administrator's password unlocks no key
+            desk.web_sessions.store_secret(row, token, signed_in.private_key)
         commit()
         response = redirect(url_for("handler.second_factor" if stage == "password" else "handler.enrol"), code=303)
         set_session_cookie(response, app_context().settings, "staff", token)
@@ -57,9 +63,10 @@ def second_factor() -> Response | str | tuple[str, int]:
             commit()
             form.code.errors = [_("That code did not work. Wait for a new code and try again.")]
             return render_template("handler/second_factor.html", form=form), 401
-        token = desk.web_sessions.rotate(row, "full", _staff_token())
+        stage = _after_second_factor(row.user_id)
+        token = desk.web_sessions.rotate(row, stage, _staff_token())
         commit()
-        response = redirect(url_for("handler.home"), code=303)
+        response = redirect(url_for("handler.choose_password" if stage == CHOOSE else "handler.home"), code=303)
         set_session_cookie(response, app_context().settings, "staff", token)
         return response
     return render_template("handler/second_factor.html", form=form)
@@ -83,14 +90,43 @@ def enrol() -> Response | str | tuple[str, int]:
             form.code.errors = [_("That code did not work. Check the time on your phone and try again.")]
             status = 401
         else:
-            token = desk.web_sessions.rotate(row, "full", _staff_token())
+            stage = _after_second_factor(row.user_id)
+            token = desk.web_sessions.rotate(row, stage, _staff_token())
             commit()
-            response = make_response(render_template("handler/recovery_codes.html", codes=codes))
+            response = make_response(render_template("handler/recovery_codes.html", codes=codes,
+                                                     choose_next=stage == CHOOSE))
             set_session_cookie(response, app_context().settings, "staff", token)
             return response
     commit()
     qr = segno.make(enrolment.uri, error="m").svg_data_uri(scale=5, border=2)
     return render_template("handler/enrol.html", form=form, secret=enrolment.secret, qr=qr), status
+
+
+@blueprint.route("/choose-password", methods=["GET", "POST"])
+@access("staff-signin")
+def choose_password() -> Response | str | tuple[str, int]:
+    """The first password of the user's own (after an administrator created the account or reset
+    its password): the user's key pair is made now, under a password no administrator knows."""
+    row = g.get("staff_session")
+    if row is None or row.stage != CHOOSE or row.user_id is None:
+        return redirect(url_for("handler.login"))
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        desk = services()
+        try:
+            private_key = desk.users.choose_password(row.user_id, form.new.data or "", Actor("user", row.user_id))
+        except InvalidInput:
+            form.new.errors = [_("Choose a longer, less repetitive password.")]
+        else:
+            old = _staff_token()
+            desk.web_sessions.store_secret(row, old or "", private_key)
+            desk.readers.notice_new_keys(row.user_id)  # a reader confirms the new key where the old one was
+            token = desk.web_sessions.rotate(row, "full", old)
+            commit()
+            response = redirect(url_for("handler.home"), code=303)
+            set_session_cookie(response, app_context().settings, "staff", token)
+            return response
+    return render_template("handler/choose_password.html", form=form), 400 if form.errors else 200
 
 
 @blueprint.post("/logout")
@@ -111,3 +147,9 @@ def logout() -> Response:
 
 def _staff_token() -> str | None:
     return request.cookies.get(cookie_name(app_context().settings, "staff"))
+
+
+def _after_second_factor(user_id: uuid.UUID | None) -> str:
+    """Full access, or first the user's own password when an administrator set the current one."""
+    assert user_id is not None
+    return CHOOSE if services().users.get(user_id).must_change_password else "full"

@@ -58,6 +58,15 @@ class PasswordChangeForm(FlaskForm):
                             validators=[InputRequired(), EqualTo("new", message=_l("The two passwords differ."))])
 
 
+class ChoosePasswordForm(FlaskForm):
+    new = PasswordField(_l("Your new password"),
+                        validators=[InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)],
+                        description=_l("At least 12 characters. A few unrelated words make a good password. "
+                                       "Only you know it: not the administrator who set the old one."))
+    confirm = PasswordField(_l("New password again"),
+                            validators=[InputRequired(), EqualTo("new", message=_l("The two passwords differ."))])
+
+
 class GrantAccessForm(FlaskForm):
     user = SelectField(_l("Share with"), choices=[], validate_choice=False,
                        description=_l("They get their own key to this case. The logbook records who shared it."))

@@ -222,4 +222,5 @@ def _emails(desk: Services, tenants: list[Tenant]) -> dict[uuid.UUID, str]:
 
 from webapp.handler import access as _access_routes  # noqa: E402,F401  (the access panel and the locked page)
 from webapp.handler import auth  # noqa: E402,F401  (registers the sign-in routes on the blueprint)
+from webapp.handler import readers as _reader_routes  # noqa: E402,F401  (who can read: the reader lists)
 from webapp.handler import subjects as _subject_routes  # noqa: E402,F401  (persons named in a case)
