@@ -178,17 +178,28 @@ class ReaderLists:
         state = self.checked_state(tenant_id)
         if state is None:
             return []
-        active = self._active_handlers(tenant_id, [r.user_id for r in state.receiving()])
-        targets = [SealingTarget(HANDLER_TARGET, r.user_id, r.box_key) for r in state.receiving() if r.user_id in active]
+        usable = self._usable(tenant_id, state.receiving())
+        targets = [SealingTarget(HANDLER_TARGET, r.user_id, r.box_key) for r in state.receiving() if r.user_id in usable]
         return targets + [SealingTarget(ESCROW_TARGET, None, e.box_key) for e in state.escrow]
 
     def reader(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Reader:
-        """A confirmed reader who is an active handler here (NotAReader otherwise)."""
+        """A confirmed reader who is an active handler here and still has the key the list holds
+        (NotAReader otherwise: a copy sealed to a key its owner lost would open for nobody)."""
         state = self.checked_state(tenant_id)
         reader = state.reader(user_id) if state is not None else None
         if reader is None or user_id not in self._active_handlers(tenant_id, [user_id]):
             raise NotAReader(user_id)
+        if user_id not in self._usable(tenant_id, (reader,)):
+            raise NotAReader(user_id, "key-changed")
         return reader
+
+    def confirmed_user_ids(self, tenant_id: uuid.UUID) -> set[uuid.UUID]:
+        """The users on the verified list (empty when there is none or it does not verify)."""
+        try:
+            state = self.state(tenant_id)
+        except ReaderListTampered:
+            return set()
+        return {r.user_id for r in state.readers} if state else set()
 
     def pending(self, tenant_id: uuid.UUID) -> list[ReaderChange]:
         return list(self._session.execute(sa.select(ReaderChange).where(
@@ -476,6 +487,17 @@ class ReaderLists:
         if user is None or user_id not in self._active_handlers(tenant_id, [user_id]):
             raise NotFound("handler", user_id)
         return user
+
+    def _usable(self, tenant_id: uuid.UUID, readers: Sequence[Reader]) -> set[uuid.UUID]:
+        """Readers who are active handlers here and still hold the key the list pins (after an
+        administrator's reset the user has a new key: nothing goes to the old one, which is
+        lost, until a reader confirms the new one). The users table only ever narrows this."""
+        active = self._active_handlers(tenant_id, [r.user_id for r in readers])
+        if not active:
+            return set()
+        current = dict(self._session.execute(sa.select(User.id, User.public_key).where(
+            User.id.in_(list(active)))).all())
+        return {r.user_id for r in readers if r.user_id in active and current.get(r.user_id) == r.box_key}
 
     def _active_handlers(self, tenant_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         if not user_ids:

@@ -155,8 +155,9 @@ def answer_case(page: Page, site: Site, look: Look = nothing) -> None:
     look(page, "case-answered")
 
 
-def staff_pages(page: Page, site: Site, look: Look = nothing) -> None:
-    """Account and administration pages of the signed-in admin."""
+def staff_pages(page: Page, site: Site, look: Look = nothing) -> str:
+    """Account and administration pages of the signed-in admin; returns the initial password of
+    the second handler it creates."""
     page.get_by_role("link", name="My account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My account")
     look(page, "account")
@@ -175,26 +176,94 @@ def staff_pages(page: Page, site: Site, look: Look = nothing) -> None:
     page.get_by_role("button", name="Create user").click()
     expect(page.get_by_role("status")).to_contain_text("second@example.com")
     look(page, "admin-users-created")
+    second_password = page.get_by_test_id("new-password").inner_text().strip()
     page.goto(f"/admin/t/{site.slug}/categories")
     look(page, "admin-categories")
     page.get_by_label("New category").fill("Workplace safety")
     page.get_by_role("button", name="Add").click()
     expect(page.locator("tbody")).to_contain_text("Workplace safety")
     look(page, "admin-categories-added")
+    return second_password
 
 
-def access_pages(reporter: Page, staff: Page, site: Site, look: Look = nothing) -> None:
-    """Who can open what, as the signed-in admin+handler and then as the second handler: report
-    recipients, a case sealed to someone else (locked), sharing and withdrawing access, a
-    password reset and what it leaves the user with. Ends signed in as the site's user again."""
-    staff.goto(f"/admin/t/{site.slug}/recipients")
-    expect(staff.get_by_role("heading", level=1)).to_contain_text("Report recipients")
-    expect(staff.locator("main")).to_contain_text(f"appliance keys escrow init --tenant {site.slug}")
-    look(staff, "admin-recipients")
-    staff.get_by_label(SECOND, exact=True).check()
-    staff.get_by_role("button", name="Save recipients").click()
-    expect(staff.get_by_role("status")).to_contain_text("The report recipients have been saved.")
-    look(staff, "admin-recipients-saved")
+def second_signs_in(staff: Page, password: str, secret: str | None, site: Site, look: Look = nothing) -> str:
+    """The second handler signs in with a password an administrator set: two-factor (enrolment the
+    first time), then their own password. Returns their TOTP secret."""
+    staff.goto("/staff/login")
+    staff.get_by_label("E-mail address").fill(SECOND)
+    staff.get_by_label("Password").fill(password)
+    staff.get_by_role("button", name="Continue").click()
+    if secret is None:
+        expect(staff).to_have_url(re.compile(r"/staff/enrol$"))
+        secret = staff.get_by_test_id("totp-secret").inner_text().strip()
+        site.clock.advance(seconds=30)
+        staff.get_by_label("Code from your authenticator app").fill(totp.current_code(secret, site.clock()))
+        staff.get_by_role("button", name="Confirm").click()
+        staff.get_by_role("link", name="I have saved them — continue").click()
+    else:
+        expect(staff).to_have_url(re.compile(r"/staff/2fa$"))
+        site.clock.advance(seconds=30)
+        staff.get_by_label("Code from your authenticator app").fill(totp.current_code(secret, site.clock()))
+        staff.get_by_role("button", name="Sign in").click()
+    expect(staff).to_have_url(re.compile(r"/staff/choose-password$"))
+    look(staff, "choose-password")
+    staff.get_by_label("Your new password").fill("too short")
+    staff.get_by_label("New password again").fill("too short")
+    staff.get_by_role("button", name="Save my password").click()
+    expect(staff.get_by_role("alert")).to_be_visible()
+    look(staff, "choose-password-errors")
+    own = f"the second handler's own {secret[:6].lower()}"
+    staff.get_by_label("Your new password").fill(own)
+    staff.get_by_label("New password again").fill(own)
+    staff.get_by_role("button", name="Save my password").click()
+    expect(staff).to_have_url(re.compile(r"/staff/queue$"))
+    return secret
+
+
+def sign_out(staff: Page) -> None:
+    staff.goto("/staff/account")
+    staff.get_by_role("button", name="Sign out").click()
+    expect(staff).to_have_url(re.compile(r"/staff/login$"))
+
+
+def confirm_every_pending_change(staff: Page) -> None:
+    staff.goto("/staff/readers")
+    while staff.get_by_role("button", name="Confirm and sign").count():
+        staff.get_by_role("button", name="Confirm and sign").first.click()
+        expect(staff).to_have_url(re.compile(r"/staff/readers"))
+
+
+def access_pages(reporter: Page, staff: Page, site: Site, second_password: str, look: Look = nothing) -> None:
+    """Who can read what, as the signed-in admin+handler (the first reader) and the second handler:
+    the Readers pages, the second handler's first own password, proposing and confirming them, a
+    case sealed to someone else (locked), sharing and withdrawing access, a password reset and the
+    confirmation of the new key. Ends signed in as the site's user again."""
+    staff.goto(f"/admin/t/{site.slug}/readers")
+    expect(staff.get_by_role("heading", level=1)).to_contain_text("Readers")
+    expect(staff.locator("main")).to_contain_text(f"appliance keys escrow init --organisation {site.slug}")
+    look(staff, "admin-readers")
+    staff.goto("/staff/readers")
+    expect(staff.get_by_test_id("my-fingerprint")).to_contain_text("Your key fingerprint:")
+    look(staff, "readers")
+
+    sign_out(staff)
+    second_secret = second_signs_in(staff, second_password, None, site, look)
+    sign_out(staff)
+    sign_in(staff, site, first_time=False)
+
+    # The administrator proposes the second handler and stops new reports to themselves;
+    # as a reader, they confirm both on their Readers page (signing with their key).
+    staff.goto(f"/admin/t/{site.slug}/readers")
+    staff.get_by_label("Handler").select_option(label=SECOND)
+    staff.get_by_role("button", name="Propose").click()
+    staff.get_by_role("button", name="Stop sending them new reports").click()
+    expect(staff.get_by_test_id("pending")).to_contain_text(SECOND)
+    look(staff, "admin-readers-pending")
+    staff.goto("/staff/readers")
+    expect(staff.get_by_test_id("pending")).to_contain_text(f"Add {SECOND} as a reader")
+    look(staff, "readers-pending")
+    confirm_every_pending_change(staff)
+    expect(staff.get_by_test_id("readers")).to_contain_text(SECOND)
 
     # A new report reaches only the second handler: for this user it is locked.
     reporter.goto(f"/r/{site.slug}/report")
@@ -235,22 +304,12 @@ def access_pages(reporter: Page, staff: Page, site: Site, look: Look = nothing) 
     staff.get_by_role("button", name="Reset password").click()
     expect(staff.get_by_test_id("reset-done")).to_contain_text("will lose access to the cases shared with them")
     look(staff, "admin-reset-done")
-    password = staff.locator(".alert.success .secret").inner_text().strip()
+    password = staff.get_by_test_id("new-password").inner_text().strip()
 
-    # The second handler signs in (first time: enrolment) and finds the old case locked, and why.
-    staff.goto("/staff/account")
-    staff.get_by_role("button", name="Sign out").click()
-    staff.get_by_label("E-mail address").fill(SECOND)
-    staff.get_by_label("Password").fill(password)
-    staff.get_by_role("button", name="Continue").click()
-    expect(staff).to_have_url(re.compile(r"/staff/enrol$"))
-    secret = staff.locator(".secret").inner_text().strip()
-    site.clock.advance(seconds=30)
-    staff.get_by_label("Code from your authenticator app").fill(totp.current_code(secret, site.clock()))
-    staff.get_by_role("button", name="Confirm").click()
-    staff.get_by_role("link", name="I have saved them — continue").click()
-    expect(staff).to_have_url(re.compile(r"/staff/queue$"))
-    expect(staff.locator("tbody tr", has=staff.get_by_test_id("locked"))).to_have_count(2)
+    # The second handler chooses their own password again (a new key) and finds the case locked.
+    sign_out(staff)
+    second_signs_in(staff, password, second_secret, site)
+    expect(staff.locator("tbody tr", has=staff.get_by_test_id("locked"))).to_have_count(1)
     expect(staff.locator("caption")).to_contain_text("Locked: you hold no key to the case.")
     look(staff, "queue-keys-reset")
     staff.locator("tbody tr", has_text="Received").locator("a").first.click()
@@ -260,8 +319,12 @@ def access_pages(reporter: Page, staff: Page, site: Site, look: Look = nothing) 
     staff.get_by_role("link", name="My account").click()
     expect(staff.get_by_test_id("keys-reset")).to_contain_text("Your password was reset on")
     look(staff, "account-keys-reset")
-    staff.get_by_role("button", name="Sign out").click()
+    staff.goto("/staff/readers")
+    expect(staff.locator("main")).to_contain_text("You have a new key since your password was reset.")
+    look(staff, "readers-new-key")
+    sign_out(staff)
     sign_in(staff, site, first_time=False)
+    confirm_every_pending_change(staff)  # the first reader confirms the second handler's new key
 
 
 def name_persons(staff: Page, look: Look) -> None:
@@ -299,8 +362,8 @@ def visit_every_page(reporter: Page, staff: Page, site: Site, look: Look) -> Non
     staff.reload()
     expect(staff.locator("ol.thread").first).to_contain_text(REPLY)
     look(staff, "case-replied")
-    staff_pages(staff, site, look)
-    access_pages(reporter, staff, site, look)
+    second_password = staff_pages(staff, site, look)
+    access_pages(reporter, staff, site, second_password, look)
     response = staff.goto("/no-such-page")
     assert response is not None and response.status == 404
     look(staff, "not-found")

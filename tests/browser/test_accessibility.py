@@ -83,7 +83,8 @@ EVERY_PAGE = {
     "reporter-case", "reporter-case-answered", "reporter-case-replied", "login", "login-error", "enrol",
     "recovery-codes", "second-factor", "queue", "case", "case-answered", "case-note-errors", "case-replied", "account",
     "account-errors", "admin-index", "admin-users", "admin-users-created", "admin-categories",
-    "admin-categories-added", "not-found", "admin-recipients", "admin-recipients-saved", "queue-locked",
+    "admin-categories-added", "not-found", "admin-readers", "readers", "choose-password",
+    "choose-password-errors", "admin-readers-pending", "readers-pending", "readers-new-key", "queue-locked",
     "case-locked", "case-shared", "case-access-error", "admin-reset-password", "admin-reset-done",
     "queue-keys-reset", "case-locked-key-reset", "account-keys-reset", "case-person-errors", "case-person-named",
 }

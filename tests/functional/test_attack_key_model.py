@@ -35,7 +35,15 @@ from appliance.readers.service import Signer
 from appliance.services import Services
 from appliance.tenants.models import ChannelRecipient, EscrowKey
 from appliance.users.models import User
-from tests.functional.conftest import STAFF_PASSWORD, Inbox, Org, ReportFactory, ServicesOpener, StaffFactory
+from tests.functional.conftest import (
+    STAFF_PASSWORD,
+    Inbox,
+    Org,
+    ReaderFactory,
+    ReportFactory,
+    ServicesOpener,
+    StaffFactory,
+)
 from tests.support import LIGHT, principal
 
 KINDS = ("handler", "reporter", "escrow")
@@ -101,8 +109,9 @@ def actions(ctx: AppContext, tenant_id: uuid.UUID) -> list[str]:
 # --- the database administrator -----------------------------------------------------------------
 def test_a_dba_who_plants_keys_reads_no_report_new_or_old(
         ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory,
-        other_services: ServicesOpener) -> None:
+        make_reader: ReaderFactory, other_services: ServicesOpener) -> None:
     old = file_report(org_a, what="before the attack")
+    second = make_reader(org_a)  # a second reader who receives new reports
     colleague = make_staff((org_a.tenant, Role.HANDLER))  # a handler who is no reader yet
     mallory = Mallory(new_private_key())
     tenant_id, handler_id = org_a.tenant.id, org_a.handler.user_id
@@ -128,15 +137,18 @@ def test_a_dba_who_plants_keys_reads_no_report_new_or_old(
 
     new = file_report(org_a, what="after the attack")
     assert opened_by(ctx, mallory.private) == []
-    assert fingerprint(public_key_of(org_a.handler.private_key or b"")) in seal_fingerprints(ctx, new.case_id)
+    # Sealed to the reader whose stored key is untouched; the first handler's row was changed, so
+    # nothing goes to them until they sign in again (which binds their real key back).
+    assert seal_fingerprints(ctx, new.case_id) >= {fingerprint(public_key_of(second.private_key or b""))}
+    assert fingerprint(public_key_of(org_a.handler.private_key or b"")) not in seal_fingerprints(ctx, new.case_id)
     with other_services() as desk:
-        assert desk.cases.open_case(org_a.handler, new.case_id).report.what == "after the attack"
+        assert desk.cases.open_case(second, new.case_id).report.what == "after the attack"
         # the alarm: the planted keys are no keys of their owners', and cannot even be proposed
         assert sorted(desk.users.unbound_keys(), key=str) == sorted([handler_id, colleague.user_id], key=str)
         with pytest.raises(KeyBindingInvalid):
             desk.readers.propose_add(tenant_id, colleague.user_id, CLI, "cli")
         with pytest.raises(NotAReader):
-            desk.cases.share(org_a.handler, new.case_id, colleague.user_id)
+            desk.cases.share(second, new.case_id, colleague.user_id)
         assert desk.readers.notice_new_keys(handler_id) == []
 
 

@@ -19,12 +19,13 @@ import click
 import pytest
 import sqlalchemy as sa
 
+from appliance.actors import CLI
 from appliance.cli.main import cli
 from appliance.context import build_context
 from appliance.migrations import runner
 from appliance.services import Services
 from appliance.settings import load_settings
-from tests.support import pg_admin, pg_drop, pg_url
+from tests.support import pg_admin, pg_drop, pg_url, principal, start_reader_list
 
 APPLIANCE = Path(sys.executable).with_name("appliance")
 PASSWORD = "correct horse battery staple"
@@ -112,6 +113,32 @@ def in_process(app: Appliance) -> Iterator[Services]:
         ctx.close()
 
 
+def choose_own_password(app: Appliance, email: str, password: str = PASSWORD) -> None:
+    """What the user does at their first sign-in: replace the password IT set with their own."""
+    with in_process(app) as services:
+        user = services.users.by_email(email)
+        services.users.choose_password(user.id, password, CLI)
+        services.readers.notice_new_keys(user.id)
+
+
+def start_readers(app: Appliance, slug: str, handler_email: str, admin_email: str) -> None:
+    """The handler starts the reader list on their page; the compliance lead (an admin) confirms
+    it with the fingerprint (both have chosen their own password, PASSWORD)."""
+    with in_process(app) as services:
+        tenant = services.tenants.by_slug(slug)
+        handler, admin = (principal(services, services.users.by_email(e).id, PASSWORD)
+                          for e in (handler_email, admin_email))
+        start_reader_list(services, tenant.id, handler, admin)
+
+
+def offline(directory: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The console script on a machine with only the package installed: no configuration."""
+    directory.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")} | LIGHT_ARGON2
+    return subprocess.run([str(APPLIANCE), *args], cwd=directory, env=env, input=stdin, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
 def one_line_failure(result: subprocess.CompletedProcess[str]) -> tuple[int, str]:
     args = result.args[1:]
     assert result.returncode != 0, f"{args} succeeded: {result.stdout}"
@@ -139,9 +166,15 @@ def initialised(appliance: Appliance) -> Appliance:
 
 @pytest.fixture
 def populated(initialised: Appliance) -> Appliance:
+    """A tenant with a handler who is its first reader, confirmed by an administrator."""
     initialised.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
     initialised.json("user", "create", "--tenant", "example", "--email", "Officer@Example.com", "--role", "handler",
                      "--password-stdin", stdin=PASSWORD + "\n")
+    initialised.json("user", "create", "--tenant", "example", "--email", "lead@example.com", "--role", "admin",
+                     "--password-stdin", stdin=PASSWORD + "\n")
+    for email in ("officer@example.com", "lead@example.com"):
+        choose_own_password(initialised, email)
+    start_readers(initialised, "example", "officer@example.com", "lead@example.com")
     return initialised
 
 
@@ -388,8 +421,12 @@ def test_init_on_postgresql(appliance: Appliance, pg_database: str) -> None:
     head = runner.head_revision()
     assert appliance.json("db", "status") == {"current": head, "head": head, "up_to_date": True}
     appliance.ok("tenant", "create", "--name", "Example AB", "--slug", "example")
-    appliance.json("user", "create", "--tenant", "example", "--email", "officer@example.com", "--role", "handler",
-                   "--password-stdin", stdin=PASSWORD + "\n")
+    for email, role in (("officer@example.com", "handler"), ("lead@example.com", "admin")):
+        appliance.json("user", "create", "--tenant", "example", "--email", email, "--role", role,
+                       "--password-stdin", stdin=PASSWORD + "\n")
+        choose_own_password(appliance, email)
+    assert appliance.json("doctor")["ok"] is False  # nobody can read reports yet: refused
+    start_readers(appliance, "example", "officer@example.com", "lead@example.com")
     assert "chain intact" in appliance.ok("audit", "verify")
     assert appliance.json("doctor")["ok"] is True
 

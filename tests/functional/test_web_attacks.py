@@ -35,7 +35,7 @@ from tests.functional.test_web_world import (
     make_staff,
     scalar,
 )
-from tests.support import FrozenClock
+from tests.support import FrozenClock, principal, start_reader_list
 from tests.web import Browser, file, sign_in
 from webapp import FORM_OVERHEAD, create_app
 
@@ -136,6 +136,9 @@ def test_markup_in_every_field_is_shown_escaped(app, ctx: AppContext, services: 
     services.session.commit()
     admin = make_staff(services, clock, [(tenant.id, Role.ADMIN)])
     handler_staff = make_staff(services, clock, [(tenant.id, Role.HANDLER)])
+    start_reader_list(services, tenant.id, principal(services, handler_staff.user_id, PASSWORD),
+                      principal(services, admin.user_id, PASSWORD))
+    services.session.commit()
     pages: dict[str, str] = {}
 
     administrator = Browser(app)
@@ -180,7 +183,7 @@ def test_markup_in_every_field_is_shown_escaped(app, ctx: AppContext, services: 
         assert reporter.get(url).status_code == 200
         pages[f"reporter {name}"] = reporter.text()
     for name, url in (("index", "/admin/"), ("users", "/admin/t/xss/users"), ("categories", "/admin/t/xss/categories"),
-                      ("recipients", "/admin/t/xss/recipients"),
+                      ("readers", "/admin/t/xss/readers"),
                       ("reset password", f"/admin/t/xss/users/{new_handler}/reset-password")):
         assert administrator.get(url).status_code == 200
         pages[f"admin {name}"] = administrator.text()
@@ -199,7 +202,7 @@ def test_markup_in_every_field_is_shown_escaped(app, ctx: AppContext, services: 
     assert "&lt;script&gt;alert(4)&lt;/script&gt;@evil.example" in pages["handler case"]
     assert "&lt;img/src=x/onerror=alert(5)&gt;@evil.example" in pages["handler case"]
     assert "&lt;svg onload=alert(1)&gt; Ltd" in pages["reporter portal"]
-    for where in ("admin recipients", "admin reset password"):
+    for where in ("admin readers", "admin reset password"):
         assert "&lt;img/src=x/onerror=alert(5)&gt;@evil.example" in pages[where], where
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages["reporter report form"]
 

@@ -21,8 +21,9 @@ from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.context import AppContext
+from appliance.readers.service import Signer
 from appliance.services import Services
-from appliance.users.models import User, WebSession
+from appliance.users.models import Membership, User, WebSession
 from tests.functional.test_web_privacy import LOGGERS, Markers
 from tests.functional.test_web_world import (
     PASSWORD,
@@ -36,7 +37,7 @@ from tests.functional.test_web_world import (
     make_staff,
     scalar,
 )
-from tests.support import FrozenClock
+from tests.support import FrozenClock, add_reader, install_escrow, principal, start_reader_list
 from tests.web import Browser, file, sign_in, submit_report
 from webapp.policy import policy_of
 
@@ -55,8 +56,13 @@ def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World
 
 @pytest.fixture
 def newcomer(world: World, services: Services) -> Staff:
-    """A handler of alpha who joined after every report was filed: no copy of any case."""
-    return make_staff(services, world.clock, [(world.alpha.tenant_id, Role.HANDLER)], "newcomer@alpha.example.com")
+    """A handler of alpha who joined after every report was filed and was confirmed as a reader of
+    shared cases: no copy of any case."""
+    staff = make_staff(services, world.clock, [(world.alpha.tenant_id, Role.HANDLER)], "newcomer@alpha.example.com")
+    add_reader(services, world.alpha.tenant_id, principal(services, world.alpha.staff[Role.HANDLER].user_id, PASSWORD),
+               staff.user_id, receives=False)
+    services.session.commit()
+    return staff
 
 
 def case_url(case: Filed) -> str:
@@ -137,7 +143,7 @@ def file_over_http(world: World, what: str) -> tuple[uuid.UUID, str]:
 # --- routes ----------------------------------------------------------------------------------
 def test_the_new_routes_declare_their_policies(app) -> None:  # type: ignore[no-untyped-def]
     expected = {"handler.grant_access": "staff:handler", "handler.revoke_access": "staff:handler",
-                "admin.recipients": "staff:admin", "admin.confirm_reset_password": "staff:admin"}
+                "admin.readers": "staff:admin", "admin.confirm_reset_password": "staff:admin"}
     assert {endpoint: policy_of(app.view_functions[endpoint]) for endpoint in expected} == expected
 
 
@@ -333,13 +339,14 @@ def test_grants_that_cannot_be_made_are_refused_inline(world: World, services: S
         user.private_key_sealed = None
         session.commit()
     seals_before = handler_seals(world.ctx, case.id)
+    not_a_reader = "is not a confirmed reader of this organisation"
     refused = {
-        str(world.beta.staff[Role.HANDLER].user_id): "Choose an active handler of this organisation.",
-        str(world.alpha.staff[Role.AUDITOR].user_id): "Choose an active handler of this organisation.",
-        str(uuid.uuid4()): "Choose an active handler of this organisation.",
+        str(world.beta.staff[Role.HANDLER].user_id): not_a_reader,
+        str(world.alpha.staff[Role.AUDITOR].user_id): not_a_reader,
+        str(uuid.uuid4()): not_a_reader,
         "not-a-uuid": "Choose the handler to share the case with.",
         "": "Choose the handler to share the case with.",
-        str(without_key.user_id): "This handler has no key yet",
+        str(without_key.user_id): not_a_reader,
     }
     for user, message in refused.items():
         response = holder.post(f"{url}/access", {"user": user}, form_url=url)
@@ -373,12 +380,15 @@ def test_an_admin_reset_locks_old_cases_and_says_so(world: World) -> None:
     response = admin.post(confirm_url, form_url=confirm_url)
     assert response.status_code == 200
     assert WILL_LOSE in admin.text()
-    password = re.search(r'<span class="secret">([^<]+)</span>', admin.text())
+    password = re.search(r'data-testid="new-password">([^<]+)</span>', admin.text())
     assert password
     assert is_redirect_to(world.signed_in.pop(target.user_id).get("/staff/queue"), "/staff/login")
 
     returning = world.browser()
-    assert sign_in(returning, target.email, password.group(1), target.secret, world.clock).status_code == 303
+    response = sign_in(returning, target.email, password.group(1), target.secret, world.clock)
+    assert is_redirect_to(response, "/staff/choose-password")  # first their own password, and a new key
+    own = "the target chose this one"
+    assert is_redirect_to(returning.post("/staff/choose-password", {"new": own, "confirm": own}), "/staff/")
     account = returning.get("/staff/account")
     assert account.status_code == 200
     assert "Your password was reset on" in returning.text()
@@ -388,10 +398,16 @@ def test_an_admin_reset_locks_old_cases_and_says_so(world: World) -> None:
     for url in (f"{case_url(case)}/attachments/{case.attachment_id}",):
         assert returning.get(url).status_code == 403
 
-    # A colleague shares it again: the stale copy is replaced and the case opens.
+    # A colleague shares it again once a reader confirmed the new key: the stale copy is replaced.
     holder = world.staff_browser(world.alpha.staff[Role.HANDLER])
     holders = holders_section(holder.get(case_url(case)).get_data(as_text=True))
     assert "Stale: password was reset" in holders and target.email in holders
+    assert holder.post(f"{case_url(case)}/access", {"user": str(target.user_id)},
+                       form_url=case_url(case)).status_code == 400  # the new key is not confirmed yet
+    change = re.search(r'/staff/readers/alpha/changes/[0-9a-f-]{36}/confirm',
+                       holder.get("/staff/readers").get_data(as_text=True))
+    assert change
+    assert is_redirect_to(holder.post(change.group(0), {}, form_url="/staff/readers"), "/staff/readers")
     assert is_redirect_to(holder.post(f"{case_url(case)}/access", {"user": str(target.user_id)},
                                       form_url=case_url(case)), case_url(case))
     assert case.what in returning.get(case_url(case)).get_data(as_text=True)
@@ -424,96 +440,49 @@ def test_an_admin_cannot_open_the_reset_page_of_an_account_they_do_not_fully_adm
     assert admin.get(f"/admin/t/beta/users/{world.beta.staff[Role.ADMIN].user_id}/reset-password").status_code == 404
 
 
-# --- report recipients -----------------------------------------------------------------------
-RECIPIENTS = "/admin/t/alpha/recipients"
-
-
-def test_only_an_admin_of_the_tenant_sees_the_recipients_page(world: World) -> None:
-    assert is_redirect_to(world.browser().get(RECIPIENTS), "/staff/login")
-    assert world.staff_browser(world.alpha.staff[Role.HANDLER]).get(RECIPIENTS).status_code == 403
-    assert world.staff_browser(world.beta.staff[Role.ADMIN]).get(RECIPIENTS).status_code == 404
-    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
-    assert admin.get(RECIPIENTS).status_code == 200
-    page = admin.text()
-    assert world.alpha.staff[Role.HANDLER].email in page and world.target.email in page
-    assert world.beta.staff[Role.HANDLER].email not in page
-    assert world.alpha.staff[Role.AUDITOR].email not in page  # handlers only
-    assert "every handler receives them" in page
-    assert "appliance keys escrow init --tenant alpha" in page
-    assert 'href="/admin/t/alpha/recipients"' in admin.get("/admin/").get_data(as_text=True)
-
-
-def test_the_recipients_form_needs_csrf_and_refuses_anyone_but_this_tenants_handlers(world: World) -> None:
-    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+# --- who receives new reports ------------------------------------------------------------------
+def test_new_reports_reach_exactly_the_readers_who_receive_them(world: World, services: Services) -> None:
+    """The old recipients page is gone: receiving is a reader-list change a reader confirms."""
     handler = world.alpha.staff[Role.HANDLER]
-    for token in (None, "forged", world.browser().token("/")):
-        data: dict[str, object] = {"recipients": str(handler.user_id)}
-        if token:
-            data["csrf_token"] = token
-        assert admin.post(RECIPIENTS, data, csrf=False).status_code == 400
-    assert count(world.ctx, "channel_recipients") == 0
-
-    for stranger in (world.beta.staff[Role.HANDLER].user_id, world.beta.staff[Role.ADMIN].user_id,
-                     world.alpha.staff[Role.AUDITOR].user_id, uuid.uuid4(), "not-a-uuid"):
-        response = admin.post(RECIPIENTS, {"recipients": [str(handler.user_id), str(stranger)]})
-        assert response.status_code == 400, stranger
-        assert "Choose only active handlers of this organisation." in admin.text()
-    assert count(world.ctx, "channel_recipients") == 0
-    assert audit_details(world.ctx, "channel.recipients_changed") == []
-
-
-def test_new_reports_reach_exactly_the_configured_recipients(world: World, services: Services) -> None:
     admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
-    handler = world.alpha.staff[Role.HANDLER]
-    chosen = world.staff_browser(handler)
-    other = world.staff_browser(world.target)
-
-    response = admin.post(RECIPIENTS, {"recipients": str(handler.user_id)})
-    assert response.status_code == 200
-    assert "The report recipients have been saved." in admin.text()
-    assert re.search(rf'value="{handler.user_id}"[^>]*checked|checked[^>]*value="{handler.user_id}"', admin.text())
-    assert audit_details(world.ctx, "channel.recipients_changed") == ["count=1"]
-    assert handler.email not in str(audit_details(world.ctx, "channel.recipients_changed"))
+    assert admin.get("/admin/t/alpha/recipients").status_code == 404
+    url = f"/admin/t/alpha/readers/{world.target.user_id}/stop-receiving"
+    assert is_redirect_to(admin.post(url, {}, form_url="/admin/t/alpha/readers"), "/admin/t/alpha/readers")
+    pending, _ = file_over_http(world, "proposed but not confirmed")
+    assert handler_seals(world.ctx, pending)["handler"] == {handler.user_id, world.target.user_id}
+    reader = world.staff_browser(handler)
+    page = reader.get("/staff/readers").get_data(as_text=True)
+    change = re.search(r'/staff/readers/alpha/changes/([0-9a-f-]{36})/confirm', page)
+    assert change, page
+    assert is_redirect_to(reader.post(change.group(0), {}, form_url="/staff/readers"), "/staff/readers")
 
     only_one, _ = file_over_http(world, "reaches one handler")
     assert handler_seals(world.ctx, only_one)["handler"] == {handler.user_id}
-    assert "reaches one handler" in chosen.get(f"/staff/cases/{only_one}").get_data(as_text=True)
+    other = world.staff_browser(world.target)
+    assert "reaches one handler" in reader.get(f"/staff/cases/{only_one}").get_data(as_text=True)
     assert other.get(f"/staff/cases/{only_one}").status_code == 403
     # Cases filed before the change keep their holders.
     assert world.alpha_case.what in other.get(case_url(world.alpha_case)).get_data(as_text=True)
 
-    # An escrow key receives every new report too, and the page says there is one.
+    # An escrow key confirmed by a reader receives every new report too.
     tenant = services.tenants.by_slug("alpha")
-    services.case_keys.init_escrow(tenant, "escrow passphrase for the test suite", CLI)
+    install_escrow(services, tenant.id, "alpha", principal(services, handler.user_id, PASSWORD))
     services.session.commit()
-    assert "This organisation has an escrow key" in admin.get(RECIPIENTS).get_data(as_text=True)
-    assert "appliance keys escrow init" not in admin.text()
+    assert "appliance keys escrow init" not in admin.get("/admin/t/alpha/readers").get_data(as_text=True)
     with_escrow, _ = file_over_http(world, "sealed to escrow too")
     seals = handler_seals(world.ctx, with_escrow)
     assert seals["handler"] == {handler.user_id} and seals["escrow"] == {None} and seals["reporter"] == {None}
-
-    # None selected: every handler receives new reports again.
-    assert admin.post(RECIPIENTS, {}).status_code == 200
     assert count(world.ctx, "channel_recipients") == 0
-    everyone, _ = file_over_http(world, "reaches every handler")
-    assert handler_seals(world.ctx, everyone)["handler"] == {handler.user_id, world.target.user_id}
-    assert "reaches every handler" in other.get(f"/staff/cases/{everyone}").get_data(as_text=True)
-
-
-def test_the_recipients_page_warns_when_no_chosen_handler_can_receive(world: World) -> None:
-    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
-    assert admin.post(RECIPIENTS, {"recipients": str(world.target.user_id)}).status_code == 200
-    assert 'data-testid="nobody-receives"' not in admin.text()
-    response = admin.post(f"/admin/t/alpha/users/{world.target.user_id}/roles", {"role": "handler", "action": "revoke"},
-                          form_url="/admin/t/alpha/users")
-    assert is_redirect_to(response, "/admin/t/alpha/users")
-    assert "No handler receives new reports." in admin.get(RECIPIENTS).get_data(as_text=True)
 
 
 def test_removing_the_handler_role_of_a_cases_only_key_holder_is_refused_inline(world: World) -> None:
     admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
     handler = world.alpha.staff[Role.HANDLER]
-    assert admin.post(RECIPIENTS, {"recipients": str(handler.user_id)}).status_code == 200
+    with world.ctx.unit_of_work() as session:  # the target receives no new reports (a reader confirmed it)
+        desk = Services(world.ctx, session)
+        change = desk.readers.propose_receives(world.alpha.tenant_id, world.target.user_id, False, CLI, "cli")
+        desk.readers.confirm(world.alpha.tenant_id, change.id,
+                             Signer.user(principal(desk, handler.user_id, PASSWORD)), CLI)
     only_theirs, _ = file_over_http(world, "only one key")
     roles_url = f"/admin/t/alpha/users/{handler.user_id}/roles"
     response = admin.post(roles_url, {"role": "handler", "action": "revoke"}, form_url="/admin/t/alpha/users")
@@ -548,8 +517,16 @@ def test_a_reporter_with_a_pending_copy_writes_and_reads_again_after_a_handler_o
     assert reporter.get(f"/r/alpha/case/attachments/{case.attachment_id}").status_code == 404
 
     holder = world.staff_browser(world.alpha.staff[Role.HANDLER])
-    assert "written while pending" in holder.get(case_url(case)).get_data(as_text=True)
-    assert handler_seals(world.ctx, case.id)["reporter"] == {None}  # the handler's visit completed the copy
+    page = holder.get(case_url(case)).get_data(as_text=True)
+    assert "written while pending" in page and 'data-testid="reporter-copy"' in page
+    assert "reporter" not in handler_seals(world.ctx, case.id)  # opening the case added no copy
+    restore = f"{case_url(case)}/reporter-copy"
+    assert holder.post(restore, {}, csrf=False).status_code == 400  # CSRF
+    assert world.staff_browser(world.beta.staff[Role.HANDLER]).post(restore, {}, form_url="/staff/queue"
+                                                                     ).status_code == 404
+    assert is_redirect_to(holder.post(restore, {}, form_url=case_url(case)), case_url(case))
+    assert handler_seals(world.ctx, case.id)["reporter"] == {None}  # the handler's deliberate act
+    assert holder.post(restore, {}, form_url=case_url(case)).status_code == 400  # nothing left to restore
 
     again = world.reporter_browser(world.alpha, case, "192.0.2.11")
     page_text = again.get("/r/alpha/case").get_data(as_text=True)
@@ -582,10 +559,15 @@ def test_a_channel_with_no_handler_key_and_no_escrow_refuses_reports_before_anyt
     assert "Nothing you write is stored." in reporter.text()
     assert count(services.ctx, "cases") == 0
 
-    # An escrow key alone is enough: its holder can always give a handler access.
-    services.case_keys.init_escrow(tenant, "escrow passphrase for the test suite", CLI)
+    # A handler with a key is not enough either: only once the reader list is started.
+    first = make_staff(services, clock, [(tenant.id, Role.HANDLER)])
+    assert reporter.get("/r/empty/report").status_code == 503
+    admin = services.session.execute(sa.select(Membership.user_id).where(
+        Membership.tenant_id == tenant.id, Membership.role == "admin")).scalar_one()
+    start_reader_list(services, tenant.id, principal(services, first.user_id, PASSWORD),
+                      principal(services, admin, PASSWORD))
     services.session.commit()
     assert reporter.get("/r/empty/report").status_code == 200
-    submit_report(reporter, "empty", category, what="read later via the escrow key")
+    submit_report(reporter, "empty", category, what="read by the first reader")
     assert count(services.ctx, "cases") == 1
 

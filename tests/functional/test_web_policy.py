@@ -60,7 +60,7 @@ def test_every_route_declares_an_access_policy(app) -> None:  # type: ignore[no-
 def test_the_walk_sees_every_blueprint(app) -> None:  # type: ignore[no-untyped-def]
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert {"static", "common.index", "reporter.report", "reporter.case", "handler.case", "handler.login",
-            "admin.users", "handler.grant_access", "handler.revoke_access", "admin.recipients"} <= endpoints
+            "admin.users", "handler.grant_access", "handler.revoke_access", "admin.readers"} <= endpoints
 
 
 def test_a_route_without_policy_is_named_and_refused(app) -> None:  # type: ignore[no-untyped-def]

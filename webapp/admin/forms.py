@@ -34,8 +34,14 @@ class CategoryForm(FlaskForm):
 class ProposeReaderForm(FlaskForm):
     # The domain checks the id (an active handler of this tenant with a bound key).
     user = SelectField(_l("Handler"), choices=[], validate_choice=False)
-    receives = SelectField(_l("New reports"), choices=[("yes", _l("receives every new report")),
-                                                     ("no", _l("only cases shared with them"))])
+    receives = SelectField(_l("New reports"), choices=["yes", "no"])  # labelled by propose_form()
+
+
+def propose_form(empty: bool = False) -> ProposeReaderForm:
+    form = ProposeReaderForm(formdata=None) if empty else ProposeReaderForm()
+    form.receives.choices = [("yes", str(_l("receives every new report"))),
+                             ("no", str(_l("only cases shared with them")))]
+    return form
 
 
 class FingerprintForm(FlaskForm):

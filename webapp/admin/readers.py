@@ -17,6 +17,7 @@ from appliance.errors import AccessDenied, Conflict, InvalidInput, KeyBindingInv
 from appliance.readers.overview import Overview, overview
 from appliance.tenants.models import Tenant
 from webapp.admin.forms import FingerprintForm, PostForm, ProposeReaderForm
+from webapp.admin.forms import propose_form as new_propose_form
 from webapp.admin.views import _tenant, blueprint
 from webapp.policy import access
 from webapp.requestctx import commit, services
@@ -34,7 +35,7 @@ def propose(slug: str) -> Response | tuple[str, int]:
     """Propose a handler as a reader (with or without every new report)."""
     desk = services()
     tenant = _tenant(slug)
-    form = ProposeReaderForm()
+    form = new_propose_form()
     try:
         user_id = uuid.UUID(form.user.data or "")
     except ValueError:
@@ -116,7 +117,7 @@ def _render(tenant: Tenant, *, propose_form: ProposeReaderForm | None = None,
     found = overview(desk.readers, desk.users, tenant.id)
     handlers = desk.users.handlers_of(tenant.id)
     commit()
-    form = propose_form or ProposeReaderForm(formdata=None)
+    form = propose_form or new_propose_form(empty=True)
     on_list = {r.user_id for r in found.readers}
     form.user.choices = [("", _("Choose…"))] + [(str(h.id), h.email) for h in handlers if h.id not in on_list]
     return render_template("admin/readers.html", tenant=tenant, found=found, form=form, error=error,

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.actors import StaffPrincipal
-from appliance.errors import CaseLocked, InvalidInput, NotFound
+from appliance.errors import CaseLocked, InvalidInput, NotAReader, NotFound
 from webapp.errors import locked_message, page
 from webapp.handler.views import blueprint, render_case
 from webapp.policy import access
@@ -34,11 +34,12 @@ def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
     desk = services()
     try:
         desk.cases.share(g.principal, case_id, user_id)
-    except InvalidInput:
+    except NotAReader:
         desk.session.rollback()
         return render_case(case_id, access_error=_(
-            "This handler has no key yet: they get one when they next sign in. Ask them to sign in once, "
-            "then share the case again.")), 400
+            "This colleague is not a confirmed reader of this organisation (or has a new key no reader has "
+            "confirmed yet). An administrator proposes them, a reader confirms it on the Readers page; then share "
+            "the case again.")), 400
     except NotFound as exc:
         if exc.kind != "handler":
             raise
@@ -52,6 +53,21 @@ def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
         return render_case(case_id, access_error=_(
             "This case still uses the server's old key, so it cannot be shared yet. Ask the system "
             "administrator to run “appliance keys seal-existing”.")), 400
+    commit()
+    return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
+
+
+@blueprint.post("/cases/<uuid:case_id>/reporter-copy")
+@access("staff:handler")
+def restore_reporter_copy(case_id: uuid.UUID) -> Response | tuple[str, int]:
+    """Give the reporter of a case from before sealed keys their own copy back (a deliberate act:
+    opening a case never adds a copy by itself)."""
+    desk = services()
+    try:
+        desk.cases.restore_reporter_copy(g.principal, case_id)
+    except InvalidInput:
+        desk.session.rollback()
+        return render_case(case_id, access_error=_("The reporter has no key waiting to be restored.")), 400
     commit()
     return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
 

@@ -176,6 +176,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     emails = {u.id: u.email for u in desk.users.users_in(frozenset({tenant.id}))}
     holders = sorted(desk.cases.holders(g.principal, case_id), key=lambda h: emails.get(h.user_id, ""))
     subjects = desk.case_subjects.list(g.principal, case_id)
+    readers = desk.readers.confirmed_user_ids(tenant.id)
+    reporter_copy_pending = desk.cases.reporter_copy_pending(g.principal, case_id)
     commit()
     status_form = _status_form(Status(view.status))
     assign_form = AssignForm()
@@ -183,7 +185,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     assign_form.assignee.data = str(view.assignee_id) if view.assignee_id else ""
     current = {h.user_id for h in holders if h.current}
     grant_form = GrantAccessForm(formdata=None)
-    grant_form.user.choices = [("", _("Choose…"))] + [(str(h.id), h.email) for h in handlers if h.id not in current]
+    grant_form.user.choices = [("", _("Choose…"))] + [(str(h.id), h.email) for h in handlers
+                                                      if h.id not in current and h.id in readers]
     return render_template(
         "handler/case.html", case=view, tenant=tenant, category=categories.get(view.category_id, "—"),
         emails=emails, status_form=status_form, status_form_error=status_form_error, assign_form=assign_form,
@@ -191,6 +194,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         note_form=note_form or NoteForm(formdata=None), logout=PostForm(), holders=holders,
         grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None), subjects=subjects,
         person_form=person_form or new_person_form(formdata=False), role_labels=ROLE_LABELS,
+        reporter_copy_pending=reporter_copy_pending,
     )
 
 

@@ -85,20 +85,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reader_notices")),
     )
     op.create_index(op.f("ix_reader_notices_tenant_id"), "reader_notices", ["tenant_id"], unique=False)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sign_key", Blob, nullable=True))
-        batch_op.add_column(sa.Column("key_signature", Blob, nullable=True))
-        batch_op.add_column(sa.Column("key_mac", Digest, nullable=True))
-        batch_op.add_column(sa.Column("must_change_password", sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-    with op.batch_alter_table("escrow_keys", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("origin", sa.String(length=10), nullable=False, server_default="server"))
-        batch_op.add_column(sa.Column("sign_key", Blob, nullable=True))
-        batch_op.add_column(sa.Column("self_signature", Blob, nullable=True))
-        batch_op.add_column(sa.Column("mac", Digest, nullable=True))
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("keys_mac", Digest, nullable=True))
-        batch_op.add_column(sa.Column("reporter_key_mac", Digest, nullable=True))
+    # Plain ADD COLUMN on every backend (SQLite too: a batch rebuild of these tables would drop
+    # and recreate rows that other tables' foreign keys point at, on an installation with data).
+    op.add_column("users", sa.Column("sign_key", Blob, nullable=True))
+    op.add_column("users", sa.Column("key_signature", Blob, nullable=True))
+    op.add_column("users", sa.Column("key_mac", Digest, nullable=True))
+    op.add_column("users", sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("escrow_keys", sa.Column("origin", sa.String(length=10), nullable=False, server_default="server"))
+    op.add_column("escrow_keys", sa.Column("sign_key", Blob, nullable=True))
+    op.add_column("escrow_keys", sa.Column("self_signature", Blob, nullable=True))
+    op.add_column("escrow_keys", sa.Column("mac", Digest, nullable=True))
+    op.add_column("cases", sa.Column("keys_mac", Digest, nullable=True))
+    op.add_column("cases", sa.Column("reporter_key_mac", Digest, nullable=True))
 
 
 def downgrade() -> None:
