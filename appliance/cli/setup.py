@@ -93,6 +93,12 @@ def db_upgrade(runtime: Runtime) -> None:
             click.echo(f"bound {bound} case key pair(s) to their cases", err=True)
     with runtime.context.unit_of_work() as session:  # installs from before it record their master key now
         record_master_key(session, runtime.context.master, runtime.context.clock)
+    with runtime.services() as services:
+        waiting = [t.slug for t in services.tenants.list_tenants() if services.readers.checked_state(t.id) is None]
+    if waiting:
+        click.echo(f"next: start the reader list of {', '.join(waiting)}: a handler starts it on their Readers page "
+                   "and the compliance lead confirms the fingerprint; until then the channel accepts no report "
+                   "(README, \"Upgrading to 0.3\")", err=True)
 
 
 @db.command("status")

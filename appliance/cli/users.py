@@ -52,7 +52,8 @@ def create(runtime: Runtime, slug: str, email: str, roles: tuple[str, ...], pass
                 "totp_uri": enrolment.uri, "totp_secret": enrolment.secret}
     emit(as_json, data, lambda: click.echo(
         f"created {data['email']} ({', '.join(roles)} in {slug})\n"
-        f"TOTP (shown once; scan into an authenticator app):\n  {enrolment.uri}"))
+        f"TOTP (shown once; scan into an authenticator app):\n  {enrolment.uri}\n"
+        "The password is a one-time one: at the first sign-in they choose their own (and get their key then)."))
 
 
 def user_id_of(services: Services, email: str) -> uuid.UUID:
@@ -138,9 +139,11 @@ def reset_2fa(runtime: Runtime, email: str, as_json: bool) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @pass_runtime
 def set_password(runtime: Runtime, email: str, password_stdin: bool) -> None:
-    """Set a new password for a user (ends their sessions)."""
+    """Set a one-time password for a user (ends their sessions). They choose their own at the
+    next sign-in and get a new key pair then; their old key is gone with the old password."""
     password = read_password(password_stdin)
     with runtime.services() as services:
         services.users.set_password(user_id_of(services, email), password, CLI)
-    click.echo("password set; their sessions have ended. Their old key is gone with the old password: "
-               "restore their case access with `appliance keys recover`, or a colleague shares the cases again")
+    click.echo("password set; their sessions have ended. At the next sign-in they choose their own password and "
+               "get a new key; a reader confirms it on the Readers page (or the escrow holder with `appliance keys "
+               "recover`, which also restores their case access), or a colleague shares the cases again")

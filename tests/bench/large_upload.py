@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from appliance.context import build_context
+from appliance.services import Services
+from appliance.settings import load_settings
 from tests.bench.common import BACKENDS, Figures, Multipart, parse_args, print_table
-from tests.support import pg_admin, pg_drop, pg_url
+from tests.support import pg_admin, pg_drop, pg_url, tenant_with_reader
 from tests.web import CASE_KEY, CSRF
 
 GOAL_MB = 100
@@ -144,12 +147,14 @@ def appliance_server(backend: str, directory: Path) -> Iterator[Server]:
         init += ["--database-url", pg_url(pg_name)]
     try:
         subprocess.run(init, env=env, check=True, capture_output=True)
-        subprocess.run([appliance, "tenant", "create", "--name", "Bench AB", "--slug", SLUG], env=env, check=True,
-                       capture_output=True)
-        # A channel takes reports only when someone could read them: a handler with a key.
-        subprocess.run([appliance, "user", "create", "--tenant", SLUG, "--email", "handler@bench.example", "--role",
-                        "handler", "--password-stdin"], env=env, check=True, capture_output=True,
-                       input=b"bench horse battery staple\n")
+        # A channel takes reports only when someone could read them: a confirmed reader.
+        context = build_context(load_settings(environ=env))
+        try:
+            with context.unit_of_work() as session:
+                tenant_with_reader(Services(context, session), "Bench AB", SLUG, "handler@bench.example",
+                                   password="bench horse battery staple")
+        finally:
+            context.close()
         port = free_port()
         log = directory / "server.log"
         with log.open("wb") as sink:

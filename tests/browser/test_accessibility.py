@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from appliance.actors import CLI
+from appliance.actors import CLI, Role
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.services import Services
 from tests.browser import steps
@@ -224,3 +224,41 @@ def test_the_retention_page_passes_axe(new_context: ContextFactory, site: Site, 
     axe(staff, "admin-retention-released-sv")
     axe.assert_clean({"admin-retention", "admin-retention-policy-errors", "admin-retention-hold-errors",
                       "admin-retention-hold", "admin-retention-sv", "admin-retention-released-sv"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the pages' behaviour has its own tests on both databases
+def test_starting_a_reader_list_passes_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
+    """A new organisation: the handler's Readers page before and after asking to start, the
+    administrator's page with the fingerprint form, its error, and both pages in Swedish."""
+    tenant = services.tenants.create_tenant("Nordic AB", "nordic", CLI)
+    services.session.commit()
+    officer = services.users.by_email(site.email)
+    services.users.grant_role(officer.id, tenant.id, Role.HANDLER, CLI)
+    services.users.grant_role(officer.id, tenant.id, Role.ADMIN, CLI)
+    services.session.commit()
+    axe = Axe()
+    staff = new_context(bypass_csp=True).new_page()
+    steps.sign_in(staff, site, first_time=True)
+    staff.goto("/staff/readers")
+    expect(staff.get_by_test_id("not-started")).to_be_visible()
+    axe(staff, "readers-not-started")
+    staff.get_by_role("button", name="Start the reader list with my key").click()
+    fingerprint = staff.get_by_test_id("my-fingerprint").locator("code").inner_text()
+    axe(staff, "readers-start-requested")
+    staff.goto("/admin/t/nordic/readers")
+    field = staff.get_by_label("Fingerprint the handler reads out to you")
+    field.fill("0000 0000")
+    staff.get_by_role("button", name="Confirm the first reader").click()
+    expect(staff.get_by_role("alert").first).to_contain_text("This is not the fingerprint of this request.")
+    axe(staff, "admin-readers-fingerprint-error")
+    staff.locator("footer button[value=sv]").click()
+    expect(staff.locator("html")).to_have_attribute("lang", "sv")
+    axe(staff, "admin-readers-fingerprint-error-sv")
+    staff.get_by_label("Fingeravtrycket som handläggaren läser upp för dig").fill(fingerprint)
+    staff.get_by_role("button", name="Bekräfta den första läsaren").click()
+    expect(staff.get_by_test_id("readers")).to_contain_text(site.email)
+    axe(staff, "admin-readers-sv")
+    staff.goto("/staff/readers")
+    axe(staff, "readers-sv")
+    axe.assert_clean({"readers-not-started", "readers-start-requested", "admin-readers-fingerprint-error",
+                      "admin-readers-fingerprint-error-sv", "admin-readers-sv", "readers-sv"})

@@ -425,7 +425,8 @@ def test_init_on_postgresql(appliance: Appliance, pg_database: str) -> None:
         appliance.json("user", "create", "--tenant", "example", "--email", email, "--role", role,
                        "--password-stdin", stdin=PASSWORD + "\n")
         choose_own_password(appliance, email)
-    assert appliance.json("doctor")["ok"] is False  # nobody can read reports yet: refused
+    refused = appliance.run("doctor", "--json")  # nobody can read reports yet: refused
+    assert refused.returncode == 1 and json.loads(refused.stdout)["ok"] is False
     start_readers(appliance, "example", "officer@example.com", "lead@example.com")
     assert "chain intact" in appliance.ok("audit", "verify")
     assert appliance.json("doctor")["ok"] is True

@@ -26,12 +26,18 @@ from appliance.audit.models import AuditEvent
 from appliance.cases.models import CaseKeySeal
 from appliance.context import AppContext, build_context, sqlcipher_key
 from appliance.crypto.keys import MasterKey
-from appliance.errors import AuthenticationFailed, CaseLocked, DatabaseUnavailable, DecryptionFailed
+from appliance.errors import (
+    AuthenticationFailed,
+    CaseLocked,
+    DatabaseUnavailable,
+    DecryptionFailed,
+    KeyBindingInvalid,
+)
 from appliance.models import Base
 from appliance.services import Services
 from appliance.settings import Settings
 from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, ServicesOpener, drain, upload
-from tests.support import FrozenClock, database_name
+from tests.support import FrozenClock, add_reader, database_name
 
 CLIENT = "crypto-client"
 
@@ -82,8 +88,9 @@ def plant(services: Services, org: Org, file_report: ReportFactory, clock: Froze
     services.reporting.reply(org.tenant, receipt.case_id, receipt.private_key, m["reply"],
                              [upload(f"{m['replyfile']}.txt", m["replyfile"].encode(), "text/plain")])
     user, _ = services.users.create_user(f"{m['staffemail']}@example.com", STAFF_PASSWORD,
-                                         [(org.tenant.id, Role.HANDLER)], CLI)
+                                         [(org.tenant.id, Role.HANDLER)], CLI, chosen_by_user=True)
     handler = services.users.principal(user.id, services.users.unlock_private_key(user.id, STAFF_PASSWORD))
+    add_reader(services, org.tenant.id, org.handler, user.id, receives=False)
     # The handler joined after both reports were filed: a colleague shares them.
     for case_id in (receipt.case_id, other.case_id):
         services.cases.share(org.handler, case_id, user.id)
@@ -222,7 +229,7 @@ def test_content_key_swapped_between_cases_does_not_open(
 
     with other_services() as fresh:
         for case_id in (planted.case_id, planted.other_case_id):
-            with pytest.raises(DecryptionFailed):
+            with pytest.raises(KeyBindingInvalid):  # the case's key MAC catches the swap first
                 fresh.cases.open_case(planted.handler, case_id)
 
 
@@ -274,7 +281,9 @@ def test_wrong_master_key_cannot_read_anything(
             thief = Services(wrong, session)
             # Case content never depended on the master key; without a handler's or the
             # reporter's key there is nothing to open (tests/functional/test_domain_sealed_keys.py).
-            assert thief.reporting.view(org_a.tenant, planted.case_id, None).readable is False
+            # Nor can anything be added: the case's key pair is bound by the real master key.
+            with pytest.raises(KeyBindingInvalid):
+                thief.reporting.view(org_a.tenant, planted.case_id, None)
             with pytest.raises(CaseLocked):
                 thief.cases.open_case(dataclasses.replace(planted.handler, private_key=None), planted.case_id)
             with pytest.raises(DecryptionFailed):
