@@ -25,6 +25,7 @@ from appliance.crypto.secrets import (
 from appliance.crypto.unwraps import UnwrapCounter
 from appliance.crypto.vault import Vault
 from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
+from appliance.ephemeral.store import EphemeralStore
 from appliance.errors import DatabaseUnavailable
 from appliance.settings import Settings
 
@@ -41,6 +42,12 @@ class AppContext:
     preserved: PreservedSecrets
     # Key unwraps of this process, by kind (webapp/metrics.py exports them).
     unwraps: UnwrapCounter = field(default_factory=UnwrapCounter)
+
+    @cached_property
+    def ephemeral(self) -> EphemeralStore:
+        """Throttles and rate limits keyed by client addresses: host-local, forgotten daily,
+        never in the database or a backup (appliance/ephemeral/store.py)."""
+        return EphemeralStore(self.settings.runtime_path, self.clock)
 
     @cached_property
     def blind_index(self) -> BlindIndex:

@@ -138,6 +138,19 @@ class LockedOut(ApplianceError):
         return f"too many failed attempts, retry in {self.retry_after_seconds} s"
 
 
+class RateLimited(ApplianceError):
+    """Too many requests of this kind from this client or for this channel; nothing was stored."""
+
+    exit_code = 3
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+    def message(self) -> str:
+        return f"too many requests, retry in {self.retry_after_seconds} s"
+
+
 class TooLarge(ApplianceError):
     """An upload exceeds a configured size limit; nothing was stored."""
 

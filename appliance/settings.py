@@ -22,6 +22,7 @@ from appliance.errors import SettingsError
 
 SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
 CHECKOUT_CONFIG = Path("var/appliance.toml")
+SYSTEM_RUNTIME_DIR = Path("/run/appliance")
 ENV_PREFIX = "APPLIANCE_"
 SUPPORTED_DATABASES = ("sqlite+pysqlcipher", "postgresql+psycopg", "mssql+pymssql")
 LANGUAGES = ("en", "sv", "de")
@@ -81,9 +82,27 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    # Staff sign-in: failures of one account from one client lock that pair (so nobody can lock
+    # a handler out from everywhere), failures of one client across accounts lock the client;
+    # locks double from base to max. TOTP codes and the account page's password check lock per
+    # account (only someone who has the password, or the session, can fail them).
     lockout_threshold: int = 5
     lockout_base_seconds: int = 30
-    lockout_max_seconds: int = 3600
+    lockout_max_seconds: int = 900
+    lockout_client_threshold: int = 20
+    # Failures of one account from every client (counted in the database, logged as login.failed)
+    # after which each client that fails it again is locked at once; a client that did not fail
+    # is still let in.
+    lockout_account_threshold: int = 20
+    # Case keys (80 random bits: guessing is hopeless anyway): a client that fails this often is
+    # paused for this long, never longer, since it may be a NAT or a Tor exit shared by reporters.
+    lockout_case_key_threshold: int = 10
+    lockout_case_key_seconds: int = 60
+    # New reports per client and per channel (organisation) in a sliding window; over it the
+    # portal answers 429 before the upload is read, and nothing is stored.
+    report_limit_per_client: int = 5
+    report_limit_per_channel: int = 60
+    report_limit_window_minutes: int = 60
     default_language: str = "en"
     # Shown times (deadlines, messages) are in this zone; everything is stored in UTC.
     timezone: str = "UTC"
@@ -95,6 +114,10 @@ class Settings:
     # Where gunicorn's workers keep their Prometheus counters (`appliance serve` empties it at
     # start); unset: one process, metrics in memory. The systemd unit sets it under /run.
     metrics_dir: Path | None = None
+    # Host-local state keyed by client addresses (throttles, report limits) under a key that is
+    # replaced every UTC day: never in the database or a backup. Unset: /run/appliance when this
+    # process may write there (the systemd unit's RuntimeDirectory, a tmpfs), else DATA_DIR/run.
+    runtime_dir: Path | None = None
     log_level: str = "INFO"
     config_path: Path | None = None
 
@@ -116,6 +139,15 @@ class Settings:
         if self.is_embedded:
             return f"sqlite+pysqlcipher:///{self.data_dir / 'vault.db'}"
         return ""
+
+    @property
+    def runtime_path(self) -> Path:
+        """Where the ephemeral store lives: RUNTIME_DIR, else /run/appliance when writable, else DATA_DIR/run."""
+        if self.runtime_dir is not None:
+            return self.runtime_dir
+        if SYSTEM_RUNTIME_DIR.is_dir() and os.access(SYSTEM_RUNTIME_DIR, os.W_OK | os.X_OK):
+            return SYSTEM_RUNTIME_DIR
+        return self.data_dir / "run"
 
     @property
     def is_embedded(self) -> bool:
@@ -249,9 +281,24 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("SESSION_IDLE_MINUTES", "session timeouts must be positive")
     if settings.workers < 1 or settings.threads < 1:
         raise SettingsError("WORKERS", "workers and threads must be at least 1")
-    if settings.lockout_threshold < 1:
-        raise SettingsError("LOCKOUT_THRESHOLD", "must be at least 1")
+    _validate_limits(settings)
     _validate_schedule(settings)
+
+
+def _validate_limits(settings: Settings) -> None:
+    for name in ("lockout_threshold", "lockout_client_threshold", "lockout_account_threshold",
+                 "lockout_case_key_threshold", "lockout_base_seconds", "lockout_case_key_seconds",
+                 "report_limit_per_client", "report_limit_per_channel", "report_limit_window_minutes"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(name.upper(), "must be at least 1")
+    if settings.lockout_max_seconds < settings.lockout_base_seconds:
+        raise SettingsError("LOCKOUT_MAX_SECONDS", "must not be less than LOCKOUT_BASE_SECONDS")
+    if settings.lockout_max_seconds > 3600 or settings.lockout_case_key_seconds > 3600:
+        # Locks are meant to slow guessing down, not to shut people out: keep them short.
+        raise SettingsError("LOCKOUT_MAX_SECONDS" if settings.lockout_max_seconds > 3600 else
+                            "LOCKOUT_CASE_KEY_SECONDS", "must be at most 3600 (an hour)")
+    if settings.report_limit_window_minutes > 1440:
+        raise SettingsError("REPORT_LIMIT_WINDOW_MINUTES", "must be at most 1440 (a day)")
 
 
 def _validate_schedule(settings: Settings) -> None:

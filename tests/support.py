@@ -41,6 +41,8 @@ def make_settings(directory: Path, database_url: str, **overrides: object) -> Se
         "database_url": database_url,
         "master_key_file": str(directory / "master.key"),
         "data_dir": str(directory),
+        # Never the host's /run/appliance: each test has its own ephemeral store.
+        "runtime_dir": str(directory / "run"),
         "cookie_secure": False,
         **LIGHT,
     }

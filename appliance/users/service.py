@@ -16,12 +16,13 @@ from appliance.crypto.blind_index import EMAIL_ADDRESS, BlindIndex, normalise_em
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.passwords import PasswordPolicy, PasswordSecret
 from appliance.crypto.sealing import new_private_key, public_key_of
+from appliance.ephemeral.store import EphemeralStore, Subject
 from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from appliance.persons.service import PersonDetails, PersonService
 from appliance.users.erasure import ERASED_PASSWORD, sole_key_cases
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
-from appliance.users.throttle import Throttles
+from appliance.users.throttle import SignInLimits, Throttles
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ ERASED_LABEL = "(erased)"
 class UserService:
     def __init__(self, session: Session, logbook: Logbook, passwords: PasswordPolicy,
                  blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock,
-                 persons: PersonService) -> None:
+                 persons: PersonService, clients: EphemeralStore, limits: SignInLimits) -> None:
         self._session = session
+        self._clients = clients
+        self._limits = limits
         self._persons = persons
         self._logbook = logbook
         self._passwords = passwords
@@ -287,10 +290,17 @@ class UserService:
     # --- sign-in --------------------------------------------------------------------
     def authenticate_password(self, email: str, password: str, client: str) -> SignedIn:
         """First factor: one argon2id run checks the password and unlocks the private key.
-        Throttled per account and per client; never says which was wrong."""
+        Never says which part was wrong.
+
+        Failures lock the account for the failing client only, and a client failing many
+        accounts, in the host's ephemeral store (``client`` is never stored or logged): so the
+        real user from a client that did not fail is let in while an attacker's client is
+        locked. Every failure is also counted per account in the database and logged
+        (login.failed); once an account has LOCKOUT_ACCOUNT_THRESHOLD of them, each client that
+        fails it is locked at its first failure, which keeps guessing from many clients slow."""
         normalised = normalise_email(email)[:254]
-        keys = (self._throttle_key("account", normalised), self._throttle_key("staff-client", client))
-        self._throttles.check(*keys)
+        pair, by_client = self._sign_in_subjects(normalised, client)
+        self._clients.check(pair, by_client)
         user = self._session.execute(
             sa.select(User).where(User.email_index == self._email_index(normalised))
         ).scalar_one_or_none()
@@ -298,13 +308,21 @@ class UserService:
             self._passwords.verify(None, password)  # the same work as for a real account
         private_key = self._unlock(user, password) if user is not None else None
         if user is None or private_key is None or user.disabled_at is not None:
-            self._throttles.fail(*keys)
+            account = self._throttle_key("account", normalised)
+            under_attack = self._throttles.failures(account) >= self._limits.account_alert
+            self._throttles.fail(account, lock=False)
+            self._clients.fail(Subject(pair.purpose, pair.values, self._limits.strict_pair) if under_attack else pair,
+                               by_client)
             self._logbook.record("login.failed", Actor("user", user.id) if user else Actor("anonymous"),
                                  object_type="user", object_id=user.id if user else None,
                                  detail="first factor")
             raise AuthenticationFailed()
-        self._throttles.clear(keys[0])
+        self._clients.clear(pair)
         return SignedIn(user, private_key)
+
+    def _sign_in_subjects(self, account: str, client: str) -> tuple[Subject, Subject]:
+        return (Subject("sign-in/account-client", (account, client), self._limits.pair),
+                Subject("sign-in/client", (client,), self._limits.client))
 
     def begin_enrolment(self, user: User) -> Enrolment:
         """The TOTP secret to show while the user is not yet enrolled."""
@@ -340,23 +358,29 @@ class UserService:
         self._logbook.record("login.succeeded", Actor("user", user_id), object_type="user", object_id=user_id)
 
     def _check_code(self, user: User, code: str, client: str, allow_recovery: bool) -> None:
-        keys = (self._throttle_key("totp", user.id.hex), self._throttle_key("staff-client", client))
-        self._throttles.check(*keys)
+        """Locked per account (in the database): only someone who has the password gets here, and
+        six digits must not be guessed from many clients at once; and per client, with the
+        sign-in failures of that client."""
+        account = self._throttle_key("totp", user.id.hex)
+        _, by_client = self._sign_in_subjects("", client)
+        self._throttles.check(account)
+        self._clients.check(by_client)
         if user.disabled_at is None and user.totp_secret_sealed is not None:
             secret = self._cipher.open(user.totp_secret_sealed, Place("users", "totp_secret", user.id))
             step = totp.matching_step(secret, code[:32], self._clock(), user.totp_last_step)
             if step is not None:
                 user.totp_last_step = step
-                self._throttles.clear(keys[0])
+                self._throttles.clear(account)
                 self._logbook.record("2fa.succeeded", Actor("user", user.id), object_type="user",
                                      object_id=user.id, detail="totp")
                 return
             if allow_recovery and self._use_recovery_code(user, code[:32]):
-                self._throttles.clear(keys[0])
+                self._throttles.clear(account)
                 self._logbook.record("2fa.succeeded", Actor("user", user.id), object_type="user",
                                      object_id=user.id, detail="recovery code")
                 return
-        self._throttles.fail(*keys)
+        self._throttles.fail(account)
+        self._clients.fail(by_client)
         self._logbook.record("2fa.failed", Actor("user", user.id), object_type="user", object_id=user.id)
         raise AuthenticationFailed()
 
