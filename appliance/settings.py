@@ -175,7 +175,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     path = config_path or find_config_path(env)
     raw: dict[str, Any] = {}
-    if path.exists():
+    if _config_exists(path):
         try:
             raw = {k.lower(): v for k, v in tomllib.loads(path.read_text("utf-8")).items()}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -193,8 +193,22 @@ def load_settings(
         env_value = env.get(f"{ENV_PREFIX}{name.upper()}")
         if env_value is not None:
             raw[name] = env_value
-    return build_settings(raw, base_dir=path.parent if path.exists() else Path.cwd(),
-                          config_path=path if path.exists() else None)
+    exists = _config_exists(path)
+    return build_settings(raw, base_dir=path.parent if exists else Path.cwd(),
+                          config_path=path if exists else None)
+
+
+def _config_exists(path: Path) -> bool:
+    """Whether the config file is there; a directory this user may not enter is one clear line,
+    not a traceback (Path.exists raises PermissionError)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise SettingsError("APPLIANCE_CONFIG", f"cannot read {path}: permission denied; run as the "
+                                                "appliance's user (check the owner and mode of its directory)") from None
+    return True
 
 
 def build_settings(

@@ -88,6 +88,8 @@ class Templates:
             migrate(make_settings(self.key_dir, f"sqlite+pysqlcipher:///{self._sqlite}"))
         target = directory / "appliance.db"
         shutil.copyfile(self._sqlite, target)
+        # The person key vault beside it, as `appliance init` leaves it (a missing one is refused).
+        shutil.copyfile(self.key_dir / "vault.db", directory / "vault.db")
         return f"sqlite+pysqlcipher:///{target}"
 
     def pg_copy(self) -> str:
@@ -105,9 +107,12 @@ class Templates:
 
 
 def migrate(settings: Settings) -> None:
+    """The schema and the person key vault, as `appliance init` makes them."""
     context = build_context(settings, check=False, create_database=True)
     try:
         runner.upgrade(context.engine)
+        if context.vault.separate:
+            context.vault.ensure_schema()
     finally:
         context.close()
 
