@@ -277,8 +277,8 @@ def _validate(settings: Settings) -> None:
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise SettingsError("BASE_URL", "must be an http(s) URL such as https://whistle.example.com")
-    if settings.smtp_url and urlsplit(settings.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
-        raise SettingsError("SMTP_URL", "must start with smtp://, smtp+starttls:// or smtps://")
+    if settings.smtp_url:
+        _validate_smtp(settings.smtp_url)
     if settings.max_attachment_bytes > settings.max_report_bytes:
         raise SettingsError("MAX_ATTACHMENT_BYTES", "must not exceed MAX_REPORT_BYTES")
     if settings.default_language not in LANGUAGES:
@@ -297,6 +297,16 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("WORKERS", "workers and threads must be at least 1")
     _validate_limits(settings)
     _validate_schedule(settings)
+
+
+def _validate_smtp(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps", "smtp+starttls"):
+        raise SettingsError("SMTP_URL", "must start with smtp://, smtp+starttls:// or smtps://")
+    if parts.scheme == "smtp" and (parts.username or parts.password):
+        # smtplib would send AUTH over the plain connection: the password readable on the wire.
+        raise SettingsError("SMTP_URL", "smtp:// with a user name and password would send them in clear; "
+                                        "use smtp+starttls:// or smtps://")
 
 
 def _validate_limits(settings: Settings) -> None:
