@@ -245,6 +245,39 @@ def test_attachments_download_sandboxed_whatever_their_type(world: World) -> Non
         assert_hardened(download)
 
 
+def raw_multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """A form as a browser encodes it: file names go into the header as they are (a backslash
+    is not escaped; only a quote would be sent as %22)."""
+    boundary = uuid.uuid4().hex
+    out = b""
+    for name, value in fields.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+    for filename, data in files:
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"attachments\"; filename=\"{filename}\"\r\n"
+                "Content-Type: application/pdf\r\n\r\n").encode() + data + b"\r\n"
+    return boundary, out + f"--{boundary}--\r\n".encode()
+
+
+def test_a_windows_path_in_an_upload_keeps_only_the_base_name(world: World) -> None:
+    reporter = world.browser("192.0.2.31")
+    long_name = "Quarterly figures " + "q" * 300 + ".xlsx"
+    boundary, body = raw_multipart(
+        {"csrf_token": reporter.token("/r/alpha/report"), "category": str(world.alpha.category_id),
+         "what": "files from a Windows machine"},
+        [("C:\\Users\\victim.name\\Documents\\Whistle\\evidence.pdf", b"%PDF-1.4 one"),
+         ("\\\\fileserver\\home$\\victim.name\\" + long_name, b"%PDF-1.4 two")])
+    receipt = reporter.client.post("/r/alpha/report", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert receipt.status_code == 200, receipt.get_data(as_text=True)
+    key = re.search(r'data-testid="case-key">([0-9A-Z-]{19})<', receipt.get_data(as_text=True))
+    assert key
+    assert reporter.post("/r/alpha/follow-up", {"case_key": key.group(1)}).status_code == 303
+    page = reporter.get("/r/alpha/case").get_data(as_text=True)
+    assert ">evidence.pdf<" in page
+    shortened = re.search(r">(Quarterly figures q+\.xlsx)<", page)
+    assert shortened and len(shortened.group(1)) == 200  # shortened in its stem, the extension kept
+    assert "victim" not in page and "Users" not in page and "fileserver" not in page
+
+
 # --- oversized uploads --------------------------------------------------------------------------
 PER_FILE = 64 * 1024
 PER_REPORT = 160 * 1024
