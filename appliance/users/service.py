@@ -229,16 +229,27 @@ class UserService:
         self._logbook.record("user.2fa_reset", actor, object_type="user", object_id=user_id)
         return self.begin_enrolment(user) if with_totp else None
 
-    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor) -> bytes:
+    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor,
+                        keep_session: uuid.UUID | None = None) -> bytes:
         """The user's own change: the same private key, now under the new password (access kept).
-        Returns the private key for the caller's session."""
+        A wrong current password is logged (user.password_change_failed) and throttled per
+        account: only the user, or someone holding their session, can try it. Every other
+        session of the user ends; ``keep_session`` (the caller's) goes on. Returns the private
+        key for the caller's session."""
         user = self.get(user_id)
+        throttle = self._throttle_key("password-change", user.id.hex)
+        self._throttles.check(throttle)
         private_key = self._unlock(user, current)
         if private_key is None:
+            self._throttles.fail(throttle)
+            self._logbook.record("user.password_change_failed", actor, object_type="user", object_id=user_id)
             raise AuthenticationFailed()
+        self._throttles.clear(throttle)
         self._store_private_key(user, private_key, self._passwords.derive(new))
         user.password_changed_at = self._clock()
-        self._logbook.record("user.password_changed", actor, object_type="user", object_id=user_id)
+        ended = SessionStore(self._session, self._clock).destroy_for_user(user_id, keep=keep_session)
+        self._logbook.record("user.password_changed", actor, object_type="user", object_id=user_id,
+                             detail=f"other_sessions_ended={ended}")
         return private_key
 
     def set_password(self, user_id: uuid.UUID, new: str, actor: Actor) -> None:

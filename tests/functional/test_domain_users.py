@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from appliance.actors import CLI, Role
+from appliance.actors import CLI, Actor, Role
 from appliance.audit.models import AuditEvent
 from appliance.context import AppContext
 from appliance.crypto import totp
@@ -375,6 +375,33 @@ def test_password_change_and_admin_reset(services: Services, ctx: AppContext, of
     assert services.web_sessions.lookup(token, "staff", staff_session_limits(ctx)) is None
     with pytest.raises(AuthenticationFailed):
         services.users.authenticate_password(EMAIL, "a brand new passphrase", new_client())
+
+
+def test_own_password_change_is_throttled_logged_and_ends_the_other_sessions(
+        services: Services, ctx: AppContext, settings: Settings, clock: FrozenClock, officer: User) -> None:
+    limits = staff_session_limits(ctx)
+    mine, mine_row = services.web_sessions.create("staff", "full", user_id=officer.id)
+    others = [services.web_sessions.create("staff", "full", user_id=officer.id)[0] for _ in range(2)]
+    actor = Actor("user", officer.id)
+    for _ in range(settings.lockout_threshold):
+        with pytest.raises(AuthenticationFailed):
+            services.users.change_password(officer.id, "a guess at the password", "a brand new passphrase", actor,
+                                           keep_session=mine_row.id)
+    with pytest.raises(LockedOut):  # someone holding the session cannot go on guessing the password
+        services.users.change_password(officer.id, STAFF_PASSWORD, "a brand new passphrase", actor,
+                                       keep_session=mine_row.id)
+    failed = services.session.execute(sa.select(AuditEvent).where(
+        AuditEvent.action == "user.password_change_failed")).scalars().all()
+    assert len(failed) == settings.lockout_threshold and {e.object_id for e in failed} == {str(officer.id)}
+    assert all(services.web_sessions.lookup(t, "staff", limits) is not None for t in others)  # nothing changed yet
+
+    clock.advance(seconds=settings.lockout_base_seconds)
+    services.users.change_password(officer.id, STAFF_PASSWORD, "a brand new passphrase", actor, keep_session=mine_row.id)
+    assert all(services.web_sessions.lookup(t, "staff", limits) is None for t in others)
+    assert services.web_sessions.lookup(mine, "staff", limits) is not None
+    changed = services.session.execute(sa.select(AuditEvent).where(
+        AuditEvent.action == "user.password_changed")).scalar_one()
+    assert changed.detail == "other_sessions_ended=2"
 
 
 # --- web sessions --------------------------------------------------------------------------------

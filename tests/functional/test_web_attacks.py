@@ -524,6 +524,37 @@ def test_a_disabled_users_session_stops_working(world: World) -> None:
     assert is_redirect_to(target.get("/staff/account"), "/staff/login")
 
 
+def test_the_account_pages_password_check_is_throttled_logged_and_ends_other_sessions(world: World) -> None:
+    staff = world.alpha.staff[Role.HANDLER]
+    here = world.staff_browser(staff)
+    elsewhere = world.browser("198.51.100.9")  # e.g. a stolen or forgotten session on another machine
+    assert is_redirect_to(password_step(elsewhere, staff), "/staff/2fa")
+    world.clock.advance(seconds=30)
+    assert is_redirect_to(elsewhere.post("/staff/2fa", {"code": totp.current_code(staff.secret, world.clock())}),
+                          "/staff/")
+    assert count(world.ctx, "web_sessions", "user_id = :id", id=staff.user_id) == 2
+    new_password = "a brand new passphrase for alpha"
+
+    def change(current: str) -> TestResponse:
+        return here.post("/staff/account", {"current": current, "new": new_password, "confirm": new_password})
+
+    threshold = world.ctx.settings.lockout_threshold
+    for _ in range(threshold):
+        assert change("not my password").status_code == 400
+    assert count(world.ctx, "audit_events", "action = 'user.password_change_failed' AND object_id = :id",
+                 id=str(staff.user_id)) == threshold
+    retry = assert_locked(change(PASSWORD))  # the right one too, while the lock lasts
+    world.clock.advance(seconds=retry)
+
+    assert change(PASSWORD).status_code == 200
+    assert count(world.ctx, "web_sessions", "user_id = :id", id=staff.user_id) == 1
+    assert is_redirect_to(elsewhere.get("/staff/queue"), "/staff/login")  # every other session ended
+    assert here.get(f"/staff/cases/{world.alpha_case.id}").status_code == 200  # this one goes on, key and all
+    assert is_redirect_to(password_step(world.browser("198.51.100.10"), staff, new_password), "/staff/2fa")
+    assert count(world.ctx, "audit_events", "action = 'user.password_changed' AND object_id = :id",
+                 id=str(staff.user_id)) == 1
+
+
 # --- cookies and headers ------------------------------------------------------------------------
 def set_cookies(responses: list[TestResponse]) -> list[str]:
     return [c for r in responses for c in r.headers.getlist("Set-Cookie")]
