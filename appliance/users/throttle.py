@@ -48,6 +48,9 @@ class Throttles:
     def check(self, *keys: bytes) -> None:
         """Raise LockedOut if any key is locked now."""
         now = self._clock()
+        # Also here, not only on failures: rows an older version wrote (keyed by client addresses,
+        # during a rolling upgrade) must not wait for the next failure to go.
+        self._forget(now)
         rows = self._session.execute(
             sa.select(Throttle).where(Throttle.key_hash.in_(keys), Throttle.locked_until > now)
         ).scalars().all()
@@ -65,7 +68,7 @@ class Throttles:
         """Count one failure on each key; lock those past the threshold (unless ``lock`` is
         false: then the key only counts)."""
         now = self._clock()
-        self._session.execute(sa.delete(Throttle).where(Throttle.last_failure_at < now - FORGET_AFTER))
+        self._forget(now)
         for key in keys:
             # Count in the database, not in Python: a read-modify-write loses failures made
             # at the same moment, so parallel guessing would never reach the threshold.
@@ -88,6 +91,9 @@ class Throttles:
                 seconds = min(self._max, self._base * (2 ** min(over, 20)))
                 row.locked_until = now + dt.timedelta(seconds=seconds)
         self._session.flush()
+
+    def _forget(self, now: dt.datetime) -> None:
+        self._session.execute(sa.delete(Throttle).where(Throttle.last_failure_at < now - FORGET_AFTER))
 
     def clear(self, *keys: bytes) -> None:
         self._session.execute(sa.delete(Throttle).where(Throttle.key_hash.in_(keys)))
