@@ -116,9 +116,14 @@ class _Now:
 
     def name(self, purpose: str, values: tuple[str, ...]) -> bytes:
         assert self.key is not None
-        message = b"".join(len(part).to_bytes(4, "big") + part for part in
-                           (purpose.encode(), *(value.encode("utf-8", "surrogatepass") for value in values)))
-        return hmac.new(self.key, message, hashlib.sha256).digest()
+        return row_name(self.key, purpose, values)
+
+
+def row_name(key: bytes, purpose: str, values: tuple[str, ...]) -> bytes:
+    """How a row is named: HMAC-SHA256 under the day's key of the length-prefixed purpose and values."""
+    message = b"".join(len(part).to_bytes(4, "big") + part for part in
+                       (purpose.encode(), *(value.encode("utf-8", "surrogatepass") for value in values)))
+    return hmac.new(key, message, hashlib.sha256).digest()
 
 
 class EphemeralStore:
