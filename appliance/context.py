@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +28,8 @@ from appliance.crypto.secrets import (
 from appliance.crypto.unwraps import UnwrapCounter
 from appliance.crypto.vault import Vault
 from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
-from appliance.errors import DatabaseUnavailable
+from appliance.ephemeral.store import EphemeralStore
+from appliance.errors import DatabaseUnavailable, VaultMissing
 from appliance.readers.service import VerifiedLists
 from appliance.settings import Settings
 
@@ -46,6 +48,12 @@ class AppContext:
     unwraps: UnwrapCounter = field(default_factory=UnwrapCounter)
     # Reader lists this process verified, kept while their newest entry is unchanged.
     verified_lists: VerifiedLists = field(default_factory=VerifiedLists)
+
+    @cached_property
+    def ephemeral(self) -> EphemeralStore:
+        """Throttles and rate limits keyed by client addresses: host-local, forgotten daily,
+        never in the database or a backup (appliance/ephemeral/store.py)."""
+        return EphemeralStore(self.settings.runtime_path, self.clock)
 
     @cached_property
     def blind_index(self) -> BlindIndex:
@@ -86,19 +94,57 @@ def sqlcipher_key(master: MasterKey) -> bytes:
     return master.derive("sqlcipher-database/v1")
 
 
+def _present(path: Path) -> bool:
+    """Whether a file exists; a directory this user may not read is one clear line."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise DatabaseUnavailable(f"cannot read {path.parent}: permission denied; run as the appliance's user "
+                                  "(check the owner and mode of DATA_DIR)") from None
+    return True
+
+
+def vault_file(settings: Settings) -> Path | None:
+    """The person key vault's file when it is an SQLite file (``vault.db`` by default), else None."""
+    url = settings.vault_url
+    return Path(url.removeprefix("sqlite+pysqlcipher:///")) if url.startswith("sqlite+pysqlcipher:///") else None
+
+
+def database_holds_persons(settings: Settings) -> bool:
+    """Whether the main database has a person record, whose vault share a new, empty vault would
+    lose (False for a database from before the person chain, or a fresh one)."""
+    master = MasterKey.load(settings.master_key_file)
+    engine = create_engine(settings, sqlcipher_key(master))
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("persons"):
+                return False
+            return connection.execute(sa.text("SELECT 1 FROM persons")).first() is not None
+    finally:
+        engine.dispose()
+
+
 def build_context(settings: Settings, clock: Clock = utcnow, check: bool = True,
-                  create_database: bool = False) -> AppContext:
+                  create_database: bool = False, create_vault: bool = False) -> AppContext:
     """Load the master key, open the database and check it can be read.
 
     A missing embedded database file is an error unless ``create_database`` (only
     ``appliance init`` and test set-up pass it): silently starting an empty database
-    because a volume failed to mount would look like data loss to everyone.
+    because a volume failed to mount would look like data loss to everyone. The same holds
+    for the person key vault's file (``create_vault``: `appliance backup restore-vault`, and
+    `db upgrade` of a database that holds no person yet): a new, empty vault would make every
+    person's data unreadable without a word.
     """
     master = MasterKey.load(settings.master_key_file)
     if settings.is_embedded and not create_database:
         path = Path(settings.database_url.removeprefix("sqlite+pysqlcipher:///"))
-        if not path.exists():
+        if not _present(path):
             raise DatabaseUnavailable(f"embedded database {path} not found; restore it from a backup or run `appliance init`")
+    vault_path = vault_file(settings)
+    if vault_path is not None and not (create_database or create_vault) and not _present(vault_path):
+        raise VaultMissing(str(vault_path))
     engine = create_engine(settings, sqlcipher_key(master))
     preserved = PreservedSecrets(master, engine)
     if check:

@@ -62,6 +62,34 @@ class DatabaseUnavailable(ApplianceError):
         return f"database: {self.reason}"
 
 
+class VaultMissing(ApplianceError):
+    """The person key vault's file is missing; it is never re-created empty behind the operator's back."""
+
+    exit_code = 69
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+    def message(self) -> str:
+        return (f"person key vault {self.path} not found; restore it with `appliance backup restore-vault` "
+                "(an empty vault would leave every person's data unreadable)")
+
+
+class BindFailed(ApplianceError):
+    """The web server cannot listen on the address it was given."""
+
+    exit_code = 69
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(address, reason)
+        self.address = address
+        self.reason = reason
+
+    def message(self) -> str:
+        return f"cannot listen on {self.address}: {self.reason}"
+
+
 class NotFound(ApplianceError):
     """The object does not exist, or the caller may not know that it exists."""
 
@@ -136,6 +164,19 @@ class LockedOut(ApplianceError):
 
     def message(self) -> str:
         return f"too many failed attempts, retry in {self.retry_after_seconds} s"
+
+
+class RateLimited(ApplianceError):
+    """Too many requests of this kind from this client or for this channel; nothing was stored."""
+
+    exit_code = 3
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+    def message(self) -> str:
+        return f"too many requests, retry in {self.retry_after_seconds} s"
 
 
 class TooLarge(ApplianceError):

@@ -12,12 +12,13 @@ from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
 from appliance.cases.key_admin import CaseKeyAdmin
-from appliance.cases.reporting import Limits, ReportingService
+from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
 from appliance.crypto.rotation import KeyRotationService
 from appliance.crypto.secrets import INSTALLATION_DATA
+from appliance.ephemeral.store import Lockout
 from appliance.persons.case_subjects import CaseSubjects
 from appliance.persons.erasure import PersonEraser
 from appliance.persons.export import PersonExport
@@ -27,7 +28,7 @@ from appliance.retention.service import RetentionService
 from appliance.tenants.service import TenantService
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
-from appliance.users.throttle import Throttles
+from appliance.users.throttle import SignInLimits, Throttles
 
 
 class Services:
@@ -64,6 +65,22 @@ class Services:
                          s.lockout_max_seconds)
 
     @cached_property
+    def sign_in_limits(self) -> SignInLimits:
+        s = self.ctx.settings
+        return SignInLimits(
+            pair=Lockout(s.lockout_threshold, s.lockout_base_seconds, s.lockout_max_seconds),
+            client=Lockout(s.lockout_client_threshold, s.lockout_base_seconds, s.lockout_max_seconds),
+            account_alert=s.lockout_account_threshold)
+
+    @cached_property
+    def reporter_limits(self) -> ReporterLimits:
+        s = self.ctx.settings
+        return ReporterLimits(
+            case_key=Lockout(s.lockout_case_key_threshold, s.lockout_case_key_seconds, s.lockout_case_key_seconds),
+            reports_per_client=s.report_limit_per_client, reports_per_channel=s.report_limit_per_channel,
+            window_seconds=s.report_limit_window_minutes * 60)
+
+    @cached_property
     def web_sessions(self) -> SessionStore:
         return SessionStore(self.session, self.ctx.clock)
 
@@ -75,7 +92,7 @@ class Services:
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
                            installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
-                           self.ctx.binding)
+                           self.ctx.ephemeral, self.sign_in_limits, self.ctx.binding)
 
     @cached_property
     def persons(self) -> PersonService:
@@ -113,7 +130,7 @@ class Services:
     @cached_property
     def reporting(self) -> ReportingService:
         return ReportingService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.blind_index,
-                                self.throttles, self.ctx.clock, self.limits)
+                                self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits)
 
     @cached_property
     def cases(self) -> CaseService:

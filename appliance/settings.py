@@ -22,6 +22,7 @@ from appliance.errors import SettingsError
 
 SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
 CHECKOUT_CONFIG = Path("var/appliance.toml")
+SYSTEM_RUNTIME_DIR = Path("/run/appliance")
 ENV_PREFIX = "APPLIANCE_"
 SUPPORTED_DATABASES = ("sqlite+pysqlcipher", "postgresql+psycopg", "mssql+pymssql")
 LANGUAGES = ("en", "sv", "de")
@@ -81,9 +82,27 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    # Staff sign-in: failures of one account from one client lock that pair (so nobody can lock
+    # a handler out from everywhere), failures of one client across accounts lock the client;
+    # locks double from base to max. TOTP codes and the account page's password check lock per
+    # account (only someone who has the password, or the session, can fail them).
     lockout_threshold: int = 5
     lockout_base_seconds: int = 30
-    lockout_max_seconds: int = 3600
+    lockout_max_seconds: int = 900
+    lockout_client_threshold: int = 20
+    # Failures of one account from every client (counted in the database, logged as login.failed)
+    # after which each client that fails it again is locked at once; a client that did not fail
+    # is still let in.
+    lockout_account_threshold: int = 20
+    # Case keys (80 random bits: guessing is hopeless anyway): a client that fails this often is
+    # paused for this long, never longer, since it may be a NAT or a Tor exit shared by reporters.
+    lockout_case_key_threshold: int = 10
+    lockout_case_key_seconds: int = 60
+    # New reports per client and per channel (organisation) in a sliding window; over it the
+    # portal answers 429 before the upload is read, and nothing is stored.
+    report_limit_per_client: int = 5
+    report_limit_per_channel: int = 60
+    report_limit_window_minutes: int = 60
     default_language: str = "en"
     # Shown times (deadlines, messages) are in this zone; everything is stored in UTC.
     timezone: str = "UTC"
@@ -95,6 +114,10 @@ class Settings:
     # Where gunicorn's workers keep their Prometheus counters (`appliance serve` empties it at
     # start); unset: one process, metrics in memory. The systemd unit sets it under /run.
     metrics_dir: Path | None = None
+    # Host-local state keyed by client addresses (throttles, report limits) under a key that is
+    # replaced every UTC day: never in the database or a backup. Unset: /run/appliance when this
+    # process may write there (the systemd unit's RuntimeDirectory, a tmpfs), else DATA_DIR/run.
+    runtime_dir: Path | None = None
     log_level: str = "INFO"
     config_path: Path | None = None
 
@@ -116,6 +139,15 @@ class Settings:
         if self.is_embedded:
             return f"sqlite+pysqlcipher:///{self.data_dir / 'vault.db'}"
         return ""
+
+    @property
+    def runtime_path(self) -> Path:
+        """Where the ephemeral store lives: RUNTIME_DIR, else /run/appliance when writable, else DATA_DIR/run."""
+        if self.runtime_dir is not None:
+            return self.runtime_dir
+        if SYSTEM_RUNTIME_DIR.is_dir() and os.access(SYSTEM_RUNTIME_DIR, os.W_OK | os.X_OK):
+            return SYSTEM_RUNTIME_DIR
+        return self.data_dir / "run"
 
     @property
     def is_embedded(self) -> bool:
@@ -143,7 +175,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     path = config_path or find_config_path(env)
     raw: dict[str, Any] = {}
-    if path.exists():
+    if _config_exists(path):
         try:
             raw = {k.lower(): v for k, v in tomllib.loads(path.read_text("utf-8")).items()}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -161,8 +193,22 @@ def load_settings(
         env_value = env.get(f"{ENV_PREFIX}{name.upper()}")
         if env_value is not None:
             raw[name] = env_value
-    return build_settings(raw, base_dir=path.parent if path.exists() else Path.cwd(),
-                          config_path=path if path.exists() else None)
+    exists = _config_exists(path)
+    return build_settings(raw, base_dir=path.parent if exists else Path.cwd(),
+                          config_path=path if exists else None)
+
+
+def _config_exists(path: Path) -> bool:
+    """Whether the config file is there; a directory this user may not enter is one clear line,
+    not a traceback (Path.exists raises PermissionError)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise SettingsError("APPLIANCE_CONFIG", f"cannot read {path}: permission denied; run as the "
+                                                "appliance's user (check the owner and mode of its directory)") from None
+    return True
 
 
 def build_settings(
@@ -231,8 +277,8 @@ def _validate(settings: Settings) -> None:
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise SettingsError("BASE_URL", "must be an http(s) URL such as https://whistle.example.com")
-    if settings.smtp_url and urlsplit(settings.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
-        raise SettingsError("SMTP_URL", "must start with smtp://, smtp+starttls:// or smtps://")
+    if settings.smtp_url:
+        _validate_smtp(settings.smtp_url)
     if settings.max_attachment_bytes > settings.max_report_bytes:
         raise SettingsError("MAX_ATTACHMENT_BYTES", "must not exceed MAX_REPORT_BYTES")
     if settings.default_language not in LANGUAGES:
@@ -249,9 +295,34 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("SESSION_IDLE_MINUTES", "session timeouts must be positive")
     if settings.workers < 1 or settings.threads < 1:
         raise SettingsError("WORKERS", "workers and threads must be at least 1")
-    if settings.lockout_threshold < 1:
-        raise SettingsError("LOCKOUT_THRESHOLD", "must be at least 1")
+    _validate_limits(settings)
     _validate_schedule(settings)
+
+
+def _validate_smtp(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps", "smtp+starttls"):
+        raise SettingsError("SMTP_URL", "must start with smtp://, smtp+starttls:// or smtps://")
+    if parts.scheme == "smtp" and (parts.username or parts.password):
+        # smtplib would send AUTH over the plain connection: the password readable on the wire.
+        raise SettingsError("SMTP_URL", "smtp:// with a user name and password would send them in clear; "
+                                        "use smtp+starttls:// or smtps://")
+
+
+def _validate_limits(settings: Settings) -> None:
+    for name in ("lockout_threshold", "lockout_client_threshold", "lockout_account_threshold",
+                 "lockout_case_key_threshold", "lockout_base_seconds", "lockout_case_key_seconds",
+                 "report_limit_per_client", "report_limit_per_channel", "report_limit_window_minutes"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(name.upper(), "must be at least 1")
+    if settings.lockout_max_seconds < settings.lockout_base_seconds:
+        raise SettingsError("LOCKOUT_MAX_SECONDS", "must not be less than LOCKOUT_BASE_SECONDS")
+    if settings.lockout_max_seconds > 3600 or settings.lockout_case_key_seconds > 3600:
+        # Locks are meant to slow guessing down, not to shut people out: keep them short.
+        raise SettingsError("LOCKOUT_MAX_SECONDS" if settings.lockout_max_seconds > 3600 else
+                            "LOCKOUT_CASE_KEY_SECONDS", "must be at most 3600 (an hour)")
+    if settings.report_limit_window_minutes > 1440:
+        raise SettingsError("REPORT_LIMIT_WINDOW_MINUTES", "must be at most 1440 (a day)")
 
 
 def _validate_schedule(settings: Settings) -> None:

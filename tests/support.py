@@ -46,6 +46,8 @@ def make_settings(directory: Path, database_url: str, **overrides: object) -> Se
         "database_url": database_url,
         "master_key_file": str(directory / "master.key"),
         "data_dir": str(directory),
+        # Never the host's /run/appliance: each test has its own ephemeral store.
+        "runtime_dir": str(directory / "run"),
         "cookie_secure": False,
         **LIGHT,
     }
@@ -91,6 +93,8 @@ class Templates:
             migrate(make_settings(self.key_dir, f"sqlite+pysqlcipher:///{self._sqlite}"))
         target = directory / "appliance.db"
         shutil.copyfile(self._sqlite, target)
+        # The person key vault beside it, as `appliance init` leaves it (a missing one is refused).
+        shutil.copyfile(self.key_dir / "vault.db", directory / "vault.db")
         return f"sqlite+pysqlcipher:///{target}"
 
     def pg_copy(self) -> str:
@@ -108,9 +112,12 @@ class Templates:
 
 
 def migrate(settings: Settings) -> None:
+    """The schema and the person key vault, as `appliance init` makes them."""
     context = build_context(settings, check=False, create_database=True)
     try:
         runner.upgrade(context.engine)
+        if context.vault.separate:
+            context.vault.ensure_schema()
     finally:
         context.close()
 

@@ -17,6 +17,7 @@ from webapp.admin import retention as _admin_retention  # noqa: F401  (its route
 from webapp.admin.views import blueprint as admin_blueprint
 from webapp.common import blueprint as common_blueprint
 from webapp.handler.views import blueprint as handler_blueprint
+from webapp.reporter.views import admit_report_before_reading
 from webapp.reporter.views import blueprint as reporter_blueprint
 from webapp.requestctx import close_request_services
 from webapp.security import SpoolingRequest, cookie_name, install_headers
@@ -57,6 +58,10 @@ def create_app(context: AppContext) -> Flask:
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count)  # type: ignore[method-assign]
 
+    context.ephemeral.ensure()  # RUNTIME_DIR unusable: one line naming it, at start, not at the first request
+    # Before CSRF protection, which reads (and spools) the whole form: a report over its rate
+    # limit is refused before any upload of it is read.
+    app.before_request(admit_report_before_reading)
     CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
     install_headers(app, settings)

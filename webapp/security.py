@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import IO
 
 from flask import Flask, Request, Response, request
@@ -57,10 +56,11 @@ def clear_session_cookie(response: Response, settings: Settings, purpose: str) -
                            httponly=True, samesite="Strict")
 
 
-def client_key(day: dt.date | None = None) -> str:
-    """What throttles count per client. Only a keyed hash of it is ever stored; adding the
-    day means even that hash cannot follow a reporter from one day to the next."""
-    return f"{(day or dt.date.today()).isoformat()}|{request.remote_addr or '-'}"
+def client_address() -> str:
+    """What throttles and rate limits count per client (the address nginx forwarded). It goes
+    only to the host's ephemeral store, as an HMAC under a key replaced every UTC day
+    (appliance/ephemeral): never to the database, a log or the logbook."""
+    return request.remote_addr or "-"
 
 
 def install_headers(app: Flask, settings: Settings) -> None:

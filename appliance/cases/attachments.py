@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 import uuid
@@ -20,6 +21,8 @@ from appliance.crypto.files import ChunkSealer, open_chunks, read_chunks, seal_s
 from appliance.errors import DecryptionFailed, TooLarge
 
 MAX_FILENAME = 200
+MAX_EXTENSION = 16  # longer "extensions" are part of the name, shortened with it
+DRIVE = re.compile(r"^[A-Za-z]:")
 SAFE_TYPES = {
     "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
     "text/csv", "application/zip", "audio/mpeg", "audio/ogg", "video/mp4",
@@ -56,10 +59,20 @@ class Download:
 
 
 def clean_filename(name: str) -> str:
-    """A display name without paths or control characters (the stored name is encrypted)."""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    """A display name without paths or control characters (the stored name is encrypted).
+
+    Only the base name is kept: a path a browser sent (``C:\\Users\\victim\\report.pdf``)
+    would name its user. A long name is shortened in its stem, keeping the extension."""
+    name = re.split(r"[/\\]", unicodedata.normalize("NFC", name))[-1]
+    name = DRIVE.sub("", name)  # "C:report.pdf": a drive-relative path
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
-    return name[:MAX_FILENAME] or "attachment"
+    if len(name) > MAX_FILENAME:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and len(extension) <= MAX_EXTENSION:
+            name = stem[:MAX_FILENAME - len(extension) - 1].rstrip(" .") + "." + extension
+        else:
+            name = name[:MAX_FILENAME].rstrip(" .")
+    return name or "attachment"
 
 
 def clean_content_type(value: str) -> str:

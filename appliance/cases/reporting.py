@@ -1,7 +1,9 @@
 """The reporter's side: submit a report, come back with the case key, talk to handlers.
 
-Reporters are anonymous: nothing here receives or stores an address, user agent or
-cookie. Case keys are kept only as a keyed blind index.
+Reporters are anonymous: nothing here stores an address, user agent or cookie. The client
+address that throttling and rate limits need goes only to the host's ephemeral store, as an
+HMAC under a key of the day (appliance/ephemeral). Case keys are kept only as a keyed blind
+index.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.case_keys import CROCKFORD, new_case_key, normalise_case_key
 from appliance.crypto.fields import Place
 from appliance.crypto.keyring import TenantKeyring
+from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
 from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, NotFound
 from appliance.tenants.models import Category, Tenant
-from appliance.users.throttle import Throttles
 
 CONTACT = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
@@ -57,13 +59,30 @@ class Limits:
     per_report: int
 
 
+@dataclass(frozen=True)
+class ReporterLimits:
+    """Case-key lockout and report submission limits (the lockout_case_key_* and report_limit_* settings)."""
+
+    case_key: Lockout
+    reports_per_client: int
+    reports_per_channel: int
+    window_seconds: int
+
+    @property
+    def attempts_per_client(self) -> int:
+        # Posts of the report form, stored or not (forms with errors give their report slot back).
+        return 3 * self.reports_per_client
+
+
 class ReportingService:
     def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
-                 blind_index: BlindIndex, throttles: Throttles, clock: Clock, limits: Limits) -> None:
+                 blind_index: BlindIndex, clients: EphemeralStore, clock: Clock, limits: Limits,
+                 reporter_limits: ReporterLimits) -> None:
         self._session = session
         self._logbook = logbook
         self._index = blind_index
-        self._throttles = throttles
+        self._clients = clients
+        self._reporter_limits = reporter_limits
         self._clock = clock
         self._limits = limits
         self._access = access
@@ -73,6 +92,32 @@ class ReportingService:
         """Whether a report filed now would reach someone: a confirmed reader who receives new
         reports, or the confirmed escrow key. The portal says so before a reporter writes anything."""
         return self._access.accepting(tenant.id)
+
+    def admit_report(self, tenant: Tenant, client: str) -> Ticket:
+        """Take a report slot for this client and for this channel before the form (and its
+        uploads) is read; RateLimited, with nothing read or stored, when either is used up. Every
+        post also counts as an attempt, which is never given back. Give the slots back with
+        ``return_admission`` when the request stored no report."""
+        attempt, reports = self._report_quotas(tenant, client)
+        self._clients.take(attempt)
+        return self._clients.take(*reports)
+
+    def report_wait_seconds(self, tenant: Tenant, client: str) -> int:
+        """How long until this client could file a report (0: now), so the form can say so
+        before anything is written."""
+        attempt, reports = self._report_quotas(tenant, client)
+        return self._clients.wait_seconds(attempt, *reports)
+
+    def _report_quotas(self, tenant: Tenant, client: str) -> tuple[Quota, tuple[Quota, Quota]]:
+        limits, tenant_id = self._reporter_limits, str(tenant.id)
+        return (Quota("report-attempt/client", (tenant_id, client), limits.attempts_per_client, limits.window_seconds),
+                (Quota("report/client", (tenant_id, client), limits.reports_per_client, limits.window_seconds),
+                 Quota("report/channel", (tenant_id,), limits.reports_per_channel, limits.window_seconds)))
+
+    def return_admission(self, ticket: Ticket) -> None:
+        """Nothing was stored (a form error, a file too large, the channel not ready): the report
+        slots go back, so a reporter who corrects a form is not refused."""
+        self._clients.give_back(ticket)
 
     def submit(self, tenant: Tenant, form: ReportForm, uploads: list[Upload]) -> Receipt:
         """Store a new report under the case's own keys, sealed to the channel's recipients, the
@@ -122,10 +167,12 @@ class ReportingService:
         return Receipt(case_id, case_key, keys.private_key)
 
     def open_with_key(self, tenant: Tenant, case_key: str, client: str) -> ReporterAccess:
-        """The case a key opens. Wrong keys are throttled per client (a per-tenant lock would let
-        one person lock every reporter out); 80-bit keys make guessing hopeless anyway."""
-        keys = (self._index.compute("throttle/case-key-client", client, tenant.id),)
-        self._throttles.check(*keys)
+        """The case a key opens. Wrong keys pause the client briefly (a per-tenant lock would let
+        one person lock every reporter out, and a client may be a NAT or a Tor exit that many
+        reporters share); 80-bit keys make guessing hopeless anyway. The client is counted only
+        in the host's ephemeral store."""
+        throttle = Subject("case-key/client", (str(tenant.id), client), self._reporter_limits.case_key)
+        self._clients.check(throttle)
         normalised = normalise_case_key(case_key[:64])
         case_id = None
         if normalised is not None:
@@ -133,7 +180,7 @@ class ReportingService:
                 Case.tenant_id == tenant.id, Case.case_key_index == self._key_index(tenant.id, normalised)
             )).scalar_one_or_none()
         if case_id is None:
-            self._throttles.fail(*keys)
+            self._clients.fail(throttle)
             self._logbook.record("case_key.failed", REPORTER, tenant_id=tenant.id)
             raise AuthenticationFailed()
         self._logbook.record("case_key.accepted", REPORTER, tenant_id=tenant.id, object_type="case",

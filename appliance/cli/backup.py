@@ -264,7 +264,7 @@ def restore(runtime: Runtime, at_text: str | None, site_name: str | None, into: 
 def restore_vault_command(runtime: Runtime, site_name: str | None, as_json: bool) -> None:
     """Put back the person key vault's shares from its newest copy (disaster recovery). Shares
     of persons erased since that copy stay gone; existing shares are kept."""
-    ctx = runtime.context
+    ctx = runtime.context_creating_vault()
     site = backup_service(ctx, None).site(site_name) if site_name else None
     with tempfile.TemporaryDirectory(prefix=".vault-", dir=ctx.settings.data_dir) as staging:
         added = restore_vault(ctx, site, Path(staging))

@@ -30,6 +30,10 @@ class ApplianceGroup(click.Group):
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else "cannot reach the database"
             click.echo(f"error: database: {first}", err=True)
             sys.exit(69)
+        except PermissionError as exc:  # e.g. DATA_DIR owned by another user: one line, not a traceback
+            click.echo(f"error: {exc.filename or 'a file'}: permission denied; run as the appliance's user "
+                       "(check the owner and mode of DATA_DIR)", err=True)
+            sys.exit(77)  # EX_NOPERM
 
 
 class Runtime:
@@ -49,6 +53,13 @@ class Runtime:
     def context(self) -> AppContext:
         if self._context is None:
             self._context = build_context(self.settings)
+        return self._context
+
+    def context_creating_vault(self) -> AppContext:
+        """The context for the few commands that may create a missing person key vault file
+        (`backup restore-vault`; `db upgrade` of a database holding no person yet)."""
+        if self._context is None:
+            self._context = build_context(self.settings, create_vault=True)
         return self._context
 
     @contextmanager

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import stat
 import sys
 from dataclasses import asdict, dataclass
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from appliance.audit.checkpoints import checkpoint_key
 from appliance.cli.audit import describe
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, BindFailed, VaultMissing
 from appliance.migrations import runner
 from appliance.readers.overview import overview
 
@@ -27,7 +29,10 @@ from appliance.readers.overview import overview
 def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
     """Serve the web application with gunicorn (put nginx in front in production)."""
     settings = runtime.settings
-    runtime.context.close()  # fail here, with one line, if the config/key/DB are wrong
+    context = runtime.context  # fail here, with one line, if the config/key/DB are wrong
+    context.ephemeral.ensure()  # ...or RUNTIME_DIR cannot be used
+    context.close()
+    check_bind(bind or settings.bind)  # one line, not gunicorn's retries and traceback
     gunicorn = Path(sys.executable).with_name("gunicorn")
     # Threaded workers: the worker keeps its heartbeat while a slow reporter streams a large
     # upload (nginx passes uploads through unbuffered, so nothing waits in clear on its disk);
@@ -47,6 +52,37 @@ def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
     click.echo(f"serving on {bind or settings.bind}", err=True)
     os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell)
+
+
+def check_bind(bind: str) -> None:
+    """Refuse, in one line, an address something else listens on (or that cannot be bound)."""
+    if bind.startswith("unix:"):
+        path = bind.removeprefix("unix:")
+        if not os.path.exists(path):
+            return
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+            except OSError:
+                return  # a stale socket file: gunicorn replaces it
+        raise BindFailed(bind, "a server already listens on this socket (another `appliance serve`?)")
+    host, _, port_text = bind.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 (an empty host means every address, as for gunicorn)
+    try:
+        port = int(port_text)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except (ValueError, OSError):
+        raise BindFailed(bind, "not an address; use HOST:PORT or unix:PATH") from None
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reasons = {errno.EADDRINUSE: "the address is already in use (another `appliance serve` or another "
+                                         "program); stop it or choose another with --bind or BIND",
+                       errno.EACCES: "permission denied (ports below 1024 need privileges; use nginx in front)",
+                       errno.EADDRNOTAVAIL: "not an address of this host"}
+            raise BindFailed(bind, reasons.get(exc.errno or 0, exc.strerror or "cannot bind")) from None
 
 
 def reset_metrics_dir(path: Path) -> None:
@@ -174,6 +210,31 @@ def vault_check(runtime: Runtime) -> Check:
     return Check("person vault", "ok", detail + "; kept outside the database's backups")
 
 
+def runtime_dir_check(path: Path) -> Check:
+    """Throttle state keyed by client addresses belongs in memory (tmpfs), not on a disk."""
+    kind = filesystem_type(path)
+    if kind in ("tmpfs", "ramfs"):
+        return Check("runtime dir", "ok", f"{path} on {kind}: client throttle state stays in memory, out of backups")
+    return Check("runtime dir", "warn", f"{path} is on {kind or 'an unknown file system'}: throttle state keyed by "
+                                        "client addresses is written to disk; set RUNTIME_DIR to a tmpfs such as "
+                                        "/run/appliance (the web unit's RuntimeDirectory)")
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system that holds ``path`` (or would, for a path not made yet)."""
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return None
+    target = os.path.abspath(path)
+    best: tuple[int, str] | None = None
+    for point, kind in mounts:
+        point = point.replace("\\040", " ")
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and (best is None or len(point) > best[0]):
+            best = (len(point), kind)
+    return best[1] if best else None
+
+
 @click.command()
 @json_option
 @pass_runtime
@@ -208,8 +269,14 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
                             "BASE_URL is not https or COOKIE_SECURE is off: acceptable only for a local demo"))
         checks.append(Check("smtp", "ok" if settings.smtp_url else "warn",
                             "configured" if settings.smtp_url else "SMTP_URL not set: no e-mail reminders"))
+        checks.append(runtime_dir_check(settings.runtime_path))
+    except VaultMissing as exc:
+        checks.append(Check("person vault", "fail", str(exc)))
     except ApplianceError as exc:
         checks.append(Check("startup", "fail", str(exc)))
+    except PermissionError as exc:
+        checks.append(Check("startup", "fail", f"{exc.filename}: permission denied; run as the appliance's user "
+                                               "(check the owner and mode of DATA_DIR)"))
     failed = any(c.status == "fail" for c in checks)
 
     def text() -> None:

@@ -9,10 +9,10 @@ import click
 
 from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
-from appliance.context import build_context
+from appliance.context import build_context, database_holds_persons
 from appliance.crypto.keys import MasterKey
 from appliance.crypto.secrets import record_master_key
-from appliance.errors import SettingsError
+from appliance.errors import SettingsError, VaultMissing
 from appliance.migrations import runner
 from appliance.settings import build_settings, render_config
 
@@ -70,7 +70,14 @@ def db() -> None:
 @pass_runtime
 def db_upgrade(runtime: Runtime) -> None:
     """Apply pending migrations (expand/contract: safe while the old version serves)."""
-    engine = runtime.context.engine
+    try:
+        engine = runtime.context.engine
+    except VaultMissing:
+        # An upgrade from before the person chain: there was no vault yet, so make it. With
+        # persons in the database the vault was lost: that needs `backup restore-vault`.
+        if database_holds_persons(runtime.settings):
+            raise
+        engine = runtime.context_creating_vault().engine
     runtime.context.vault.ensure_schema()  # with the DDL rights this run has (the service has none)
     before, head = runner.current_revision(engine), runner.head_revision()
     if before == head:

@@ -49,6 +49,10 @@ class Mailer:
         if not self.configured:
             raise MailFailed("SMTP_URL is not set")
         host, scheme = self._url.hostname or "localhost", self._url.scheme
+        if self._url.username and scheme not in ("smtps", "smtp+starttls"):
+            # Settings refuse this at start; never send a password over a plain connection anyway.
+            raise MailFailed("refusing to send the SMTP user name and password without TLS; "
+                             "use smtp+starttls:// or smtps:// in SMTP_URL")
         port = self._url.port or (465 if scheme == "smtps" else 25)
         try:
             client: smtplib.SMTP

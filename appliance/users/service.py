@@ -25,12 +25,13 @@ from appliance.crypto.signing import (
     user_keys_signed,
     user_keys_statement,
 )
+from appliance.ephemeral.store import EphemeralStore, Subject
 from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from appliance.persons.service import PersonDetails, PersonService
 from appliance.users.erasure import ERASED_PASSWORD, sole_key_cases
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
-from appliance.users.throttle import Throttles
+from appliance.users.throttle import SignInLimits, Throttles
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,10 @@ ERASED_LABEL = "(erased)"
 class UserService:
     def __init__(self, session: Session, logbook: Logbook, passwords: PasswordPolicy,
                  blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock,
-                 persons: PersonService, binding: KeyBinding) -> None:
+                 persons: PersonService, clients: EphemeralStore, limits: SignInLimits, binding: KeyBinding) -> None:
         self._session = session
+        self._clients = clients
+        self._limits = limits
         self._binding = binding
         self._persons = persons
         self._logbook = logbook
@@ -243,16 +246,27 @@ class UserService:
         self._logbook.record("user.2fa_reset", actor, object_type="user", object_id=user_id)
         return self.begin_enrolment(user) if with_totp else None
 
-    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor) -> bytes:
+    def change_password(self, user_id: uuid.UUID, current: str, new: str, actor: Actor,
+                        keep_session: uuid.UUID | None = None) -> bytes:
         """The user's own change: the same private key, now under the new password (access kept).
-        Returns the private key for the caller's session."""
+        A wrong current password is logged (user.password_change_failed) and throttled per
+        account: only the user, or someone holding their session, can try it. Every other
+        session of the user ends; ``keep_session`` (the caller's) goes on. Returns the private
+        key for the caller's session."""
         user = self.get(user_id)
+        throttle = self._throttle_key("password-change", user.id.hex)
+        self._throttles.check(throttle)
         private_key = self._unlock(user, current)
         if private_key is None or user.must_change_password:
+            self._throttles.fail(throttle)
+            self._logbook.record("user.password_change_failed", actor, object_type="user", object_id=user_id)
             raise AuthenticationFailed()
+        self._throttles.clear(throttle)
         self._store_private_key(user, private_key, self._passwords.derive(new))
         user.password_changed_at = self._clock()
-        self._logbook.record("user.password_changed", actor, object_type="user", object_id=user_id)
+        ended = SessionStore(self._session, self._clock).destroy_for_user(user_id, keep=keep_session)
+        self._logbook.record("user.password_changed", actor, object_type="user", object_id=user_id,
+                             detail=f"other_sessions_ended={ended}")
         return private_key
 
     def set_password(self, user_id: uuid.UUID, new: str, actor: Actor) -> None:
@@ -350,21 +364,32 @@ class UserService:
     # --- sign-in --------------------------------------------------------------------
     def authenticate_password(self, email: str, password: str, client: str) -> SignedIn:
         """First factor: one argon2id run checks the password and unlocks the private key.
-        Throttled per account and per client; never says which was wrong."""
+        Never says which part was wrong.
+
+        Failures lock the account for the failing client only, and a client failing many
+        accounts, in the host's ephemeral store (``client`` is never stored or logged): so the
+        real user from a client that did not fail is let in while an attacker's client is
+        locked. Every failure is also counted per account in the database and logged
+        (login.failed); once an account has LOCKOUT_ACCOUNT_THRESHOLD of them, each client that
+        fails it is locked at its first failure, which keeps guessing from many clients slow."""
         normalised = normalise_email(email)[:254]
-        keys = (self._throttle_key("account", normalised), self._throttle_key("staff-client", client))
-        self._throttles.check(*keys)
+        pair, by_client = self._sign_in_subjects(normalised, client)
+        self._clients.check(pair, by_client)
         user = self._session.execute(
             sa.select(User).where(User.email_index == self._email_index(normalised))
         ).scalar_one_or_none()
         passed, private_key = self._first_factor(user, password)
         if user is None or not passed or user.disabled_at is not None:
-            self._throttles.fail(*keys)
+            account = self._throttle_key("account", normalised)
+            under_attack = self._throttles.failures(account) >= self._limits.account_alert
+            self._throttles.fail(account, lock=False)
+            self._clients.fail(Subject(pair.purpose, pair.values, self._limits.strict_pair) if under_attack else pair,
+                               by_client)
             self._logbook.record("login.failed", Actor("user", user.id) if user else Actor("anonymous"),
                                  object_type="user", object_id=user.id if user else None,
                                  detail="first factor")
             raise AuthenticationFailed()
-        self._throttles.clear(keys[0])
+        self._clients.clear(pair)
         return SignedIn(user, private_key)
 
     def _first_factor(self, user: User | None, password: str) -> tuple[bool, bytes | None]:
@@ -377,6 +402,10 @@ class UserService:
             return self._passwords.verify(user.password_hash, password) is not None, None
         private_key = self._unlock(user, password)
         return private_key is not None, private_key
+
+    def _sign_in_subjects(self, account: str, client: str) -> tuple[Subject, Subject]:
+        return (Subject("sign-in/account-client", (account, client), self._limits.pair),
+                Subject("sign-in/client", (client,), self._limits.client))
 
     def begin_enrolment(self, user: User) -> Enrolment:
         """The TOTP secret to show while the user is not yet enrolled."""
@@ -412,23 +441,29 @@ class UserService:
         self._logbook.record("login.succeeded", Actor("user", user_id), object_type="user", object_id=user_id)
 
     def _check_code(self, user: User, code: str, client: str, allow_recovery: bool) -> None:
-        keys = (self._throttle_key("totp", user.id.hex), self._throttle_key("staff-client", client))
-        self._throttles.check(*keys)
+        """Locked per account (in the database): only someone who has the password gets here, and
+        six digits must not be guessed from many clients at once; and per client, with the
+        sign-in failures of that client."""
+        account = self._throttle_key("totp", user.id.hex)
+        _, by_client = self._sign_in_subjects("", client)
+        self._throttles.check(account)
+        self._clients.check(by_client)
         if user.disabled_at is None and user.totp_secret_sealed is not None:
             secret = self._cipher.open(user.totp_secret_sealed, Place("users", "totp_secret", user.id))
             step = totp.matching_step(secret, code[:32], self._clock(), user.totp_last_step)
             if step is not None:
                 user.totp_last_step = step
-                self._throttles.clear(keys[0])
+                self._throttles.clear(account)
                 self._logbook.record("2fa.succeeded", Actor("user", user.id), object_type="user",
                                      object_id=user.id, detail="totp")
                 return
             if allow_recovery and self._use_recovery_code(user, code[:32]):
-                self._throttles.clear(keys[0])
+                self._throttles.clear(account)
                 self._logbook.record("2fa.succeeded", Actor("user", user.id), object_type="user",
                                      object_id=user.id, detail="recovery code")
                 return
-        self._throttles.fail(*keys)
+        self._throttles.fail(account)
+        self._clients.fail(by_client)
         self._logbook.record("2fa.failed", Actor("user", user.id), object_type="user", object_id=user.id)
         raise AuthenticationFailed()
 

@@ -106,8 +106,12 @@ class SessionStore:
         if token:
             self._session.execute(sa.delete(WebSession).where(WebSession.token_hash == token_hash(token)))
 
-    def destroy_for_user(self, user_id: uuid.UUID) -> None:
-        self._session.execute(sa.delete(WebSession).where(WebSession.user_id == user_id))
+    def destroy_for_user(self, user_id: uuid.UUID, keep: uuid.UUID | None = None) -> int:
+        """End every session of the user, except ``keep`` (the caller's own); how many ended."""
+        query = sa.delete(WebSession).where(WebSession.user_id == user_id)
+        if keep is not None:
+            query = query.where(WebSession.id != keep)
+        return int(self._session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
 
     def purge_expired(self, limits_by_kind: dict[str, SessionLimits]) -> int:
         now = self._clock()

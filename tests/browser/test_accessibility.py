@@ -262,3 +262,31 @@ def test_starting_a_reader_list_passes_axe(new_context: ContextFactory, site: Si
     axe(staff, "readers-sv")
     axe.assert_clean({"readers-not-started", "readers-start-requested", "admin-readers-fingerprint-error",
                       "admin-readers-fingerprint-error-sv", "admin-readers-sv", "readers-sv"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the limits have their own tests on both databases
+def test_the_rate_limited_report_pages_pass_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
+    """Over the report limit: the form says so before anything is written, and a report sent
+    anyway gets the 429 page in the organisation's frame, in English and in Swedish."""
+    tenant = services.tenants.by_slug(site.slug)
+    services.session.commit()
+    for _ in range(services.ctx.settings.report_limit_per_client):  # this browser's address, as the server sees it
+        services.reporting.admit_report(tenant, "127.0.0.1")
+    axe = Axe()
+    page = new_context(bypass_csp=True).new_page()
+    page.goto(f"/r/{site.slug}/report")
+    expect(page.get_by_test_id("report-wait")).to_contain_text("Too many reports right now")
+    axe(page, "report-form-limited")
+    page.get_by_label("What is it about?").select_option(label=site.category)
+    page.get_by_label("What happened?").fill(steps.REPORT_TEXT)
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Too many reports right now")
+    expect(page.get_by_test_id("refused")).to_contain_text("Nothing you sent was read or stored")
+    expect(page.get_by_role("link", name=site.tenant_name)).to_be_visible()
+    axe(page, "report-refused")
+    page.locator("footer button[value=sv]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "sv")
+    page.goto(f"/r/{site.slug}/report")
+    expect(page.get_by_test_id("report-wait")).to_contain_text("För många rapporter just nu")
+    axe(page, "report-form-limited-sv")
+    axe.assert_clean({"report-form-limited", "report-refused", "report-form-limited-sv"})

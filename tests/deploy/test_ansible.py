@@ -308,6 +308,7 @@ def test_configuration_key_and_units_are_in_place_with_their_modes(converged: Co
     assert (data / "master.key").read_bytes().hex() == converged.values["master_key_bytes"]
     toml = (config / "appliance.toml").read_text()
     assert 'base_url = "https://localhost:' in toml and "proxy_count = 1" in toml and "cookie_secure = true" in toml
+    assert f'runtime_dir = "{converged.path("appliance_runtime_dir")}"' in toml
     assert f'backup_sites = ["site-a={converged.root}/srv/backup-a", "site-b={converged.root}/srv/backup-b"]' in toml
     # The appliance opens each site with the password the backup role initialised it with.
     assert (f'backup_site_passwords = ["site-a={config}/restic.password", "site-b={config}/restic.password"]'

@@ -244,22 +244,23 @@ def test_sign_in_posts_beyond_the_limit_get_429(stack: Stack) -> None:
 
 def test_the_application_tells_clients_apart_by_the_address_nginx_forwards(stack: Stack) -> None:
     # nginx overwrites X-Forwarded-For with the client's address and the application
-    # (PROXY_COUNT=1) keys its per-client sign-in lockout on it. Lock one client out...
+    # (PROXY_COUNT=1) keys its sign-in lockout on (account, client). Lock one client out of
+    # an account...
+    account = next(a for a in stack.credentials if "admin" in a["roles"])  # type: ignore[operator]
+    fields = {"email": str(account["email"]), "password": str(account["password"])}
     locked = stack.client(source="127.0.0.79")
-    for n in range(LOCKOUT_THRESHOLD):
+    for _ in range(LOCKOUT_THRESHOLD):
         page = locked.get("/staff/login")
-        failed = locked.post_form("/staff/login", {"csrf_token": csrf(page), "email": f"nobody{n}@example.com",
+        failed = locked.post_form("/staff/login", {"csrf_token": csrf(page), "email": fields["email"],
                                                    "password": "not the password"})
         assert failed.status == 401
     # ...then even the right password from it is refused, by the application (nginx's own
     # limit is far off), and a forged X-Forwarded-For does not get it out.
-    account = next(a for a in stack.credentials if "admin" in a["roles"])  # type: ignore[operator]
-    fields = {"email": str(account["email"]), "password": str(account["password"])}
     page = locked.get("/staff/login")
     refused = locked.post_form("/staff/login", {"csrf_token": csrf(page), **fields},
                                headers={"X-Forwarded-For": "198.51.100.7"})
     assert refused.status == 429 and "<center>nginx</center>" not in refused.text
-    # Another client is not affected.
+    # The owner, from another client, is not affected.
     other = stack.client()
     page = other.get("/staff/login")
     assert other.post_form("/staff/login", {"csrf_token": csrf(page), **fields}).status == 303
@@ -320,17 +321,50 @@ def test_report_with_attachment_then_handler_reads_it_through_nginx(stack: Stack
     assert fetched.body == attachment  # whole: nginx did not try to park it in proxy_temp_path
 
 
+def test_report_posts_beyond_the_limits_get_429(stack: Stack) -> None:
+    flooder = stack.client(source="127.0.0.81")
+    form = flooder.get("/r/demo/report")
+    statuses: list[int] = []
+    for _ in range(12):
+        last = flooder.request("POST", "/r/demo/report", body=b"what=spam", headers=URLENCODED)
+        statuses.append(last.status)
+        if last.status == 429 and "<center>nginx</center>" in last.text:
+            break
+    # The application refuses first (5 per client per hour; these posts fail its CSRF check and
+    # keep their slot), in the organisation's frame; nginx (burst 5 + 2/min) right after.
+    assert statuses[:5] == [400] * 5, statuses
+    assert 429 in statuses[5:-1], statuses
+    assert statuses[-1] == 429 and "<center>nginx</center>" in last.text, statuses
+    app_refusal = flooder.request("GET", "/r/demo/report")
+    assert app_refusal.status == 200 and 'data-testid="report-wait"' in app_refusal.text
+    last.one("Strict-Transport-Security")
+    # Only this client: another one still reaches the form and can report.
+    other = stack.client(source="127.0.0.82")
+    page = other.get("/r/demo/report")
+    category = CATEGORY.search(page.text)
+    assert category
+    sent = other.post_form("/r/demo/report", {"csrf_token": csrf(page), "category": category.group(1),
+                                              "what": "A report while someone floods."})
+    assert sent.status == 200 and CASE_KEY.search(sent.text)
+    assert form.status == 200
+
+
 def test_reporter_requests_leave_no_trace_in_the_nginx_logs(stack: Stack) -> None:
     source = "127.0.0.78"
     reporter = stack.client(source=source)
     assert reporter.get("/r/demo/").status == 200
     # Events nginx writes to its error log with the client's address: rate-limited case-key
-    # guesses (429) and an oversized upload (413), both on reporter routes.
+    # guesses and reports (429) and an oversized upload (413), all on reporter routes.
     for _ in range(30):
         guess = reporter.request("POST", "/r/demo/follow-up", body=b"case_key=AAAA-AAAA-AAAA-AAAA", headers=URLENCODED)
         if guess.status == 429:
             break
     assert guess.status == 429
+    for _ in range(30):
+        flood = reporter.request("POST", "/r/demo/report", body=b"what=spam", headers=URLENCODED)
+        if flood.status == 429 and "<center>nginx</center>" in flood.text:
+            break
+    assert flood.status == 429 and "<center>nginx</center>" in flood.text
     assert oversized_post(reporter, "/r/demo/report").status == 413
     # Control: the same 413 on a staff route is logged, with the client's address.
     assert oversized_post(reporter, "/staff/login").status == 413
@@ -341,6 +375,7 @@ def test_reporter_requests_leave_no_trace_in_the_nginx_logs(stack: Stack) -> Non
     logs = {path.name: path.read_text(errors="replace") for path in stack.log_dir.iterdir()}
     for name, text in logs.items():
         assert "/r/" not in text, f"{name} mentions a reporter route:\n{text[-2000:]}"
+        assert "appliance_report" not in text, f"{name} logged a report limit:\n{text[-2000:]}"
     errors = logs["appliance.error.log"]
     assert f"client: {source}" in errors and "/staff/login" in errors  # the control was logged
     access = logs["appliance.access.log"]

@@ -69,6 +69,8 @@ def test_web_unit_runs_appliance_serve_on_the_socket_nginx_uses() -> None:
     assert unit_directives("CapabilityBoundingSet") == [""]
     assert unit_directives("MemoryDenyWriteExecute") == ["yes"]
     assert "APPLIANCE_METRICS_DIR=/run/appliance/metrics" in unit_directives("Environment")
+    # Lockouts and report limits keyed by client addresses: on the unit's tmpfs, gone at every stop.
+    assert "APPLIANCE_RUNTIME_DIR=/run/appliance" in unit_directives("Environment")
 
 
 def test_scheduler_unit_runs_appliance_scheduler_with_the_web_units_sandbox() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import socket
 import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,6 +355,7 @@ def test_missing_config_is_one_clear_line(appliance: Appliance) -> None:
     ("config-unknown", "UNKNOWN_THING"),
     ("config-backend", "DATABASE_URL"),
     ("database-gone", "not found; restore it from a backup"),
+    ("vault-gone", "not found; restore it with `appliance backup restore-vault`"),
 ])
 def test_broken_install_is_one_clear_line(initialised: Appliance, breakage: str, expected: str) -> None:
     key = initialised.data_dir / "master.key"
@@ -374,10 +377,105 @@ def test_broken_install_is_one_clear_line(initialised: Appliance, breakage: str,
     elif breakage == "database-gone":  # e.g. a volume that did not mount
         for file in initialised.data_dir.glob("appliance.db*"):
             file.unlink()
+    elif breakage == "vault-gone":
+        (initialised.data_dir / "vault.db").unlink()
 
     for args in (("tenant", "list"), ("audit", "verify")):
         _, line = initialised.fails(*args)
         assert expected in line, (args, line)
+
+
+def test_a_missing_vault_is_refused_never_recreated_empty(populated: Appliance) -> None:
+    """An empty vault.db would make every person's data unreadable without a word: only `init`
+    and `backup restore-vault` may create it."""
+    populated.ok("backup", "full")  # no sites: the vault's copy goes beside the local backups
+    vault = populated.data_dir / "vault.db"
+    vault.unlink()
+
+    for args in (("tenant", "list"), ("person", "find", "--email", "officer@example.com"), ("db", "upgrade"),
+                 ("serve", "--bind", "127.0.0.1:0")):
+        code, line = populated.fails(*args)
+        assert code == 69 and str(vault) in line and "`appliance backup restore-vault`" in line, (args, line)
+    assert not vault.exists()
+    result = populated.run("doctor", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["person vault"]["status"] == "fail" and "restore-vault" in checks["person vault"]["detail"]
+    assert not vault.exists()
+
+    assert "restored 1 person key share" in populated.ok("backup", "restore-vault")
+    assert vault.exists()
+    report = populated.json("doctor")
+    assert {c["name"]: c["status"] for c in report["checks"]}["person vault"] != "fail", report
+    assert "officer@example.com" not in populated.ok("person", "find", "--email", "officer@example.com")
+
+
+def test_db_upgrade_makes_the_vault_of_an_install_from_before_it(initialised: Appliance) -> None:
+    """An install from before the person chain has no vault and no person: nothing to lose."""
+    (initialised.data_dir / "vault.db").unlink()
+    initialised.ok("db", "upgrade")
+    assert (initialised.data_dir / "vault.db").exists()
+
+
+def unreadable_runs(data_dir: Path) -> tuple[list[str], Callable[[], None]]:
+    """A command prefix under which ``data_dir`` cannot be read, and how to undo it. As root (CI)
+    the directory goes to another owner and the command runs without CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH, which root needs to read someone else's private directory."""
+    if os.geteuid() != 0:
+        data_dir.chmod(0)
+        return [], lambda: data_dir.chmod(0o700)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    os.chown(data_dir, 65534, 65534)
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"], lambda: os.chown(data_dir, 0, 0)
+
+
+def test_an_unreadable_data_dir_is_one_clear_line(populated: Appliance, tmp_path: Path) -> None:
+    data = populated.data_dir
+    # The config (and the key) can also live outside the data directory, as in production.
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    key_outside = outside / "master.key"
+    key_outside.write_bytes((data / "master.key").read_bytes())
+    key_outside.chmod(0o400)
+    config_with_key_inside = outside / "appliance.toml"
+    config_with_key_inside.write_text(populated.config.read_text())
+    config_with_key_outside = outside / "outside-key.toml"
+    config_with_key_outside.write_text(populated.config.read_text().replace(str(data / "master.key"), str(key_outside)))
+    prefix, undo = unreadable_runs(data)
+    try:
+        for config in (populated.config, config_with_key_inside, config_with_key_outside):
+            env = populated.env() | {"APPLIANCE_CONFIG": str(config)}
+            for args in (("tenant", "list"), ("audit", "verify"), ("serve", "--bind", "127.0.0.1:0")):
+                result = subprocess.run([*prefix, str(APPLIANCE), *args], env=env, cwd=populated.cwd, text=True,
+                                        capture_output=True, timeout=120, check=False)
+                _, line = one_line_failure(result)
+                assert "permission denied" in line and "user" in line, (config.name, args, line)
+            result = subprocess.run([*prefix, str(APPLIANCE), "doctor", "--json"], env=env, cwd=populated.cwd,
+                                    text=True, capture_output=True, timeout=120, check=False)
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+            report = json.loads(result.stdout)
+            assert any(c["status"] == "fail" and "permission denied" in c["detail"] for c in report["checks"])
+    finally:
+        undo()
+
+
+def test_serve_on_a_busy_address_is_one_clear_line(populated: Appliance, tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, line = populated.fails("serve", "--bind", f"127.0.0.1:{port}")
+        assert code == 69 and f"127.0.0.1:{port}" in line and "already in use" in line
+    path = tmp_path / "web.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
+        busy.bind(str(path))
+        busy.listen()
+        code, line = populated.fails("serve", "--bind", f"unix:{path}")
+        assert code == 69 and str(path) in line and "already listens" in line
+    code, line = populated.fails("serve", "--bind", "nonsense")
+    assert code == 69 and "HOST:PORT" in line
 
 
 # --- help -------------------------------------------------------------------------------------------------

@@ -85,8 +85,11 @@ def full_case(services: Services, org_a: Org, file_report: ReportFactory) -> tup
 
 
 def copy_installation(backend: str, ctx: AppContext, target: Path) -> Path:
-    """What IT holds: the database (for SQLite the file), the master key file and the config."""
+    """What IT holds: the database (for SQLite the file, and the person key vault beside it), the
+    master key file and the config."""
     target.mkdir()
+    if backend == "sqlite":
+        shutil.copyfile(Path(ctx.settings.data_dir) / "vault.db", target / "vault.db")
     shutil.copyfile(ctx.settings.master_key_file, target / "master.key")
     (target / "master.key").chmod(0o400)
     url = copy_database(backend, ctx, target)

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from appliance.actors import CLI, Role
+from appliance.actors import CLI, Actor, Role
 from appliance.audit.models import AuditEvent
 from appliance.context import AppContext
 from appliance.crypto import totp
@@ -90,50 +90,105 @@ def test_password_is_stored_as_argon2id_only(services: Services, officer: User) 
     assert stored.startswith("$appliance-argon2id$v=19$") and STAFF_PASSWORD not in stored
 
 
-# --- lockout -------------------------------------------------------------------------------------
-def fail_logins(services: Services, email: str, times: int) -> None:
+# --- lockout ---------------------------------------------------------------------------------------
+def fail_logins(services: Services, email: str, times: int, client: str | None = None) -> None:
+    """``times`` wrong passwords, from ``client`` or each from a fresh client."""
     for _ in range(times):
         with pytest.raises(AuthenticationFailed):
-            services.users.authenticate_password(email, "wrong password, again", new_client())
+            services.users.authenticate_password(email, "wrong password, again", client or new_client())
 
 
-def test_account_locks_after_threshold_even_from_new_clients(
-        services: Services, settings: Settings, clock: FrozenClock, officer: User, org_a: Org,
+def login_failures_logged(services: Services) -> int:
+    return int(services.session.execute(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "login.failed")).scalar_one())
+
+
+def test_failures_lock_the_account_for_the_failing_client_only(
+        services: Services, settings: Settings, clock: FrozenClock, officer: User,
         other_services: ServicesOpener) -> None:
-    colleague, _ = services.users.create_user("colleague@example.com", STAFF_PASSWORD, [], CLI)
-    fail_logins(services, EMAIL, settings.lockout_threshold)
+    attacker = new_client()
+    fail_logins(services, EMAIL, settings.lockout_threshold, attacker)
     services.session.commit()
 
-    with pytest.raises(LockedOut) as locked:
-        services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client())
-    assert locked.value.retry_after_seconds > 0
-    assert services.users.authenticate_password("colleague@example.com", STAFF_PASSWORD,
-                                                new_client()).user.id == colleague.id  # per account
+    with pytest.raises(LockedOut) as locked:  # even the right password, from the attacker's client
+        services.users.authenticate_password(EMAIL, STAFF_PASSWORD, attacker)
+    assert 0 < locked.value.retry_after_seconds <= settings.lockout_base_seconds
+    # The real user, from a client that did not fail, is let in: nobody can lock a handler out
+    # from everywhere by failing on purpose.
+    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()
-
-    with other_services() as fresh:  # another worker, another session: still locked
+    with other_services() as fresh:  # another worker of this host: the attacker's client is still locked
         with pytest.raises(LockedOut):
-            fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client())
+            fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, attacker)
 
-    clock.advance(seconds=settings.lockout_base_seconds + 1)
-    with other_services() as fresh:
-        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
+    clock.advance(seconds=settings.lockout_base_seconds)
+    with other_services() as fresh:  # the lock is short
+        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, attacker).user.id == officer.id
         fresh.session.commit()
-    with other_services() as fresh:  # a success clears the account's count
-        fail_logins(fresh, EMAIL, settings.lockout_threshold - 1)
-        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
+    with other_services() as fresh:  # a success clears the pair's count
+        fail_logins(fresh, EMAIL, settings.lockout_threshold - 1, attacker)
+        assert fresh.users.authenticate_password(EMAIL, STAFF_PASSWORD, attacker).user.id == officer.id
+
+
+def test_lockouts_back_off_but_stay_short(services: Services, settings: Settings, clock: FrozenClock,
+                                          officer: User) -> None:
+    attacker = new_client()
+    fail_logins(services, EMAIL, settings.lockout_threshold, attacker)
+    locks = []
+    for _ in range(10):
+        with pytest.raises(LockedOut) as locked:
+            services.users.authenticate_password(EMAIL, STAFF_PASSWORD, attacker)
+        locks.append(locked.value.retry_after_seconds)
+        clock.advance(seconds=locks[-1])
+        fail_logins(services, EMAIL, 1, attacker)  # one more wrong guess as soon as the lock ends
+
+    assert locks[0] == settings.lockout_base_seconds and locks[1] == 2 * locks[0]
+    assert locks == sorted(locks)
+    assert max(locks) == settings.lockout_max_seconds <= 15 * 60
+    clock.advance(seconds=settings.lockout_max_seconds)
+    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, attacker).user.id == officer.id
+
+
+def test_many_clients_failing_one_account_are_counted_and_then_locked_at_their_first_failure(
+        services: Services, settings: Settings, officer: User) -> None:
+    before = login_failures_logged(services)
+    fail_logins(services, EMAIL, settings.lockout_account_threshold)  # each from a fresh client
+    account = services.users._throttle_key("account", "officer@example.com")
+    assert services.throttles.failures(account) == settings.lockout_account_threshold  # counted in the database
+    assert login_failures_logged(services) == before + settings.lockout_account_threshold
+
+    # Now a new client is locked at its first failure, while the real user still gets in.
+    botnet = new_client()
+    fail_logins(services, EMAIL, 1, botnet)
+    with pytest.raises(LockedOut):
+        services.users.authenticate_password(EMAIL, STAFF_PASSWORD, botnet)
+    assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
 
 
 def test_one_client_guessing_many_accounts_is_locked(
         services: Services, settings: Settings, officer: User) -> None:
     client = new_client()
-    for n in range(settings.lockout_threshold):
+    for n in range(settings.lockout_client_threshold):
         with pytest.raises(AuthenticationFailed):
             services.users.authenticate_password(f"guess{n}@example.com", "wrong password, again", client)
 
     with pytest.raises(LockedOut):
         services.users.authenticate_password(EMAIL, STAFF_PASSWORD, client)
     assert services.users.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
+
+
+def test_sign_in_throttles_keep_no_client_address_in_the_database(
+        services: Services, ctx: AppContext, settings: Settings, officer: User) -> None:
+    client = "198.51.100.250"
+    fail_logins(services, EMAIL, settings.lockout_threshold, client)
+    services.session.commit()
+    rows = services.session.execute(sa.select(Throttle.key_hash)).scalars().all()
+    assert len(rows) == 1  # the account's count only
+    day = ctx.clock().date().isoformat()
+    index = ctx.blind_index
+    for candidate in (client, f"{day}|{client}"):  # what the throttle rows used to be keyed by
+        for scope in ("throttle/staff-client", "throttle/account-client"):
+            assert index.compute(scope, candidate) not in rows
 
 
 def test_failed_logins_are_logged_without_the_address(services: Services, officer: User) -> None:
@@ -246,7 +301,8 @@ def test_login_rehashes_when_argon2_parameters_change(
     assert ctx.passwords.needs_rehash(old_hash) is False
     stronger = PasswordPolicy(Argon2Params(time_cost=2, memory_kib=512, parallelism=1))
     upgraded = UserService(services.session, services.logbook, stronger, ctx.blind_index,
-                           installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock, services.persons)
+                           installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock, services.persons,
+                           ctx.ephemeral, services.sign_in_limits)
 
     assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()
@@ -319,6 +375,33 @@ def test_password_change_and_admin_reset(services: Services, ctx: AppContext, of
     assert services.web_sessions.lookup(token, "staff", staff_session_limits(ctx)) is None
     with pytest.raises(AuthenticationFailed):
         services.users.authenticate_password(EMAIL, "a brand new passphrase", new_client())
+
+
+def test_own_password_change_is_throttled_logged_and_ends_the_other_sessions(
+        services: Services, ctx: AppContext, settings: Settings, clock: FrozenClock, officer: User) -> None:
+    limits = staff_session_limits(ctx)
+    mine, mine_row = services.web_sessions.create("staff", "full", user_id=officer.id)
+    others = [services.web_sessions.create("staff", "full", user_id=officer.id)[0] for _ in range(2)]
+    actor = Actor("user", officer.id)
+    for _ in range(settings.lockout_threshold):
+        with pytest.raises(AuthenticationFailed):
+            services.users.change_password(officer.id, "a guess at the password", "a brand new passphrase", actor,
+                                           keep_session=mine_row.id)
+    with pytest.raises(LockedOut):  # someone holding the session cannot go on guessing the password
+        services.users.change_password(officer.id, STAFF_PASSWORD, "a brand new passphrase", actor,
+                                       keep_session=mine_row.id)
+    failed = services.session.execute(sa.select(AuditEvent).where(
+        AuditEvent.action == "user.password_change_failed")).scalars().all()
+    assert len(failed) == settings.lockout_threshold and {e.object_id for e in failed} == {str(officer.id)}
+    assert all(services.web_sessions.lookup(t, "staff", limits) is not None for t in others)  # nothing changed yet
+
+    clock.advance(seconds=settings.lockout_base_seconds)
+    services.users.change_password(officer.id, STAFF_PASSWORD, "a brand new passphrase", actor, keep_session=mine_row.id)
+    assert all(services.web_sessions.lookup(t, "staff", limits) is None for t in others)
+    assert services.web_sessions.lookup(mine, "staff", limits) is not None
+    changed = services.session.execute(sa.select(AuditEvent).where(
+        AuditEvent.action == "user.password_changed")).scalar_one()
+    assert changed.detail == "other_sessions_ended=2"
 
 
 # --- web sessions --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from appliance.crypto.keys import MasterKey
 from appliance.migrations import runner
 from appliance.models import Base
 from appliance.services import Services
+from appliance.users.models import Throttle
 from tests.support import make_settings
 
 
@@ -38,6 +40,23 @@ def test_schema_is_at_head_and_round_trips(ctx: AppContext) -> None:
     assert {"cases", "audit_events", "users"} <= set(sa.inspect(ctx.engine).get_table_names())
     with ctx.sessions() as session:
         assert Services(ctx, session).logbook.verify().ok
+
+
+def test_0006_removes_every_throttle_row_keyed_by_a_client(ctx: AppContext) -> None:
+    config = runner.alembic_config()
+    with ctx.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    old = [ctx.blind_index.compute("throttle/staff-client", f"2026-03-02|192.0.2.{n}") for n in range(3)]
+    old.append(ctx.blind_index.compute("throttle/case-key-client", "2026-03-02|192.0.2.9", uuid.uuid4()))
+    with ctx.engine.begin() as connection:
+        for key in old:
+            connection.execute(Throttle.__table__.insert().values(
+                key_hash=key, failures=3, last_failure_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)))
+    runner.upgrade(ctx.engine)
+    assert runner.current_revision(ctx.engine) == runner.head_revision()
+    with ctx.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM throttles")).scalar_one() == 0
 
 
 @pytest.mark.skipif(not os.environ.get("APPLIANCE_TEST_MSSQL_URL"),

@@ -248,6 +248,39 @@ def test_attachments_download_sandboxed_whatever_their_type(world: World) -> Non
         assert_hardened(download)
 
 
+def raw_multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """A form as a browser encodes it: file names go into the header as they are (a backslash
+    is not escaped; only a quote would be sent as %22)."""
+    boundary = uuid.uuid4().hex
+    out = b""
+    for name, value in fields.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+    for filename, data in files:
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"attachments\"; filename=\"{filename}\"\r\n"
+                "Content-Type: application/pdf\r\n\r\n").encode() + data + b"\r\n"
+    return boundary, out + f"--{boundary}--\r\n".encode()
+
+
+def test_a_windows_path_in_an_upload_keeps_only_the_base_name(world: World) -> None:
+    reporter = world.browser("192.0.2.31")
+    long_name = "Quarterly figures " + "q" * 300 + ".xlsx"
+    boundary, body = raw_multipart(
+        {"csrf_token": reporter.token("/r/alpha/report"), "category": str(world.alpha.category_id),
+         "what": "files from a Windows machine"},
+        [("C:\\Users\\victim.name\\Documents\\Whistle\\evidence.pdf", b"%PDF-1.4 one"),
+         ("\\\\fileserver\\home$\\victim.name\\" + long_name, b"%PDF-1.4 two")])
+    receipt = reporter.client.post("/r/alpha/report", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert receipt.status_code == 200, receipt.get_data(as_text=True)
+    key = re.search(r'data-testid="case-key">([0-9A-Z-]{19})<', receipt.get_data(as_text=True))
+    assert key
+    assert reporter.post("/r/alpha/follow-up", {"case_key": key.group(1)}).status_code == 303
+    page = reporter.get("/r/alpha/case").get_data(as_text=True)
+    assert ">evidence.pdf<" in page
+    shortened = re.search(r">(Quarterly figures q+\.xlsx)<", page)
+    assert shortened and len(shortened.group(1)) == 200  # shortened in its stem, the extension kept
+    assert "victim" not in page and "Users" not in page and "fileserver" not in page
+
+
 # --- oversized uploads --------------------------------------------------------------------------
 PER_FILE = 64 * 1024
 PER_REPORT = 160 * 1024
@@ -342,17 +375,19 @@ def assert_locked(response: TestResponse) -> int:
     return retry
 
 
-def test_wrong_passwords_lock_the_account(world: World) -> None:
+def test_wrong_passwords_lock_the_attackers_client_not_the_account(world: World) -> None:
     staff = world.alpha.staff[Role.AUDITOR]
     attacker = world.browser("198.51.100.1")
     threshold = world.ctx.settings.lockout_threshold
     for _ in range(threshold):
         assert password_step(attacker, staff, "wrong password guess").status_code == 401
     retry = assert_locked(password_step(attacker, staff))
-    # The account is locked, not just the client: the owner elsewhere waits too.
-    assert_locked(password_step(world.browser("198.51.100.2"), staff))
-    world.clock.advance(seconds=retry + 1)
-    assert is_redirect_to(password_step(world.browser("198.51.100.3"), staff), "/staff/2fa")
+    assert retry <= world.ctx.settings.lockout_base_seconds
+    # The owner, from a client that did not fail, is let in: failing on purpose locks nobody out.
+    assert is_redirect_to(password_step(world.browser("198.51.100.2"), staff), "/staff/2fa")
+    assert_locked(password_step(attacker, staff))  # while the attacker's client stays locked
+    world.clock.advance(seconds=retry)
+    assert is_redirect_to(password_step(attacker, staff), "/staff/2fa")  # and only briefly
 
 
 def test_wrong_codes_lock_the_second_factor(world: World) -> None:
@@ -367,16 +402,22 @@ def test_wrong_codes_lock_the_second_factor(world: World) -> None:
     assert is_redirect_to(attacker.get("/staff/queue"), "/staff/login")
 
 
-def test_wrong_case_keys_lock_the_follow_up(world: World) -> None:
+def test_wrong_case_keys_pause_the_follow_up(world: World) -> None:
     guesser = world.browser("198.51.100.5")
-    for _ in range(world.ctx.settings.lockout_threshold):
+    for _ in range(world.ctx.settings.lockout_case_key_threshold):
         guess = new_case_key()
         assert guess != world.alpha_case.key
         assert guesser.post("/r/alpha/follow-up", {"case_key": guess}).status_code == 400
     response = guesser.post("/r/alpha/follow-up", {"case_key": world.alpha_case.key})
-    assert_locked(response)
+    assert assert_locked(response) == world.ctx.settings.lockout_case_key_seconds
     assert cookie(guesser, REPORTER_COOKIE) is None
-    assert world.alpha_case.what not in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert world.alpha_case.what not in page
+    assert "Alpha Ltd" in page and 'href="/r/alpha/"' in page  # in the organisation's reporter frame
+    # Another reporter (another client) is not held up, and the pause is short.
+    assert world.browser("198.51.100.8").post("/r/alpha/follow-up", {"case_key": world.alpha_case.key}).status_code == 303
+    world.clock.advance(seconds=world.ctx.settings.lockout_case_key_seconds)
+    assert guesser.post("/r/alpha/follow-up", {"case_key": world.alpha_case.key}).status_code == 303
 
 
 def test_a_totp_code_cannot_be_replayed_in_its_time_step(world: World) -> None:
@@ -484,6 +525,37 @@ def test_a_disabled_users_session_stops_working(world: World) -> None:
     assert count(world.ctx, "web_sessions", "user_id = :id", id=world.target.user_id) == 1
     assert is_redirect_to(target.get("/staff/queue"), "/staff/login")
     assert is_redirect_to(target.get("/staff/account"), "/staff/login")
+
+
+def test_the_account_pages_password_check_is_throttled_logged_and_ends_other_sessions(world: World) -> None:
+    staff = world.alpha.staff[Role.HANDLER]
+    here = world.staff_browser(staff)
+    elsewhere = world.browser("198.51.100.9")  # e.g. a stolen or forgotten session on another machine
+    assert is_redirect_to(password_step(elsewhere, staff), "/staff/2fa")
+    world.clock.advance(seconds=30)
+    assert is_redirect_to(elsewhere.post("/staff/2fa", {"code": totp.current_code(staff.secret, world.clock())}),
+                          "/staff/")
+    assert count(world.ctx, "web_sessions", "user_id = :id", id=staff.user_id) == 2
+    new_password = "a brand new passphrase for alpha"
+
+    def change(current: str) -> TestResponse:
+        return here.post("/staff/account", {"current": current, "new": new_password, "confirm": new_password})
+
+    threshold = world.ctx.settings.lockout_threshold
+    for _ in range(threshold):
+        assert change("not my password").status_code == 400
+    assert count(world.ctx, "audit_events", "action = 'user.password_change_failed' AND object_id = :id",
+                 id=str(staff.user_id)) == threshold
+    retry = assert_locked(change(PASSWORD))  # the right one too, while the lock lasts
+    world.clock.advance(seconds=retry)
+
+    assert change(PASSWORD).status_code == 200
+    assert count(world.ctx, "web_sessions", "user_id = :id", id=staff.user_id) == 1
+    assert is_redirect_to(elsewhere.get("/staff/queue"), "/staff/login")  # every other session ended
+    assert here.get(f"/staff/cases/{world.alpha_case.id}").status_code == 200  # this one goes on, key and all
+    assert is_redirect_to(password_step(world.browser("198.51.100.10"), staff, new_password), "/staff/2fa")
+    assert count(world.ctx, "audit_events", "action = 'user.password_changed' AND object_id = :id",
+                 id=str(staff.user_id)) == 1
 
 
 # --- cookies and headers ------------------------------------------------------------------------

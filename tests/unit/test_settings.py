@@ -10,6 +10,7 @@ import pytest
 from appliance.errors import SettingsError
 from appliance.settings import (
     SYSTEM_CONFIG,
+    SYSTEM_RUNTIME_DIR,
     Settings,
     build_settings,
     find_config_path,
@@ -186,6 +187,14 @@ def test_render_config_round_trips(tmp_path: Path) -> None:
         ('base_url = "https://"\n', {}, "BASE_URL"),
         ("", {"base_url": "javascript:alert(1)"}, "BASE_URL"),
         ('smtp_url = "http://mail.example.com"\n', {}, "SMTP_URL"),
+        ('smtp_url = "smtp://relay:s3cret@mail.example.com:25"\n', {}, "SMTP_URL"),
+        ("", {"smtp_url": "smtp://relay@mail.example.com"}, "SMTP_URL"),
+        ("lockout_max_seconds = 86400\n", {}, "LOCKOUT_MAX_SECONDS"),
+        ("lockout_max_seconds = 10\n", {}, "LOCKOUT_MAX_SECONDS"),
+        ("lockout_case_key_seconds = 7200\n", {}, "LOCKOUT_CASE_KEY_SECONDS"),
+        ("lockout_client_threshold = 0\n", {}, "LOCKOUT_CLIENT_THRESHOLD"),
+        ("report_limit_per_client = 0\n", {}, "REPORT_LIMIT_PER_CLIENT"),
+        ("report_limit_window_minutes = 2000\n", {}, "REPORT_LIMIT_WINDOW_MINUTES"),
         ("max_attachment_bytes = 300\nmax_report_bytes = 200\n", {}, "MAX_ATTACHMENT_BYTES"),
         ('default_language = "xx"\n', {}, "DEFAULT_LANGUAGE"),
         ("argon2_memory_kib = 16\nargon2_parallelism = 4\n", {}, "ARGON2_MEMORY_KIB"),
@@ -213,6 +222,31 @@ def test_missing_required_setting(config_dir: Path, missing: str) -> None:
 def test_empty_required_setting_from_the_environment(config_dir: Path) -> None:
     error = refused(write_config(config_dir), database_url="")
     assert error.name == "DATABASE_URL"
+
+
+def test_smtp_credentials_in_clear_are_refused_without_echoing_them(config_dir: Path) -> None:
+    error = refused(write_config(config_dir, 'smtp_url = "smtp://relay:s3cret@mail.example.com"\n'))
+    assert error.name == "SMTP_URL" and "s3cret" not in str(error)
+    assert "smtp+starttls://" in str(error) and "smtps://" in str(error)
+    for url in ("smtp+starttls://relay:s3cret@mail.example.com:587", "smtps://relay:s3cret@mail.example.com",
+                "smtp://mail.example.com:25"):  # TLS, or no credentials at all: fine
+        assert load(write_config(config_dir, f'smtp_url = "{url}"\n')).smtp_url == url
+
+
+def test_runtime_dir_defaults_and_overrides(config_dir: Path, tmp_path: Path) -> None:
+    settings = load(write_config(config_dir))
+    assert settings.runtime_dir is None
+    assert settings.runtime_path in (SYSTEM_RUNTIME_DIR, settings.data_dir / "run")
+    assert SYSTEM_RUNTIME_DIR == Path("/run/appliance")
+    chosen = load(write_config(config_dir, f'runtime_dir = "{tmp_path / "rt"}"\n'))
+    assert chosen.runtime_path == tmp_path / "rt"
+    assert load(write_config(config_dir), runtime_dir="relative/run").runtime_path == (config_dir / "relative/run").resolve()
+
+
+def test_lockouts_are_short_by_default(config_dir: Path) -> None:
+    settings = load(write_config(config_dir))
+    assert settings.lockout_max_seconds <= 15 * 60 and settings.lockout_case_key_seconds <= 60
+    assert settings.report_limit_per_client < settings.report_limit_per_channel
 
 
 def test_missing_config_file_without_environment(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from webapp.handler.forms import ChoosePasswordForm, CodeForm, EnrolForm, LoginF
 from webapp.handler.views import blueprint
 from webapp.policy import access
 from webapp.requestctx import app_context, commit, services
-from webapp.security import clear_session_cookie, client_key, cookie_name, set_session_cookie
+from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
 
 CHOOSE = "choose"  # session stage: signed in with an administrator's password, choosing one's own
 
@@ -29,7 +29,7 @@ def login() -> Response | str | tuple[str, int]:
         desk = services()
         try:
             signed_in = desk.users.authenticate_password(form.email.data or "", form.password.data or "",
-                                                         client_key())
+                                                         client_address())
         except AuthenticationFailed:
             commit()  # keep the failure count and the logbook entry
             form.password.errors = [_("The e-mail address or password is wrong.")]
@@ -58,7 +58,7 @@ def second_factor() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         desk = services()
         try:
-            desk.users.verify_second_factor(row.user_id, form.code.data or "", client_key())
+            desk.users.verify_second_factor(row.user_id, form.code.data or "", client_address())
         except AuthenticationFailed:
             commit()
             form.code.errors = [_("That code did not work. Wait for a new code and try again.")]
@@ -85,7 +85,7 @@ def enrol() -> Response | str | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         try:
-            codes = desk.users.complete_enrolment(row.user_id, form.code.data or "", client_key())
+            codes = desk.users.complete_enrolment(row.user_id, form.code.data or "", client_address())
         except AuthenticationFailed:
             form.code.errors = [_("That code did not work. Check the time on your phone and try again.")]
             status = 401

@@ -148,7 +148,7 @@ def account() -> str | tuple[str, int]:
     if form.validate_on_submit():
         try:
             desk.users.change_password(g.principal.user_id, form.current.data or "", form.new.data or "",
-                                       g.principal.actor)
+                                       g.principal.actor, keep_session=g.staff_session.id)
         except AuthenticationFailed:
             form.current.errors = [_("The current password is wrong.")]
         except InvalidInput as exc:

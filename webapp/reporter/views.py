@@ -1,7 +1,9 @@
 """The reporter portal /r/<slug>/: report, receipt with case key, follow-up conversation.
 
-Nothing here reads or stores the reporter's address or user agent; the only cookies are
-the CSRF cookie and, after a case key was entered, a short-lived session cookie.
+Nothing here stores the reporter's address or user agent: the address reaches only the
+host's ephemeral store (rate limits, the case-key lockout), as an HMAC under a key of the day.
+The only cookies are the CSRF cookie and, after a case key was entered, a short-lived
+session cookie.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.cases.reporting import ReportForm as ReportData
-from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput
+from appliance.ephemeral.store import Ticket
+from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, LockedOut, NotFound, RateLimited
+from appliance.tenants.models import Tenant
 from webapp.policy import access
 from webapp.reporter.desk import desk
 from webapp.reporter.forms import FollowUpForm, ReplyForm, ReportForm, SignOutForm
 from webapp.requestctx import app_context
-from webapp.security import clear_session_cookie, client_key, cookie_name, set_session_cookie
+from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
 from webapp.templating import category_label
 from webapp.uploads import download_response, uploads_from
 
@@ -35,35 +39,61 @@ def portal(slug: str) -> str:
     return render_template("reporter/portal.html", tenant=tenant, accepting=accepting)
 
 
+def admit_report_before_reading() -> None:
+    """Registered on the app before CSRF protection, which reads the whole form: a report post
+    over this client's or this channel's limit is refused (RateLimited, 429) before any of its
+    uploads is read or spooled. The slots taken are on ``g`` for the view."""
+    if request.endpoint != "reporter.report" or request.method != "POST":
+        return
+    reporter = desk()
+    tenant = reporter.tenant((request.view_args or {}).get("slug", ""))
+    try:
+        g.report_admission = reporter.reporting.admit_report(tenant, client_address())
+    finally:
+        reporter.commit()  # no transaction stays open (SQLite: no write lock) while the upload streams
+
+
 @blueprint.route("/report", methods=["GET", "POST"])
 @access("reporter")
 def report(slug: str) -> str | tuple[str, int]:
     reporter = desk()
     tenant = reporter.tenant(slug)
-    form = ReportForm()
-    form.category.choices = [("", _("Choose…"))] + [(str(c.id), category_label(c.label)) for c in reporter.categories(tenant)]
-    if not reporter.reporting.accepting(tenant):
-        # Nobody could ever read a report filed now: say so before anything is written (or, on a
-        # POST, keep what was written in the form so the reporter can copy it; nothing is stored).
-        reporter.rollback()
-        return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
-    if form.validate_on_submit():
-        try:
-            receipt = reporter.reporting.submit(tenant, ReportData(
-                category_id=uuid.UUID(form.category.data), what=form.what.data or "", when=form.when.data or "",
-                where=form.where.data or "", people=form.people.data or "", contact=form.contact.data or "",
-            ), uploads_from("attachments"))
-        except InvalidInput as exc:
-            reporter.rollback()
-            getattr(form, exc.field, form.what).errors = [_field_error(exc)]
-        except ChannelNotReady:
+    admission: Ticket | None = g.pop("report_admission", None)
+    stored = False
+    try:
+        form = ReportForm()
+        form.category.choices = [("", _("Choose…"))] + [(str(c.id), category_label(c.label))
+                                                         for c in reporter.categories(tenant)]
+        if not reporter.reporting.accepting(tenant):
+            # Nobody could ever read a report filed now: say so before anything is written (or, on a
+            # POST, keep what was written in the form so the reporter can copy it; nothing is stored).
             reporter.rollback()
             return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
-        else:
-            reporter.commit()
-            return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key)
-    status = 400 if request.method == "POST" else 200
-    return render_template("reporter/report.html", tenant=tenant, form=form), status
+        if form.validate_on_submit():
+            try:
+                receipt = reporter.reporting.submit(tenant, ReportData(
+                    category_id=uuid.UUID(form.category.data), what=form.what.data or "", when=form.when.data or "",
+                    where=form.where.data or "", people=form.people.data or "", contact=form.contact.data or "",
+                ), uploads_from("attachments"))
+            except InvalidInput as exc:
+                reporter.rollback()
+                getattr(form, exc.field, form.what).errors = [_field_error(exc)]
+            except ChannelNotReady:
+                reporter.rollback()
+                return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
+            else:
+                reporter.commit()
+                stored = True
+                return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key)
+        if request.method == "POST":
+            return render_template("reporter/report.html", tenant=tenant, form=form), 400
+        # Say it before the reporter writes anything, rather than after (a refused post is not read).
+        wait = reporter.reporting.report_wait_seconds(tenant, client_address())
+        return render_template("reporter/report.html", tenant=tenant, form=form,
+                               wait_minutes=_minutes(wait) if wait else None)
+    finally:
+        if admission is not None and not stored:  # a form error, a file too large, no recipient
+            reporter.reporting.return_admission(admission)
 
 
 @blueprint.route("/follow-up", methods=["GET", "POST"])
@@ -74,7 +104,7 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
     form = FollowUpForm()
     if form.validate_on_submit():
         try:
-            opened = reporter.reporting.open_with_key(tenant, form.case_key.data or "", client_key())
+            opened = reporter.reporting.open_with_key(tenant, form.case_key.data or "", client_address())
         except AuthenticationFailed:
             reporter.commit()  # keep the failure count
             form.case_key.errors = [_("This case key was not recognised. Check it and try again.")]
@@ -141,6 +171,39 @@ def sign_out(slug: str) -> Response:
     response = make_response(redirect(url_for("reporter.portal", slug=slug), code=303))
     clear_session_cookie(response, app_context().settings, "reporter")
     return response
+
+
+@blueprint.errorhandler(RateLimited)
+def _rate_limited(exc: RateLimited):  # type: ignore[no-untyped-def]
+    return _refused(_("Too many reports right now"), _(
+        "This channel has received too many reports from your connection, or from everyone, in a short "
+        "time. Nothing you sent was read or stored. Please try again in %(minutes)s minute(s).",
+        minutes=_minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
+
+
+@blueprint.errorhandler(LockedOut)
+def _locked_out(exc: LockedOut):  # type: ignore[no-untyped-def]
+    return _refused(_("Too many attempts"), _(
+        "For your protection, further attempts are paused. Try again in %(minutes)s minute(s).",
+        minutes=_minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
+
+
+def _refused(title: str, message: str, retry_after: int):  # type: ignore[no-untyped-def]
+    """429 in the organisation's reporter frame (the generic page when the slug names none)."""
+    desk().rollback()
+    tenant: Tenant | None
+    try:
+        tenant = desk().tenant((request.view_args or {}).get("slug", ""))
+    except NotFound:
+        tenant = None
+    headers = {"Retry-After": str(retry_after)}
+    if tenant is None:
+        return render_template("error.html", status=429, title=title, message=message), 429, headers
+    return render_template("reporter/refused.html", tenant=tenant, title=title, message=message), 429, headers
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, (seconds + 59) // 60)
 
 
 def _field_error(exc: InvalidInput) -> str:

@@ -50,9 +50,31 @@ def test_filename_is_nfc_normalised() -> None:
     assert clean_filename(decomposed) == "M\u00e4rta.txt"
 
 
-def test_long_filename_is_cut() -> None:
+def test_long_filename_is_cut_in_its_stem_keeping_the_extension() -> None:
     cleaned = clean_filename("a" * 1000 + ".pdf")
-    assert len(cleaned) == MAX_FILENAME
+    assert len(cleaned) == MAX_FILENAME and cleaned.endswith("a.pdf")
+    assert clean_filename("Bericht " * 40 + "Q3.final.xlsx").endswith(".xlsx")
+    assert len(clean_filename("b" * 1000)) == MAX_FILENAME  # no extension: simply cut
+    # A "name" that is one long extension is cut like a name, not kept whole.
+    assert len(clean_filename("x." + "y" * 1000)) == MAX_FILENAME
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("C:\\Users\\victim\\Documents\\Whistle\\evidence.pdf", "evidence.pdf"),
+        ("\\\\fileserver\\home$\\victim\\scan.png", "scan.png"),
+        ("C:evidence.pdf", "evidence.pdf"),
+        ("D:", "attachment"),
+        ("/home/victim/Desktop/notes.txt", "notes.txt"),
+        ("C:\\Users\\victim\\" + "v" * 300 + ".docx", "v" * (MAX_FILENAME - 5) + ".docx"),
+    ],
+)
+def test_paths_keep_only_the_base_name(given: str, expected: str) -> None:
+    """A full path (old browsers, some upload tools) would name the reporter's account."""
+    cleaned = clean_filename(given)
+    assert cleaned == expected
+    assert "victim" not in cleaned and "Users" not in cleaned
 
 
 @pytest.mark.parametrize(
