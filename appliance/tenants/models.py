@@ -56,7 +56,8 @@ class EscrowKey(Base):
     fingerprint: Mapped[bytes] = mapped_column(Digest, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    origin: Mapped[str] = mapped_column(sa.String(10), default="offline")  # offline | server
+    # offline | server. A row written outside the appliance counts as made on the server: never sealed to.
+    origin: Mapped[str] = mapped_column(sa.String(10), default="offline", server_default="server")
     sign_key: Mapped[bytes | None] = mapped_column(Blob)
     self_signature: Mapped[bytes | None] = mapped_column(Blob)
     mac: Mapped[bytes | None] = mapped_column(Digest)

@@ -40,7 +40,7 @@ class User(Base):
     key_mac: Mapped[bytes | None] = mapped_column(Digest)
     # Set by an administrator (a new account, a reset): the user chooses their own before
     # anything else, and only then gets a key pair, which no administrator ever knew.
-    must_change_password: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    must_change_password: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # The person chain record that holds this account's identity (e-mail) for erasure.
     person_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("persons.id"))
 

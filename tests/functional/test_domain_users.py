@@ -39,9 +39,34 @@ def new_client() -> str:
 
 @pytest.fixture
 def officer(services: Services, org_a: Org) -> User:
-    user, _ = services.users.create_user(EMAIL, STAFF_PASSWORD, [(org_a.tenant.id, Role.HANDLER)], CLI)
+    """A handler whose password is their own (the first-sign-in choice is behind them)."""
+    user, _ = services.users.create_user(EMAIL, STAFF_PASSWORD, [(org_a.tenant.id, Role.HANDLER)], CLI,
+                                         chosen_by_user=True)
     services.session.commit()
     return user
+
+
+def test_a_password_an_administrator_set_unlocks_no_key_until_the_user_chose_their_own(
+        services: Services, org_a: Org) -> None:
+    user, _ = services.users.create_user("fresh@example.com", "set by the administrator", [(org_a.tenant.id,
+                                         Role.HANDLER)], CLI)
+    assert user.must_change_password and user.public_key is None and user.private_key_sealed is None
+    signed_in = services.users.authenticate_password("fresh@example.com", "set by the administrator", new_client())
+    assert signed_in.user.id == user.id and signed_in.private_key is None  # let in, only to choose
+    with pytest.raises(AuthenticationFailed):
+        services.users.unlock_private_key(user.id, "set by the administrator")
+    with pytest.raises(AuthenticationFailed):  # the account page's change needs a chosen password
+        services.users.change_password(user.id, "set by the administrator", "something else entirely", CLI)
+    with pytest.raises(InvalidInput):
+        services.users.choose_password(user.id, "short", CLI)
+    private = services.users.choose_password(user.id, "my own words for this", CLI)
+    assert services.users.unlock_private_key(user.id, "my own words for this") == private
+    assert services.users.keys_bound(user) and not user.must_change_password
+    with pytest.raises(Conflict):
+        services.users.choose_password(user.id, "and again my own words", CLI)
+    actions = [e.action for e in services.session.execute(sa.select(AuditEvent).where(
+        AuditEvent.object_id == str(user.id))).scalars()]
+    assert "user.password_chosen" in actions and "user.keys_created" in actions
 
 
 @pytest.fixture
@@ -302,7 +327,7 @@ def test_login_rehashes_when_argon2_parameters_change(
     stronger = PasswordPolicy(Argon2Params(time_cost=2, memory_kib=512, parallelism=1))
     upgraded = UserService(services.session, services.logbook, stronger, ctx.blind_index,
                            installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock, services.persons,
-                           ctx.ephemeral, services.sign_in_limits)
+                           ctx.ephemeral, services.sign_in_limits, ctx.binding)
 
     assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()
