@@ -55,8 +55,9 @@ ROLES = ("concerned", "witness", "other")
 TABLE = "case_subjects"
 IDENTITY_FIELD_VERSION = 1
 ENTRY_FORMAT = 1
-# The sealed identity is padded to a multiple of this, so its length says little about the name.
-IDENTITY_PADDING = 256
+# Sealed values are padded to a multiple of this, so their length tells neither the role (an
+# entry) nor much about the name (an identity).
+PADDING = 256
 
 PersonKeys = dict[uuid.UUID, bytes | None]
 
@@ -110,10 +111,9 @@ def _legacy_role_place(link_id: uuid.UUID) -> Place:
     return Place("person_links", "detail", link_id)
 
 
-def _identity_bytes(details: PersonDetails) -> bytes:
-    data = json.dumps({"name": details.name, EMAIL: details.email, NATIONAL_ID: details.national_id},
-                      ensure_ascii=False, separators=(",", ":")).encode()
-    return data + b" " * (-len(data) % IDENTITY_PADDING)  # JSON ignores the trailing spaces
+def _padded_json(data: dict[str, Any]) -> bytes:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return text + b" " * (-len(text) % PADDING)  # JSON ignores the trailing spaces
 
 
 class CaseSubjects:
@@ -227,7 +227,7 @@ class CaseSubjects:
             CaseSubjectEntry.case_id == case.id)).scalars().all()
         entries = []
         for row in rows:
-            data: dict[str, Any] = json.loads(cipher.open(row.entry_sealed, _entry_place(row.id)))
+            data: dict[str, Any] = json.loads(cipher.open_bytes(row.entry_sealed, _entry_place(row.id)))
             entries.append(_Entry(row, tuple(uuid.UUID(p) for p in data["persons"]), str(data["role"]),
                                   dt.datetime.fromisoformat(data["added_at"])))
         return sorted(entries, key=lambda e: (e.added_at, str(e.row.id)))
@@ -255,13 +255,13 @@ class CaseSubjects:
     def _write(self, case: Case, cipher: CaseCipher, entry_id: uuid.UUID, person_ids: PersonIds,
                person_keys: KeyList, role: str, added_at: dt.datetime, details: PersonDetails) -> None:
         assert cipher.content_key is not None  # an opened case
-        entry = json.dumps({"format": ENTRY_FORMAT, "persons": [str(p) for p in person_ids], "role": role,
-                            "added_at": added_at.isoformat()}, separators=(",", ":"))
+        entry = _padded_json({"format": ENTRY_FORMAT, "persons": [str(p) for p in person_ids], "role": role,
+                              "added_at": added_at.isoformat()})
+        identity = _padded_json({"name": details.name, EMAIL: details.email, NATIONAL_ID: details.national_id})
         key = identity_key(cipher.content_key, entry_id, person_keys)
         row = CaseSubjectEntry(id=entry_id, case_id=case.id, tenant_id=case.tenant_id)
         row.entry_sealed = cipher.seal(entry, _entry_place(entry_id))
-        row.identity_sealed = FieldCipher(key, IDENTITY_FIELD_VERSION).seal(_identity_bytes(details),
-                                                                            _identity_place(entry_id))
+        row.identity_sealed = FieldCipher(key, IDENTITY_FIELD_VERSION).seal(identity, _identity_place(entry_id))
         self._session.add(row)
         self._session.flush()
 

@@ -137,6 +137,10 @@ def test_with_every_server_held_key_and_file_no_named_person_opens_and_none_is_t
                        *session.execute(sa.select(PersonIdentifier.created_at).where(
                            PersonIdentifier.person_id.in_(persons))).scalars()]:
             assert moment.time() == dt.time(0)
+        # The sealed lengths tell neither the role nor one name from another of a similar size.
+        lengths = {(len(e.entry_sealed), len(e.identity_sealed))
+                   for e in session.execute(sa.select(CaseSubjectEntry)).scalars()}
+        assert len(lengths) == 1, lengths
         values = session.execute(sa.select(Person.name_sealed, PersonIdentifier.value_sealed).join(
             PersonIdentifier, PersonIdentifier.person_id == Person.id).where(Person.id.in_(persons))).all()
         assert values and all(row == (None, None) for row in values)  # nothing but the blind index

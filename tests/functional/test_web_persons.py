@@ -9,10 +9,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from appliance.actors import Role
+from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.reporting import ReportForm
 from appliance.context import AppContext
+from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from tests.functional.test_web_world import World, build_world, count
 from tests.support import FrozenClock
@@ -116,3 +117,18 @@ def test_other_tenants_and_other_roles_reach_nothing(world: World) -> None:
     assert handler.post(f"{case_url(world)}/persons/{uuid.uuid4()}/remove",
                         form_url=case_url(world)).status_code == 404
     assert count(world.ctx, "case_subjects") == 3  # one per case of the world
+
+
+def test_an_erased_person_shows_as_erased_and_can_be_taken_off(world: World) -> None:
+    with world.ctx.sessions() as session:
+        services = Services(world.ctx, session)
+        [match] = services.persons.find(PersonDetails(email="alpha-person@example.com"))
+        services.person_eraser.erase(match.person_id, CLI)
+        session.commit()
+    browser = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    page = browser.get(case_url(world)).get_data(as_text=True)
+    section = page[page.index('id="persons"'):page.index('id="access"')]
+    assert "(erased at the person's request) — Person concerned" in section and "alpha person" not in section
+    entry = world.alpha_case.subject_entry_id
+    assert browser.post(f"{case_url(world)}/persons/{entry}/remove", form_url=case_url(world)).status_code == 303
+    assert "erased at the person" not in browser.get(case_url(world)).get_data(as_text=True)
