@@ -335,6 +335,14 @@ class SiteCopyFailed(BackupError):
         self.failures = failures
 
 
+class AlreadyNamed(InvalidInput):
+    """The e-mail address or national ID given is already on an entry of this case (compared
+    with what this case recorded only, never with what other cases know)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "this person is already named in the case")
+
+
 class PersonConflict(ApplianceError):
     """The e-mail address and the national ID given belong to two different persons."""
 

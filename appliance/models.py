@@ -7,7 +7,7 @@ from appliance.crypto.models import InstallationKey, KeyRotation, PreservedSecre
 from appliance.db import Base
 from appliance.jobs.models import JobRun, SchedulerLease
 from appliance.notify.models import ReminderSent
-from appliance.persons.models import Person, PersonIdentifier, PersonLink
+from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
 from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tenant, TenantKey
@@ -15,7 +15,7 @@ from appliance.users.models import Membership, RecoveryCode, Throttle, User, Web
 
 __all__ = [
     "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
-    "BackupRecord", "Base", "Case", "CaseKeySeal", "Category", "ChannelRecipient", "EscrowKey",
+    "BackupRecord", "Base", "Case", "CaseKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
     "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "Person",
     "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
     "RecoveryCode", "ReminderSent", "RetentionPolicy",

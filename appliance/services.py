@@ -22,6 +22,7 @@ from appliance.ephemeral.store import Lockout
 from appliance.persons.case_subjects import CaseSubjects
 from appliance.persons.erasure import PersonEraser
 from appliance.persons.export import PersonExport
+from appliance.persons.reconcile import CaseSubjectReconciler
 from appliance.persons.service import PersonService
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
@@ -100,7 +101,11 @@ class Services:
 
     @cached_property
     def case_subjects(self) -> CaseSubjects:
-        return CaseSubjects(self.session, self.cases, self.persons, self.ctx.vault, self.logbook)
+        return CaseSubjects(self.session, self.cases, self.persons, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def person_reconciler(self) -> CaseSubjectReconciler:
+        return CaseSubjectReconciler(self.session, self.case_subjects, self.case_access, self.logbook)
 
     @cached_property
     def person_export(self) -> PersonExport:
@@ -138,7 +143,7 @@ class Services:
 
     @cached_property
     def retention(self) -> RetentionService:
-        return RetentionService(self.session, self.logbook, self.ctx.clock, self.ctx.vault)
+        return RetentionService(self.session, self.logbook, self.ctx.clock)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

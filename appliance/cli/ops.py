@@ -235,6 +235,23 @@ def filesystem_type(path: Path) -> str | None:
     return best[1] if best else None
 
 
+def case_subjects_check(runtime: Runtime) -> Check:
+    """Persons named in cases before case-sealed entries: their case and identity are readable
+    with server-held keys until converted."""
+    from appliance.persons.case_subjects import unconverted_cases
+
+    with runtime.services() as services:
+        counts = unconverted_cases(services.session)
+        slugs = {t.id: t.slug for t in services.tenants.list_tenants()}
+    if not counts:
+        return Check("persons in cases", "ok", "every person named in a case is sealed to the case")
+    where = ", ".join(f"{slugs.get(t, str(t))}: {n}" for t, n in sorted(counts.items(), key=lambda i: slugs.get(i[0], "")))
+    return Check("persons in cases", "warn",
+                 f"case(s) still name persons the old way, readable with the server's keys ({where}): they are "
+                 "sealed when a handler opens the case, or run `appliance person reconcile --tenant SLUG "
+                 "--escrow-file FILE` for all of them")
+
+
 @click.command()
 @json_option
 @pass_runtime
@@ -259,6 +276,7 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks += backup_checks(runtime)
         checks += key_checks(runtime)
         checks.append(vault_check(runtime))
+        checks.append(case_subjects_check(runtime))
         checks.append(rotation_check(runtime))
         usage = shutil.disk_usage(settings.data_dir)
         free_gb = usage.free / 1024**3

@@ -2,7 +2,9 @@
 
 What the logbook gets (``key.unwrapped``): one event each time a tenant or installation
 key-encryption key (KEK) is unwrapped, and one each time a data key is unwrapped for use
-(a legacy case key, a person's key). The one exception is a rotation batch
+(a legacy case key, a person's key). Two exceptions: the keys of the persons named in one case
+are unwrapped together and logged as one event naming the case and the count (``unwrap_many``:
+an event per person would put the person's id next to the case's). And a rotation batch
 (``appliance.crypto.rotation``): it unwraps each KEK it needs once per batch (one event each)
 and logs one ``key.rewrapped`` event per table per batch naming how many data keys it
 unwrapped and rewrapped, instead of one event per row; those keys are only rewrapped,
@@ -15,6 +17,7 @@ import os
 import secrets
 import struct
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -231,6 +234,22 @@ class DataKeys:
                              object_id=object_id)
         self._keyring.unwraps.add(object_type)
         return key
+
+    def unwrap_many(self, tenant_id: uuid.UUID | None, keys: Sequence[tuple[str, int, bytes]], actor: Actor,
+                    object_type: str, object_id: uuid.UUID | str, also_used: int = 0) -> list[bytes]:
+        """Unwrap several data keys (``(owner, version, wrapped)`` each) for one use, logged as one
+        ``key.unwrapped`` event of ``object_type`` naming ``object_id`` and the count, and counted
+        under that kind. For keys whose owners must not appear next to the object they are used
+        for: the persons named in a case are unwrapped under the case's id, never their own.
+        ``also_used``: keys of the same use that needed no unwrap (made just now); the event counts
+        them too, so it does not tell a key just made from one that existed."""
+        opened = [open_data_key(self._held_kek(tenant_id, version, actor), tenant_id, owner, version, wrapped,
+                                object_type) for owner, version, wrapped in keys]
+        if opened or also_used:
+            self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id, object_type=object_type,
+                                 object_id=object_id, detail=f"keys={len(opened) + also_used}")
+            self._keyring.unwraps.add(object_type, len(opened))
+        return opened
 
     def create_installation_key(self) -> int:
         """Add the next installation key version and return it."""

@@ -64,7 +64,9 @@ class Vault:
             self._ready = True
 
     def new_share(self, person_id: uuid.UUID, now: dt.datetime) -> bytes:
-        """Create and store a person's share (committed before the caller's transaction)."""
+        """Create and store a person's share (committed before the caller's transaction).
+        ``now`` is what the caller wants on record: persons named in a case pass the day only,
+        so the time a share was made does not point at the case entry written with it."""
         self.ensure_schema()
         share = secrets.token_bytes(SHARE_BYTES)
         with self._engine.begin() as connection:
@@ -81,6 +83,20 @@ class Vault:
         if sealed is None:
             raise DecryptionFailed("person key (erased, or the vault is missing)")
         return self._open(person_id, bytes(sealed))
+
+    def shares(self, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """The shares of those persons that still have one (an erased person is missing)."""
+        ids = list(person_ids)
+        if not ids:
+            return {}
+        self.ensure_schema()
+        found: dict[uuid.UUID, bytes] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                rows = connection.execute(sa.select(PersonShare.person_id, PersonShare.share_sealed).where(
+                    PersonShare.person_id.in_(ids[start:start + 500]))).all()
+                found.update({row.person_id: self._open(row.person_id, bytes(row.share_sealed)) for row in rows})
+        return found
 
     def delete(self, person_ids: Iterable[uuid.UUID]) -> int:
         """Destroy shares for good (committed at once)."""

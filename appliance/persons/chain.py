@@ -13,47 +13,44 @@ from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.users.models import User
 
 
-def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str) -> set[uuid.UUID]:
-    """Delete the links to one record that is being deleted (e.g. a case by retention), and
-    every person left with no link and no staff account. Returns the persons deleted: the
-    caller destroys their vault shares, so no earlier backup can open them again."""
-    person_ids = set(session.execute(
-        sa.select(PersonLink.person_id).where(PersonLink.object_type == object_type,
-                                              PersonLink.object_id == str(object_id))
-    ).scalars())
-    if not person_ids:
-        return set()
-    session.execute(sa.delete(PersonLink).where(PersonLink.object_type == object_type,
-                                                PersonLink.object_id == str(object_id)))
-    return _delete_orphans(session, person_ids)
+def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str) -> int:
+    """Delete the links to one record that is being deleted (e.g. a case by retention: links
+    from before case-sealed entries). Their persons stay: a person of a tenant may be named in
+    other cases, sealed to those cases, which the server cannot see. `appliance person
+    reconcile` deletes the person records no case names. Returns how many links went."""
+    result = session.execute(sa.delete(PersonLink).where(PersonLink.object_type == object_type,
+                                                         PersonLink.object_id == str(object_id)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def forget_link(session: Session, link: PersonLink) -> set[uuid.UUID]:
-    """Delete one link, and its person if nothing else is about them (returned, as above)."""
-    person_id = link.person_id
-    session.delete(link)
-    session.flush()
-    return _delete_orphans(session, {person_id})
+def unnamed_candidates(session: Session, tenant_id: uuid.UUID) -> set[uuid.UUID]:
+    """Persons of a tenant linked to nothing in clear (no link, no staff account): only a case
+    entry can still name them. Whether one does, only the cases' keys can tell."""
+    linked = sa.select(PersonLink.person_id).where(PersonLink.person_id == Person.id)
+    staff = sa.select(User.person_id).where(User.person_id == Person.id)
+    return set(session.execute(sa.select(Person.id).where(
+        Person.tenant_id == tenant_id, ~sa.exists(linked), ~sa.exists(staff))).scalars())
 
 
-def _delete_orphans(session: Session, person_ids: set[uuid.UUID]) -> set[uuid.UUID]:
-    still_linked = set(session.execute(
-        sa.select(PersonLink.person_id).where(PersonLink.person_id.in_(person_ids))
-    ).scalars()) | set(session.execute(
-        sa.select(User.person_id).where(User.person_id.in_(person_ids))
-    ).scalars())
-    orphans = person_ids - still_linked
-    if orphans:
-        session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id.in_(orphans)))
+def delete_persons(session: Session, person_ids: set[uuid.UUID]) -> None:
+    """Delete person records with their identifiers (blind indexes) and wrapped keys; the
+    caller destroys their vault shares once this is committed (`sweep_vault` finds any it
+    missed), so no earlier backup can open what was sealed under their keys."""
+    ids = list(person_ids)
+    for start in range(0, len(ids), 500):
+        batch = ids[start:start + 500]
+        session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id.in_(batch)))
         # The wrapped data key goes with the row: what was sealed under it is gone for good.
-        session.execute(sa.delete(Person).where(Person.id.in_(orphans)))
-    return orphans
+        session.execute(sa.delete(Person).where(Person.id.in_(batch)))
 
 
 def sweep_vault(session: Session, vault: Vault, created_before: dt.datetime) -> int:
     """Destroy the vault shares of persons no longer in the database (left by a write that
-    failed after its share was stored). Only shares older than ``created_before``: a person
-    being recorded right now has its share before its row is committed."""
+    failed after its share was stored, or by a deletion whose share was not destroyed yet).
+    Only shares stamped before ``created_before``: a person being recorded right now has its
+    share before its row is committed. Shares of persons named in a case are stamped with the
+    day only (00:00 UTC), up to a day before they were made: callers leave that day's margin on
+    top of their own (``retention.runner.VAULT_SWEEP_GRACE``)."""
     stored = vault.person_ids(created_before)
     if not stored:
         return 0

@@ -1,8 +1,8 @@
 """GDPR Art. 15 access: everything the appliance holds about one person, as JSON data.
 
-What the person chain holds is decrypted with the person's key. What a case says about them
-is sealed to the case's handlers and not readable here; the export names those records and
-says who can provide their content, so the reply to the person is complete and honest.
+What the person chain holds is decrypted with the person's key. What a case records about
+them is sealed to the case: the server cannot read it, nor even tell which cases name the
+person. The export says so, and who can provide it, so the reply is complete and honest.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
-from appliance.cases.models import Case
 from appliance.clock import Clock
 from appliance.persons.models import PersonLink
-from appliance.persons.service import PersonService
+from appliance.persons.service import CASE_SUBJECT_LINK, PersonService
 from appliance.tenants.models import Tenant
 from appliance.users.models import Membership, User
 from appliance.users.service import UserService
 
 FORMAT = "appliance-person-export/1"
-SEALED_TO_CASE = "sealed to the case's handlers: the compliance team provides it, after weighing the rights of others"
+NAMED_IN_CASES = ("persons named in a case are sealed to it: which cases of this organisation name this person, and "
+                  "what they record, only the compliance team can see; it provides that part, after weighing the "
+                  "rights of others")
 
 
 class PersonExport:
@@ -40,7 +41,10 @@ class PersonExport:
         """The person's identity and every linked record (logged, without the identifier)."""
         person = self._persons.get(person_id)
         slugs: dict[uuid.UUID, str] = {row.id: row.slug for row in self._session.execute(sa.select(Tenant.id, Tenant.slug))}
-        links = self._session.execute(sa.select(PersonLink).where(PersonLink.person_id == person.id).order_by(
+        # Links of kind case_subject are from before case-sealed entries: covered by the note
+        # below, never by case: the answer must not depend on whether a case was opened since.
+        links = self._session.execute(sa.select(PersonLink).where(
+            PersonLink.person_id == person.id, PersonLink.kind != CASE_SUBJECT_LINK).order_by(
             PersonLink.created_at, PersonLink.id)).scalars().all()
         records = [self._record(link, slugs) for link in links]
         self._logbook.record("person.exported", actor, tenant_id=person.tenant_id, object_type="person",
@@ -54,8 +58,10 @@ class PersonExport:
                 "recorded_at": person.created_at.isoformat(),
                 "name": self._persons.name_of(person, actor),
                 "identifiers": self._persons.identifiers_of(person, actor),
+                "indexed_identifiers": self._persons.indexed_kinds(person.id),
             },
             "records": records,
+            "named_in_cases": NAMED_IN_CASES if person.tenant_id is not None else None,
         }
 
     def _record(self, link: PersonLink, slugs: dict[uuid.UUID, str]) -> dict[str, Any]:
@@ -69,8 +75,6 @@ class PersonExport:
         }
         if link.object_type == "user":
             record["account"] = self._account(uuid.UUID(link.object_id), slugs)
-        elif link.object_type == "case":
-            record["case"] = self._case(uuid.UUID(link.object_id))
         return record
 
     def _account(self, user_id: uuid.UUID, slugs: dict[uuid.UUID, str]) -> dict[str, Any] | None:
@@ -90,17 +94,5 @@ class PersonExport:
                       for tenant, role in sorted((slugs.get(t, str(t)), r) for t, r in roles)],
         }
 
-    def _case(self, case_id: uuid.UUID) -> dict[str, Any] | None:
-        case = self._session.get(Case, case_id)
-        if case is None:
-            return None
-        return {
-            "reference": case.reference,
-            "received_at": case.received_at.isoformat(),
-            "status": case.status,
-            "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-            "role_in_case": SEALED_TO_CASE,
-        }
 
-
-_TABLES = {"user": "users", "case": "cases"}
+_TABLES = {"user": "users"}

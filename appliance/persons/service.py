@@ -1,8 +1,11 @@
-"""The person chain: record a named person once, link every record about them, find them
-by blind index, export what is held (GDPR Art. 15) and erase them (Art. 17).
+"""The person chain: record a named person once, find them by blind index, export what is
+held (GDPR Art. 15) and erase them (Art. 17).
 
-A person's identifying values are sealed under the person's own data key; erasure deletes
-the wrapped key, so every copy of those values, in old backups too, stays unreadable.
+A person's data key needs two shares, one wrapped in the main database and one in the vault;
+erasure destroys the vault share, so whatever was sealed under that key, in old backups too,
+stays unreadable. Staff accounts seal their address under it and are linked here. Persons named
+in a case have only their blind indexes and the key on the chain: what a case records about
+them is sealed to the case, under a key that needs this one too (appliance/persons/case_subjects.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.tenants.models import Tenant
 
 PERSON_FIELD_VERSION = 1
+CASE_SUBJECT_LINK = "case_subject"  # person_links from before case-sealed entries
 EMAIL, NATIONAL_ID = "email", "national_id"
 KINDS = (EMAIL, NATIONAL_ID)
 MAX_NAME = 200
@@ -100,8 +104,14 @@ class PersonMatch:
     person_id: uuid.UUID
     tenant: str | None  # slug, or None for the installation (staff)
     identifiers: tuple[str, ...]  # kinds only, never values
-    links: tuple[LinkSummary, ...]
+    links: tuple[LinkSummary, ...]  # records linked in clear (staff accounts, ...), never cases
     staff_user_id: uuid.UUID | None = None
+
+    @property
+    def named_in_cases(self) -> bool:
+        """A person of a tenant may be named in its cases: which ones, only the cases' readers
+        can tell (the server holds no link)."""
+        return self.tenant is not None
 
 
 @dataclass
@@ -110,6 +120,8 @@ class ErasureReport:
     blocked: list[str] = field(default_factory=list)
     deleted: dict[str, int] = field(default_factory=dict)
     done: bool = False
+    # What cases recorded about the person is shredded too, however many they are (unknown here).
+    shreds_case_entries: bool = False
 
 
 class PersonService:
@@ -124,10 +136,13 @@ class PersonService:
         self._logbook = logbook
         self._clock = clock
         self._ciphers: dict[uuid.UUID, FieldCipher] = {}
+        # Data keys of persons created in this unit of work: known without an unwrap.
+        self._new_keys: dict[uuid.UUID, bytes] = {}
 
     # --- recording ------------------------------------------------------------------
     def record(self, tenant_id: uuid.UUID | None, details: PersonDetails, actor: Actor) -> Person:
-        """The person these details identify (matched by e-mail or national ID), created if new.
+        """The person these details identify (matched by e-mail or national ID), created if new,
+        with the values sealed under the person's key (staff accounts: the installation scope).
         Identifiers they did not have yet are added; the name is set if they had none."""
         details = clean_details(details.name, details.email, details.national_id)
         person = self._match(tenant_id, details)
@@ -147,6 +162,52 @@ class PersonService:
         self._session.flush()
         return person
 
+    def record_case_subject(self, tenant_id: uuid.UUID, details: PersonDetails, actor: Actor) -> list[Person]:
+        """The person records a case entry with these details is sealed to: every person an
+        e-mail or national ID already finds (two when they find two, so erasing either shreds
+        the entry, and no error tells the handler that both were recorded elsewhere), or one
+        new person. Identifiers not indexed yet are indexed to the first of them. Only blind
+        indexes are stored, never a value; nothing at all when every identifier was known. A
+        new person's record is dated by the day only and not logged, so neither its time nor
+        the logbook ties it to the case entry written with it. No identifier: none."""
+        wanted = [(kind, value, self.lookup(kind, value, tenant_id)) for kind, value in details.identifiers()]
+        if not wanted:
+            return []
+        found = dict(self._session.execute(sa.select(PersonIdentifier.lookup, PersonIdentifier.person_id).where(
+            PersonIdentifier.lookup.in_([lookup for _kind, _value, lookup in wanted]),
+            PersonIdentifier.tenant_id == tenant_id)).all())
+        persons = [self.get(person_id) for person_id in sorted(set(found.values()), key=str)]
+        if not persons:
+            persons = [self._create(tenant_id, actor, case_subject=True)]
+        for kind, _value, lookup in wanted:
+            if lookup not in found:
+                self._session.add(PersonIdentifier(id=uuid.uuid4(), person_id=persons[0].id, tenant_id=tenant_id,
+                                                   kind=kind, lookup=lookup, created_at=_day(self._clock())))
+        self._session.flush()
+        return persons
+
+    def keys_for_case(self, tenant_id: uuid.UUID, persons: list[Person], case_id: uuid.UUID,
+                      actor: Actor) -> dict[uuid.UUID, bytes | None]:
+        """The data keys of persons of a tenant named in one of its cases, to open what the case
+        sealed under them; None for a person whose vault share is gone (erased) or who is not
+        the tenant's. Logged as one ``key.unwrapped`` event of kind ``case_subject_key`` naming
+        the case and the count, never a person; a person recorded just now is counted the same,
+        so the logbook does not tell whether the case named someone new."""
+        keys: dict[uuid.UUID, bytes | None] = {p.id: None for p in persons if p.tenant_id != tenant_id}
+        fresh = {p.id: self._new_keys[p.id] for p in persons if p.id in self._new_keys and p.id not in keys}
+        wanted = [p for p in persons if p.id not in keys and p.id not in fresh]
+        vault_shares = self._vault.shares(p.id for p in wanted)
+        keys.update({p.id: None for p in wanted if p.id not in vault_shares})
+        group = [p for p in wanted if p.id in vault_shares]
+        if group or fresh:
+            db_shares = self._keys.unwrap_many(
+                tenant_id, [(_owner(p.id), p.key_version, p.wrapped_key) for p in group], actor, "case_subject_key",
+                case_id, also_used=len(fresh))
+            for person, db_share in zip(group, db_shares, strict=True):
+                keys[person.id] = person_data_key(person.id, db_share, vault_shares[person.id])
+        keys.update(fresh)
+        return keys
+
     def _match(self, tenant_id: uuid.UUID | None, details: PersonDetails) -> Person | None:
         found: set[uuid.UUID] = set()
         for kind, value in details.identifiers():
@@ -158,21 +219,29 @@ class PersonService:
             raise PersonConflict()
         return self._session.get(Person, found.pop()) if found else None
 
-    def _create(self, tenant_id: uuid.UUID | None, actor: Actor) -> Person:
+    def _create(self, tenant_id: uuid.UUID | None, actor: Actor, case_subject: bool = False) -> Person:
         person_id = uuid.uuid4()
-        self._vault.new_share(person_id, self._clock())  # committed first: the person is never without it
-        wrapped, version = self._keys.wrap(tenant_id, _owner(person_id), secrets.token_bytes(32), actor)
-        person = Person(id=person_id, tenant_id=tenant_id, key_version=version, wrapped_key=wrapped,
-                        created_at=self._clock())
+        now = _day(self._clock()) if case_subject else self._clock()
+        vault_share = self._vault.new_share(person_id, now)  # committed first: the person is never without it
+        db_share = secrets.token_bytes(32)
+        wrapped, version = self._keys.wrap(tenant_id, _owner(person_id), db_share, actor)
+        person = Person(id=person_id, tenant_id=tenant_id, key_version=version, wrapped_key=wrapped, created_at=now)
         self._session.add(person)
         self._session.flush()
-        self._logbook.record("person.recorded", actor, tenant_id=tenant_id, object_type="person", object_id=person.id)
+        self._new_keys[person_id] = person_data_key(person_id, db_share, vault_share)
+        # A person named in a case is not logged on its own: an event here, even without the id,
+        # would sit next to the case's "case.subject_added" and tell which record is new (the
+        # day's persons are few). The case's event stands for it.
+        if not case_subject:
+            self._logbook.record("person.recorded", actor, tenant_id=tenant_id, object_type="person",
+                                 object_id=person.id)
         return person
 
     def link(self, person: Person, kind: str, object_type: str, object_id: uuid.UUID | str, actor: Actor,
              detail: Sealed | None = None, retain_until: dt.datetime | None = None,
              link_id: uuid.UUID | None = None) -> PersonLink:
-        """Tie one record to the person (a staff account, a case they are named in, ...)."""
+        """Tie one record to the person (a staff account, later an insider-list entry). Never a
+        case: persons named in a case are sealed to it (appliance/persons/case_subjects.py)."""
         row = PersonLink(id=link_id or uuid.uuid4(), person_id=person.id, tenant_id=person.tenant_id, kind=kind,
                          object_type=object_type, object_id=str(object_id), detail_sealed=detail,
                          retain_until=retain_until, created_at=self._clock())
@@ -187,9 +256,11 @@ class PersonService:
         needs both shares: the database's (under the tenant's key) and the vault's."""
         cipher = self._ciphers.get(person.id)
         if cipher is None:
-            db_share = self._keys.unwrap(person.tenant_id, _owner(person.id), person.key_version, person.wrapped_key,
-                                         actor, "person_key", person.id)
-            key = person_data_key(person.id, db_share, self._vault.share(person.id))
+            key = self._new_keys.get(person.id)
+            if key is None:
+                db_share = self._keys.unwrap(person.tenant_id, _owner(person.id), person.key_version,
+                                             person.wrapped_key, actor, "person_key", person.id)
+                key = person_data_key(person.id, db_share, self._vault.share(person.id))
             cipher = self._ciphers[person.id] = FieldCipher(key, PERSON_FIELD_VERSION)
         return cipher
 
@@ -210,7 +281,8 @@ class PersonService:
     # --- finding --------------------------------------------------------------------
     def find(self, details: PersonDetails) -> list[PersonMatch]:
         """Every person these identifiers match, in the installation and in every tenant (each
-        scope has its own index values), with what is linked to them: ids and counts only."""
+        scope has its own index values), with what is linked to them in clear: ids and counts
+        only. Never the cases a person is named in: the server cannot tell (``named_in_cases``)."""
         details = clean_details(None, details.email, details.national_id)
         if not details.identifiers():
             raise InvalidInput("email", "give an e-mail address or a national ID")
@@ -229,9 +301,11 @@ class PersonService:
     def _summary(self, person_id: uuid.UUID, slug: str | None) -> PersonMatch:
         from appliance.users.models import User  # users import persons: keep the cycle out of import time
 
-        kinds = self._session.execute(sa.select(PersonIdentifier.kind).where(
-            PersonIdentifier.person_id == person_id).order_by(PersonIdentifier.kind)).scalars().all()
-        links = self._session.execute(sa.select(PersonLink).where(PersonLink.person_id == person_id).order_by(
+        kinds = self.indexed_kinds(person_id)
+        # Links of kind case_subject are from before case-sealed entries: not shown either, the
+        # answer must not depend on whether the case was opened since (which converts them).
+        links = self._session.execute(sa.select(PersonLink).where(
+            PersonLink.person_id == person_id, PersonLink.kind != CASE_SUBJECT_LINK).order_by(
             PersonLink.kind, PersonLink.created_at)).scalars().all()
         grouped: dict[tuple[str, str], list[PersonLink]] = {}
         for row in links:
@@ -244,10 +318,54 @@ class PersonService:
         return PersonMatch(person_id, slug, tuple(kinds), summaries, user_id)
 
     def identifiers_of(self, person: Person, actor: Actor) -> dict[str, str]:
-        cipher = self.cipher(person, actor)
+        """The identifier values held on the chain (staff accounts; persons named in cases have
+        none: only their blind indexes)."""
         rows = self._session.execute(sa.select(PersonIdentifier).where(
-            PersonIdentifier.person_id == person.id)).scalars().all()
-        return {r.kind: cipher.open(r.value_sealed, Place("person_identifiers", r.kind, r.id)) for r in rows}
+            PersonIdentifier.person_id == person.id, PersonIdentifier.value_sealed.is_not(None))).scalars().all()
+        if not rows:
+            return {}
+        cipher = self.cipher(person, actor)
+        return {r.kind: cipher.open(r.value_sealed, Place("person_identifiers", r.kind, r.id))
+                for r in rows if r.value_sealed is not None}
+
+    def legacy_details(self, person: Person, key: bytes) -> PersonDetails:
+        """What the chain held about a person named in a case before case-sealed entries: the
+        name and identifiers sealed under the person's key (``key``, from ``keys_for_case``)."""
+        cipher = FieldCipher(key, PERSON_FIELD_VERSION)
+        name = cipher.open(person.name_sealed, Place("persons", "name", person.id)) if person.name_sealed else None
+        values: dict[str, str] = {}
+        for row in self._session.execute(sa.select(PersonIdentifier).where(
+                PersonIdentifier.person_id == person.id, PersonIdentifier.value_sealed.is_not(None)).order_by(
+                PersonIdentifier.created_at, PersonIdentifier.id)).scalars():
+            if row.value_sealed is not None:
+                values.setdefault(row.kind, cipher.open(row.value_sealed, Place("person_identifiers", row.kind, row.id)))
+        return PersonDetails(name, values.get(EMAIL), values.get(NATIONAL_ID))
+
+    def drop_values_of_unlinked(self, person_ids: list[uuid.UUID]) -> int:
+        """Persons of a tenant with no link left (their cases converted) keep only the blind
+        indexes and the key: the name and values sealed under the person's key alone, which
+        server-held keys open, are deleted, and their times rounded to the day. Returns how many."""
+        if not person_ids:
+            return 0
+        linked = set(self._session.execute(sa.select(PersonLink.person_id).where(
+            PersonLink.person_id.in_(person_ids))).scalars())
+        unlinked = [person_id for person_id in person_ids if person_id not in linked]
+        persons = self._session.execute(sa.select(Person).where(
+            Person.id.in_(unlinked), Person.tenant_id.is_not(None))).scalars().all()
+        for person in persons:
+            person.name_sealed = None
+            person.created_at = _day(person.created_at)
+            for row in self._session.execute(sa.select(PersonIdentifier).where(
+                    PersonIdentifier.person_id == person.id)).scalars():
+                row.value_sealed = None
+                row.created_at = _day(row.created_at)
+        self._session.flush()
+        return len(persons)
+
+    def indexed_kinds(self, person_id: uuid.UUID) -> list[str]:
+        """The kinds of identifier that find the person (each kind once)."""
+        return sorted(set(self._session.execute(sa.select(PersonIdentifier.kind).where(
+            PersonIdentifier.person_id == person_id)).scalars()))
 
 
 def person_data_key(person_id: uuid.UUID, db_share: bytes, vault_share: bytes) -> bytes:
@@ -258,3 +376,8 @@ def person_data_key(person_id: uuid.UUID, db_share: bytes, vault_share: bytes) -
 
 def _owner(person_id: uuid.UUID) -> str:
     return f"person/{person_id}"
+
+
+def _day(moment: dt.datetime) -> dt.datetime:
+    """The start of the day: when a person named in a case was recorded, no more precisely."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)

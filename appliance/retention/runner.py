@@ -27,7 +27,10 @@ from appliance.services import Services
 log = logging.getLogger("appliance.retention")
 
 Progress = Callable[[str], None]
-VAULT_SWEEP_GRACE = dt.timedelta(days=1)
+# A share must be a day old before the sweep may take it (a person being recorded has its share
+# before its row is committed), and shares of persons named in a case are stamped with the day
+# only, up to a day early: two days after the stamp.
+VAULT_SWEEP_GRACE = dt.timedelta(days=2)
 
 
 class RetentionFailed(ApplianceError):
@@ -148,7 +151,8 @@ def _logbook_step(ctx: AppContext, report: RetentionReport, actor: Actor) -> Non
 
 def _vault_step(ctx: AppContext, report: RetentionReport) -> None:
     """Shares of persons no longer in the database (a write that failed after its share was
-    stored); only those older than a day, so a person being recorded right now keeps theirs."""
+    stored); only those at least a day old (``VAULT_SWEEP_GRACE``), so a person being recorded
+    right now keeps theirs."""
     if report.dry_run:
         return
     with ctx.unit_of_work() as session:

@@ -21,11 +21,11 @@ from appliance.audit.service import Logbook
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CaseKeySeal, Message, Note
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
-from appliance.crypto.vault import Vault
 from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.jobs.models import JobRun
 from appliance.notify.models import ReminderSent
 from appliance.persons.chain import forget_object
+from appliance.persons.models import CaseSubjectEntry
 from appliance.retention.models import (
     DEFAULT_CLOSED_CASE_DAYS,
     DEFAULT_UNACKNOWLEDGED_CASE_DAYS,
@@ -112,11 +112,10 @@ class RetentionService:
     """Policies, legal holds and case deletion. Never commits: a run deletes each case in its
     own transaction, which the boundary (CLI command, scheduled job) commits."""
 
-    def __init__(self, session: Session, logbook: Logbook, clock: Clock, vault: Vault) -> None:
+    def __init__(self, session: Session, logbook: Logbook, clock: Clock) -> None:
         self._session = session
         self._logbook = logbook
         self._clock = clock
-        self._vault = vault
 
     # --- policies -------------------------------------------------------------------------
     def policy(self, tenant_id: uuid.UUID) -> Policy:
@@ -234,9 +233,13 @@ class RetentionService:
     def delete_case(self, case_id: uuid.UUID, reason: str, actor: Actor) -> None:
         """Delete a case and everything that belongs to it, in the caller's transaction: file
         chunks, attachments, messages, notes, sealed key copies, reporter sessions, reminder
-        records, its released holds, its person links and the persons named only there (their
-        vault shares too); the case row takes its blind index (the case key's HMAC) with it.
-        Refused while a legal hold covers the case."""
+        records, its released holds, the persons named in it (``case_subjects``, and links from
+        before those); the case row takes its blind index (the case key's HMAC) with it.
+        Refused while a legal hold covers the case.
+
+        The person records those entries referred to stay, holding only blind indexes and a key:
+        which of them no other case names is sealed to the cases, so the server cannot tell.
+        `appliance person reconcile` (with the escrow key) deletes them."""
         tenant_id = self._lock_case_tenant(case_id)
         if tenant_id is None:
             raise NotFound("case", case_id)
@@ -246,16 +249,10 @@ class RetentionService:
         attachments = sa.select(Attachment.id).where(Attachment.case_id == case_id).scalar_subquery()
         session.execute(sa.delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_(attachments)))
         # Attachments point at messages: they go first.
-        for model in (Attachment, Message, Note, CaseKeySeal, WebSession, ReminderSent, LegalHold):
+        for model in (Attachment, Message, Note, CaseKeySeal, WebSession, ReminderSent, LegalHold, CaseSubjectEntry):
             session.execute(sa.delete(model).where(model.case_id == case_id))
-        gone = forget_object(session, "case", case_id)
+        forget_object(session, "case", case_id)
         session.execute(sa.delete(Case).where(Case.id == case_id))
-        if gone:
-            # As erasure does, the shares go before the caller commits (the vault commits at once):
-            # then no backup can open these persons again. Should the deletion roll back after
-            # this, the case is still due and goes at the next run; its persons are already
-            # unreadable, which is where they were going.
-            self._vault.delete(gone)
         self._logbook.record("case.deleted", actor, tenant_id=tenant_id, object_type="case", object_id=case_id,
                              detail=f"retention: {reason}")
 

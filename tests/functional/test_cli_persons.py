@@ -10,13 +10,16 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
 from appliance.cases.service import QueueFilter
-from appliance.persons.service import clean_details
+from appliance.crypto.fields import Place
+from appliance.persons.models import Person, PersonLink
+from appliance.persons.service import PersonDetails, clean_details
 from appliance.retention.models import LegalHold
 from tests.functional import test_cli_keys
 from tests.functional.test_cli import PASSWORD, Appliance, in_process, one_line_failure
-from tests.functional.test_cli_keys import file_report
+from tests.functional.test_cli_keys import PASSPHRASE, file_report
 
 appliance = test_cli_keys.appliance  # the same fixture: a tenant and a handler, officer@example.com
 MARKER = "Vx9-CLI-PERSON"
@@ -39,22 +42,26 @@ def test_find_export_and_erase_a_person_named_in_cases(appliance: Appliance) -> 
 
     [match] = appliance.json("person", "find", "--email", "-", stdin=SUBJECT.upper() + "\n")
     assert match["scope"] == "example" and match["identifiers"] == ["email", "national_id"]
-    assert [(r["kind"], r["table"], r["count"]) for r in match["records"]] == [("case_subject", "case", 2)]
+    # Which cases name the person is sealed to them: said, never listed.
+    assert match["records"] == [] and "compliance team" in match["named_in_cases"]
     text = appliance.ok("person", "find", "--national-id", "ab1234")
-    assert match["person_id"] in text and "case subject: 2 in case" in text
+    assert match["person_id"] in text and "named in cases of example" in text and "sealed" in text
     assert MARKER not in text and SUBJECT not in text
 
     out = appliance.cwd / "export.json"
     summary = appliance.json("person", "export", "--email", SUBJECT, "--out", str(out))
-    assert summary == {"file": str(out), "persons": 1, "records": 2}
+    assert summary == {"file": str(out), "persons": 1, "records": 0}
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     [person] = json.loads(out.read_text())["persons"]
-    assert person["person"]["name"] == f"Robin {MARKER}" and len(person["records"]) == 2
+    assert person["person"]["name"] is None and person["named_in_cases"]
+    assert MARKER not in out.read_text() and SUBJECT not in out.read_text()
     code, line = appliance.fails("person", "export", "--email", SUBJECT, "--out", str(out))
     assert code == 2 and "already exists" in line
 
     plan = appliance.json("person", "erase", "--email", SUBJECT, "--dry-run")
-    assert plan["erased"] is False and plan["persons"][0]["deleted"]["case_subject"] == 2
+    assert plan["erased"] is False and plan["persons"][0]["deleted"] == {"identifiers": 2, "person key": 1}
+    assert plan["persons"][0]["case_entries_shredded"] is True
+    assert "would shred what any case recorded" in appliance.ok("person", "erase", "--email", SUBJECT, "--dry-run")
     assert appliance.json("person", "find", "--email", SUBJECT)  # the dry run changed nothing
 
     with in_process(appliance) as services:
@@ -77,8 +84,14 @@ def test_find_export_and_erase_a_person_named_in_cases(appliance: Appliance) -> 
 
     with in_process(appliance) as services:
         events = services.session.execute(sa.select(AuditEvent)).scalars().all()
-        assert {"person.recorded", "person.searched", "person.exported", "person.erased"} <= {e.action for e in events}
+        assert {"person.recorded", "case.subject_added", "person.searched", "person.exported",
+                "person.erased"} <= {e.action for e in events}
         logged = " ".join(f"{e.object_id} {e.detail}" for e in events)
+        # The cases still hold their entries, shredded: shown as erased to their handlers.
+        user = services.users.by_email("officer@example.com")
+        principal = services.users.principal(user.id, services.users.unlock_private_key(user.id, PASSWORD))
+        for row in services.cases.queue(principal, QueueFilter()):
+            assert [s.erased for s in services.case_subjects.list(principal, row.id)] == [True]
     for secret in (MARKER, SUBJECT, "AB1234", "Robin"):
         assert secret not in logged
 
@@ -104,3 +117,67 @@ def test_bad_requests_fail_with_one_line(appliance: Appliance, args: tuple[str, 
     result = appliance.run(*args)
     assert result.returncode != 0
     assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def name_the_old_way(app: Appliance, details: PersonDetails) -> None:
+    """As persons were named in every case before case-sealed entries (links in clear)."""
+    with in_process(app) as services:
+        user = services.users.by_email("officer@example.com")
+        principal = services.users.principal(user.id, services.users.unlock_private_key(user.id, PASSWORD))
+        tenant = services.tenants.by_slug("example")
+        person = services.persons.record(tenant.id, details, CLI)
+        for row in services.cases.queue(principal, QueueFilter()):
+            _case, cipher = services.cases.opened(principal, row.id)
+            link_id = uuid.uuid4()
+            services.persons.link(person, "case_subject", "case", row.id, CLI, link_id=link_id,
+                                  detail=cipher.seal("witness", Place("person_links", "detail", link_id)))
+
+
+def doctor_check(app: Appliance, name: str) -> dict[str, str]:
+    report = json.loads(app.run("doctor", "--json").stdout)
+    [check] = [c for c in report["checks"] if c["name"] == name]
+    return check  # type: ignore[no-any-return]
+
+
+def test_reconcile_seals_old_entries_and_deletes_persons_no_case_names(appliance: Appliance) -> None:
+    escrow, public, _fingerprint = test_cli_keys.make_offline_escrow(appliance.cwd)
+    appliance.ok("keys", "escrow", "install", "--tenant", "example", "--public-key", str(public))
+    test_cli_keys.confirm_pending(appliance, "officer@example.com")
+    file_report(appliance, "first")
+    file_report(appliance, "second")
+    name_the_old_way(appliance, PersonDetails(f"Robin {MARKER}", SUBJECT, None))
+    check = doctor_check(appliance, "persons in cases")
+    assert check["status"] == "warn" and "example: 2" in check["detail"] and "appliance person reconcile" in check["detail"]
+
+    code, line = appliance.fails("person", "reconcile", "--tenant", "example", "--escrow-file", str(escrow),
+                                 "--passphrase-stdin", stdin="not the passphrase at all\n")
+    assert code != 0 and "passphrase" in line.lower()
+    done = appliance.json("person", "reconcile", "--tenant", "example", "--escrow-file", str(escrow),
+                          "--passphrase-stdin", stdin=PASSPHRASE + "\n")
+    assert (done["cases_converted"], done["persons_converted"], done["persons_deleted"]) == (2, 2, 0)
+    assert done["cases_locked"] == [] and done["sweep_blocked_by"] == []
+    assert doctor_check(appliance, "persons in cases")["status"] == "ok"
+    with in_process(appliance) as services:
+        assert not services.session.execute(sa.select(PersonLink).where(PersonLink.kind == "case_subject")).first()
+        [person] = services.session.execute(sa.select(Person).where(Person.tenant_id.is_not(None))).scalars()
+        assert person.name_sealed is None
+        user = services.users.by_email("officer@example.com")
+        principal = services.users.principal(user.id, services.users.unlock_private_key(user.id, PASSWORD))
+        for row in services.cases.queue(principal, QueueFilter()):
+            [subject] = services.case_subjects.list(principal, row.id)
+            assert (subject.name, subject.identifiers, subject.role) == (f"Robin {MARKER}", {"email": SUBJECT},
+                                                                         "witness")
+            services.case_subjects.remove(principal, row.id, subject.entry_id)
+        person_id = person.id
+    # Taken off every case: only the escrow key can tell, and the next run deletes the record.
+    done = appliance.json("person", "reconcile", "--tenant", "example", "--escrow-file", str(escrow),
+                          "--passphrase-stdin", stdin=PASSPHRASE + "\n")
+    assert (done["persons_converted"], done["persons_deleted"]) == (0, 1)
+    assert appliance.json("person", "find", "--email", SUBJECT) == []
+    vault_copy = json.loads((appliance.data_dir / "backups" / "vault" / "vault.json").read_text())
+    assert str(person_id) not in {row["person_id"] for row in vault_copy["shares"]}
+    with in_process(appliance) as services:
+        assert person_id not in services.ctx.vault.person_ids()
+        events = services.session.execute(sa.select(AuditEvent.action, AuditEvent.detail)).all()
+    assert ("person.swept", "persons=1") in [tuple(e) for e in events]
+    assert MARKER not in str(events) and SUBJECT not in str(events)

@@ -19,13 +19,14 @@ from appliance.actors import CLI, SYSTEM, Actor
 from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.models import AuditEvent
 from appliance.context import AppContext
+from appliance.crypto.fields import Place
 from appliance.db import GUID
 from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.jobs.definitions import job_specs
 from appliance.jobs.models import JobRun
 from appliance.jobs.scheduler import Scheduler
 from appliance.notify.models import ReminderSent
-from appliance.persons.models import Person, PersonLink
+from appliance.persons.models import Person
 from appliance.persons.service import PersonDetails
 from appliance.retention.models import LegalHold
 from appliance.retention.runner import RetentionReport, run_retention
@@ -218,37 +219,38 @@ def test_a_deleted_case_leaves_no_row_naming_it_in_any_table(
     subjects.add(org_a.handler, case_id, PersonDetails(name="Per Persson", email="per@example.com"), "concerned")
     subjects.add(org_a.handler, case_id, PersonDetails(name="Wilma Witness", email="wilma@example.com"), "witness")
     subjects.add(org_a.handler, kept, PersonDetails(email="wilma@example.com"), "concerned")  # named twice
+    # ... and one the old way (a link with the case's id in clear), not converted yet.
+    _case, cipher = services.cases.opened(org_a.handler, case_id)
+    old_way = services.persons.record(org_a.tenant.id, PersonDetails(email="old@example.com"), CLI)
+    link_id = uuid.uuid4()
+    services.persons.link(old_way, "case_subject", "case", case_id, CLI, link_id=link_id,
+                          detail=cipher.seal("witness", Place("person_links", "detail", link_id)))
     services.session.commit()
-    (only_here,) = persons_named(ctx, case_id) - persons_named(ctx, kept)
-    (also_elsewhere,) = persons_named(ctx, kept)
-    assert {only_here, also_elsewhere} <= ctx.vault.person_ids()
     assert chunks_of(ctx, case_id) == 4  # three of the report's file, one of the answer's
     assert mentions(ctx, case_id).keys() >= {"cases", "attachments", "case_messages", "case_notes",
                                              "case_key_seals", "web_sessions", "deadline_reminders",
-                                             "legal_holds", "person_links"}
+                                             "legal_holds", "case_subjects", "person_links"}
 
     report = run(ctx, clock, dry_run=False, actor=SYSTEM)
     assert report.deleted == [case_id]
     assert mentions(ctx, case_id) == {}
     assert chunks_of(ctx, case_id) == 0
-    assert mentions(ctx, kept).keys() >= {"cases", "attachments"} and chunks_of(ctx, kept) == 1
+    assert mentions(ctx, kept).keys() >= {"cases", "attachments", "case_subjects"} and chunks_of(ctx, kept) == 1
+    # Who was named only there is sealed to the deleted case: the person records stay, holding
+    # only their blind indexes and key (`appliance person reconcile` deletes them with the escrow key).
     with ctx.sessions() as session:
-        assert session.get(Person, only_here) is None  # named nowhere else: gone with the case
-        assert session.get(Person, also_elsewhere) is not None
-    # The vault share goes too, so no backup taken before can open the person again.
-    assert only_here not in ctx.vault.person_ids() and also_elsewhere in ctx.vault.person_ids()
-    assert persons_named(ctx, kept) == {also_elsewhere}
+        after = Services(ctx, session)
+        [per] = after.persons.find(PersonDetails(email="per@example.com"))
+        person = session.get(Person, per.person_id)
+        assert person is not None and person.name_sealed is None and not per.links
+        [subject] = after.case_subjects.list(org_a.handler, kept)
+        assert (subject.name, subject.identifiers) == (None, {"email": "wilma@example.com"})
+        session.rollback()
     with ctx.sessions() as session:
         (event,) = session.execute(sa.select(AuditEvent).where(AuditEvent.action == "case.deleted")).scalars()
         assert (event.object_type, event.object_id, event.detail) == ("case", str(case_id), "retention: closed")
         assert (event.actor_type, event.actor_id, event.tenant_id) == ("system", None, org_a.tenant.id)
         assert Services(ctx, session).logbook.verify(checkpoint_key=checkpoint_key(ctx)).ok
-
-
-def persons_named(ctx: AppContext, case_id: uuid.UUID) -> set[uuid.UUID]:
-    with ctx.sessions() as session:
-        return set(session.execute(sa.select(PersonLink.person_id).where(
-            PersonLink.object_type == "case", PersonLink.object_id == str(case_id))).scalars())
 
 
 def reference_of(services: Services, case_id: uuid.UUID) -> str:

@@ -9,9 +9,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from appliance.actors import Role
+from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
+from appliance.cases.reporting import ReportForm
 from appliance.context import AppContext
+from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from tests.functional.test_web_world import World, build_world, count
 from tests.support import FrozenClock
@@ -43,18 +45,44 @@ def test_a_handler_names_a_person_and_removes_them(world: World, caplog: pytest.
     assert "named.person@example.com" in page and "8501010000" in page and "Witness" in page
 
     with world.ctx.sessions() as session:
-        events = session.execute(sa.select(AuditEvent).where(AuditEvent.action.like("person.%"))).scalars().all()
-        link_id = session.execute(sa.text("SELECT id FROM person_links WHERE kind = 'case_subject' ORDER BY created_at"
-                                          )).scalars().all()[-1]
-    assert {e.action for e in events} >= {"person.recorded", "person.linked"}
+        events = session.execute(sa.select(AuditEvent).where(sa.or_(
+            AuditEvent.action.like("person.%"), AuditEvent.action.like("case.subject%")))).scalars().all()
+        entry_ids = set(session.execute(sa.text("SELECT id FROM case_subjects")).scalars())
+    assert "case.subject_added" in {e.action for e in events}
+    assert not any(e.action == "person.linked" and e.object_type == "case" for e in events)
     for event in events:
         assert MARKER not in str(event.detail) and "named.person" not in str(event.detail)
     assert MARKER not in caplog.text and "named.person" not in caplog.text
 
-    link = link_id if isinstance(link_id, uuid.UUID) else uuid.UUID(link_id)
-    removed = browser.post(f"{case_url(world)}/persons/{link}/remove", form_url=case_url(world))
+    # The new entry's remove button (the only one whose id the world did not make).
+    page = browser.get(case_url(world)).get_data(as_text=True)
+    [entry] = [uuid.UUID(str(i)) for i in entry_ids if f"/persons/{uuid.UUID(str(i))}/remove" in page
+               and uuid.UUID(str(i)) != world.alpha_case.subject_entry_id]
+    removed = browser.post(f"{case_url(world)}/persons/{entry}/remove", form_url=case_url(world))
     assert removed.status_code == 303
-    assert MARKER not in browser.get(case_url(world)).get_data(as_text=True)
+    page = browser.get(case_url(world)).get_data(as_text=True)
+    assert MARKER not in page and "alpha person" in page
+
+
+def test_a_known_email_shows_only_what_this_case_recorded(world: World) -> None:
+    """Finding 5 over HTTP: the alpha case names "alpha person" with an address; a beta handler
+    cannot reach it, and an alpha handler typing only the address into another case sees only
+    the address there (both cases are alpha's own here; test_persons_sealed.py seals one away)."""
+    browser = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    with world.ctx.sessions() as session:
+        services = Services(world.ctx, session)
+        receipt = services.reporting.submit(services.tenants.by_slug(world.alpha.slug), ReportForm(
+            world.alpha.category_id, "A second alpha report."), [])
+        session.commit()
+    second = f"/staff/cases/{receipt.case_id}"
+    response = browser.post(f"{second}/persons", {"name": "", "email": "alpha-person@example.com",
+                                                  "national_id": "", "role": "witness"}, form_url=second)
+    assert response.status_code == 303
+    page = browser.get(second).get_data(as_text=True)
+    assert "alpha-person@example.com" in page and "alpha person" not in page
+    again = browser.post(f"{second}/persons", {"name": "X", "email": "ALPHA-person@example.com",
+                                               "national_id": "", "role": "other"}, form_url=second)
+    assert again.status_code == 400 and "already named in the case" in again.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -67,15 +95,15 @@ def test_a_handler_names_a_person_and_removes_them(world: World, caplog: pytest.
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_stored(world: World, data: dict[str, str],
                                                                      message: str) -> None:
     browser = world.staff_browser(world.alpha.staff[Role.HANDLER])
-    before = count(world.ctx, "person_links")
+    before = count(world.ctx, "case_subjects"), count(world.ctx, "persons")
     response = browser.post(f"{case_url(world)}/persons", data, form_url=case_url(world))
     assert response.status_code == 400 and message in response.get_data(as_text=True)
-    assert count(world.ctx, "person_links") == before
+    assert (count(world.ctx, "case_subjects"), count(world.ctx, "persons")) == before
 
 
 def test_other_tenants_and_other_roles_reach_nothing(world: World) -> None:
     beta = world.staff_browser(world.beta.staff[Role.HANDLER])
-    link = world.alpha_case.subject_link_id
+    link = world.alpha_case.subject_entry_id
     assert beta.post(f"{case_url(world)}/persons", {"name": "Forged", "role": "other"},
                      form_url=f"/staff/cases/{world.beta_case.id}").status_code == 404
     assert beta.post(f"{case_url(world)}/persons/{link}/remove",
@@ -88,4 +116,19 @@ def test_other_tenants_and_other_roles_reach_nothing(world: World) -> None:
     handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
     assert handler.post(f"{case_url(world)}/persons/{uuid.uuid4()}/remove",
                         form_url=case_url(world)).status_code == 404
-    assert count(world.ctx, "person_links", "kind = 'case_subject'") == 3  # one per case of the world
+    assert count(world.ctx, "case_subjects") == 3  # one per case of the world
+
+
+def test_an_erased_person_shows_as_erased_and_can_be_taken_off(world: World) -> None:
+    with world.ctx.sessions() as session:
+        services = Services(world.ctx, session)
+        [match] = services.persons.find(PersonDetails(email="alpha-person@example.com"))
+        services.person_eraser.erase(match.person_id, CLI)
+        session.commit()
+    browser = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    page = browser.get(case_url(world)).get_data(as_text=True)
+    section = page[page.index('id="persons"'):page.index('id="access"')]
+    assert "(erased at the person's request) — Person concerned" in section and "alpha person" not in section
+    entry = world.alpha_case.subject_entry_id
+    assert browser.post(f"{case_url(world)}/persons/{entry}/remove", form_url=case_url(world)).status_code == 303
+    assert "erased at the person" not in browser.get(case_url(world)).get_data(as_text=True)

@@ -39,7 +39,7 @@ from webapp.policy_guard import BUILTIN
 
 PASSWORD = "correct horse battery staple"
 ROLES = tuple(Role)
-CONTENT_TABLES = ("cases", "attachments", "attachment_chunks", "case_messages", "case_notes")
+CONTENT_TABLES = ("cases", "attachments", "attachment_chunks", "case_messages", "case_notes", "case_subjects")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Filed:
     attachment_name: str
     reply_attachment_id: uuid.UUID  # a handler's file in the thread
     note: str
-    subject_link_id: uuid.UUID  # a person named in the case
+    subject_entry_id: uuid.UUID  # a person named in the case
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def fill_values(world: World) -> dict[str, str]:
         "attachment_id": str(world.alpha_case.attachment_id),
         "user_id": str(world.target.user_id),
         "category_id": str(world.alpha.category_id),
-        "link_id": str(world.alpha_case.subject_link_id),
+        "entry_id": str(world.alpha_case.subject_entry_id),
         "filename": "app.css",
     }
 

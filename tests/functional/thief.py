@@ -1,10 +1,13 @@
-"""The attacker of issue 4, run as its own process: `python -m tests.functional.thief CONFIG`.
+"""The attacker of issues 4 and 12, run as its own process: `python -m tests.functional.thief CONFIG`.
 
 It holds a copy of the database, the master key file and the configuration (everything the
-customer's IT has) but no handler password and no reporter case key. It derives every key
-the server can derive, unwraps every tenant key, and tries each of them on every encrypted
-value, every sealed key copy, every case's content key and every attachment chunk. It
-prints JSON: what it could open, so the test can check that no case content is among it.
+customer's IT has; with the person key vault too when the configuration names it or it lies
+beside the database) but no handler password and no reporter case key. It derives every key
+the server can derive, unwraps every tenant key and every person's data key (both shares),
+and tries each of them on every encrypted value, every sealed key copy, every case's content
+key, every attachment chunk and every identity of a person named in a case (with each key as
+the case's content key). It prints JSON: what it could open, so the test can check that no
+case content, and no identity of a person named in a case, is among it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from appliance.actors import CLI
 from appliance.cases.models import Case
 from appliance.context import build_context
 from appliance.crypto.case_cipher import CaseCipher
@@ -28,6 +33,9 @@ from appliance.crypto.keyring import _tenant_aad
 from appliance.crypto.sealing import open_sealed
 from appliance.errors import ApplianceError
 from appliance.models import Base
+from appliance.persons.case_subjects import identity_key
+from appliance.persons.models import CaseSubjectEntry, Person
+from appliance.persons.service import person_data_key
 from appliance.services import Services
 from appliance.settings import load_settings
 from appliance.tenants.models import TenantKey
@@ -51,6 +59,18 @@ def _raw_tenant_key(services: Services, row: TenantKey) -> bytes:
     return wrapper.decrypt(row.wrapped_key[:12], row.wrapped_key[12:], _tenant_aad(row.tenant_id, row.version))
 
 
+def person_keys(services: Services) -> list[bytes]:
+    """Every person's data key that the server-held keys and the vault give (none for an erased one)."""
+    found = []
+    for person in services.session.execute(sa.select(Person)).scalars():
+        db_share = attempt(partial(services.data_keys.unwrap, person.tenant_id, f"person/{person.id}",
+                                   person.key_version, person.wrapped_key, CLI, "person_key", person.id))
+        vault_share = attempt(partial(services.ctx.vault.share, person.id))
+        if db_share is not None and vault_share is not None:
+            found.append(person_data_key(person.id, db_share, vault_share))
+    return found
+
+
 def attempt(fn: object) -> bytes | None:
     try:
         return fn()  # type: ignore[operator,no-any-return]
@@ -63,7 +83,8 @@ def main(config: Path) -> None:
     opened: list[dict[str, str]] = []
     with ctx.sessions() as session:
         services = Services(ctx, session)
-        candidates = server_keys(services)
+        persons = person_keys(services)
+        candidates = server_keys(services) + persons
         access = services.case_access
         for table in Base.metadata.sorted_tables:
             ids = [c for c in table.primary_key.columns]
@@ -92,6 +113,14 @@ def main(config: Path) -> None:
                             opened.append({"where": "case_key_seals", "text": kind})
                 if attempt(lambda: access.keys_from_private(case, key).cipher.content_key) is not None:
                     opened.append({"where": "cases.content_key_sealed", "text": str(case.id)})
+        for entry in session.execute(sa.select(CaseSubjectEntry)).scalars():
+            place = Place("case_subjects", "identity", entry.id)
+            for content_key in candidates:  # each key the server has, as if it were the case's content key
+                for with_persons in ([], *([key] for key in persons), persons):
+                    key = identity_key(content_key, entry.id, with_persons)
+                    plain = attempt(lambda: FieldCipher(key, 1).open_bytes(entry.identity_sealed, place))
+                    if plain is not None:
+                        opened.append({"where": "case_subjects.identity_sealed", "text": plain.decode("latin-1")})
         chunks = session.execute(sa.text("SELECT attachment_id, idx, data FROM attachment_chunks")).all()
         for attachment_id, index, data in chunks:
             aid = uuid.UUID(str(attachment_id)) if not isinstance(attachment_id, uuid.UUID) else attachment_id
@@ -102,7 +131,7 @@ def main(config: Path) -> None:
                         opened.append({"where": "attachment_chunks", "text": plain.decode("latin-1")})
         session.rollback()
     ctx.close()
-    print(json.dumps({"keys_tried": len(candidates), "opened": opened}))
+    print(json.dumps({"keys_tried": len(candidates), "person_keys": len(persons), "opened": opened}))
 
 
 if __name__ == "__main__":

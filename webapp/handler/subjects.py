@@ -1,8 +1,9 @@
-"""Persons named in a case (the person concerned, witnesses), on the person chain.
+"""Persons named in a case (the person concerned, witnesses), sealed to the case.
 
-Their identity is sealed under their own key and can be found for access and erasure
-requests; their role in the case is sealed under the case's key. The logbook records that
-a person was linked or unlinked, never who.
+What the handler types is readable only with the case's key (and while the person is not
+erased); an e-mail or national ID also lets an access or erasure request find the person
+without telling anyone which case names them. The logbook records that a person was added to
+or removed from the case, never who.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from flask import g, redirect, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from appliance.errors import InvalidInput, PersonConflict
+from appliance.errors import AlreadyNamed, InvalidInput
 from appliance.persons.service import clean_details
 from webapp.handler.forms import person_form
 from webapp.handler.views import blueprint, render_case
@@ -24,32 +25,33 @@ from webapp.requestctx import commit, services
 @blueprint.post("/cases/<uuid:case_id>/persons")
 @access("staff:handler")
 def add_person(case_id: uuid.UUID) -> Response | tuple[str, int]:
-    """Name a person in the case; the same e-mail or national ID finds the same person."""
+    """Name a person in the case; the same e-mail or national ID finds the same person record
+    (for erasure), but the case shows only what was typed in it."""
     form = person_form()
     if form.validate_on_submit():
         desk = services()
         try:
             details = clean_details(form.name.data, form.email.data, form.national_id.data)
             desk.case_subjects.add(g.principal, case_id, details, form.role.data or "")
+        except AlreadyNamed as exc:
+            desk.session.rollback()
+            getattr(form, exc.field, form.email).errors = [
+                _("This person is already named in the case (with the same e-mail address or national ID).")]
         except InvalidInput as exc:
             desk.session.rollback()
             target = getattr(form, exc.field, form.name)
             target.errors = [_field_error(exc.field)]
-        except PersonConflict:
-            desk.session.rollback()
-            form.email.errors = [_("This e-mail address and this national ID belong to two different persons "
-                                   "already recorded. Give only one of them.")]
         else:
             commit()
             return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
     return render_case(case_id, person_form=form), 400
 
 
-@blueprint.post("/cases/<uuid:case_id>/persons/<uuid:link_id>/remove")
+@blueprint.post("/cases/<uuid:case_id>/persons/<uuid:entry_id>/remove")
 @access("staff:handler")
-def remove_person(case_id: uuid.UUID, link_id: uuid.UUID) -> Response:
+def remove_person(case_id: uuid.UUID, entry_id: uuid.UUID) -> Response:
     """Take a person off the case (CSRF was checked by CSRFProtect)."""
-    services().case_subjects.remove(g.principal, case_id, link_id)
+    services().case_subjects.remove(g.principal, case_id, entry_id)
     commit()
     return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
 
