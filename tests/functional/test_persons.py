@@ -24,7 +24,7 @@ from appliance.persons.service import PersonDetails, clean_details
 from appliance.retention.models import LegalHold
 from appliance.services import Services
 from appliance.users.models import Membership, User
-from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, StaffFactory, copy_database
+from tests.functional.conftest import STAFF_PASSWORD, Org, ReaderFactory, ReportFactory, StaffFactory, copy_database
 from tests.support import FrozenClock, pg_drop
 
 MARKER = "Zq7-PERSON-MARKER"
@@ -210,7 +210,7 @@ def test_holds_and_legal_retention_block_erasure_with_a_reason(services: Service
     assert not services.person_eraser.plan(match.person_id).blocked
 
 
-def test_erasing_a_staff_member_leaves_a_pseudonymous_account(services: Services, make_staff: StaffFactory,
+def test_erasing_a_staff_member_leaves_a_pseudonymous_account(services: Services, make_reader: ReaderFactory,
                                                               org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)  # sealed to org_a.handler only (no escrow key)
     user_id = org_a.handler.user_id
@@ -219,7 +219,7 @@ def test_erasing_a_staff_member_leaves_a_pseudonymous_account(services: Services
     with pytest.raises(ErasureBlocked, match="only key copy of 1 case"):
         services.person_eraser.erase(match.person_id, CLI)
 
-    colleague = make_staff((org_a.tenant, Role.HANDLER))
+    colleague = make_reader(org_a, receives=False)
     services.cases.share(org_a.handler, receipt.case_id, colleague.user_id)
     services.session.commit()
     services.person_eraser.erase(match.person_id, CLI)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from appliance.actors import CLI, Role, StaffPrincipal
+from appliance.actors import CLI, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.audit.stream import stop_routing, stream_events_to_stdout
 from appliance.context import AppContext, build_context
@@ -38,7 +38,7 @@ from appliance.persons.case_subjects import identity_key, unconverted_cases
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.persons.service import PersonDetails, clean_details
 from appliance.services import Services
-from tests.functional.conftest import Org, ReportFactory, StaffFactory, copy_database
+from tests.functional.conftest import Org, ReaderFactory, ReportFactory, copy_database
 from tests.support import FrozenClock, install_escrow, pg_admin, pg_drop, pg_url
 
 PASSPHRASE = "orchid tundra lantern basalt quiver"
@@ -160,8 +160,9 @@ def test_with_every_server_held_key_and_file_no_named_person_opens_and_none_is_t
             for line in config.read_text().splitlines():
                 if line.startswith(("database_url", "vault_database_url")):
                     pg_drop(str(sa.make_url(line.split('"')[1]).database))
-    # The thief had every person's shredding key (three: the handler's staff account, two named) ...
-    assert report["person_keys"] == 3
+    # The thief had every person's shredding key (four: the handler's and the admin's staff
+    # accounts, two named) ...
+    assert report["person_keys"] == 4
     # ... and opened only what the server may open by design: the staff account's fields.
     assert {o["where"] for o in report["opened"]} <= {"users.email_sealed", "users.totp_secret_sealed"}
     everything = (json.dumps(report) + result.stderr).lower()
@@ -219,10 +220,10 @@ def test_markers_reach_no_log_logbook_export_or_stream_line(
 
 # --- finding 5: a known e-mail opens nothing of another case --------------------------------------
 def test_a_handler_who_types_a_known_email_sees_only_their_own_case(
-        services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory) -> None:
+        services: Services, org_a: Org, file_report: ReportFactory, make_reader: ReaderFactory) -> None:
     sealed_away = file_report(org_a).case_id  # sealed to org_a.handler only: the other handler is not there yet
     name(services, org_a.handler, sealed_away)
-    other = make_staff((org_a.tenant, Role.HANDLER))
+    other = make_reader(org_a)  # a second reader who receives new reports
     shared = file_report(org_a).case_id  # sealed to both handlers
     with pytest.raises(CaseLocked):
         services.case_subjects.list(other, sealed_away)
