@@ -25,6 +25,7 @@ from appliance.context import build_context
 from appliance.services import Services
 from tests.bench.common import BACKENDS, Figures, HttpsClient, fresh_database, median_seconds, parse_args, print_table
 from tests.bench.handler_queue import PASSWORD, sign_in
+from tests.support import principal, start_reader_list
 from webapp import create_app
 
 LOGIN_GOAL, PAGE_GOAL = 0.9, 1.2
@@ -58,6 +59,10 @@ def measure(backend: str, quick: bool) -> dict[str, float]:
                                                              [(tenant.id, Role.HANDLER)], CLI, with_totp=True,
                                                              chosen_by_user=True)
                 assert enrolment is not None
+                lead, _ = services.users.create_user("lead@bench.example", PASSWORD, [(tenant.id, Role.ADMIN)], CLI,
+                                                     chosen_by_user=True)
+                start_reader_list(services, tenant.id, principal(services, user.id, PASSWORD),
+                                  principal(services, lead.id, PASSWORD))
                 category = services.tenants.categories(tenant.id)[0].id
             counter = [0]
 

@@ -309,7 +309,8 @@ def access_pages(reporter: Page, staff: Page, site: Site, second_password: str, 
     # The second handler chooses their own password again (a new key) and finds the case locked.
     sign_out(staff)
     second_signs_in(staff, password, second_secret, site)
-    expect(staff.locator("tbody tr", has=staff.get_by_test_id("locked"))).to_have_count(1)
+    # Both cases are locked for them now: the one they shared before, and the one sealed to the old key.
+    expect(staff.locator("tbody tr", has=staff.get_by_test_id("locked"))).to_have_count(2)
     expect(staff.locator("caption")).to_contain_text("Locked: you hold no key to the case.")
     look(staff, "queue-keys-reset")
     staff.locator("tbody tr", has_text="Received").locator("a").first.click()

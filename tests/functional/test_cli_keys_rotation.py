@@ -30,7 +30,16 @@ from appliance.persons.models import Person
 from appliance.services import Services
 from appliance.settings import load_settings
 from tests.functional.keys_support import add_persons, all_person_names
-from tests.functional.test_cli import APPLIANCE, PASSWORD, Appliance, in_process, initialised_on, one_line_failure
+from tests.functional.test_cli import (
+    APPLIANCE,
+    PASSWORD,
+    Appliance,
+    choose_own_password,
+    in_process,
+    initialised_on,
+    one_line_failure,
+    start_readers,
+)
 from tests.support import BACKENDS
 
 CRASH_ROWS = 600
@@ -148,6 +157,11 @@ def make_everything(app: Appliance) -> dict[str, object]:
     installation, and the backup site's repository, all under the current master key."""
     user = app.json("user", "create", "--tenant", "example", "--email", "officer@example.com", "--role", "handler",
                     "--password-stdin", stdin=PASSWORD + "\n")
+    app.json("user", "create", "--tenant", "example", "--email", "lead@example.com", "--role", "admin",
+             "--password-stdin", stdin=PASSWORD + "\n")
+    for email in ("officer@example.com", "lead@example.com"):
+        choose_own_password(app, email)
+    start_readers(app, "example", "officer@example.com", "lead@example.com")  # MACs under the key binding
     with in_process(app) as services:
         tenant = services.tenants.by_slug("example")
         category = services.tenants.categories(tenant.id)[0]
@@ -174,6 +188,8 @@ def everything_still_opens(app: Appliance, made: dict[str, object]) -> None:
         assert services.reporting.view(tenant, access.case_id, access.private_key).report.what == \
             "what the reporter saw"
         assert all_person_names(services.session, services, tenant.id) == {1: ["Tenant Person"]}
+        state = services.readers.state(tenant.id)  # the reader list's MACs (a preserved secret) still verify
+        assert state is not None and [r.user_id for r in state.readers] == [signed_in.user.id]
         assert all_person_names(services.session, services, None) == {1: ["Staff Person"]}
         preserved = {p: services.ctx.secret(p) for p in made["secrets"]}  # type: ignore[attr-defined]
         assert preserved == made["secrets"]  # the backup site's password too

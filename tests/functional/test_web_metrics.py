@@ -13,6 +13,7 @@ import pytest
 
 from appliance.actors import CLI, Role
 from appliance.services import Services
+from tests.support import principal, start_reader_list
 from tests.web import Browser, submit_report
 from webapp.metrics import AppMetrics
 from webapp.policy import policy_of
@@ -39,9 +40,12 @@ def test_metrics_route_declares_the_monitoring_policy(app) -> None:  # type: ign
 
 def test_requests_are_counted_by_endpoint_and_submissions_counted(app, services: Services) -> None:  # type: ignore[no-untyped-def]
     tenant = services.tenants.create_tenant("Example AB", "example", CLI)
-    # A handler, so the channel has someone a report can be sealed to.
-    services.users.create_user("officer@example.com", "correct horse battery", [(tenant.id, Role.HANDLER)], CLI,
-                               with_totp=True)
+    # A confirmed reader, so the channel has someone a report can be sealed to.
+    officer, _ = services.users.create_user("officer@example.com", "correct horse battery",
+                                            [(tenant.id, Role.HANDLER), (tenant.id, Role.ADMIN)], CLI, with_totp=True,
+                                            chosen_by_user=True)
+    me = principal(services, officer.id, "correct horse battery")
+    start_reader_list(services, tenant.id, me, me)
     category = services.tenants.categories(tenant.id)[0]
     services.session.commit()
     reporter = Browser(app)

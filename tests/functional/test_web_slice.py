@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from appliance.actors import CLI, Role
 from appliance.services import Services
-from tests.support import FrozenClock
+from tests.support import FrozenClock, principal, start_reader_list
 from tests.web import Browser, file, sign_in, submit_report
 
 
 def test_report_travels_to_handler_and_back(app, services: Services, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
     tenant = services.tenants.create_tenant("Example AB", "example", CLI)
-    _, enrolment = services.users.create_user("officer@example.com", "correct horse battery", [(tenant.id, Role.HANDLER)],
-                                              CLI, with_totp=True)
+    officer, enrolment = services.users.create_user("officer@example.com", "correct horse battery",
+                                                    [(tenant.id, Role.HANDLER), (tenant.id, Role.ADMIN)], CLI,
+                                                    with_totp=True, chosen_by_user=True)
+    me = principal(services, officer.id, "correct horse battery")
+    start_reader_list(services, tenant.id, me, me)  # a one-person compliance team confirms itself
     category = services.tenants.categories(tenant.id)[0]
     services.session.commit()
     assert enrolment is not None

@@ -124,8 +124,11 @@ def make_org(services: Services, clock: FrozenClock, slug: str, roles: tuple[Rol
     category = services.tenants.categories(tenant.id)[0]
     staff = {role: make_staff(services, clock, [(tenant.id, role)], f"{role.value}@{slug}.example.com")
              for role in roles}
+    # The handler is the first reader; the organisation's administrator (or a compliance lead made
+    # for it) confirms their fingerprint.
+    lead = staff.get(Role.ADMIN) or make_staff(services, clock, [(tenant.id, Role.ADMIN)], f"lead@{slug}.example.com")
     start_reader_list(services, tenant.id, principal(services, staff[Role.HANDLER].user_id, PASSWORD),
-                      principal(services, staff[Role.ADMIN].user_id, PASSWORD))
+                      principal(services, lead.user_id, PASSWORD))
     services.session.commit()
     return Org(slug, tenant.id, category.id, staff)
 
@@ -235,6 +238,9 @@ def fill_values(world: World) -> dict[str, str]:
         "user_id": str(world.target.user_id),
         "category_id": str(world.alpha.category_id),
         "entry_id": str(world.alpha_case.subject_entry_id),
+        "change_id": str(uuid.UUID(str(scalar(  # the request that started alpha's reader list
+            world.ctx, "SELECT id FROM reader_changes WHERE tenant_id = :t AND kind = 'start'",
+            t=world.alpha.tenant_id)))),
         "filename": "app.css",
     }
 
