@@ -53,6 +53,7 @@ from tests.deploy.stack import (
     accepts,
     free_port,
     main_config,
+    sandbox_command,
     stop,
     tool,
     wait_until,
@@ -146,6 +147,20 @@ class Converged:
 
     def path(self, name: str) -> Path:
         return Path(str(self.values[name]))
+
+
+def changed_tasks(output: str) -> set[str]:
+    return set(re.findall(r"^TASK \[([^\]]+)\][^\n]*\n(?:(?:ok|skipping|included)[^\n]*\n)*changed: ", output, re.MULTILINE))
+
+
+def failed_task(output: str) -> str:
+    """The name of the task whose failure stopped the run (ansible-core prints an [ERROR]
+    block between its header and the `fatal:` line)."""
+    fatal = output.find("\nfatal: ")
+    assert fatal >= 0, output[-4000:]
+    header = re.findall(r"^TASK \[([^\]]+)\]", output[:fatal], re.MULTILINE)
+    assert header, output[-4000:]
+    return header[-1]
 
 
 def recap(output: str) -> tuple[int, int, int]:
@@ -318,9 +333,10 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
     inventory.write_text(json.dumps({"all": {"children": {"app": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": SYSTEM_PYTHON}}}}}}))
 
-    def run(*args: str, succeed: bool = True) -> str:
+    def run(*args: str, succeed: bool = True, overrides: dict[str, object] | None = None) -> str:
         done = subprocess.run([playbook, "-i", str(inventory), *(args or ("site.yml", "--tags", "app,backup")),
-                               "--vault-password-file", str(password_file), "-e", f"@{vault}", "-e", f"@{extra}"],
+                               "--vault-password-file", str(password_file), "-e", f"@{vault}", "-e", f"@{extra}",
+                               *(["-e", json.dumps(overrides)] if overrides else [])],
                               cwd=ANSIBLE_DIR, env=ansible_env(ANSIBLE_LOCAL_TEMP=str(base / "ansible-tmp")),
                               capture_output=True, text=True, timeout=900)
         output = done.stdout + done.stderr
@@ -347,13 +363,19 @@ def test_the_roles_converge_and_a_second_run_changes_nothing(converged: Converge
     changed, unreachable, failed = recap(converged.first)
     assert changed > 0 and unreachable == 0 and failed == 0
     changed, unreachable, failed = recap(converged.second)
-    assert (changed, unreachable, failed) == (0, 0, 0), converged.second[-6000:]
+    assert (changed, unreachable, failed) == (0, 0, 0), (changed_tasks(converged.second), converged.second[-6000:])
 
 
 def integrity_check(converged: Converged) -> subprocess.CompletedProcess[str]:
     """appliance-integrity-check as appliance-integrity.service runs it (as root)."""
-    script = converged.path("appliance_integrity_bin_dir") / "appliance-integrity-check"
-    return subprocess.run([str(script)], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=600)
+    command = [str(converged.path("appliance_integrity_bin_dir") / "appliance-integrity-check")]
+    env = {"PATH": "/usr/bin:/bin"}
+    # Under the unit's seccomp rules (MemoryDenyWriteExecute=, SystemCallFilter=), as systemd runs it.
+    wrapped = sandbox_command(command, REPO / "systemd" / "appliance-integrity.service")
+    if wrapped is not None:
+        command, extra = wrapped
+        env.update(extra)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_the_first_run_records_the_integrity_baseline_and_the_second_checks_clean_against_it(
@@ -547,7 +569,7 @@ def test_upgrade_playbook_migrates_from_a_separate_venv_then_rolls(converged: Co
     _, unreachable, failed = recap(rolling)
     assert (unreachable, failed) == (0, 0)
     # Nothing changed but the integrity baseline, which takes in the new migration venv.
-    changed = set(re.findall(r"^TASK \[([^\]]+)\][^\n]*\nchanged: ", rolling, re.MULTILINE))
+    changed = changed_tasks(rolling)
     assert changed <= {"integrity : Record the new baseline (aide --init)", "integrity : Put the new baseline in place",
                        "integrity : Write this host's baseline checksum"}, rolling[-4000:]
     done = integrity_check(converged)
@@ -560,6 +582,7 @@ def install_playbook(directory: Path) -> Path:
     """A playbook running the app role's install.yml (copy and check the wheelhouse, pip)."""
     playbook = directory / "install.yml"
     playbook.write_text(json.dumps([{"name": "Install from a wheelhouse", "hosts": "app", "gather_facts": False,
+                                     "vars_files": [str(ANSIBLE_DIR / "group_vars" / "all" / "defaults.yml")],
                                      "tasks": [{"name": "The app role's install tasks", "ansible.builtin.include_role": {
                                          "name": str(ANSIBLE_DIR / "roles" / "app"), "tasks_from": "install.yml"},
                                          "vars": {"app_venv": "{{ appliance_install_dir }}/venv"}}]}]))
@@ -581,9 +604,9 @@ def test_a_wheel_that_differs_from_the_signed_manifest_is_not_installed(converge
     install_dir = tmp_path / "install"
     values = {"appliance_wheelhouse": str(wheelhouse), "appliance_install_dir": str(install_dir),
               "appliance_release_signing_key_src": converged.values["appliance_release_signing_key_src"] if signed else ""}
-    output = converged.play(str(install_playbook(tmp_path)), "-e", json.dumps(values), succeed=False)
+    output = converged.play(str(install_playbook(tmp_path)), succeed=False, overrides=values)
     if signed:
-        assert re.search(r"TASK \[[^\]]*Verify the manifest's signature on the host\][^\n]*\nfatal", output), output[-4000:]
+        assert failed_task(output).endswith("Verify the manifest's signature on the host"), output[-4000:]
         assert "BAD signature" in output
         assert not (install_dir / "venv").exists()
     else:
@@ -612,13 +635,14 @@ def test_a_change_outside_a_deployment_is_reported_and_stops_the_next_deployment
 
     # The next deployment stops before it changes anything (it would take the change in).
     output = converged.play("site.yml", "--tags", "integrity", succeed=False)
-    assert re.search(r"TASK \[integrity : Check the files against the last deployment's baseline[^\n]*\nfatal", output)
+    assert failed_task(output) == "integrity : Check the files against the last deployment's baseline (the daily check)"
     assert str(dropped) in output and "Record the new baseline" not in output
 
     # Investigated: the program is put back, the sudoers change is kept; the operator accepts.
     module.write_bytes(original)
     output = converged.play("site.yml", "--tags", "integrity", "-e", "appliance_integrity_accept_changes=true")
-    assert re.search(r"TASK \[integrity : Record the new baseline \(aide --init\)\][^\n]*\nchanged", output)
+    assert re.search(r"TASK \[integrity : Record the new baseline \(aide --init\)\][^\n]*\nchanged", output), \
+        output[-6000:]
     done = integrity_check(converged)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -631,4 +655,5 @@ def test_a_change_outside_a_deployment_is_reported_and_stops_the_next_deployment
     db.with_name("aide.db.new").replace(db)
     assert integrity_check(converged).returncode == 0
     output = converged.play("site.yml", "--tags", "integrity", succeed=False)
+    assert failed_task(output) == "integrity : Check that the baseline is the one the last deployment recorded"
     assert "is not the baseline the last deployment recorded" in output, output[-4000:]
