@@ -12,8 +12,13 @@ the second run must change nothing. Everything the roles write goes under a temp
   are skipped. Instead the test starts what the roles installed itself — gunicorn from the
   role's venv with the installed unit's ExecStart and Environment=, nginx from the rendered
   site — and checks the portal through it;
-* packages are not installed (``appliance_install_packages: false``): nginx, restic, sudo and
-  openssl come from ./scripts/test.
+* packages are not installed (``appliance_install_packages: false``): nginx, restic, sudo,
+  openssl, aide and gpg come from ./scripts/test.
+
+The wheelhouse gets its manifest (deploy/wheelhouse-manifest) signed by a release key made
+for the run (gpg in a temp home), as docs/install.md builds and signs it; the integrity role
+watches the temp root with AIDE, so the first run records a baseline, and the second one must
+check clean against it before it changes nothing.
 
 The database is a fresh PostgreSQL database (SQL Server cannot run here; the mssql role is
 run in check mode in test_mssql.py). The secrets come from Ansible Vault as in production:
@@ -22,6 +27,8 @@ an encrypted vars file and an encrypted master key file, opened with a password 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +53,7 @@ from tests.deploy.stack import (
     accepts,
     free_port,
     main_config,
+    sandbox_command,
     stop,
     tool,
     wait_until,
@@ -134,9 +143,24 @@ class Converged:
     http_port: int
     venv: Path
     play: Callable[..., str]  # ansible-playbook with the test's inventory, vault and values
+    release_key: ReleaseKey | None = None
 
     def path(self, name: str) -> Path:
         return Path(str(self.values[name]))
+
+
+def changed_tasks(output: str) -> set[str]:
+    return set(re.findall(r"^TASK \[([^\]]+)\][^\n]*\n(?:(?:ok|skipping|included)[^\n]*\n)*changed: ", output, re.MULTILINE))
+
+
+def failed_task(output: str) -> str:
+    """The name of the task whose failure stopped the run (ansible-core prints an [ERROR]
+    block between its header and the `fatal:` line)."""
+    fatal = output.find("\nfatal: ")
+    assert fatal >= 0, output[-4000:]
+    header = re.findall(r"^TASK \[([^\]]+)\]", output[:fatal], re.MULTILINE)
+    assert header, output[-4000:]
+    return header[-1]
 
 
 def recap(output: str) -> tuple[int, int, int]:
@@ -157,12 +181,51 @@ def distribution_version() -> str:
 
 
 def build_wheelhouse(directory: Path) -> None:
-    """The appliance's wheel and its dependencies', as docs/install.md builds them."""
+    """The appliance's wheel and its dependencies', with their manifest, as docs/install.md builds them."""
     done = subprocess.run([str(VENV_BIN / "python"), "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
                            "-c", str(REPO / "constraints.txt"), "-w", str(directory), str(REPO)],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(directory.glob("appliance-*.whl"))
+    write_manifest(directory)
+
+
+def write_manifest(directory: Path) -> None:
+    done = subprocess.run([SYSTEM_PYTHON, str(REPO / "deploy" / "wheelhouse-manifest"), str(directory)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+@dataclass
+class ReleaseKey:
+    """The release manager's signing key, in a gpg home of its own (gpg-agent stopped at the end)."""
+
+    home: Path
+    public_key: Path  # binary export, as gpgv reads it
+
+    def gpg(self, *args: str) -> None:
+        done = subprocess.run([tool("gpg"), "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
+                               *args], env={"PATH": os.environ.get("PATH", ""), "GNUPGHOME": str(self.home)},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    def sign(self, manifest: Path) -> None:
+        manifest.with_name(manifest.name + ".asc").unlink(missing_ok=True)
+        self.gpg("--armor", "--detach-sign", str(manifest))
+
+
+@contextlib.contextmanager
+def release_key(directory: Path) -> Iterator[ReleaseKey]:
+    home = directory / "gnupg"
+    home.mkdir(mode=0o700)
+    key = ReleaseKey(home, directory / "release-signing-key.gpg")
+    try:
+        key.gpg("--quick-generate-key", "Release Manager <release@example.invalid>", "ed25519", "sign", "never")
+        key.gpg("--output", str(key.public_key), "--export", "release@example.invalid")
+        yield key
+    finally:
+        subprocess.run([tool("gpgconf"), "--kill", "gpg-agent"], env={"GNUPGHOME": str(home)},
+                       capture_output=True, timeout=60)
 
 
 def vault_encrypt(path: Path, password_file: Path) -> None:
@@ -177,7 +240,7 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
     if os.geteuid() != 0:
         pytest.skip("the converge creates a system user: run as root (CI and ./scripts/test in the container do)")
     playbook = ansible_tool("ansible-playbook")
-    for name in ("nginx", "openssl", "restic", "sudo"):
+    for name in ("nginx", "openssl", "restic", "sudo", "aide", "gpg", "gpgv", "gpgconf"):
         tool(name)
     probe = subprocess.run([SYSTEM_PYTHON, "-c", "import sys, venv, cryptography; assert sys.version_info >= (3, 11)"],
                            capture_output=True, text=True, timeout=60)
@@ -218,8 +281,11 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
     (root / "etc" / "nginx" / "sites-enabled" / "default").write_text("# the distribution's default site\n")
     site = root / "etc" / "nginx" / "conf.d" / "appliance.conf"
     # What the distribution's packages (systemd, nginx) have made on a real host.
-    for existing in (root / "etc" / "systemd" / "system", site.parent):
+    for existing in (root / "etc" / "systemd" / "system", site.parent, root / "etc" / "sudoers.d",
+                     root / "etc" / "ssh" / "sshd_config.d"):
         existing.mkdir(parents=True)
+    (root / "etc" / "sudoers").write_text("root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n")
+    (root / "etc" / "ssh" / "sshd_config").write_text("Include /etc/ssh/sshd_config.d/*.conf\n")
     (nginx_dir / "nginx.conf").write_text(main_config(nginx_dir, site))
     values: dict[str, object] = {
         # The test machine is not Ubuntu: the role's release check is told about it.
@@ -253,6 +319,13 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
         "appliance_restic_cache_dir": str(root / "var" / "cache" / "appliance" / "restic"),
         "appliance_backup_sites": [{"name": "site-a", "repository": str(root / "srv" / "backup-a")},
                                    {"name": "site-b", "repository": str(root / "srv" / "backup-b")}],
+        "appliance_release_signing_key_src": str(base / "release-signing-key.gpg"),
+        "appliance_aide_config": str(root / "etc" / "aide" / "appliance.conf"),
+        "appliance_aide_db_dir": str(root / "var" / "lib" / "aide" / "appliance"),
+        "appliance_integrity_bin_dir": str(root / "usr" / "local" / "sbin"),
+        "appliance_integrity_system_paths": [str(root / "etc" / "sudoers"), f"{root}/etc/sudoers.d/",
+                                             str(root / "etc" / "ssh" / "sshd_config"), f"{root}/etc/ssh/sshd_config.d/",
+                                             str(root / "etc" / "ld.so.preload")],
     }
     extra = controller / "test-values.json"
     extra.write_text(json.dumps(values))
@@ -260,22 +333,28 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
     inventory.write_text(json.dumps({"all": {"children": {"app": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": SYSTEM_PYTHON}}}}}}))
 
-    def run(*args: str) -> str:
+    def run(*args: str, succeed: bool = True, overrides: dict[str, object] | None = None) -> str:
         done = subprocess.run([playbook, "-i", str(inventory), *(args or ("site.yml", "--tags", "app,backup")),
-                               "--vault-password-file", str(password_file), "-e", f"@{vault}", "-e", f"@{extra}"],
+                               "--vault-password-file", str(password_file), "-e", f"@{vault}", "-e", f"@{extra}",
+                               *(["-e", json.dumps(overrides)] if overrides else [])],
                               cwd=ANSIBLE_DIR, env=ansible_env(ANSIBLE_LOCAL_TEMP=str(base / "ansible-tmp")),
                               capture_output=True, text=True, timeout=900)
         output = done.stdout + done.stderr
-        assert done.returncode == 0, output[-6000:]
+        assert (done.returncode == 0) == succeed, output[-6000:]
         return output
 
+    cleanup = contextlib.ExitStack()
     try:
+        key = cleanup.enter_context(release_key(base))
+        key.sign(wheelhouse / "manifest.txt")
         first = run()
         second = run()
         result = Converged(root, first, second, values, https_port, http_port, root / "opt" / "appliance" / "venv", run)
         result.values["master_key_bytes"] = master_key_bytes.hex()
+        result.release_key = key
         yield result
     finally:
+        cleanup.close()
         pg_drop(database)
         shutil.rmtree(base, ignore_errors=True)
 
@@ -284,7 +363,73 @@ def test_the_roles_converge_and_a_second_run_changes_nothing(converged: Converge
     changed, unreachable, failed = recap(converged.first)
     assert changed > 0 and unreachable == 0 and failed == 0
     changed, unreachable, failed = recap(converged.second)
-    assert (changed, unreachable, failed) == (0, 0, 0), converged.second[-6000:]
+    assert (changed, unreachable, failed) == (0, 0, 0), (changed_tasks(converged.second), converged.second[-6000:])
+
+
+def integrity_check(converged: Converged) -> subprocess.CompletedProcess[str]:
+    """appliance-integrity-check as appliance-integrity.service runs it (as root)."""
+    command = [str(converged.path("appliance_integrity_bin_dir") / "appliance-integrity-check")]
+    env = {"PATH": "/usr/bin:/bin"}
+    # Under the unit's seccomp rules (MemoryDenyWriteExecute=, SystemCallFilter=), as systemd runs it.
+    wrapped = sandbox_command(command, REPO / "systemd" / "appliance-integrity.service")
+    if wrapped is not None:
+        command, extra = wrapped
+        env.update(extra)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_first_run_records_the_integrity_baseline_and_the_second_checks_clean_against_it(
+        converged: Converged) -> None:
+    baseline_task = r"TASK \[integrity : Record the new baseline \(aide --init\)\][^\n]*\n"
+    assert re.search(baseline_task + "changed", converged.first), converged.first[-4000:]
+    # The second run checked the files first (nothing differed), changed nothing, recorded nothing.
+    assert re.search(r"TASK \[integrity : Check the files against the last deployment's baseline[^\n]*\nok",
+                     converged.second)
+    assert re.search(baseline_task + "skipping", converged.second)
+
+    config, db = converged.path("appliance_aide_config"), converged.path("appliance_aide_db_dir") / "aide.db"
+    for path, mode in ((config, 0o600), (db.parent, 0o700)):
+        assert (path.stat().st_mode & 0o7777, path.owner()) == (mode, "root"), path
+    # The controller keeps the baseline's sha256, for the next deployment to compare.
+    kept = converged.root.parent / "controller" / "secrets" / "integrity" / "localhost.aide.db.sha256"
+    assert kept.read_text().strip() == hashlib.sha256(db.read_bytes()).hexdigest()
+
+    text = db.read_text()
+    spec = next(line for line in text.splitlines() if line.startswith("@@db_spec")).split()[1:]
+    entries = {line.split(" ")[0]: line.split(" ") for line in text.splitlines() if line.startswith("/")}
+    sha256 = spec.index("sha256")
+    config_dir, units = converged.path("appliance_config_dir"), converged.path("appliance_systemd_dir")
+    (module,) = converged.venv.glob("lib/python3.*/site-packages/appliance/__init__.py")
+    content = [module, converged.venv / "bin" / "appliance", config_dir / "appliance.toml",
+               converged.path("appliance_install_dir") / "wheelhouse" / "manifest.txt",
+               units / "appliance-web.service", units / "appliance-integrity.service",
+               converged.path("appliance_nginx_conf_dir") / "appliance.conf", converged.path("appliance_tls_certificate"),
+               converged.root / "etc" / "sudoers", converged.root / "etc" / "ssh" / "sshd_config",
+               converged.path("appliance_integrity_bin_dir") / "appliance-integrity-check",
+               converged.path("appliance_integrity_bin_dir") / "appliance-verify-installation", config]
+    for path in content:
+        assert path.is_file() and entries[str(path)][sha256] != "0", path
+    # Secrets by their attributes: AIDE never reads them (the audit rules report every read).
+    for path in (converged.path("appliance_data_dir") / "master.key", config_dir / "restic.password",
+                 config_dir / "backup.env", converged.path("appliance_tls_key")):
+        assert entries[str(path)][sha256] == "0", path
+    # Neither the rest of the state directory nor AIDE's own database is watched.
+    assert not any(name.startswith(str(converged.path("appliance_aide_db_dir"))) for name in entries)
+    assert str(converged.path("appliance_data_dir") / ".ssh" / "known_hosts") not in entries
+
+    # The daily check's units, from systemd/ with the configured path.
+    unit = (units / "appliance-integrity.service").read_text()
+    assert unit == (REPO / "systemd" / "appliance-integrity.service").read_text().replace(
+        "/usr/local/sbin", str(converged.path("appliance_integrity_bin_dir")))
+    assert (units / "appliance-integrity.timer").read_text() == (REPO / "systemd" / "appliance-integrity.timer").read_text()
+
+    # The daily check, as the timer runs it: nothing differs, and the venv is the signed release's.
+    done = integrity_check(converged)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "AIDE found NO differences" in done.stdout
+    assert re.search(r"verified: \d+ distributions, \d+ files and \d+ compiled files as in the signed manifest",
+                     done.stdout), done.stdout
+    assert "no differences from the last deployment's baseline" in done.stdout
 
 
 def test_configuration_key_and_units_are_in_place_with_their_modes(converged: Converged) -> None:
@@ -424,4 +569,92 @@ def test_upgrade_playbook_migrates_from_a_separate_venv_then_rolls(converged: Co
     rolling = output.split("PLAY [One app host at a time]", 1)[1]
     _, unreachable, failed = recap(rolling)
     assert (unreachable, failed) == (0, 0)
-    assert not re.search(r"^changed: ", rolling, re.MULTILINE), rolling[-4000:]
+    # Nothing changed but the integrity baseline, which takes in the new migration venv.
+    changed = changed_tasks(rolling)
+    assert changed <= {"integrity : Record the new baseline (aide --init)", "integrity : Put the new baseline in place",
+                       "integrity : Write this host's baseline checksum"}, rolling[-4000:]
+    done = integrity_check(converged)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Check the files against the last deployment's baseline (the daily check)" in output.split(
+        "PLAY [Migrations first, from one app host]", 1)[0]
+
+
+def install_playbook(directory: Path) -> Path:
+    """A playbook running the app role's install.yml (copy and check the wheelhouse, pip)."""
+    playbook = directory / "install.yml"
+    playbook.write_text(json.dumps([{"name": "Install from a wheelhouse", "hosts": "app", "gather_facts": False,
+                                     "vars_files": [str(ANSIBLE_DIR / "group_vars" / "all" / "defaults.yml")],
+                                     "tasks": [{"name": "The app role's install tasks", "ansible.builtin.include_role": {
+                                         "name": str(ANSIBLE_DIR / "roles" / "app"), "tasks_from": "install.yml"},
+                                         "vars": {"app_venv": "{{ appliance_install_dir }}/venv"}}]}]))
+    return playbook
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["hashes", "signature"])
+def test_a_wheel_that_differs_from_the_signed_manifest_is_not_installed(converged: Converged, tmp_path: Path,
+                                                                        signed: bool) -> None:
+    """A dependency's wheel swapped on the way. Unsigned, the manifest's hash stops pip; with a
+    signed release, the swapper can rewrite the manifest too, and the signature stops it."""
+    wheelhouse = tmp_path / "wheelhouse"
+    shutil.copytree(converged.path("appliance_wheelhouse"), wheelhouse)
+    (victim,) = wheelhouse.glob("itsdangerous-*.whl")
+    with zipfile.ZipFile(victim, "a") as archive:
+        archive.writestr("itsdangerous/_capture.py", "import os\n")
+    if signed:
+        write_manifest(wheelhouse)  # hashes that match, but not the release manager's signature
+    install_dir = tmp_path / "install"
+    values = {"appliance_wheelhouse": str(wheelhouse), "appliance_install_dir": str(install_dir),
+              "appliance_release_signing_key_src": converged.values["appliance_release_signing_key_src"] if signed else ""}
+    output = converged.play(str(install_playbook(tmp_path)), succeed=False, overrides=values)
+    if signed:
+        assert failed_task(output).endswith("Verify the manifest's signature on the host"), output[-4000:]
+        assert "BAD signature" in output
+        assert not (install_dir / "venv").exists()
+    else:
+        assert "THESE PACKAGES DO NOT MATCH THE HASHES" in output and victim.name.split("-")[0] in output, output[-4000:]
+        # pip checks every wheel before it installs any.
+        site = install_dir / "venv" / "lib"
+        assert not list(site.glob("python3.*/site-packages/itsdangerous*"))
+        assert not list(site.glob("python3.*/site-packages/appliance"))
+
+
+def test_a_change_outside_a_deployment_is_reported_and_stops_the_next_deployment(converged: Converged) -> None:
+    """Last in this module: it leaves the host with a baseline that a root user re-recorded."""
+    (module,) = converged.venv.glob("lib/python3.*/site-packages/appliance/__init__.py")
+    original = module.read_bytes()
+    module.write_bytes(original + b"\n# captures passwords\n")
+    dropped = converged.root / "etc" / "sudoers.d" / "helpdesk"
+    dropped.write_text("helpdesk ALL=(ALL) NOPASSWD: ALL\n")
+
+    done = integrity_check(converged)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "AIDE found differences between database and filesystem" in done.stdout
+    assert re.search(rf"^f[^\n]*: {re.escape(str(module))}$", done.stdout, re.MULTILINE), done.stdout  # AIDE: changed
+    assert re.search(rf"^f\+*[^\n]*: {re.escape(str(dropped))}$", done.stdout, re.MULTILINE), done.stdout  # added
+    assert f"DIFFERS {module}: not the file in appliance-" in done.stdout  # and not the signed release's
+    assert "FILES DIFFER from the last deployment's baseline" in done.stdout
+
+    # The next deployment stops before it changes anything (it would take the change in).
+    output = converged.play("site.yml", "--tags", "integrity", succeed=False)
+    assert failed_task(output) == "integrity : Check the files against the last deployment's baseline (the daily check)"
+    assert str(dropped) in output and "Record the new baseline" not in output
+
+    # Investigated: the program is put back, the sudoers change is kept; the operator accepts.
+    module.write_bytes(original)
+    output = converged.play("site.yml", "--tags", "integrity", "-e", "appliance_integrity_accept_changes=true")
+    assert re.search(r"TASK \[integrity : Record the new baseline \(aide --init\)\][^\n]*\nchanged", output), \
+        output[-6000:]
+    done = integrity_check(converged)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    # root hides a change by recording a baseline of its own: the daily check sees nothing, but
+    # the next deployment finds the baseline is not the one the controller kept.
+    dropped.write_text("helpdesk ALL=(ALL) NOPASSWD: ALL\nsupport ALL=(ALL) NOPASSWD: ALL\n")
+    aide_config = f"--config={converged.path('appliance_aide_config')}"
+    db = converged.path("appliance_aide_db_dir") / "aide.db"
+    subprocess.run([tool("aide"), aide_config, "--init"], check=True, capture_output=True, timeout=600)
+    db.with_name("aide.db.new").replace(db)
+    assert integrity_check(converged).returncode == 0
+    output = converged.play("site.yml", "--tags", "integrity", succeed=False)
+    assert failed_task(output) == "integrity : Check that the baseline is the one the last deployment recorded"
+    assert "is not the baseline the last deployment recorded" in output, output[-4000:]

@@ -7,6 +7,8 @@ host's kernel and services); ansible-lint and the syntax check cover its tasks
 
 from __future__ import annotations
 
+import os
+
 import jinja2
 import pytest
 
@@ -24,6 +26,7 @@ def render(name: str, host: str, **values: object) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
     env.filters["bool"] = lambda value: str(value).strip().lower() in ("1", "true", "yes", "on")  # Ansible's
+    env.filters["dirname"] = os.path.dirname
     plain = {k: v for k, v in DEFAULTS.items() if not (isinstance(v, str) and "{{" in v)}
     context = {**plain, "ansible_managed": "Ansible managed", "inventory_hostname": host, "groups": GROUPS,
                "appliance_config_dir": "/etc/appliance", "appliance_data_dir": "/var/lib/appliance",
@@ -59,6 +62,9 @@ def test_audit_rules_watch_the_keys_and_the_configuration() -> None:
     assert "-w /etc/appliance/ -p wa -k appliance-config" in rules
     assert "-w /etc/ssl/private/appliance.key -p rwa -k appliance-key" in rules
     assert "-w /etc/sudoers -p wa -k privileges" in rules
+    # Who touches the integrity check's configuration, baseline or scripts is recorded too.
+    assert "-w /var/lib/aide/appliance/ -p wa -k appliance-integrity" in rules
+    assert "-w /usr/local/sbin/appliance-integrity-check -p wa -k appliance-integrity" in rules
 
 
 def test_unattended_upgrades_take_microsofts_packages_on_db_hosts_only() -> None:

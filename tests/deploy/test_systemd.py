@@ -16,8 +16,10 @@ pytestmark = pytest.mark.deploy
 
 UNITS = sorted((REPO / "systemd").glob("*.service"))
 SCHEDULER = REPO / "systemd" / "appliance-scheduler.service"
+INTEGRITY = REPO / "systemd" / "appliance-integrity.service"
 MAX_EXPOSURE = 2.0
 PRODUCTION_APPLIANCE = "/opt/appliance/venv/bin/appliance"
+PRODUCTION_INTEGRITY_CHECK = "/usr/local/sbin/appliance-integrity-check"
 
 
 def systemd_analyze() -> str:
@@ -28,18 +30,30 @@ def systemd_analyze() -> str:
 
 
 def test_the_units_are_there() -> None:
-    assert [u.name for u in UNITS] == ["appliance-scheduler.service", "appliance-web.service"]
+    assert [u.name for u in UNITS] == ["appliance-integrity.service", "appliance-scheduler.service",
+                                       "appliance-web.service"]
+    assert (REPO / "systemd" / "appliance-integrity.timer").is_file()
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
 def test_unit_verifies_without_a_single_warning(unit: Path, tmp_path: Path) -> None:
     # verify also checks that ExecStart's program exists: point it at this checkout's
-    # `appliance` instead of the production venv, and change nothing else.
+    # `appliance` instead of the production venv (the integrity check at a stand-in
+    # script: the role renders the real one), and change nothing else.
     text = unit.read_text("utf-8")
-    assert text.count(PRODUCTION_APPLIANCE) == 1
     copy = tmp_path / unit.name
-    copy.write_text(text.replace(PRODUCTION_APPLIANCE, str(APPLIANCE)))
-    done = subprocess.run([systemd_analyze(), "verify", "--man=no", str(copy)],
+    if unit == INTEGRITY:
+        assert text.count(PRODUCTION_INTEGRITY_CHECK) == 1
+        stand_in = tmp_path / "appliance-integrity-check"
+        stand_in.write_text("#!/bin/sh\n")
+        stand_in.chmod(0o755)
+        copy.write_text(text.replace(PRODUCTION_INTEGRITY_CHECK, str(stand_in)))
+        shutil.copy(REPO / "systemd" / "appliance-integrity.timer", tmp_path)
+    else:
+        assert text.count(PRODUCTION_APPLIANCE) == 1
+        copy.write_text(text.replace(PRODUCTION_APPLIANCE, str(APPLIANCE)))
+    done = subprocess.run([systemd_analyze(), "verify", "--man=no", str(copy),
+                           *([str(tmp_path / "appliance-integrity.timer")] if unit == INTEGRITY else [])],
                           capture_output=True, text=True, timeout=120)
     # verify exits 0 even for unknown keys or unparsable values; it says so on stderr.
     assert done.returncode == 0 and done.stdout + done.stderr == "", done.stdout + done.stderr
@@ -86,3 +100,13 @@ def test_scheduler_unit_runs_appliance_scheduler_with_the_web_units_sandbox() ->
         assert unit_values(SCHEDULER, key) == unit_values(web, key), key
     # The same filter minus @chown: the scheduler binds no unix socket to chown.
     assert unit_values(SCHEDULER, "SystemCallFilter") == ["@system-service", "~@privileged @resources"]
+
+
+def test_integrity_unit_reads_as_root_but_may_change_nothing_but_mail() -> None:
+    assert unit_values(INTEGRITY, "ExecStart") == [PRODUCTION_INTEGRITY_CHECK]
+    assert unit_values(INTEGRITY, "Type") == ["oneshot"]
+    assert unit_values(INTEGRITY, "User") == []  # root: it reads sudoers, keys' attributes, AIDE's database
+    assert unit_values(INTEGRITY, "CapabilityBoundingSet") == ["CAP_DAC_READ_SEARCH CAP_DAC_OVERRIDE"]
+    assert unit_values(INTEGRITY, "ProtectSystem") == ["full"] and unit_values(INTEGRITY, "NoNewPrivileges") == ["yes"]
+    timer = REPO / "systemd" / "appliance-integrity.timer"
+    assert unit_values(timer, "OnCalendar") == ["daily"] and unit_values(timer, "Persistent") == ["true"]
