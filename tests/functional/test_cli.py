@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import secrets
@@ -497,7 +498,7 @@ def test_help_works_for_every_command_without_a_configuration(appliance: Applian
 
 
 def test_version(appliance: Appliance) -> None:
-    assert "0.1.0" in appliance.ok("--version")
+    assert appliance.ok("--version").strip() == f"appliance, version {importlib.metadata.version('appliance')}"
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------
