@@ -2,7 +2,7 @@
 
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
-from appliance.cases.models import Attachment, AttachmentChunk, Case, CaseKeySeal, Message, Note
+from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note
 from appliance.crypto.models import InstallationKey, KeyRotation, PreservedSecret
 from appliance.db import Base
 from appliance.jobs.models import JobRun, SchedulerLease
@@ -15,7 +15,7 @@ from appliance.users.models import Membership, RecoveryCode, Throttle, User, Web
 
 __all__ = [
     "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
-    "BackupRecord", "Base", "Case", "CaseKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
+    "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
     "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "Person",
     "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
     "RecoveryCode", "ReminderSent", "RetentionPolicy",

@@ -11,7 +11,7 @@ from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
-from appliance.cases.key_admin import CaseKeyAdmin
+from appliance.cases.key_admin import CaseKeyPairAdmin
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
@@ -128,8 +128,8 @@ class Services:
         return ReaderLists(self.session, self.logbook, self.ctx.clock, self.ctx.binding, self.ctx.verified_lists)
 
     @cached_property
-    def case_keys(self) -> CaseKeyAdmin:
-        return CaseKeyAdmin(self.session, self.case_access, self.keyring, self.logbook, self.ctx.clock,
+    def case_key_pairs(self) -> CaseKeyPairAdmin:
+        return CaseKeyPairAdmin(self.session, self.case_access, self.keyring, self.logbook, self.ctx.clock,
                             self.readers, self.ctx.binding)
 
     @cached_property

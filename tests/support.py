@@ -164,7 +164,7 @@ def install_escrow(services: Services, tenant_id: uuid.UUID, slug: str, reader: 
     private_text, public_text = write_escrow_files(slug, new_private_key(), passphrase, params, services.ctx.clock())
     tenant = services.tenants.by_slug(slug)
     assert tenant.id == tenant_id
-    _key, change = services.case_keys.install_escrow(tenant, read_public_file(public_text), CLI)
+    _key, change = services.case_key_pairs.install_escrow(tenant, read_public_file(public_text), CLI)
     services.readers.confirm(tenant_id, change.id, Signer.user(reader), reader.actor)
     return private_text
 

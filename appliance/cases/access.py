@@ -1,11 +1,12 @@
 """Who can open a case: its private key sealed to each handler, the reporter and the escrow key.
 
-A case has its own X25519 key pair. The private half is never stored in the clear: one
-sealed copy per recipient (``case_key_seals``). Handlers open theirs with their own private
-key, which they unlock with their password at sign-in; the reporter opens theirs with a key
-derived from the case key; the escrow copy opens only with the offline escrow file. The
-server keeps the public half, so it can add content (``CaseCipher`` without a content key)
-without being able to read what is there.
+A case has its own X25519 *case key pair* and a symmetric *content key*, kept sealed under
+the pair. The private half is never stored in the clear: one sealed copy per recipient
+(``CasePrivateKeySeal``, table ``case_key_seals``). Handlers open theirs with their own
+private key, which they unlock with their password at sign-in; the reporter opens theirs with
+a key derived from their *case key* (the 80-bit code, ``CaseKey``); the escrow copy opens
+only with the offline escrow file. The server keeps the public half, so it can add content
+(``CaseCipher`` without a content key) without being able to read what is there.
 
 Copies are made only to keys on the tenant's confirmed reader list (``appliance.readers``),
 never to a key a ``users`` or ``escrow_keys`` row merely holds: a new report to the readers
@@ -28,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import REPORTER, Actor
 from appliance.audit.service import Logbook
-from appliance.cases.models import Case, CaseKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.clock import Clock
 from appliance.crypto.binding import KeyBinding
 from appliance.crypto.case_cipher import CaseCipher
+from appliance.crypto.case_keys import CaseKey
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.sealing import fingerprint, new_private_key, open_sealed, public_key_of, seal_to
 from appliance.errors import CaseLocked, InvalidInput, KeyBindingInvalid, ReaderListTampered
@@ -43,8 +45,9 @@ HANDLER, REPORTER_SEAL, ESCROW = "handler", "reporter", "escrow"
 
 
 @dataclass(frozen=True)
-class CaseKeys:
-    """An opened case: its cipher, and the private key when the holder has it (to share it)."""
+class OpenedCase:
+    """A case as its holder opened it: its cipher (readable, or only able to add content), and
+    the case key pair's private half when the holder has it (to share it)."""
 
     cipher: CaseCipher
     private_key: bytes | None = None
@@ -60,10 +63,10 @@ class Holder:
     current: bool  # False: sealed to a key the user no longer has (password reset)
 
 
-def reporter_private_key(case_id: uuid.UUID, normalised_case_key: str) -> bytes:
+def reporter_private_key(case_id: uuid.UUID, case_key: CaseKey) -> bytes:
     """80 random bits need no slow KDF: HKDF turns the case key into the reporter's X25519 key."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=case_id.bytes,
-                info=b"appliance/reporter-key/v1").derive(normalised_case_key.encode())
+                info=b"appliance/reporter-key/v1").derive(case_key.normalised.encode())
 
 
 def _context(case_id: uuid.UUID, kind: str) -> bytes:
@@ -77,7 +80,7 @@ def _content_wrap(private_key: bytes) -> FieldCipher:
 
 
 class CaseAccess:
-    """Creates, opens, shares and withdraws the sealed copies of case keys."""
+    """Creates, opens, shares and withdraws the sealed copies of case key pairs' private halves."""
 
     def __init__(self, session: Session, logbook: Logbook, clock: Clock, readers: ReaderLists,
                  binding: KeyBinding) -> None:
@@ -88,7 +91,7 @@ class CaseAccess:
         self._binding = binding
 
     # --- new cases ----------------------------------------------------------------------
-    def create_keys(self, case: Case, content_key: bytes | None = None) -> CaseKeys:
+    def create_keys(self, case: Case, content_key: bytes | None = None) -> OpenedCase:
         """A fresh key pair for a case (and a content key unless one is carried over), bound to
         the case by a MAC."""
         private = new_private_key()
@@ -96,15 +99,15 @@ class CaseAccess:
         case.public_key = public_key_of(private)
         case.content_key_sealed = _content_wrap(private).seal(content_key, Place("cases", "content_key", case.id))
         self.bind(case)
-        return CaseKeys(CaseCipher(content_key, private, case.public_key), private)
+        return OpenedCase(CaseCipher(content_key, private, case.public_key), private)
 
     def bind(self, case: Case) -> None:
         """(Re)compute the MAC over the case's key pair (new cases; `db upgrade` for older ones)."""
         assert case.public_key is not None and case.content_key_sealed is not None
-        case.keys_mac = self._binding.tag("case-keys", *_case_key_parts(case))
+        case.keys_mac = self._binding.tag("case-keys", *_key_pair_parts(case))
 
-    def seal_for_reporter(self, case: Case, private_key: bytes, normalised_case_key: str) -> None:
-        reporter_public = public_key_of(reporter_private_key(case.id, normalised_case_key))
+    def seal_for_reporter(self, case: Case, private_key: bytes, case_key: CaseKey) -> None:
+        reporter_public = public_key_of(reporter_private_key(case.id, case_key))
         self._set_reporter_key(case, reporter_public)
         self._add_seal(case, REPORTER_SEAL, None, reporter_public, private_key)
 
@@ -130,48 +133,49 @@ class CaseAccess:
             return False
 
     # --- opening ------------------------------------------------------------------------
-    def open_for_user(self, case: Case, user_id: uuid.UUID, user_private: bytes | None, actor: Actor) -> CaseKeys:
+    def open_for_user(self, case: Case, user_id: uuid.UUID, user_private: bytes | None, actor: Actor) -> OpenedCase:
         if user_private is None:
             raise CaseLocked(case.id, "no-session-key")
         mine = fingerprint(public_key_of(user_private))
-        seals = self._session.execute(sa.select(CaseKeySeal).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id)).scalars().all()
+        seals = self._session.execute(sa.select(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == HANDLER,
+            CasePrivateKeySeal.user_id == user_id)).scalars().all()
         seal = next((s for s in seals if s.recipient_fingerprint == mine), None)
         if seal is None:
             raise CaseLocked(case.id, "key-reset" if seals else "no-access")
         private = open_sealed(user_private, seal.sealed, _context(case.id, HANDLER))
         keys = self.keys_from_private(case, private)
-        self._logbook.record("case_key.unsealed", actor, tenant_id=case.tenant_id, object_type="case",
+        self._logbook.record("case_key_pair.unsealed", actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id)
         return keys
 
-    def open_for_reporter(self, case: Case, normalised_case_key: str) -> bytes | None:
+    def open_for_reporter(self, case: Case, case_key: CaseKey) -> bytes | None:
         """The case's private key for the reporter, or None while their copy is pending (a case
         sealed by `keys seal-existing`: a handler restores the reporter's copy by choice, on the
         case page, once the reporter has signed in; nothing is added by itself)."""
-        reporter_private = reporter_private_key(case.id, normalised_case_key)
-        seal = self._session.execute(sa.select(CaseKeySeal).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == REPORTER_SEAL)).scalar_one_or_none()
+        reporter_private = reporter_private_key(case.id, case_key)
+        seal = self._session.execute(sa.select(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == REPORTER_SEAL)).scalar_one_or_none()
         if seal is None:
             if case.reporter_public_key is None:
                 self._set_reporter_key(case, public_key_of(reporter_private))
             return None
         private = open_sealed(reporter_private, seal.sealed, _context(case.id, REPORTER_SEAL))
-        self._logbook.record("case_key.unsealed", REPORTER, tenant_id=case.tenant_id, object_type="case",
+        self._logbook.record("case_key_pair.unsealed", REPORTER, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id)
         return private
 
     def open_with_escrow(self, case: Case, escrow: EscrowKey, escrow_private: bytes) -> bytes:
-        seal = self._session.execute(sa.select(CaseKeySeal).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == ESCROW,
-            CaseKeySeal.recipient_fingerprint == escrow.fingerprint)).scalar_one_or_none()
+        seal = self._session.execute(sa.select(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == ESCROW,
+            CasePrivateKeySeal.recipient_fingerprint == escrow.fingerprint)).scalar_one_or_none()
         if seal is None:
             raise CaseLocked(case.id, "no-access")
         private = open_sealed(escrow_private, seal.sealed, _context(case.id, ESCROW))
         self.keys_from_private(case, private)  # the case's keys must be its own
         return private
 
-    def keys_from_private(self, case: Case, private_key: bytes) -> CaseKeys:
+    def keys_from_private(self, case: Case, private_key: bytes) -> OpenedCase:
         """The case's cipher from its private key, refused when the stored key pair is not the
         case's own (swapped in SQL: anything written with it could be read by whoever did that)."""
         if case.content_key_sealed is None:
@@ -181,20 +185,20 @@ class CaseAccess:
             raise KeyBindingInvalid("case", case.id)
         content_key = _content_wrap(private_key).open_bytes(case.content_key_sealed,
                                                             Place("cases", "content_key", case.id))
-        return CaseKeys(CaseCipher(content_key, private_key, case.public_key), private_key)
+        return OpenedCase(CaseCipher(content_key, private_key, case.public_key), private_key)
 
-    def writer(self, case: Case) -> CaseKeys:
+    def writer(self, case: Case) -> OpenedCase:
         """Keys that can only add content (the public key), for a writer who cannot read."""
         self._check_bound(case)
-        return CaseKeys(CaseCipher(None, None, case.public_key))
+        return OpenedCase(CaseCipher(None, None, case.public_key))
 
     def reporter_copy_pending(self, case: Case) -> bool:
         """A case from before sealed keys whose reporter has signed in since: a handler may give
         them their copy back (``restore_reporter_copy``)."""
         if case.reporter_public_key is None or not self._reporter_key_bound(case):
             return False
-        return self._session.execute(sa.select(CaseKeySeal.id).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == REPORTER_SEAL)).first() is None
+        return self._session.execute(sa.select(CasePrivateKeySeal.id).where(
+            CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == REPORTER_SEAL)).first() is None
 
     def restore_reporter_copy(self, case: Case, private_key: bytes, actor: Actor) -> None:
         """A handler's deliberate act: seal the case to the key the reporter's case key gave when
@@ -209,9 +213,9 @@ class CaseAccess:
     # --- sharing ------------------------------------------------------------------------
     def holders(self, case_id: uuid.UUID) -> list[Holder]:
         rows = self._session.execute(
-            sa.select(CaseKeySeal.user_id, CaseKeySeal.recipient_fingerprint, User.public_key)
-            .join(User, User.id == CaseKeySeal.user_id)
-            .where(CaseKeySeal.case_id == case_id, CaseKeySeal.kind == HANDLER)
+            sa.select(CasePrivateKeySeal.user_id, CasePrivateKeySeal.recipient_fingerprint, User.public_key)
+            .join(User, User.id == CasePrivateKeySeal.user_id)
+            .where(CasePrivateKeySeal.case_id == case_id, CasePrivateKeySeal.kind == HANDLER)
         ).all()
         return [Holder(user_id, user_public is not None and fingerprint(user_public) == fp)
                 for user_id, fp, user_public in rows if user_id is not None]
@@ -221,9 +225,9 @@ class CaseAccess:
         the tenant's list can receive one: NotAReader otherwise."""
         reader = self._readers.reader(case.tenant_id, user_id)
         new_fp = reader.box_fingerprint
-        self._session.execute(sa.delete(CaseKeySeal).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id,
-            CaseKeySeal.recipient_fingerprint != new_fp))
+        self._session.execute(sa.delete(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == HANDLER, CasePrivateKeySeal.user_id == user_id,
+            CasePrivateKeySeal.recipient_fingerprint != new_fp))
         if self._seal_exists(case.id, new_fp):
             return
         self._add_seal(case, HANDLER, user_id, reader.box_key, private_key)
@@ -237,9 +241,9 @@ class CaseAccess:
         """After a password reset, the notice stays until no stale copy is left."""
         if user.keys_reset_at is None:
             return
-        stale = self._session.execute(sa.select(CaseKeySeal.id).where(
-            CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user.id,
-            CaseKeySeal.recipient_fingerprint != current_fp).limit(1)).first()
+        stale = self._session.execute(sa.select(CasePrivateKeySeal.id).where(
+            CasePrivateKeySeal.kind == HANDLER, CasePrivateKeySeal.user_id == user.id,
+            CasePrivateKeySeal.recipient_fingerprint != current_fp).limit(1)).first()
         if stale is None:
             user.keys_reset_at = None
 
@@ -248,26 +252,26 @@ class CaseAccess:
         current = [h for h in self.holders(case.id) if h.current and h.user_id != user_id]
         if not current:
             raise InvalidInput("user", "is the last handler with access; share the case with someone else first")
-        result = self._session.execute(sa.delete(CaseKeySeal).where(
-            CaseKeySeal.case_id == case.id, CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id))
+        result = self._session.execute(sa.delete(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == HANDLER, CasePrivateKeySeal.user_id == user_id))
         if result.rowcount:  # type: ignore[attr-defined]
             self._logbook.record("case_access.revoked", actor, tenant_id=case.tenant_id, object_type="case",
                                  object_id=case.id, detail=f"user={user_id}")
 
     def _seal_exists(self, case_id: uuid.UUID, recipient_fp: bytes) -> bool:
-        return self._session.execute(sa.select(CaseKeySeal.id).where(
-            CaseKeySeal.case_id == case_id, CaseKeySeal.recipient_fingerprint == recipient_fp)).first() is not None
+        return self._session.execute(sa.select(CasePrivateKeySeal.id).where(
+            CasePrivateKeySeal.case_id == case_id, CasePrivateKeySeal.recipient_fingerprint == recipient_fp)).first() is not None
 
     def _add_seal(self, case: Case, kind: str, user_id: uuid.UUID | None, public_key: bytes,
                   private_key: bytes) -> None:
-        self._session.add(CaseKeySeal(
+        self._session.add(CasePrivateKeySeal(
             id=uuid.uuid4(), case_id=case.id, tenant_id=case.tenant_id, kind=kind, user_id=user_id,
             recipient_fingerprint=fingerprint(public_key), created_at=self._clock(),
             sealed=seal_to(public_key, private_key, _context(case.id, kind))))
 
     def is_bound(self, case: Case) -> bool:
         return case.public_key is not None and case.content_key_sealed is not None and self._binding.check(
-            case.keys_mac, "case-keys", *_case_key_parts(case))
+            case.keys_mac, "case-keys", *_key_pair_parts(case))
 
     def bind_reporter_key(self, case: Case) -> None:
         assert case.reporter_public_key is not None
@@ -286,6 +290,6 @@ class CaseAccess:
             case.reporter_key_mac, "reporter-key", case.id.bytes, case.reporter_public_key)
 
 
-def _case_key_parts(case: Case) -> tuple[bytes, ...]:
+def _key_pair_parts(case: Case) -> tuple[bytes, ...]:
     assert case.public_key is not None and case.content_key_sealed is not None
     return case.id.bytes, bytes(case.public_key), bytes(case.content_key_sealed)

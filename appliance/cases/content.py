@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from appliance.actors import REPORTER, Actor, StaffPrincipal
-from appliance.cases.access import CaseAccess, CaseKeys
+from appliance.cases.access import CaseAccess, OpenedCase
 from appliance.cases.attachments import AttachmentInfo, AttachmentStore, Upload, remaining_budget
 from appliance.cases.models import Attachment, Case, Message
-from appliance.cases.views import ReportText, ThreadMessage
+from appliance.cases.read_models import ReportText, ThreadMessage
 from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place, Sealed
@@ -48,13 +48,13 @@ class CaseContent:
         self._clock = clock
         self.attachments = AttachmentStore(session, clock)
 
-    def staff_keys(self, case: Case, principal: StaffPrincipal) -> CaseKeys:
+    def staff_keys(self, case: Case, principal: StaffPrincipal) -> OpenedCase:
         """A handler's keys: their own sealed copy, opened with the key from their session."""
         if case.public_key is None:
             return self._legacy_keys(case, principal.actor)
         return self.access.open_for_user(case, principal.user_id, principal.private_key, principal.actor)
 
-    def reporter_keys(self, case: Case, case_private_key: bytes | None) -> CaseKeys:
+    def reporter_keys(self, case: Case, case_private_key: bytes | None) -> OpenedCase:
         """The reporter's keys; without their private key (pending copy) they can only add content."""
         if case.public_key is None:
             return self._legacy_keys(case, REPORTER)
@@ -62,13 +62,13 @@ class CaseContent:
             return self.access.writer(case)
         return self.access.keys_from_private(case, case_private_key)
 
-    def _legacy_keys(self, case: Case, actor: Actor) -> CaseKeys:
+    def _legacy_keys(self, case: Case, actor: Actor) -> OpenedCase:
         """A case from before sealed keys, until `appliance keys seal-existing` converts it."""
         assert case.wrapped_key is not None
         data_key = self._keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, actor)
-        return CaseKeys(CaseCipher(data_key))
+        return OpenedCase(CaseCipher(data_key))
 
-    def report(self, case: Case, keys: CaseKeys) -> ReportText:
+    def report(self, case: Case, keys: OpenedCase) -> ReportText:
         cipher = keys.cipher
 
         def read(column: str) -> str:
@@ -77,12 +77,12 @@ class CaseContent:
 
         return ReportText(*(read(c) for c in REPORT_FIELDS))
 
-    def conclusions(self, case: Case, keys: CaseKeys) -> str:
+    def conclusions(self, case: Case, keys: OpenedCase) -> str:
         if case.conclusions_sealed is None:
             return ""
         return keys.cipher.open(case.conclusions_sealed, Place("cases", "conclusions", case.id))
 
-    def thread(self, case: Case, keys: CaseKeys) -> tuple[ThreadMessage, ...]:
+    def thread(self, case: Case, keys: OpenedCase) -> tuple[ThreadMessage, ...]:
         cipher = keys.cipher
         messages = self._session.execute(
             sa.select(Message).where(Message.case_id == case.id).order_by(Message.created_at, Message.id)
@@ -98,11 +98,11 @@ class CaseContent:
             for m in messages
         )
 
-    def report_attachments(self, case: Case, keys: CaseKeys) -> tuple[AttachmentInfo, ...]:
+    def report_attachments(self, case: Case, keys: OpenedCase) -> tuple[AttachmentInfo, ...]:
         return tuple(a for a in self.attachments.list_for_case(case.id, keys.cipher, ("reporter",))
                      if a.message_id is None)
 
-    def add_message(self, case: Case, keys: CaseKeys, author: str, body: str, uploads: list[Upload],
+    def add_message(self, case: Case, keys: OpenedCase, author: str, body: str, uploads: list[Upload],
                     per_file: int, per_message: int, *, author_user_id: uuid.UUID | None = None,
                     is_feedback: bool = False) -> Message:
         body = check_text("message", body, MAX_TEXT, required=not uploads)
@@ -115,7 +115,7 @@ class CaseContent:
                            message_id=message.id, per_file=per_file, per_batch=per_message)
         return message
 
-    def store_uploads(self, case: Case, keys: CaseKeys, uploads: list[Upload], *, source: str,
+    def store_uploads(self, case: Case, keys: OpenedCase, uploads: list[Upload], *, source: str,
                       message_id: uuid.UUID | None, per_file: int, per_batch: int) -> list[Attachment]:
         used = 0
         stored = []

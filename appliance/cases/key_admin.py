@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.cases.access import HANDLER, CaseAccess
-from appliance.cases.models import Case, CaseKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.clock import Clock
 from appliance.crypto.binding import KeyBinding
 from appliance.crypto.escrow_file import EscrowPublicKey, read_escrow_file
@@ -44,7 +44,7 @@ class Resealed:
     skipped: int  # cases the escrow key cannot open (sealed before it existed)
 
 
-class CaseKeyAdmin:
+class CaseKeyPairAdmin:
     def __init__(self, session: Session, access: CaseAccess, keyring: TenantKeyring, logbook: Logbook,
                  clock: Clock, readers: ReaderLists, binding: KeyBinding) -> None:
         self._session = session
@@ -95,9 +95,9 @@ class CaseKeyAdmin:
             raise InvalidInput("user", "has no key yet; they must sign in and choose their password first")
         self._confirm_rekey(tenant, escrow, user, actor)
         current = self._readers.reader(tenant.id, user_id).box_fingerprint
-        case_ids = list(self._session.execute(sa.select(CaseKeySeal.case_id).where(
-            CaseKeySeal.tenant_id == tenant.id, CaseKeySeal.kind == HANDLER, CaseKeySeal.user_id == user_id,
-            CaseKeySeal.recipient_fingerprint != current)).scalars())
+        case_ids = list(self._session.execute(sa.select(CasePrivateKeySeal.case_id).where(
+            CasePrivateKeySeal.tenant_id == tenant.id, CasePrivateKeySeal.kind == HANDLER, CasePrivateKeySeal.user_id == user_id,
+            CasePrivateKeySeal.recipient_fingerprint != current)).scalars())
         result = self._reseal(tenant, escrow, case_ids, user_id, actor)
         self._logbook.record("escrow.recovered_user", actor, tenant_id=tenant.id, object_type="user",
                              object_id=user_id, detail=f"cases={result.done} skipped={result.skipped}")
@@ -145,7 +145,7 @@ class CaseKeyAdmin:
         return Resealed(done, skipped)
 
     # --- bindings ---------------------------------------------------------------------------
-    def unbound_case_keys(self, tenant: Tenant) -> int:
+    def unbound_case_key_pairs(self, tenant: Tenant) -> int:
         """Sealed cases whose key pair is not bound to them (`db upgrade` binds older ones)."""
         cases = self._session.execute(sa.select(Case).where(
             Case.tenant_id == tenant.id, Case.public_key.is_not(None))).scalars()
@@ -190,7 +190,7 @@ class CaseKeyAdmin:
             self._access.seal_to_channel(case, keys.private_key)
             case.wrapped_key = None
             case.key_version = None
-            self._logbook.record("case_key.sealed_existing", actor, tenant_id=tenant.id, object_type="case",
+            self._logbook.record("case_key_pair.sealed_existing", actor, tenant_id=tenant.id, object_type="case",
                                  object_id=case.id)
         self._session.flush()
         return len(cases)

@@ -94,7 +94,7 @@ class Attachment(Base):
     source: Mapped[str] = mapped_column(sa.String(10))  # reporter | handler
     filename_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
     content_type_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
-    # The file's own key, sealed with the case cipher; NULL for files from before (case key).
+    # The file's own key, sealed with the case cipher; NULL for files from before (the content key itself).
     file_key_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     chunk_count: Mapped[int] = mapped_column(sa.Integer)
@@ -111,7 +111,7 @@ class AttachmentChunk(Base):
     data: Mapped[bytes] = mapped_column(Blob)
 
 
-class CaseKeySeal(Base):
+class CasePrivateKeySeal(Base):
     """The case's private key sealed to one recipient: a handler, the reporter or the escrow key.
 
     Access to a case's content is exactly the set of these rows whose recipient still holds

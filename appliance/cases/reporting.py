@@ -22,11 +22,11 @@ from appliance.cases.access import CaseAccess
 from appliance.cases.attachments import Download, Upload
 from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text, seal_optional
 from appliance.cases.models import Case
-from appliance.cases.views import ReporterAccess, ReporterCaseView, ReportText
+from appliance.cases.read_models import ReporterAccess, ReporterCaseView, ReportText
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.crypto.blind_index import BlindIndex
-from appliance.crypto.case_keys import CROCKFORD, new_case_key, normalise_case_key
+from appliance.crypto.case_keys import CROCKFORD, CaseKey
 from appliance.crypto.fields import Place
 from appliance.crypto.keyring import TenantKeyring
 from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
@@ -37,7 +37,9 @@ CONTACT = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
 
 @dataclass(frozen=True)
-class ReportForm:
+class NewReport:
+    """What a reporter filed, before it is checked and stored."""
+
     category_id: uuid.UUID | None
     what: str
     when: str = ""
@@ -49,7 +51,7 @@ class ReportForm:
 @dataclass(frozen=True)
 class Receipt:
     case_id: uuid.UUID
-    case_key: str = field(repr=False)  # shown once to the reporter, never stored
+    case_key: CaseKey  # shown once to the reporter, never stored; its repr hides it
     private_key: bytes = field(repr=False)  # the case's, for the reporter's session right away
 
 
@@ -119,34 +121,33 @@ class ReportingService:
         slots go back, so a reporter who corrects a form is not refused."""
         self._clients.give_back(ticket)
 
-    def submit(self, tenant: Tenant, form: ReportForm, uploads: list[Upload]) -> Receipt:
+    def submit(self, tenant: Tenant, report: NewReport, uploads: list[Upload]) -> Receipt:
         """Store a new report under the case's own keys, sealed to the channel's recipients, the
         reporter and the escrow key; returns the case key once. Nothing slow on this path: the
         reporter's key comes from the 80-bit case key by HKDF."""
         if not self.accepting(tenant):
             raise ChannelNotReady(tenant.id)
-        if form.category_id is None:
+        if report.category_id is None:
             raise InvalidInput("category", "is required")
         category = self._session.execute(sa.select(Category).where(
-            Category.id == form.category_id, Category.tenant_id == tenant.id, Category.active.is_(True)
+            Category.id == report.category_id, Category.tenant_id == tenant.id, Category.active.is_(True)
         )).scalar_one_or_none()
         if category is None:
             raise InvalidInput("category", "is not one of this organisation's categories")
-        what = check_text("what", form.what, MAX_TEXT, required=True)
+        what = check_text("what", report.what, MAX_TEXT, required=True)
         when, where, people = (check_text(n, v, MAX_SHORT) for n, v in
-                               (("when", form.when), ("where", form.where), ("people", form.people)))
-        contact = check_text("contact", form.contact, 254)
+                               (("when", report.when), ("where", report.where), ("people", report.people)))
+        contact = check_text("contact", report.contact, 254)
         if contact and not CONTACT.match(contact):
             raise InvalidInput("contact", "is not a valid e-mail address")
 
         case_id = uuid.uuid4()
-        case_key = new_case_key()
-        normalised = normalise_case_key(case_key) or ""
+        case_key = CaseKey.new()
         now = self._clock()
         case = Case(
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
             status=Status.RECEIVED.value, received_at=now, updated_at=now,
-            case_key_index=self._key_index(tenant.id, normalised),
+            case_key_index=self._key_index(tenant.id, case_key),
         )
         keys = self._access.create_keys(case)
         assert keys.private_key is not None
@@ -157,7 +158,7 @@ class ReportingService:
         case.people_sealed = seal_optional(cipher, "cases", "people", case_id, people)
         case.contact_sealed = seal_optional(cipher, "cases", "contact", case_id, contact)
         self._session.add(case)
-        self._access.seal_for_reporter(case, keys.private_key, normalised)
+        self._access.seal_for_reporter(case, keys.private_key, case_key)
         recipients = self._access.seal_to_channel(case, keys.private_key)
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
@@ -166,18 +167,18 @@ class ReportingService:
                              detail=f"attachments={len(uploads)} recipients={len(recipients)}")
         return Receipt(case_id, case_key, keys.private_key)
 
-    def open_with_key(self, tenant: Tenant, case_key: str, client: str) -> ReporterAccess:
+    def open_with_key(self, tenant: Tenant, case_key: str | CaseKey, client: str) -> ReporterAccess:
         """The case a key opens. Wrong keys pause the client briefly (a per-tenant lock would let
         one person lock every reporter out, and a client may be a NAT or a Tor exit that many
         reporters share); 80-bit keys make guessing hopeless anyway. The client is counted only
         in the host's ephemeral store."""
         throttle = Subject("case-key/client", (str(tenant.id), client), self._reporter_limits.case_key)
         self._clients.check(throttle)
-        normalised = normalise_case_key(case_key[:64])
+        key = _parsed(case_key)
         case_id = None
-        if normalised is not None:
+        if key is not None:
             case_id = self._session.execute(sa.select(Case.id).where(
-                Case.tenant_id == tenant.id, Case.case_key_index == self._key_index(tenant.id, normalised)
+                Case.tenant_id == tenant.id, Case.case_key_index == self._key_index(tenant.id, key)
             )).scalar_one_or_none()
         if case_id is None:
             self._clients.fail(throttle)
@@ -185,8 +186,8 @@ class ReportingService:
             raise AuthenticationFailed()
         self._logbook.record("case_key.accepted", REPORTER, tenant_id=tenant.id, object_type="case",
                              object_id=case_id)
-        assert normalised is not None
-        return ReporterAccess(case_id, self._access.open_for_reporter(self._case(tenant, case_id), normalised))
+        assert key is not None
+        return ReporterAccess(case_id, self._access.open_for_reporter(self._case(tenant, case_id), key))
 
     def view(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None) -> ReporterCaseView:
         case = self._case(tenant, case_id)
@@ -232,8 +233,8 @@ class ReportingService:
             raise NotFound("case", case_id)
         return case
 
-    def _key_index(self, tenant_id: uuid.UUID, normalised: str) -> bytes:
-        return self._index.compute("case-key", normalised, tenant_id)
+    def _key_index(self, tenant_id: uuid.UUID, case_key: CaseKey) -> bytes:
+        return self._index.compute("case-key", case_key.normalised, tenant_id)
 
     def _new_reference(self) -> str:
         """A short random reference for handlers to talk about a case (not a secret)."""
@@ -243,3 +244,12 @@ class ReportingService:
             if not self._session.execute(sa.select(Case.id).where(Case.reference == reference)).first():
                 return reference
         raise RuntimeError("could not allocate a unique case reference")
+
+
+def _parsed(typed: str | CaseKey) -> CaseKey | None:
+    if isinstance(typed, CaseKey):
+        return typed
+    try:
+        return CaseKey.parse(typed)
+    except InvalidInput:
+        return None

@@ -19,9 +19,9 @@ from appliance.cases.access import CaseAccess, Holder
 from appliance.cases.attachments import Download, Upload
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
 from appliance.cases.deadlines import Deadlines, deadlines_for
-from appliance.cases.models import Case, CaseKeySeal, Note
+from appliance.cases.models import Case, CasePrivateKeySeal, Note
+from appliance.cases.read_models import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.reporting import Limits
-from appliance.cases.views import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.workflow import Status, check_transition, parse_outcome, parse_status
 from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
@@ -102,9 +102,9 @@ class CaseService:
         mine = fingerprint(public_key_of(principal.private_key))
         found: set[uuid.UUID] = set()
         for start in range(0, len(case_ids), 500):  # SQL Server allows ~2100 parameters
-            found.update(self._session.execute(sa.select(CaseKeySeal.case_id).where(
-                CaseKeySeal.case_id.in_(case_ids[start:start + 500]), CaseKeySeal.user_id == principal.user_id,
-                CaseKeySeal.recipient_fingerprint == mine)).scalars())
+            found.update(self._session.execute(sa.select(CasePrivateKeySeal.case_id).where(
+                CasePrivateKeySeal.case_id.in_(case_ids[start:start + 500]), CasePrivateKeySeal.user_id == principal.user_id,
+                CasePrivateKeySeal.recipient_fingerprint == mine)).scalars())
         return found
 
     # --- one case ---------------------------------------------------------------------

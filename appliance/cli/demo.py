@@ -64,7 +64,7 @@ def setup(runtime: Runtime, as_json: bool) -> None:
             passphrase = " ".join(secrets.token_hex(3) for _ in range(5))
             private_text, public_text = write_escrow_files(DEMO_SLUG, new_private_key(), passphrase,
                                                            runtime.context.passwords.params, runtime.context.clock())
-            _key, change = services.case_keys.install_escrow(tenant, read_public_file(public_text), CLI)
+            _key, change = services.case_key_pairs.install_escrow(tenant, read_public_file(public_text), CLI)
             services.readers.confirm(tenant.id, change.id, Signer.user(handler), handler.actor)
             for name, content in ((ESCROW_FILE, private_text), (ESCROW_PASSPHRASE, passphrase + "\n")):
                 fd = os.open(runtime.settings.data_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

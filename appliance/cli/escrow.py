@@ -89,7 +89,7 @@ def escrow_install(runtime: Runtime, slug: str, public_key: Path, as_json: bool)
     public = read_public_file(text)
     with runtime.services() as services:
         tenant = services.tenants.by_slug(slug)
-        key, change = services.case_keys.install_escrow(tenant, public, CLI)
+        key, change = services.case_key_pairs.install_escrow(tenant, public, CLI)
         data = {"tenant": tenant.slug, "escrow_key": str(key.id), "change": str(change.id),
                 "fingerprint": show_fingerprint(key_fingerprint(public.box_public, public.sign_public)),
                 "state": "pending"}

@@ -46,7 +46,7 @@ def recover(runtime: Runtime, slug: str, email: str, escrow_file: Path, passphra
     """Restore a handler's access to the cases they had before their password was reset."""
     with runtime.services() as services:
         tenant, unlocked = _unlock(services, slug, escrow_file, passphrase_stdin)
-        result = services.case_keys.recover_user(tenant, unlocked, user_id_of(services, email), CLI)
+        result = services.case_key_pairs.recover_user(tenant, unlocked, user_id_of(services, email), CLI)
         data = {"restored": result.done, "skipped": result.skipped}
     emit(as_json, data, lambda: click.echo(_resealed_line("restored access to", data)))
 
@@ -67,7 +67,7 @@ def grant(runtime: Runtime, slug: str, email: str, references: tuple[str, ...], 
         raise InvalidInput("case", "name cases with --case REF, or pass --all-cases")
     with runtime.services() as services:
         tenant, unlocked = _unlock(services, slug, escrow_file, passphrase_stdin)
-        result = services.case_keys.grant_with_escrow(tenant, unlocked, user_id_of(services, email),
+        result = services.case_key_pairs.grant_with_escrow(tenant, unlocked, user_id_of(services, email),
                                                       None if all_cases else list(references), CLI)
         data = {"granted": result.done, "skipped": result.skipped}
     emit(as_json, data, lambda: click.echo(_resealed_line("granted access to", data)))
@@ -88,11 +88,11 @@ def seal_existing(runtime: Runtime, slug: str | None, as_json: bool) -> None:
     summary: dict[str, int] = {}
     for name in slugs:
         with runtime.services() as services:
-            total = services.case_keys.unsealed_count(services.tenants.by_slug(name))
+            total = services.case_key_pairs.unsealed_count(services.tenants.by_slug(name))
         done = 0
         while done < total:
             with runtime.services() as services:
-                sealed = services.case_keys.seal_existing_batch(services.tenants.by_slug(name), CLI)
+                sealed = services.case_key_pairs.seal_existing_batch(services.tenants.by_slug(name), CLI)
             if sealed == 0:
                 break
             done += sealed
@@ -113,7 +113,7 @@ def _unlock(services: Services, slug: str, escrow_file: Path, passphrase_stdin: 
     except OSError as exc:
         raise EscrowError(f"cannot read {escrow_file}: {exc.strerror}") from None
     tenant = services.tenants.by_slug(slug)
-    return tenant, services.case_keys.unlock_escrow(tenant, text, read_passphrase(passphrase_stdin), CLI)
+    return tenant, services.case_key_pairs.unlock_escrow(tenant, text, read_passphrase(passphrase_stdin), CLI)
 
 
 def _resealed_line(verb: str, data: dict[str, int]) -> str:

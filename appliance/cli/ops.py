@@ -155,10 +155,10 @@ def key_checks(runtime: Runtime) -> list[Check]:
                                 "install`)")
             if found.pending:
                 problems.append(f"{len(found.pending)} change(s) wait for a reader's confirmation")
-            unsealed = services.case_keys.unsealed_count(tenant)
+            unsealed = services.case_key_pairs.unsealed_count(tenant)
             if unsealed:
                 problems.append(f"{unsealed} case(s) still under the tenant key (`appliance keys seal-existing`)")
-            unbound = services.case_keys.unbound_case_keys(tenant)
+            unbound = services.case_key_pairs.unbound_case_key_pairs(tenant)
             if unbound:
                 problems.append(f"{unbound} case key pair(s) not bound to their case (changed outside the "
                                 "appliance, or `appliance db upgrade` not run)")

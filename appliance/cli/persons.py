@@ -154,7 +154,7 @@ def reconcile(runtime: Runtime, slug: str, escrow_file: Path, passphrase_stdin: 
     passphrase = read_password(passphrase_stdin, "passphrase", confirm=False)
     with runtime.services() as services:
         tenant = services.tenants.by_slug(slug)
-        unlocked = services.case_keys.unlock_escrow(tenant, text, passphrase, CLI)
+        unlocked = services.case_key_pairs.unlock_escrow(tenant, text, passphrase, CLI)
         key_id, private = unlocked.key.id, unlocked.private_key
         todo = services.person_reconciler.cases_to_convert(tenant.id)
     total = Converted()

@@ -93,7 +93,7 @@ def db_upgrade(runtime: Runtime) -> None:
         bound = 0
         while True:  # committed in batches: a large install does not hold one long transaction
             with runtime.services() as services:
-                done = services.case_keys.bind_existing()
+                done = services.case_key_pairs.bind_existing()
             if not done:
                 break
             bound += done

@@ -11,7 +11,7 @@ existed, provides it for one command:
   nothing readable, but its index still confirms a guessed identifier to whoever holds the
   master key, and storage limitation wants it gone.
 
-Both log each case they open with the escrow key (``case_key.unsealed``, detail ``escrow``).
+Both log each case they open with the escrow key (``case_key_pair.unsealed``, detail ``escrow``).
 """
 
 from __future__ import annotations
@@ -134,6 +134,6 @@ class CaseSubjectReconciler:
             cipher = self._access.keys_from_private(case, private).cipher
         except (CaseLocked, DecryptionFailed):
             return None
-        self._logbook.record("case_key.unsealed", actor, tenant_id=case.tenant_id, object_type="case",
+        self._logbook.record("case_key_pair.unsealed", actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id, detail="escrow")
         return cipher

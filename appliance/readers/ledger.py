@@ -49,7 +49,7 @@ class Reader:
 
     @property
     def box_fingerprint(self) -> bytes:
-        """What a sealed copy to this reader records (``CaseKeySeal.recipient_fingerprint``)."""
+        """What a sealed copy to this reader records (``CasePrivateKeySeal.recipient_fingerprint``)."""
         return fingerprint(self.box_key)
 
     @property

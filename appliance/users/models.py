@@ -77,7 +77,7 @@ class WebSession(Base):
     case_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # A private key (the staff user's, or the reporter's case key) sealed under a key derived
+    # A private key (the staff user's, or the case key pair's for a reporter) sealed under a key derived
     # from the cookie token, which the database never sees: this table alone unlocks nothing.
     secret_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
 

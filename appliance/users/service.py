@@ -218,14 +218,15 @@ class UserService:
                                  object_id=user_id, detail=f"role={role.value}")
 
     def _drop_case_copies(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
-        from appliance.cases.models import CaseKeySeal  # cases depend on users, not the other way round
+        from appliance.cases.models import CasePrivateKeySeal  # cases depend on users, not the other way round
 
         only_copy = sole_key_cases(self._session, user_id, tenant_id)
         if only_copy:
             raise InvalidInput("role", f"this handler holds the only key to {only_copy} case(s); share them with a "
                                        "colleague first (or set up the escrow key), then remove the role")
-        self._session.execute(sa.delete(CaseKeySeal).where(
-            CaseKeySeal.tenant_id == tenant_id, CaseKeySeal.kind == "handler", CaseKeySeal.user_id == user_id))
+        self._session.execute(sa.delete(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.tenant_id == tenant_id, CasePrivateKeySeal.kind == "handler",
+            CasePrivateKeySeal.user_id == user_id))
 
     def set_disabled(self, user_id: uuid.UUID, disabled: bool, actor: Actor) -> None:
         user = self.get(user_id)

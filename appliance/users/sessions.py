@@ -1,6 +1,6 @@
 """Server-side web sessions: the cookie carries a random token, the DB only its hash.
 
-A session may hold a private key (a handler's, or the reporter's case key), sealed under a
+A session may hold a private key (a handler's, or, for a reporter, the case key pair's private half), sealed under a
 key derived from the token. The database has only the token's hash, so a copy of the
 sessions table unlocks nothing; logout and expiry delete the row, and with it the key.
 """

@@ -24,7 +24,7 @@ from appliance.backup.drivers import RestoreRequest
 from appliance.backup.drivers.postgres import free_port
 from appliance.backup.service import backup_service
 from appliance.cases.attachments import Upload
-from appliance.cases.reporting import ReportForm
+from appliance.cases.reporting import NewReport
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
 from appliance.errors import NotFound
@@ -53,7 +53,7 @@ def fill(ctx: AppContext, total: int) -> None:
                 tenant, _handler, _admin = tenant_with_reader(services, "Bench AB", "bench",
                                                               handler_email="bench-handler@example.com")
             category = services.tenants.categories(tenant.id)[0].id
-            services.reporting.submit(tenant, ReportForm(category, "bench report"),
+            services.reporting.submit(tenant, NewReport(category, "bench report"),
                                       [Upload("data.bin", "application/octet-stream", io.BytesIO(os.urandom(piece)))])
         stored += piece
 

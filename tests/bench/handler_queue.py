@@ -24,16 +24,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_c
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.cases.access import _content_wrap, _context
-from appliance.cases.models import Case, CaseKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.read_models import QueueRow
 from appliance.cases.service import QUEUE_COLUMNS, QueueFilter, queue_row
-from appliance.cases.views import QueueRow
 from appliance.cases.workflow import Status
 from appliance.clock import utcnow
 from appliance.context import AppContext, build_context
 from appliance.crypto import totp
 from appliance.crypto.binding import KeyBinding
 from appliance.crypto.case_cipher import CaseCipher
-from appliance.crypto.case_keys import new_case_key
+from appliance.crypto.case_keys import CaseKey
 from appliance.crypto.fields import Place
 from appliance.crypto.sealing import fingerprint, new_private_key, public_key_of, seal_to
 from appliance.db import GUID, NAMING, Digest, LongText, UTCDateTime
@@ -169,14 +169,14 @@ def fill(context: AppContext, count: int) -> tuple[Tenant, StaffPrincipal, str]:
                     "last_reporter_message_at": received + dt.timedelta(days=3) if rng.random() < 0.3 else None,
                     "handler_read_at": received + dt.timedelta(days=1) if acknowledged else None,
                     "assignee_id": user.id if rng.random() < 0.4 else None,
-                    "case_key_index": context.blind_index.compute("case-key", new_case_key(), tenant.id),
+                    "case_key_index": context.blind_index.compute("case-key", CaseKey.new().normalised, tenant.id),
                 }
                 sealed_rows.append({**metadata, **key_columns, **{
                     f"{name}_sealed": cipher.seal(value, Place("cases", name, case_id)) if value else None
                     for name, value in texts.items()}})
                 plain_rows.append({**metadata, **{name: value or None for name, value in texts.items()}})
             session.execute(sa.insert(Case), sealed_rows)
-            session.execute(sa.insert(CaseKeySeal), seal_rows)
+            session.execute(sa.insert(CasePrivateKeySeal), seal_rows)
             session.execute(sa.insert(PlainCase), plain_rows)
     with context.sessions() as session:
         services = Services(context, session)

@@ -19,8 +19,8 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 
 from appliance.actors import CLI, Role
-from appliance.cases.models import Case, CaseKeySeal
-from appliance.cases.reporting import ReportForm
+from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.reporting import NewReport
 from appliance.context import build_context
 from appliance.services import Services
 from tests.bench.common import BACKENDS, Figures, HttpsClient, fresh_database, median_seconds, parse_args, print_table
@@ -100,7 +100,7 @@ def _case(context: Any, tenant: Any, category: Any, handler_id: Any, legacy: boo
     """A report with a thread of messages; ``legacy`` converts it to the foundation's storage."""
     with context.unit_of_work() as session:
         services = Services(context, session)
-        receipt = services.reporting.submit(tenant, ReportForm(category, "Invoices are paid twice. " * 40,
+        receipt = services.reporting.submit(tenant, NewReport(category, "Invoices are paid twice. " * 40,
                                                                "Since March", "Depot 3", "The deputy head"), [])
         for number in range(MESSAGES):
             services.reporting.reply(tenant, receipt.case_id, receipt.private_key, f"Message {number}. " * 20, [])
@@ -110,7 +110,7 @@ def _case(context: Any, tenant: Any, category: Any, handler_id: Any, legacy: boo
             case.wrapped_key, case.key_version = services.keyring.wrap_case_key(
                 tenant.id, case.id, keys.cipher.content_key, CLI)
             case.public_key = case.content_key_sealed = case.reporter_public_key = None
-            session.query(CaseKeySeal).filter(CaseKeySeal.case_id == case.id).delete()
+            session.query(CasePrivateKeySeal).filter(CasePrivateKeySeal.case_id == case.id).delete()
         return receipt.case_id
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from appliance.actors import CLI, Role
-from appliance.cases.models import Case, CaseKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.services import Services
 from tests.browser import steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
@@ -151,7 +151,7 @@ def test_the_pending_reporter_page_passes_axe(new_context: ContextFactory, site:
     axe = Axe()
     reporter = new_context(bypass_csp=True).new_page()
     key = steps.make_report(reporter, site)
-    services.session.execute(sa.delete(CaseKeySeal).where(CaseKeySeal.kind == "reporter"))
+    services.session.execute(sa.delete(CasePrivateKeySeal).where(CasePrivateKeySeal.kind == "reporter"))
     services.session.commit()
     steps.open_case_with_key(reporter, site, key)
     expect(reporter.get_by_test_id("pending")).to_contain_text("Your report is safe.")

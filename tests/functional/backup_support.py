@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from appliance.backup.fingerprint import fingerprinted_tables
 from appliance.cases.attachments import Upload
-from appliance.cases.reporting import ReportForm
+from appliance.cases.reporting import NewReport
 from appliance.context import AppContext
 from appliance.errors import NotFound
 from appliance.services import Services
@@ -32,7 +32,7 @@ def add_reports(ctx: AppContext, count: int, label: str, slug: str = "acme") -> 
         for n in range(count):
             uploads = [Upload("evidence.txt", "text/plain", io.BytesIO(f"{MARKER} attachment {label}".encode()))] \
                 if n == 0 else []
-            services.reporting.submit(tenant, ReportForm(category, f"{MARKER} {label} report {n}",
+            services.reporting.submit(tenant, NewReport(category, f"{MARKER} {label} report {n}",
                                                          people=f"{MARKER} person"), uploads)
 
 

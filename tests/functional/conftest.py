@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.cases.attachments import Download, Upload
-from appliance.cases.reporting import Receipt, ReportForm
+from appliance.cases.reporting import NewReport, Receipt
 from appliance.context import AppContext
 from appliance.services import Services
 from appliance.tenants.models import Tenant
@@ -155,7 +155,7 @@ def file_report(services: Services) -> ReportFactory:
 
     def submit(org: Org, what: str = "The warehouse stock is sold off the books.",
                uploads: Iterable[Upload] = (), category_id: uuid.UUID | None = None, **fields: str) -> Receipt:
-        form = ReportForm(category_id or org.category_id, what, **fields)
+        form = NewReport(category_id or org.category_id, what, **fields)
         receipt = services.reporting.submit(org.tenant, form, list(uploads))
         services.session.commit()
         return receipt

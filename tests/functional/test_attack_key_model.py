@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.access import _context
-from appliance.cases.models import Case, CaseKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.context import AppContext
 from appliance.crypto.escrow_file import ESCROW_KEY_CONTEXT, escrow_statement, read_public_file, write_escrow_files
 from appliance.crypto.passwords import Argon2Params
@@ -77,7 +77,7 @@ class Mallory:
 def opened_by(ctx: AppContext, private: bytes) -> list[uuid.UUID]:
     """Every case whose sealed key copy this private key opens, whatever kind the copy claims."""
     with ctx.sessions() as session:
-        seals = session.execute(sa.select(CaseKeySeal)).scalars().all()
+        seals = session.execute(sa.select(CasePrivateKeySeal)).scalars().all()
     found = []
     for seal in seals:
         for kind in KINDS:
@@ -91,13 +91,13 @@ def opened_by(ctx: AppContext, private: bytes) -> list[uuid.UUID]:
 
 def seal_fingerprints(ctx: AppContext, case_id: uuid.UUID) -> set[bytes]:
     with ctx.sessions() as session:
-        return set(session.execute(sa.select(CaseKeySeal.recipient_fingerprint).where(
-            CaseKeySeal.case_id == case_id)).scalars())
+        return set(session.execute(sa.select(CasePrivateKeySeal.recipient_fingerprint).where(
+            CasePrivateKeySeal.case_id == case_id)).scalars())
 
 
 def seal_count(ctx: AppContext) -> int:
     with ctx.sessions() as session:
-        return int(session.execute(sa.select(sa.func.count()).select_from(CaseKeySeal)).scalar_one())
+        return int(session.execute(sa.select(sa.func.count()).select_from(CasePrivateKeySeal)).scalar_one())
 
 
 def actions(ctx: AppContext, tenant_id: uuid.UUID) -> list[str]:
@@ -225,7 +225,7 @@ def test_it_with_the_master_key_makes_nobody_a_reader_silently(
     escrow_private = new_private_key()
     _private_text, public_text = write_escrow_files("alpha", escrow_private, "insider escrow passphrase",
                                                     params, ctx.clock())
-    _key, escrow_change = services.case_keys.install_escrow(tenant, read_public_file(public_text), CLI)
+    _key, escrow_change = services.case_key_pairs.install_escrow(tenant, read_public_file(public_text), CLI)
     services.session.commit()
 
     # With the master key IT can MAC an entry, but not sign it as a reader: the list stops verifying.

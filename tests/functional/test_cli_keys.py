@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
-from appliance.cases.models import Case, CaseKeySeal
-from appliance.cases.reporting import ReportForm
+from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.reporting import NewReport
 from appliance.cases.service import QueueFilter
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
@@ -51,7 +51,7 @@ def file_report(app: Appliance, what: str) -> str:
     with in_process(app) as services:
         tenant = services.tenants.by_slug("example")
         category = services.tenants.categories(tenant.id)[0]
-        return services.reporting.submit(tenant, ReportForm(category.id, what), []).case_key
+        return services.reporting.submit(tenant, NewReport(category.id, what), []).case_key.display
 
 
 def officer_reads(app: Appliance, password: str, email: str = "officer@example.com") -> list[str]:
@@ -121,7 +121,7 @@ def test_the_escrow_key_is_made_offline_and_only_its_public_half_installed(
     assert listed["escrow"] == [] and [p["kind"] for p in listed["pending"]] == ["escrow"]
     receipt_before = file_report(appliance, "before the escrow key is confirmed")
     with in_process(appliance) as services:
-        seals = services.session.execute(sa.select(CaseKeySeal.kind)).scalars().all()
+        seals = services.session.execute(sa.select(CasePrivateKeySeal.kind)).scalars().all()
         assert "escrow" not in seals, receipt_before
     assert confirm_pending(appliance, "officer@example.com") == 1
     assert appliance.json("readers", "list", "--tenant", "example")["escrow"] == [{"fingerprint": fingerprint}]
@@ -210,8 +210,8 @@ def test_seal_existing_converts_old_cases_with_progress(appliance: Appliance) ->
     with in_process(appliance) as services:  # make them look like the foundation's cases
         tenant = services.tenants.by_slug("example")
         for case in services.session.execute(sa.select(Case)).scalars():
-            seal = services.session.execute(sa.select(CaseKeySeal).where(
-                CaseKeySeal.case_id == case.id, CaseKeySeal.kind == "handler")).scalars().first()
+            seal = services.session.execute(sa.select(CasePrivateKeySeal).where(
+                CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == "handler")).scalars().first()
             assert seal is not None
             user = services.users.by_email("officer@example.com")
             private = services.users.unlock_private_key(user.id, PASSWORD)
@@ -220,7 +220,7 @@ def test_seal_existing_converts_old_cases_with_progress(appliance: Appliance) ->
             case.wrapped_key, case.key_version = services.keyring.wrap_case_key(tenant.id, case.id,
                                                                                 keys.cipher.content_key, CLI)
             case.public_key = case.content_key_sealed = case.reporter_public_key = None
-        services.session.execute(sa.delete(CaseKeySeal))
+        services.session.execute(sa.delete(CasePrivateKeySeal))
     result = appliance.run("keys", "seal-existing", "--tenant", "example")
     assert result.returncode == 0, result.stderr
     assert "example: sealed 2/2" in result.stderr and "2 case(s) sealed" in result.stdout

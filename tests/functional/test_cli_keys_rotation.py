@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI
 from appliance.backup.sites import ResticSite, parse_sites
-from appliance.cases.reporting import ReportForm
+from appliance.cases.reporting import NewReport
 from appliance.clock import utcnow
 from appliance.context import build_context
 from appliance.crypto import totp
@@ -169,7 +169,7 @@ def make_everything(app: Appliance) -> dict[str, object]:
     with in_process(app) as services:
         tenant = services.tenants.by_slug("example")
         category = services.tenants.categories(tenant.id)[0]
-        receipt = services.reporting.submit(tenant, ReportForm(category.id, "what the reporter saw"), [])
+        receipt = services.reporting.submit(tenant, NewReport(category.id, "what the reporter saw"), [])
         add_persons(services, tenant.id, ["Tenant Person"])
         add_persons(services, None, ["Staff Person"])
         spec = parse_sites(services.ctx.settings.backup_sites)[0]
@@ -178,7 +178,7 @@ def make_everything(app: Appliance) -> dict[str, object]:
         secrets = {p: services.ctx.secret(p) for p in (BLIND_INDEX, INSTALLATION_DATA, restic_site_purpose(SITE))}
     with in_process(app) as services:  # a signed logbook checkpoint, which verify checks after the rotation
         assert services.audit_pruner.prune(services.ctx.clock()).checkpoint_seq is not None
-    return {"totp_secret": user["totp_secret"], "case_key": receipt.case_key, "secrets": secrets}
+    return {"totp_secret": user["totp_secret"], "case_key": receipt.case_key.display, "secrets": secrets}
 
 
 def everything_still_opens(app: Appliance, made: dict[str, object]) -> None:

@@ -170,7 +170,7 @@ def test_events_name_who_did_what_to_which_object(services: Services, flow: uuid
     assert by_action["case.status_changed"].actor_id == str(org_a.handler.user_id)
     assert by_action["note.added"].tenant_id == org_a.tenant.id
     assert {"case.created", "case.status_changed", "note.added", "message.sent", "case_key.accepted",
-            "case_key.unsealed"} <= set(by_action)
+            "case_key_pair.unsealed"} <= set(by_action)
 
 
 # --- the journal ------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_journal_shows_nothing_for_a_rolled_back_transaction(
 
     services.cases.add_note(org_a.handler, receipt.case_id, "kept")
     services.session.commit()
-    assert [line["action"] for line in journal_lines(journal)] == ["case_key.unsealed", "note.added"]
+    assert [line["action"] for line in journal_lines(journal)] == ["case_key_pair.unsealed", "note.added"]
     assert services.logbook.verify().ok
 
 
@@ -248,7 +248,7 @@ def test_journal_shows_nothing_for_a_session_closed_without_commit(
         session.close()
 
     lines = journal_lines(journal)
-    assert [line["action"] for line in lines] == ["case_key.unsealed", "note.added"]
+    assert [line["action"] for line in lines] == ["case_key_pair.unsealed", "note.added"]
     assert len({line["seq"] for line in lines}) == 2
     assert services.logbook.verify().ok
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
-from appliance.cases.models import CaseKeySeal
+from appliance.cases.models import CasePrivateKeySeal
 from appliance.context import AppContext, build_context, sqlcipher_key
 from appliance.crypto.keys import MasterKey
 from appliance.errors import (
@@ -102,7 +102,7 @@ def plant(services: Services, org: Org, file_report: ReportFactory, clock: Froze
     services.cases.change_status(handler, receipt.case_id, "closed", outcome="substantiated",
                                  conclusions=m["conclusions"])
     services.session.commit()
-    return Planted(receipt.case_id, other.case_id, receipt.case_key, handler, m, file_bytes,
+    return Planted(receipt.case_id, other.case_id, receipt.case_key.display, handler, m, file_bytes,
                    {receipt.case_id: receipt.private_key, other.case_id: other.private_key})
 
 
@@ -205,9 +205,9 @@ def test_ciphertext_moved_between_columns_of_one_case_does_not_decrypt(
 def test_sealed_case_key_swapped_between_cases_does_not_open(
         services: Services, planted: Planted, other_services: ServicesOpener) -> None:
     """A handler's sealed copy moved to another case: the context binds it to its case."""
-    def seal_of(case_id: uuid.UUID) -> CaseKeySeal:
-        return services.session.execute(sa.select(CaseKeySeal).where(
-            CaseKeySeal.case_id == case_id, CaseKeySeal.user_id == planted.handler.user_id)).scalar_one()
+    def seal_of(case_id: uuid.UUID) -> CasePrivateKeySeal:
+        return services.session.execute(sa.select(CasePrivateKeySeal).where(
+            CasePrivateKeySeal.case_id == case_id, CasePrivateKeySeal.user_id == planted.handler.user_id)).scalar_one()
 
     first, second = seal_of(planted.case_id), seal_of(planted.other_case_id)
     first.sealed, second.sealed = second.sealed, first.sealed
@@ -299,7 +299,7 @@ def test_wrong_master_key_cannot_read_anything(
 def unseals(services: Services, case_id: uuid.UUID) -> list[tuple[str, str | None]]:
     rows = services.session.execute(
         sa.select(AuditEvent.actor_type, AuditEvent.actor_id).where(
-            AuditEvent.action == "case_key.unsealed", AuditEvent.object_type == "case",
+            AuditEvent.action == "case_key_pair.unsealed", AuditEvent.object_type == "case",
             AuditEvent.object_id == str(case_id)).order_by(AuditEvent.seq)).all()
     return [(actor_type, actor_id) for actor_type, actor_id in rows]
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
-from appliance.cases.reporting import Limits, ReportForm, ReportingService
-from appliance.crypto.case_keys import new_case_key
+from appliance.cases.reporting import Limits, NewReport, ReportingService
+from appliance.crypto.case_keys import CaseKey
 from appliance.crypto.files import CHUNK_BYTES
 from appliance.errors import AuthenticationFailed, InvalidInput, LockedOut, NotFound, TooLarge
 from appliance.services import Services
@@ -92,7 +92,7 @@ def test_uploaded_names_and_types_are_cleaned(services: Services, org_a: Org, fi
 def test_case_key_opens_its_case_in_any_reasonable_spelling(
         services: Services, org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)
-    key = receipt.case_key
+    key = receipt.case_key.display
     assert len(key) == 19 and key.count("-") == 3
 
     spellings = [key, key.lower(), key.replace("-", " "), f"  {key.replace('-', '')}  ", key.lower().replace("-", "")]
@@ -122,7 +122,7 @@ def test_wrong_keys_pause_the_client_briefly(
     other = file_report(org_b)
     for _ in range(settings.lockout_case_key_threshold):
         with pytest.raises(AuthenticationFailed):
-            services.reporting.open_with_key(org_a.tenant, new_case_key(), CLIENT)
+            services.reporting.open_with_key(org_a.tenant, CaseKey.new(), CLIENT)
     services.session.commit()  # what the web boundary does (the logbook events)
 
     with pytest.raises(LockedOut) as locked:
@@ -145,14 +145,14 @@ def test_case_key_pauses_stay_flat_for_a_persistent_guesser(
     file_report(org_a)
     for _ in range(settings.lockout_case_key_threshold):
         with pytest.raises(AuthenticationFailed):
-            services.reporting.open_with_key(org_a.tenant, new_case_key(), CLIENT)
+            services.reporting.open_with_key(org_a.tenant, CaseKey.new(), CLIENT)
     for _ in range(5):  # a NAT or Tor exit shared with reporters: never more than the short pause
         with pytest.raises(LockedOut) as locked:
-            services.reporting.open_with_key(org_a.tenant, new_case_key(), CLIENT)
+            services.reporting.open_with_key(org_a.tenant, CaseKey.new(), CLIENT)
         assert locked.value.retry_after_seconds == settings.lockout_case_key_seconds <= 60
         clock.advance(seconds=settings.lockout_case_key_seconds)
         with pytest.raises(AuthenticationFailed):
-            services.reporting.open_with_key(org_a.tenant, new_case_key(), CLIENT)
+            services.reporting.open_with_key(org_a.tenant, CaseKey.new(), CLIENT)
 
 
 def test_lockout_holds_across_workers_and_never_reaches_the_database(
@@ -161,7 +161,7 @@ def test_lockout_holds_across_workers_and_never_reaches_the_database(
     receipt = file_report(org_a)
     for _ in range(settings.lockout_case_key_threshold):
         with pytest.raises(AuthenticationFailed):
-            services.reporting.open_with_key(org_a.tenant, new_case_key(), CLIENT)
+            services.reporting.open_with_key(org_a.tenant, CaseKey.new(), CLIENT)
     services.session.commit()
 
     with other_services() as fresh, pytest.raises(LockedOut):
@@ -172,7 +172,7 @@ def test_lockout_holds_across_workers_and_never_reaches_the_database(
 def test_failed_and_accepted_keys_are_logged_without_the_key(
         services: Services, org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)
-    wrong = new_case_key()
+    wrong = CaseKey.new().display
     with pytest.raises(AuthenticationFailed):
         services.reporting.open_with_key(org_a.tenant, wrong, CLIENT)
     services.reporting.open_with_key(org_a.tenant, receipt.case_key, CLIENT)
@@ -182,7 +182,7 @@ def test_failed_and_accepted_keys_are_logged_without_the_key(
     assert "case_key.failed" in actions and "case_key.accepted" in actions
     for event in events:
         text = repr([getattr(event, c) for c in ("action", "object_type", "object_id", "detail", "actor_id")])
-        for secret in (receipt.case_key, wrong, receipt.case_key.replace("-", ""), CLIENT):
+        for secret in (receipt.case_key.display, wrong, receipt.case_key.normalised, CLIENT):
             assert secret not in text
 
 
@@ -206,7 +206,7 @@ def test_case_key_of_one_tenant_does_not_open_in_another(
 def test_category_of_another_tenant_is_refused(services: Services, org_a: Org, org_b: Org) -> None:
     before = stored_counts(services)
     with pytest.raises(InvalidInput) as refused:
-        services.reporting.submit(org_a.tenant, ReportForm(org_b.category_id, "Something happened"), [])
+        services.reporting.submit(org_a.tenant, NewReport(org_b.category_id, "Something happened"), [])
     assert refused.value.field == "category"
     assert stored_counts(services) == before
 
@@ -215,7 +215,7 @@ def test_inactive_unknown_or_missing_category_is_refused(services: Services, org
     services.tenants.set_category_active(org_a.tenant.id, org_a.other_category_id, False, CLI)
     for category_id in (org_a.other_category_id, uuid.uuid4(), None):
         with pytest.raises(InvalidInput) as refused:
-            services.reporting.submit(org_a.tenant, ReportForm(category_id, "Something happened"), [])
+            services.reporting.submit(org_a.tenant, NewReport(category_id, "Something happened"), [])
         assert refused.value.field == "category"
 
 
@@ -231,7 +231,7 @@ def test_invalid_report_fields_are_refused_and_nothing_is_stored(
         services: Services, org_a: Org, fields: dict[str, str], bad_field: str) -> None:
     before = stored_counts(services)
     with pytest.raises(InvalidInput) as refused:
-        services.reporting.submit(org_a.tenant, ReportForm(org_a.category_id, **fields), [])
+        services.reporting.submit(org_a.tenant, NewReport(org_a.category_id, **fields), [])
     assert refused.value.field == bad_field
     assert stored_counts(services) == before
 
@@ -243,7 +243,7 @@ def test_oversize_attachment_is_refused_and_nothing_is_stored(services: Services
     empty = stored_counts(services)
 
     with pytest.raises(TooLarge) as refused:
-        reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "Too much evidence"),
+        reporting.submit(org_a.tenant, NewReport(org_a.category_id, "Too much evidence"),
                          [upload("ok.pdf", b"x" * 10), upload("big.pdf", b"y" * 1001)])
     assert refused.value.limit_bytes == 1000
     services.session.rollback()
@@ -259,7 +259,7 @@ def test_oversize_attachment_is_stopped_after_the_first_chunk_past_the_limit(
     empty = stored_counts(services)
 
     with pytest.raises(TooLarge):
-        reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "Huge file"),
+        reporting.submit(org_a.tenant, NewReport(org_a.category_id, "Huge file"),
                          [upload("dump.zip", os.urandom(3 * CHUNK_BYTES), "application/zip")])
     services.session.rollback()
 
@@ -271,26 +271,26 @@ def test_report_budget_spans_all_files(services: Services, org_a: Org) -> None:
     empty = stored_counts(services)
 
     with pytest.raises(TooLarge):
-        reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "Three files"),
+        reporting.submit(org_a.tenant, NewReport(org_a.category_id, "Three files"),
                          [upload("1.pdf", b"a" * 1000), upload("2.pdf", b"b" * 1000), upload("3.pdf", b"c" * 501)])
     services.session.rollback()
     assert stored_counts(services) == empty
 
-    receipt = reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "Three files"),
+    receipt = reporting.submit(org_a.tenant, NewReport(org_a.category_id, "Three files"),
                                [upload("1.pdf", b"a" * 1000), upload("2.pdf", b"b" * 1000), upload("3.pdf", b"c" * 500)])
     services.session.commit()
     sizes = sorted(a.size_bytes for a in reporting.view(org_a.tenant, receipt.case_id, receipt.private_key).report_attachments)
     assert sizes == [500, 1000, 1000]
 
     with pytest.raises(TooLarge):
-        reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "Budget spent, then one more"),
+        reporting.submit(org_a.tenant, NewReport(org_a.category_id, "Budget spent, then one more"),
                          [upload("1.pdf", b"a" * 1000), upload("2.pdf", b"b" * 1000), upload("3.pdf", b"c" * 500),
                           upload("4.txt", b"", "text/plain")])
 
 
 def test_reply_attachments_are_limited_too(services: Services, org_a: Org) -> None:
     reporting = small_reporting(services, per_file=1000, per_report=2500)
-    receipt = reporting.submit(org_a.tenant, ReportForm(org_a.category_id, "First"), [])
+    receipt = reporting.submit(org_a.tenant, NewReport(org_a.category_id, "First"), [])
     services.session.commit()
     messages_before = count_rows(services.session, "case_messages")
 

@@ -23,10 +23,11 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.cases.access import REPORTER_SEAL
-from appliance.cases.models import Case, CaseKeySeal
-from appliance.cases.reporting import Receipt, ReportForm
+from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.reporting import NewReport, Receipt
 from appliance.cases.service import QueueFilter
 from appliance.context import AppContext
+from appliance.crypto.case_keys import CaseKey
 from appliance.crypto.fields import Place
 from appliance.errors import (
     AuthenticationFailed,
@@ -122,7 +123,7 @@ def test_attack_everything_it_holds_but_no_password_or_case_key_opens_no_report(
     everything = json.dumps(report) + result.stderr
     for name, value in markers.items():
         assert value not in everything, name
-    assert receipt.case_key not in everything
+    assert receipt.case_key.display not in everything and receipt.case_key.normalised not in everything
 
 
 # --- access by handlers ----------------------------------------------------------------------------
@@ -247,10 +248,10 @@ def test_admin_reset_loses_access_until_escrow_recovery(
     assert [r.accessible for r in services.cases.queue(after_reset, QueueFilter()) if r.id == receipt.case_id] == [False]
 
     with pytest.raises(EscrowError) as wrong:
-        services.case_keys.unlock_escrow(org_a.tenant, escrow_text, "not the passphrase at all", CLI)
+        services.case_key_pairs.unlock_escrow(org_a.tenant, escrow_text, "not the passphrase at all", CLI)
     assert "wrong passphrase" in str(wrong.value)
-    unlocked = services.case_keys.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
-    result = services.case_keys.recover_user(org_a.tenant, unlocked, user_id, CLI)
+    unlocked = services.case_key_pairs.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
+    result = services.case_key_pairs.recover_user(org_a.tenant, unlocked, user_id, CLI)
     services.session.commit()
     assert (result.done, result.skipped) == (1, 0)
     assert services.cases.open_case(after_reset, receipt.case_id).report.what == "Recover me"
@@ -268,30 +269,30 @@ def test_escrow_grants_a_new_handler_old_cases_and_refuses_foreign_files(
     text_b = install_escrow(services, org_b.tenant.id, org_b.tenant.slug, org_b.handler)
     old = [file_report(org_a, what=f"old {n}") for n in range(2)]
     stranger = second_handler(services, make_staff, org_a)
-    unlocked = services.case_keys.unlock_escrow(org_a.tenant, text_a, PASSPHRASE, CLI)
+    unlocked = services.case_key_pairs.unlock_escrow(org_a.tenant, text_a, PASSPHRASE, CLI)
     with pytest.raises(NotAReader):  # the escrow holder too gives access only to confirmed readers
-        services.case_keys.grant_with_escrow(org_a.tenant, unlocked, stranger.user_id, None, CLI)
+        services.case_key_pairs.grant_with_escrow(org_a.tenant, unlocked, stranger.user_id, None, CLI)
     services.session.rollback()
     newcomer = make_reader(org_a, receives=False)
-    unlocked = services.case_keys.unlock_escrow(org_a.tenant, text_a, PASSPHRASE, CLI)
-    result = services.case_keys.grant_with_escrow(org_a.tenant, unlocked, newcomer.user_id, None, CLI)
+    unlocked = services.case_key_pairs.unlock_escrow(org_a.tenant, text_a, PASSPHRASE, CLI)
+    result = services.case_key_pairs.grant_with_escrow(org_a.tenant, unlocked, newcomer.user_id, None, CLI)
     services.session.commit()
     assert result.done == 2
     assert {services.cases.open_case(newcomer, r.case_id).report.what for r in old} == {"old 0", "old 1"}
     with pytest.raises(EscrowError):
-        services.case_keys.unlock_escrow(org_a.tenant, text_b, PASSPHRASE, CLI)
+        services.case_key_pairs.unlock_escrow(org_a.tenant, text_b, PASSPHRASE, CLI)
     lines = text_a.splitlines()
     body = lines.index("-----BEGIN APPLIANCE ESCROW KEY-----") + 2
     lines[body] = lines[body][:10] + ("A" if lines[body][10] != "A" else "B") + lines[body][11:]
     with pytest.raises(EscrowError):
-        services.case_keys.unlock_escrow(org_a.tenant, "\n".join(lines), PASSPHRASE, CLI)
+        services.case_key_pairs.unlock_escrow(org_a.tenant, "\n".join(lines), PASSPHRASE, CLI)
     assert PASSPHRASE not in text_a
 
 
 # --- before the upgrade ----------------------------------------------------------------------------
-def make_legacy_case(services: Services, org: Org, what: str) -> tuple[uuid.UUID, str]:
+def make_legacy_case(services: Services, org: Org, what: str) -> tuple[uuid.UUID, CaseKey]:
     """A case as the foundation stored it: data key wrapped under the tenant key."""
-    receipt = services.reporting.submit(org.tenant, ReportForm(org.category_id, what), [])
+    receipt = services.reporting.submit(org.tenant, NewReport(org.category_id, what), [])
     case = services.session.get(Case, receipt.case_id)
     assert case is not None
     content_key = services.case_access.keys_from_private(case, receipt.private_key).cipher.content_key
@@ -299,7 +300,7 @@ def make_legacy_case(services: Services, org: Org, what: str) -> tuple[uuid.UUID
     # Wrap the same content key the way the foundation did, then drop every sealed copy.
     case.wrapped_key, case.key_version = services.keyring.wrap_case_key(org.tenant.id, case.id, content_key, CLI)
     case.public_key = case.content_key_sealed = case.reporter_public_key = None
-    services.session.execute(sa.delete(CaseKeySeal).where(CaseKeySeal.case_id == case.id))
+    services.session.execute(sa.delete(CasePrivateKeySeal).where(CasePrivateKeySeal.case_id == case.id))
     services.session.commit()
     return case.id, receipt.case_key
 
@@ -309,17 +310,17 @@ def test_seal_existing_converts_old_cases_and_the_reporter_gets_back_in(
     case_id, case_key = make_legacy_case(services, org_a, "From before the upgrade")
     assert services.cases.open_case(org_a.handler, case_id).report.what == "From before the upgrade"
     install_escrow(services, org_a.tenant.id, org_a.tenant.slug, org_a.handler)
-    assert services.case_keys.unsealed_count(org_a.tenant) == 1
-    assert services.case_keys.seal_existing_batch(org_a.tenant, CLI) == 1
+    assert services.case_key_pairs.unsealed_count(org_a.tenant) == 1
+    assert services.case_key_pairs.seal_existing_batch(org_a.tenant, CLI) == 1
     services.session.commit()
     case = services.session.get(Case, case_id)
     assert case is not None and case.wrapped_key is None and case.public_key is not None
-    assert services.case_keys.unsealed_count(org_a.tenant) == 0
+    assert services.case_key_pairs.unsealed_count(org_a.tenant) == 0
     assert services.cases.open_case(org_a.handler, case_id).report.what == "From before the upgrade"
 
     # The server never had the reporter's key: their copy waits for them and a handler.
-    services.session.execute(sa.delete(CaseKeySeal).where(CaseKeySeal.case_id == case_id,
-                                                          CaseKeySeal.kind == REPORTER_SEAL))
+    services.session.execute(sa.delete(CasePrivateKeySeal).where(CasePrivateKeySeal.case_id == case_id,
+                                                          CasePrivateKeySeal.kind == REPORTER_SEAL))
     services.session.commit()
     assert services.cases.reporter_copy_pending(org_a.handler, case_id) is False  # not signed in since
     access = services.reporting.open_with_key(org_a.tenant, case_key, CLIENT)
@@ -329,9 +330,9 @@ def test_seal_existing_converts_old_cases_and_the_reporter_gets_back_in(
     services.reporting.reply(org_a.tenant, case_id, None, "Written while pending",
                              [upload("p.txt", b"pending file", "text/plain")])
     services.session.commit()
-    seals = services.session.execute(sa.select(sa.func.count()).select_from(CaseKeySeal)).scalar_one()
+    seals = services.session.execute(sa.select(sa.func.count()).select_from(CasePrivateKeySeal)).scalar_one()
     view = services.cases.open_case(org_a.handler, case_id)  # opening adds no copy by itself
-    assert services.session.execute(sa.select(sa.func.count()).select_from(CaseKeySeal)).scalar_one() == seals
+    assert services.session.execute(sa.select(sa.func.count()).select_from(CasePrivateKeySeal)).scalar_one() == seals
     assert view.thread[-1].body == "Written while pending"
     assert services.cases.reporter_copy_pending(org_a.handler, case_id) is True
     services.cases.restore_reporter_copy(org_a.handler, case_id)  # the handler's deliberate act
@@ -347,7 +348,7 @@ def test_seal_existing_refuses_when_nobody_could_read_the_result(services: Servi
     make_legacy_case(services, org_a, "x")
     services.users.set_disabled(org_a.handler.user_id, True, CLI)
     with pytest.raises(InvalidInput):
-        services.case_keys.seal_existing_batch(org_a.tenant, CLI)
+        services.case_key_pairs.seal_existing_batch(org_a.tenant, CLI)
 
 
 def test_public_envelope_is_bound_to_its_place(services: Services, org_a: Org, file_report: ReportFactory) -> None:
@@ -390,12 +391,12 @@ def test_a_channel_nobody_could_read_refuses_reports_before_anything_is_stored(
     category = services.tenants.categories(tenant.id)[0].id
     assert services.reporting.accepting(tenant) is False
     with pytest.raises(ChannelNotReady):
-        services.reporting.submit(tenant, ReportForm(category, "Nobody would read this"), [])
+        services.reporting.submit(tenant, NewReport(category, "Nobody would read this"), [])
     services.session.rollback()
     assert services.session.execute(sa.select(sa.func.count()).select_from(Case)).scalar_one() == 0
     start_reader_list(services, tenant.id, handler, make_staff((tenant, Role.ADMIN)))
     assert services.reporting.accepting(tenant) is True
-    services.reporting.submit(tenant, ReportForm(category, "The first reader reads this"), [])
+    services.reporting.submit(tenant, NewReport(category, "The first reader reads this"), [])
 
 
 def test_a_handler_without_a_copy_cannot_change_status_or_assignment(
@@ -418,6 +419,6 @@ def test_the_reset_notice_goes_once_every_copy_is_restored(
     file_report(org_a)
     reset_and_choose(services, org_a.handler.user_id)
     assert services.users.get(org_a.handler.user_id).keys_reset_at is not None
-    unlocked = services.case_keys.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
-    services.case_keys.recover_user(org_a.tenant, unlocked, org_a.handler.user_id, CLI)
+    unlocked = services.case_key_pairs.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
+    services.case_key_pairs.recover_user(org_a.tenant, unlocked, org_a.handler.user_id, CLI)
     assert services.users.get(org_a.handler.user_id).keys_reset_at is None

@@ -109,7 +109,7 @@ def test_deadline_reminders_name_the_case_never_its_content(
     assert f"case {reference}:".encode() in body
     for raw in handler_inbox.messages:
         assert MARKER.encode() not in raw
-        assert receipt.case_key.encode() not in raw
+        assert receipt.case_key.display.encode() not in raw
     assert MARKER not in caplog.text
 
 
@@ -132,5 +132,5 @@ def test_new_report_notices_reach_exactly_the_key_holders_once_without_content(
     recipient = services.users.email_of(services.users.get(org_a.handler.user_id))
     assert mail["To"] == recipient and "not-a-recipient" not in raw.decode()
     assert str(receipt.case_id).encode() in raw and MARKER.encode() not in raw
-    assert receipt.case_key.encode() not in raw
+    assert receipt.case_key.display.encode() not in raw
     assert outsider.user_id != org_a.handler.user_id

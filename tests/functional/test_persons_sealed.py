@@ -431,7 +431,7 @@ def test_retention_deletes_the_entries_and_the_escrow_key_deletes_persons_no_cas
     # The server cannot tell the person named only there: the record stays, holding nothing readable.
     assert services.session.get(Person, only_there) is not None
 
-    unlocked = services.case_keys.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
+    unlocked = services.case_key_pairs.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
     reconciler = services.person_reconciler
     assert reconciler.cases_to_convert(org_a.tenant.id) == [kept]
     converted = reconciler.convert(org_a.tenant, unlocked.key.id, unlocked.private_key, [kept], CLI)
@@ -452,9 +452,9 @@ def test_retention_deletes_the_entries_and_the_escrow_key_deletes_persons_no_cas
     assert swept.deleted == {elsewhere, old_way.id}
     services.session.commit()
     events = services.session.execute(sa.select(AuditEvent.action, AuditEvent.detail).where(
-        AuditEvent.action.in_(("person.swept", "case_key.unsealed")))).all()
+        AuditEvent.action.in_(("person.swept", "case_key_pair.unsealed")))).all()
     assert ("person.swept", "persons=1") in [tuple(e) for e in events]
-    assert ("case_key.unsealed", "escrow") in [tuple(e) for e in events]
+    assert ("case_key_pair.unsealed", "escrow") in [tuple(e) for e in events]
 
 
 def test_a_case_the_escrow_key_cannot_open_stops_the_sweep(
@@ -466,7 +466,7 @@ def test_a_case_the_escrow_key_cannot_open_stops_the_sweep(
     gone = file_report(org_a).case_id
     name(services, org_a.handler, gone, WITNESS, WITNESS_EMAIL, None, "witness")
     services.retention.delete_case(gone, "closed", CLI)
-    unlocked = services.case_keys.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
+    unlocked = services.case_key_pairs.unlock_escrow(org_a.tenant, escrow_text, PASSPHRASE, CLI)
     swept = services.person_reconciler.sweep(org_a.tenant, unlocked.key.id, unlocked.private_key, CLI)
     assert swept.deleted == set() and swept.unreadable == [services.cases.summary(org_a.handler, before_escrow).reference]
     assert services.persons.find(PersonDetails(email=WITNESS_EMAIL))  # kept: nothing proves no case names them

@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from appliance.actors import CLI
-from appliance.cases.models import Case, CaseKeySeal
-from appliance.cases.reporting import ReportForm
+from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.reporting import NewReport
 from appliance.cases.service import QueueFilter
 from appliance.migrations import runner
 from appliance.tenants.models import EscrowKey
@@ -154,9 +154,9 @@ def test_an_installation_from_before_upgrades_and_every_case_stays_readable(inst
         thread = services.cases.open_case(handler, readable["first old report"]).thread
         assert [m.body for m in thread] == ["an old answer"]
         category = services.tenants.categories(tenant.id)[0].id
-        new = services.reporting.submit(tenant, ReportForm(category, "after the upgrade"), [])
-        kinds = services.session.execute(sa.select(CaseKeySeal.kind).where(
-            CaseKeySeal.case_id == new.case_id)).scalars().all()
+        new = services.reporting.submit(tenant, NewReport(category, "after the upgrade"), [])
+        kinds = services.session.execute(sa.select(CasePrivateKeySeal.kind).where(
+            CasePrivateKeySeal.case_id == new.case_id)).scalars().all()
         assert sorted(kinds) == ["handler", "reporter"]  # never to the escrow key made on the server
     # The reporters come back with their case keys.
     with in_process(app) as services:
@@ -167,7 +167,7 @@ def test_an_installation_from_before_upgrades_and_every_case_stays_readable(inst
     # The escrow file made on the server still opens the copies sealed to it.
     with in_process(app) as services:
         tenant = services.tenants.by_slug("acme")
-        unlocked = services.case_keys.unlock_escrow(tenant, escrow.read_text(), PASSPHRASE, CLI)
+        unlocked = services.case_key_pairs.unlock_escrow(tenant, escrow.read_text(), PASSPHRASE, CLI)
         for case_id in readable.values():
             case = services.session.get(Case, case_id)
             assert case is not None

@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from appliance.actors import CLI, Role
 from appliance.context import AppContext, build_context
 from appliance.crypto import totp
-from appliance.crypto.case_keys import new_case_key
+from appliance.crypto.case_keys import CaseKey
 from appliance.services import Services
 from appliance.users.models import User
 from tests.functional.test_web_world import (
@@ -405,7 +405,7 @@ def test_wrong_codes_lock_the_second_factor(world: World) -> None:
 def test_wrong_case_keys_pause_the_follow_up(world: World) -> None:
     guesser = world.browser("198.51.100.5")
     for _ in range(world.ctx.settings.lockout_case_key_threshold):
-        guess = new_case_key()
+        guess = CaseKey.new().display
         assert guess != world.alpha_case.key
         assert guesser.post("/r/alpha/follow-up", {"case_key": guess}).status_code == 400
     response = guesser.post("/r/alpha/follow-up", {"case_key": world.alpha_case.key})

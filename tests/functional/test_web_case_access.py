@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
-from appliance.cases.models import Case, CaseKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.context import AppContext
 from appliance.readers.service import Signer
 from appliance.services import Services
@@ -125,8 +125,8 @@ def handler_seals(ctx: AppContext, case_id: uuid.UUID) -> dict[str, set[uuid.UUI
     with ctx.sessions() as session:
         try:
             found: dict[str, set[uuid.UUID | None]] = {}
-            for kind, user_id in session.execute(sa.select(CaseKeySeal.kind, CaseKeySeal.user_id)
-                                                 .where(CaseKeySeal.case_id == case_id)):
+            for kind, user_id in session.execute(sa.select(CasePrivateKeySeal.kind, CasePrivateKeySeal.user_id)
+                                                 .where(CasePrivateKeySeal.case_id == case_id)):
                 found.setdefault(kind, set()).add(user_id)
             return found
         finally:
@@ -503,7 +503,8 @@ def test_removing_the_handler_role_of_a_cases_only_key_holder_is_refused_inline(
 def test_a_reporter_with_a_pending_copy_writes_and_reads_again_after_a_handler_opened_the_case(world: World) -> None:
     case = world.alpha_case
     with world.ctx.sessions() as session:  # as `appliance keys seal-existing` leaves a migrated case
-        session.execute(sa.delete(CaseKeySeal).where(CaseKeySeal.case_id == case.id, CaseKeySeal.kind == "reporter"))
+        session.execute(sa.delete(CasePrivateKeySeal).where(CasePrivateKeySeal.case_id == case.id,
+                                                            CasePrivateKeySeal.kind == "reporter"))
         session.commit()
     reporter = world.reporter_browser(world.alpha, case)
     page = reporter.get("/r/alpha/case")

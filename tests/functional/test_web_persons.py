@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
-from appliance.cases.reporting import ReportForm
+from appliance.cases.reporting import NewReport
 from appliance.context import AppContext
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
@@ -71,7 +71,7 @@ def test_a_known_email_shows_only_what_this_case_recorded(world: World) -> None:
     browser = world.staff_browser(world.alpha.staff[Role.HANDLER])
     with world.ctx.sessions() as session:
         services = Services(world.ctx, session)
-        receipt = services.reporting.submit(services.tenants.by_slug(world.alpha.slug), ReportForm(
+        receipt = services.reporting.submit(services.tenants.by_slug(world.alpha.slug), NewReport(
             world.alpha.category_id, "A second alpha report."), [])
         session.commit()
     second = f"/staff/cases/{receipt.case_id}"

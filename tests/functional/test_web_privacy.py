@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from appliance.actors import Role
 from appliance.context import AppContext
-from appliance.crypto.case_keys import new_case_key
+from appliance.crypto.case_keys import CaseKey
 from appliance.services import Services
 from tests.functional.test_web_world import PASSWORD, make_org
 from tests.support import FrozenClock
@@ -108,7 +108,7 @@ def test_reporter_content_and_identity_leave_no_trace(app, ctx: AppContext, serv
     key_match = CASE_KEY.search(reporter.text())
     assert key_match, reporter.text()
     case_key = key_match.group(1)
-    wrong_key = new_case_key()
+    wrong_key = CaseKey.new().display
     assert reporter.post("/r/privacy/follow-up", {"case_key": wrong_key}).status_code == 400
     assert reporter.post("/r/privacy/follow-up", {"case_key": case_key.lower()}).status_code == 303
     assert reporter.post("/r/privacy/case/reply", {

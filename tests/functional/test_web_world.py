@@ -26,7 +26,7 @@ from werkzeug.test import TestResponse
 from appliance.actors import CLI, Role
 from appliance.cases.attachments import Upload
 from appliance.cases.models import Attachment, Case
-from appliance.cases.reporting import ReportForm
+from appliance.cases.reporting import NewReport
 from appliance.context import AppContext
 from appliance.crypto import totp
 from appliance.persons.service import PersonDetails
@@ -138,7 +138,7 @@ def file_case(services: Services, org: Org, label: str) -> Filed:
     what = f"{label} report text {uuid.uuid4().hex}"
     name = f"{label}-evidence.pdf"
     tenant = services.tenants.by_slug(org.slug)
-    receipt = services.reporting.submit(tenant, ReportForm(org.category_id, what, where=f"{label} warehouse"),
+    receipt = services.reporting.submit(tenant, NewReport(org.category_id, what, where=f"{label} warehouse"),
                                         [Upload(name, "application/pdf", io.BytesIO(b"%PDF " + label.encode() * 50))])
     handler_id = org.staff[Role.HANDLER].user_id
     handler = services.users.principal(handler_id, services.users.unlock_private_key(handler_id, PASSWORD))
@@ -153,7 +153,7 @@ def file_case(services: Services, org: Org, label: str) -> Filed:
         sa.select(Attachment.id, Attachment.source).where(Attachment.case_id == receipt.case_id))}
     reference = services.session.get_one(Case, receipt.case_id).reference
     services.session.commit()
-    return Filed(receipt.case_id, receipt.case_key, reference, what, rows["reporter"], name, rows["handler"], note,
+    return Filed(receipt.case_id, receipt.case_key.display, reference, what, rows["reporter"], name, rows["handler"], note,
                  subject)
 
 

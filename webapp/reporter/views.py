@@ -14,7 +14,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from appliance.cases.reporting import ReportForm as ReportData
+from appliance.cases.reporting import NewReport
 from appliance.ephemeral.store import Ticket
 from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, LockedOut, NotFound, RateLimited
 from appliance.tenants.models import Tenant
@@ -71,7 +71,7 @@ def report(slug: str) -> str | tuple[str, int]:
             return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
         if form.validate_on_submit():
             try:
-                receipt = reporter.reporting.submit(tenant, ReportData(
+                receipt = reporter.reporting.submit(tenant, NewReport(
                     category_id=uuid.UUID(form.category.data), what=form.what.data or "", when=form.when.data or "",
                     where=form.where.data or "", people=form.people.data or "", contact=form.contact.data or "",
                 ), uploads_from("attachments"))
@@ -84,7 +84,7 @@ def report(slug: str) -> str | tuple[str, int]:
             else:
                 reporter.commit()
                 stored = True
-                return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key)
+                return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key.display)
         if request.method == "POST":
             return render_template("reporter/report.html", tenant=tenant, form=form), 400
         # Say it before the reporter writes anything, rather than after (a refused post is not read).

@@ -101,7 +101,7 @@ def test_the_check_sees_every_spelling(tmp_path: Path, source: str, where: str, 
 
 
 @pytest.mark.parametrize(("source", "where", "forbidden"), [
-    ("from appliance.cases.reporting import ReportForm", "webapp/reporter/x.py", REPORTER_MAY_NOT),
+    ("from appliance.cases.reporting import NewReport", "webapp/reporter/x.py", REPORTER_MAY_NOT),
     ("from appliance.cases.service_levels import x", "webapp/reporter/x.py", REPORTER_MAY_NOT),
     ("from webapp.requestctx import services", "webapp/handler/x.py", STAFF_MAY_NOT),
     ("import flasky", "appliance/x.py", CORE_MAY_NOT),
