@@ -72,7 +72,7 @@ class AppMetrics:
             submissions=Counter("appliance_report_submissions", "Reports submitted through the reporter portal.",
                                 registry=registry),
             unwraps=Counter("appliance_key_unwraps", "Keys unwrapped, by kind (tenant_key, installation_key, "
-                            "case_key, person_key, ...); each one is also in the logbook.", ("kind",),
+                            "content_key, person_key, ...); each one is also in the logbook.", ("kind",),
                             registry=registry),
         )
 

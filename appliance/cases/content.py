@@ -65,7 +65,7 @@ class CaseContent:
     def _legacy_keys(self, case: Case, actor: Actor) -> OpenedCase:
         """A case from before sealed keys, until `appliance keys seal-existing` converts it."""
         assert case.wrapped_key is not None
-        data_key = self._keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, actor)
+        data_key = self._keyring.legacy_content_key(case.tenant_id, case.id, case.wrapped_key, actor)
         return OpenedCase(CaseCipher(data_key))
 
     def report(self, case: Case, keys: OpenedCase) -> ReportText:

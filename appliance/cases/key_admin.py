@@ -184,7 +184,7 @@ class CaseKeyPairAdmin:
         ).scalars().all()
         for case in cases:
             assert case.wrapped_key is not None
-            data_key = self._keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, actor)
+            data_key = self._keyring.legacy_content_key(case.tenant_id, case.id, case.wrapped_key, actor)
             keys = self._access.create_keys(case, content_key=data_key)
             assert keys.private_key is not None
             self._access.seal_to_channel(case, keys.private_key)

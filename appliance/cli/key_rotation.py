@@ -24,7 +24,7 @@ from appliance.errors import InvalidInput
 @pass_runtime
 def status(runtime: Runtime, as_json: bool) -> None:
     """Show the master key id, each tenant's and the installation's key versions, the rows under
-    each version, unfinished rotations, case keys sealed or legacy and the preserved secrets'
+    each version, unfinished rotations, content keys sealed or legacy and the preserved secrets'
     purposes. Never shows key material."""
     with runtime.services() as services:
         found = key_status(services.session, runtime.context.master)
@@ -46,8 +46,8 @@ def _print_scope(scope: ScopeStatus) -> None:
         line += f"; {table} {counts}"
     if scope.rows_on_old_versions:
         line += f"; {scope.rows_on_old_versions} row(s) on older versions"
-    if scope.case_keys is not None:
-        line += f"; case keys sealed {scope.case_keys['sealed']}, legacy {scope.case_keys['legacy']}"
+    if scope.content_keys is not None:
+        line += f"; content keys sealed {scope.content_keys['sealed']}, legacy {scope.content_keys['legacy']}"
     if scope.unfinished_rotation:
         rotation = scope.unfinished_rotation
         line += (f"; UNFINISHED rotation to v{rotation.target_version} ({rotation.rows_done} row(s) moved, started "

@@ -35,7 +35,7 @@ class ScopeStatus:
     rows: dict[str, dict[int, int]] = field(default_factory=dict)
     rows_on_old_versions: int = 0
     unfinished_rotation: RotationState | None = None
-    case_keys: dict[str, int] | None = None  # tenants only: sealed | legacy
+    content_keys: dict[str, int] | None = None  # tenants only: sealed | legacy (JSON "case_keys" before 0.4)
 
 
 @dataclass
@@ -54,11 +54,11 @@ def key_status(session: Session, master: MasterKey) -> KeyStatus:
         sa.select(TenantKey.tenant_id, sa.func.max(TenantKey.version)).group_by(TenantKey.tenant_id)).tuples().all())
     installation = ScopeStatus("installation", session.execute(
         sa.select(sa.func.max(InstallationKey.version))).scalar_one())
-    case_keys = _case_keys(session)
+    content_keys = _content_keys(session)
     scopes: dict[uuid.UUID | None, ScopeStatus] = {None: installation}
     for tenant in tenants:
         scopes[tenant.id] = ScopeStatus(tenant.slug, tenant_versions.get(tenant.id),
-                                        case_keys=case_keys.get(tenant.id, {"sealed": 0, "legacy": 0}))
+                                        content_keys=content_keys.get(tenant.id, {"sealed": 0, "legacy": 0}))
     _count_rows(session, scopes)
     for rotation in session.execute(sa.select(KeyRotation).where(KeyRotation.finished_at.is_(None))).scalars():
         for tenant_id, status in scopes.items():
@@ -88,8 +88,9 @@ def _count_rows(session: Session, scopes: dict[uuid.UUID | None, ScopeStatus]) -
                 found.rows_on_old_versions += int(count)
 
 
-def _case_keys(session: Session) -> dict[uuid.UUID, dict[str, int]]:
-    """Per tenant: cases whose key is sealed, and legacy ones still wrapped under the tenant key."""
+def _content_keys(session: Session) -> dict[uuid.UUID, dict[str, int]]:
+    """Per tenant: cases whose content key is sealed under their case key pair, and legacy ones
+    still wrapped under the tenant key."""
     legacy = sa.func.sum(sa.case((Case.wrapped_key.is_not(None), 1), else_=0))
     rows = session.execute(sa.select(Case.tenant_id, sa.func.count(), legacy).group_by(Case.tenant_id)).tuples()
     return {tenant_id: {"sealed": int(total) - int(old or 0), "legacy": int(old or 0)}

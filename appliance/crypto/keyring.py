@@ -2,7 +2,7 @@
 
 What the logbook gets (``key.unwrapped``): one event each time a tenant or installation
 key-encryption key (KEK) is unwrapped, and one each time a data key is unwrapped for use
-(a legacy case key, a person's key). Two exceptions: the keys of the persons named in one case
+(a legacy content key, a person's key). Two exceptions: the keys of the persons named in one case
 are unwrapped together and logged as one event naming the case and the count (``unwrap_many``:
 an event per person would put the person's id next to the case's). And a rotation batch
 (``appliance.crypto.rotation``): it unwraps each KEK it needs once per batch (one event each)
@@ -34,7 +34,7 @@ from appliance.crypto.unwraps import UnwrapCounter
 from appliance.errors import DecryptionFailed, NotFound
 from appliance.tenants.models import TenantKey
 
-_WRAP = struct.Struct(">I")  # key version prefix of a wrapped case key
+_WRAP = struct.Struct(">I")  # key version prefix of a wrapped legacy content key
 INSTALLATION_FIELD_VERSION = 1
 
 
@@ -149,41 +149,43 @@ class TenantKeyring:
         self.unwraps.add("tenant_key")
         return AESGCM(key)
 
-    def wrap_case_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, data_key: bytes, actor: Actor) -> tuple[bytes, int]:
-        """A case data key wrapped under the current tenant key, as cases were stored before
-        sealed case keys (kept so old cases can be made, e.g. by migration tests)."""
+    def wrap_legacy_content_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, data_key: bytes,
+                                actor: Actor) -> tuple[bytes, int]:
+        """A case's content key wrapped under the current tenant key, as cases were stored before
+        sealed case key pairs (kept so old cases can be made, e.g. by migration tests)."""
         row = self._current_key(tenant_id)
         kek = self._unwrap_tenant_key(row, actor)
-        return seal_case_key(kek, row.version, tenant_id, case_id, data_key), row.version
+        return seal_legacy_content_key(kek, row.version, tenant_id, case_id, data_key), row.version
 
-    def case_data_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes, actor: Actor) -> bytes:
-        """Unwrap a case's data key (logged as a case key unwrap)."""
+    def legacy_content_key(self, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes, actor: Actor) -> bytes:
+        """Unwrap a legacy case's content key (logged as a ``content_key`` unwrap)."""
         (version,) = _WRAP.unpack_from(wrapped)
-        key = open_case_key(self.tenant_kek(tenant_id, version, actor), tenant_id, case_id, wrapped)
+        key = open_legacy_content_key(self.tenant_kek(tenant_id, version, actor), tenant_id, case_id, wrapped)
         self._logbook.record("key.unwrapped", actor, tenant_id=tenant_id,
-                             object_type="case_key", object_id=case_id)
-        self.unwraps.add("case_key")
+                             object_type="content_key", object_id=case_id)
+        self.unwraps.add("content_key")
         return key
 
 
-def case_key_version(wrapped: bytes) -> int:
-    """The tenant key version a legacy wrapped case key names in its prefix."""
+def legacy_content_key_version(wrapped: bytes) -> int:
+    """The tenant key version a legacy wrapped content key names in its prefix."""
     return int(_WRAP.unpack_from(wrapped)[0])
 
 
-def open_case_key(kek: AESGCM, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes) -> bytes:
-    """A legacy case data key, unwrapped with the already unwrapped tenant KEK its prefix names
-    (callers log; ``TenantKeyring.case_data_key`` and rotation batches do)."""
-    version = case_key_version(wrapped)
+def open_legacy_content_key(kek: AESGCM, tenant_id: uuid.UUID, case_id: uuid.UUID, wrapped: bytes) -> bytes:
+    """A legacy content key, unwrapped with the already unwrapped tenant KEK its prefix names
+    (callers log; ``TenantKeyring.legacy_content_key`` and rotation batches do)."""
+    version = legacy_content_key_version(wrapped)
     body = wrapped[_WRAP.size:]
     try:
         return kek.decrypt(body[:12], body[12:], _case_aad(tenant_id, case_id, version))
     except InvalidTag:
-        raise DecryptionFailed("case key") from None
+        raise DecryptionFailed("legacy content key") from None
 
 
-def seal_case_key(kek: AESGCM, version: int, tenant_id: uuid.UUID, case_id: uuid.UUID, data_key: bytes) -> bytes:
-    """A legacy case data key wrapped under tenant KEK ``version`` (rotation moves them)."""
+def seal_legacy_content_key(kek: AESGCM, version: int, tenant_id: uuid.UUID, case_id: uuid.UUID,
+                            data_key: bytes) -> bytes:
+    """A legacy content key wrapped under tenant KEK ``version`` (rotation moves them)."""
     nonce = os.urandom(12)
     return _WRAP.pack(version) + nonce + kek.encrypt(nonce, data_key, _case_aad(tenant_id, case_id, version))
 

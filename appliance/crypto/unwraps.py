@@ -6,9 +6,10 @@ is a plain thread-safe structure, so the domain needs no metrics library; ``weba
 copies its totals into a Prometheus counter. One lives in each ``AppContext``: in a gunicorn
 worker, that is one per process.
 
-Kinds: ``tenant_key`` and ``installation_key`` (key-encryption keys), ``case_key`` (a case
-data key wrapped under a tenant key, cases from before sealed case keys), and for data keys
-of non-case records the ``object_type`` their caller names (e.g. ``person_key``).
+Kinds: ``tenant_key`` and ``installation_key`` (key-encryption keys), ``content_key`` (a
+case's content key wrapped under a tenant key, cases from before sealed case key pairs;
+``case_key`` before 0.4), and for data keys of non-case records the ``object_type`` their
+caller names (e.g. ``person_key``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.cases.models import Case
-from appliance.crypto.keyring import case_key_version, open_case_key, open_data_key, seal_case_key, seal_data_key
+from appliance.crypto.keyring import (
+    legacy_content_key_version,
+    open_data_key,
+    open_legacy_content_key,
+    seal_data_key,
+    seal_legacy_content_key,
+)
 from appliance.errors import DecryptionFailed
 from appliance.persons.models import Person
 
@@ -62,14 +68,14 @@ def _seal_person(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, ve
 
 def _open_case(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, wrapped: bytes) -> bytes:
     # The wrapped key names its version in a prefix too; a row whose two disagree was tampered with.
-    if tenant_id is None or case_key_version(wrapped) != version:
-        raise DecryptionFailed("case key")
-    return open_case_key(kek, tenant_id, row_id, wrapped)
+    if tenant_id is None or legacy_content_key_version(wrapped) != version:
+        raise DecryptionFailed("legacy content key")
+    return open_legacy_content_key(kek, tenant_id, row_id, wrapped)
 
 
 def _seal_case(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, key: bytes) -> bytes:
     assert tenant_id is not None
-    return seal_case_key(kek, version, tenant_id, row_id, key)
+    return seal_legacy_content_key(kek, version, tenant_id, row_id, key)
 
 
 _persons = cast(sa.Table, Person.__table__)
@@ -78,13 +84,13 @@ PERSONS = WrappedKeyRows(
     name="persons", object_type="person_key", table=_persons,
     id=_persons.c.id, tenant_id=_persons.c.tenant_id, version=_persons.c.key_version, wrapped=_persons.c.wrapped_key,
     installation_rows=True, open=_open_person, seal=_seal_person)
-# Cases from before sealed case keys, not yet converted by `keys seal-existing`.
-LEGACY_CASE_KEYS = WrappedKeyRows(
-    name="legacy case keys", object_type="case_key", table=_cases,
+# Content keys of cases from before sealed case key pairs, not yet converted by `keys seal-existing`.
+LEGACY_CONTENT_KEYS = WrappedKeyRows(
+    name="legacy content keys", object_type="content_key", table=_cases,
     id=_cases.c.id, tenant_id=_cases.c.tenant_id, version=_cases.c.key_version, wrapped=_cases.c.wrapped_key,
     installation_rows=False, open=_open_case, seal=_seal_case, only=_cases.c.wrapped_key.is_not(None))
 
-REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CASE_KEYS)
+REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:

@@ -107,7 +107,7 @@ def _case(context: Any, tenant: Any, category: Any, handler_id: Any, legacy: boo
         if legacy:
             case = session.get(Case, receipt.case_id)
             keys = services.case_access.keys_from_private(case, receipt.private_key)
-            case.wrapped_key, case.key_version = services.keyring.wrap_case_key(
+            case.wrapped_key, case.key_version = services.keyring.wrap_legacy_content_key(
                 tenant.id, case.id, keys.cipher.content_key, CLI)
             case.public_key = case.content_key_sealed = case.reporter_public_key = None
             session.query(CasePrivateKeySeal).filter(CasePrivateKeySeal.case_id == case.id).delete()

@@ -49,7 +49,7 @@ def add_legacy_case(services: Services, tenant_id: uuid.UUID, text: str) -> tupl
     case = Case(id=case_id, tenant_id=tenant_id, reference=f"L{case_id.hex[:8].upper()}", status="received",
                 received_at=now, updated_at=now, case_key_index=secrets.token_bytes(32),
                 what_sealed=CaseCipher(data_key).seal(text, Place("cases", "what", case_id)))
-    case.wrapped_key, case.key_version = keyring.wrap_case_key(tenant_id, case_id, data_key, CLI)
+    case.wrapped_key, case.key_version = keyring.wrap_legacy_content_key(tenant_id, case_id, data_key, CLI)
     services.session.add(case)
     services.session.flush()
     return case_id, data_key
@@ -59,5 +59,5 @@ def legacy_case_text(services: Services, case_id: uuid.UUID) -> str:
     case = services.session.execute(sa.select(Case).where(Case.id == case_id)
                                     .execution_options(populate_existing=True)).scalar_one()
     assert case.wrapped_key is not None
-    data_key = services.keyring.case_data_key(case.tenant_id, case.id, case.wrapped_key, CLI)
+    data_key = services.keyring.legacy_content_key(case.tenant_id, case.id, case.wrapped_key, CLI)
     return CaseCipher(data_key).open(case.what_sealed, Place("cases", "what", case.id))

@@ -217,7 +217,7 @@ def test_seal_existing_converts_old_cases_with_progress(appliance: Appliance) ->
             private = services.users.unlock_private_key(user.id, PASSWORD)
             keys = services.case_access.open_for_user(case, user.id, private, CLI)
             assert keys.cipher.content_key is not None
-            case.wrapped_key, case.key_version = services.keyring.wrap_case_key(tenant.id, case.id,
+            case.wrapped_key, case.key_version = services.keyring.wrap_legacy_content_key(tenant.id, case.id,
                                                                                 keys.cipher.content_key, CLI)
             case.public_key = case.content_key_sealed = case.reporter_public_key = None
         services.session.execute(sa.delete(CasePrivateKeySeal))
@@ -241,7 +241,7 @@ def test_seal_existing_refuses_with_nobody_to_seal_to(tmp_path: Path) -> None:
         case = Case(id=case_id, tenant_id=tenant.id, reference="OLD1-CASE", status="received",
                     received_at=services.ctx.clock(), updated_at=services.ctx.clock(), case_key_index=b"\x00" * 32,
                     what_sealed=CaseCipher(b"k" * 32).seal("old", Place("cases", "what", case_id)))
-        case.wrapped_key, case.key_version = services.keyring.wrap_case_key(tenant.id, case_id, b"k" * 32, CLI)
+        case.wrapped_key, case.key_version = services.keyring.wrap_legacy_content_key(tenant.id, case_id, b"k" * 32, CLI)
         services.session.add(case)
     _code, line = one_line_failure(app.run("keys", "seal-existing", "--tenant", "empty"))
     assert "reader list" in line

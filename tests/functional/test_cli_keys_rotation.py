@@ -144,6 +144,10 @@ def test_rotate_all_with_json_and_progress_lines(appliance: Appliance) -> None:
     status = appliance.json("keys", "status")
     assert status["installation"]["rows"] == {"persons": {"3": 1}}
     assert status["tenants"][0]["rows"]["persons"] == {"3": 3}
+    # Since 0.4 content keys are called so ("case_keys" and "legacy case keys" before; README, "Upgrading").
+    assert status["tenants"][0]["rows"]["legacy content keys"] == {}
+    assert status["tenants"][0]["content_keys"] == {"sealed": 0, "legacy": 0} and "case_keys" not in status["tenants"][0]
+    assert "content keys sealed 0, legacy 0" in appliance.ok("keys", "status")
 
 
 def test_rotate_refuses_bad_scopes_with_one_line(appliance: Appliance) -> None:

@@ -298,7 +298,7 @@ def make_legacy_case(services: Services, org: Org, what: str) -> tuple[uuid.UUID
     content_key = services.case_access.keys_from_private(case, receipt.private_key).cipher.content_key
     assert content_key is not None
     # Wrap the same content key the way the foundation did, then drop every sealed copy.
-    case.wrapped_key, case.key_version = services.keyring.wrap_case_key(org.tenant.id, case.id, content_key, CLI)
+    case.wrapped_key, case.key_version = services.keyring.wrap_legacy_content_key(org.tenant.id, case.id, content_key, CLI)
     case.public_key = case.content_key_sealed = case.reporter_public_key = None
     services.session.execute(sa.delete(CasePrivateKeySeal).where(CasePrivateKeySeal.case_id == case.id))
     services.session.commit()

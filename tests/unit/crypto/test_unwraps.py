@@ -22,5 +22,5 @@ def test_totals_by_kind_from_many_threads() -> None:
         thread.join()
     assert counter.totals() == {"tenant_key": 8000, "person_key": 16000}
     snapshot = counter.totals()
-    counter.add("case_key")
-    assert "case_key" not in snapshot  # a copy, not a view
+    counter.add("content_key")
+    assert "content_key" not in snapshot  # a copy, not a view
