@@ -154,7 +154,7 @@ class AttachmentStore:
     def _file_key(attachment: Attachment, cipher: CaseCipher) -> bytes:
         if attachment.file_key_sealed is not None:
             return cipher.open_bytes(attachment.file_key_sealed, Place("attachments", "file_key", attachment.id))
-        if cipher.content_key is None:  # a file from before sealed keys used the case key itself
+        if cipher.content_key is None:  # a file from before sealed keys used the content key itself
             raise DecryptionFailed("attachments.file_key")
         return cipher.content_key
 

@@ -1,4 +1,4 @@
-"""Administering case keys from the CLI: the escrow key, recovery, and sealing old cases.
+"""Administering case key pairs from the CLI: the escrow key, recovery, and sealing old cases.
 
 The escrow private key never reaches the server: `appliance keys escrow init` writes it on
 an offline machine; the server installs only the public half (``install_escrow``), and

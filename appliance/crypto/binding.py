@@ -2,7 +2,7 @@
 relies on (staff users' public keys, escrow keys, the reader lists, each case's key pair).
 
 A database administrator without the master key can change any row, but cannot make a tag
-that verifies: a planted public key, a swapped case key or an edited reader list is refused.
+that verifies: a planted public key, a swapped case key pair or an edited reader list is refused.
 The tag alone does not stop IT, who hold the master key; that is what the owners' signatures
 and the reader lists' confirmations are for (``appliance.readers``).
 

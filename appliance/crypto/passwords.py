@@ -9,7 +9,7 @@ no more than knowing an ordinary argon2id hash: the only way to the wrapping key
 through argon2id with the password.
 
 Stored form: ``$appliance-argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<verifier>``
-(base64 without padding). Hashes in argon2-cffi's PHC form from before sealed case keys
+(base64 without padding). Hashes in argon2-cffi's PHC form from before sealed case key pairs
 still verify; they carry no key, and the sign-in upgrades them.
 """
 

@@ -1,7 +1,7 @@
 """The reader list of one tenant as a chain of signed entries (pure: no database here).
 
 Each entry states the whole list after one change: the readers (staff users, each with
-their X25519 key that case keys are sealed to, their Ed25519 key, their own signature over
+their X25519 key that case key pairs are sealed to, their Ed25519 key, their own signature over
 both, and whether new reports are sealed to them) and the escrow key. Entry n is signed by
 a reader or the escrow key of entry n-1, names the hash of entry n-1, and carries a MAC
 under the master key (``KeyBinding``). The first entry is signed by its only reader and was

@@ -206,7 +206,7 @@ class UserService:
 
     def revoke_role(self, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, actor: Actor) -> None:
         """Remove a role. Losing the handler role also drops the user's sealed copies of that
-        tenant's case keys (a former handler's password must open nothing, even with a copy of
+        tenant's case private keys (a former handler's password must open nothing, even with a copy of
         the database), unless a case would be left with no other copy: share it first."""
         if role == Role.HANDLER:
             self._drop_case_copies(user_id, tenant_id)
@@ -274,7 +274,7 @@ class UserService:
         """An administrator's reset: ends the user's sessions. Nobody but the user knew the old
         password, so the old private key is gone. The user must choose their own password at the
         next sign-in and gets a new key pair then (never one under the administrator's password);
-        their copies of case keys stay stale until a reader confirms the new key and a colleague
+        their copies of case private keys stay stale until a reader confirms the new key and a colleague
         or the escrow holder restores them."""
         user = self.get(user_id)
         had_key = user.private_key_sealed is not None

@@ -69,7 +69,7 @@ def roles(slug: str, user_id: uuid.UUID) -> Response | tuple[str, int]:
         try:
             desk.users.revoke_role(user_id, tenant.id, role, g.principal.actor)
         except InvalidInput:
-            # Losing the handler role drops the user's case keys; not while one is a case's only key.
+            # Losing the handler role drops the user's copies of case private keys; not a case's only copy.
             desk.session.rollback()
             return _render_users(tenant, _new_user_form(empty=True), None, role_error=_(
                 "This handler holds the only key to at least one case, so the role stays. Ask them to share "

@@ -1,6 +1,6 @@
 """Who can open a case: sharing and withdrawing access, and the page shown on a locked case.
 
-Sharing re-seals the case key to a colleague with the key held in the sharer's session;
+Sharing re-seals the case's private key to a colleague with the key held in the sharer's session;
 withdrawing drops the colleague's sealed copy. The logbook (written by the domain) names
 the case and the user by id only. A handler without a copy sees the case's metadata, the
 reason in plain words and whom to ask, never its content.
