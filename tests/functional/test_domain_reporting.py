@@ -172,6 +172,7 @@ def test_lockout_holds_across_workers_and_never_reaches_the_database(
 def test_failed_and_accepted_keys_are_logged_without_the_key(
         services: Services, org_a: Org, file_report: ReportFactory) -> None:
     receipt = file_report(org_a)
+    assert receipt.case_key.normalised not in repr(receipt) and receipt.case_key.display not in f"{receipt}"
     wrong = CaseKey.new().display
     with pytest.raises(AuthenticationFailed):
         services.reporting.open_with_key(org_a.tenant, wrong, CLIENT)
