@@ -19,6 +19,7 @@ from appliance.errors import (
     LockedOut,
     NotAReader,
     NotFound,
+    OwnAccessKept,
     ReaderListTampered,
     TooLarge,
 )
@@ -48,6 +49,12 @@ def install(app: Flask) -> None:
     @app.errorhandler(AccessDenied)
     def _denied(_exc: AccessDenied):  # type: ignore[no-untyped-def]
         return page(403, _("Not allowed"), _("Your account does not have access to this page."))
+
+    @app.errorhandler(OwnAccessKept)
+    def _own_access(_exc: OwnAccessKept):  # type: ignore[no-untyped-def]
+        return page(400, _("Not on your own account"),
+                    _("Nobody can remove their own administrator role, disable their own account or reset their "
+                      "own second factor. Ask another administrator."))
 
     @app.errorhandler(CaseLocked)
     def _case_locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
