@@ -14,8 +14,8 @@ from werkzeug.wrappers import Response
 
 from appliance.actors import StaffPrincipal
 from appliance.services import reporter_session_limits, staff_session_limits
-from appliance.users.models import User
-from appliance.users.sessions import SessionLimits, WebSession
+from appliance.users.models import User, WebSession
+from appliance.users.sessions import SessionLimits
 from webapp.desk import Desk
 from webapp.policy import policy_of, required_role
 from webapp.requestctx import app_context

@@ -27,6 +27,7 @@ from appliance.retention.service import (
 )
 from appliance.tenants.models import Tenant
 from webapp.admin.desk import AdminDesk
+from webapp.choices import plain_choices
 from webapp.policy import access
 from webapp.requestctx import app_context
 from webapp.routes import RouteTable
@@ -77,7 +78,7 @@ class PolicyForm(FlaskForm):
 class HoldForm(FlaskForm):
     # Plain values (labels in SCOPE_LABELS): tuple choices are deprecated in WTForms 3.3 and
     # SelectChoice does not exist before it.
-    scope = RadioField(_l("What the hold covers"), default=ONE_CASE, choices=[ONE_CASE, WHOLE_TENANT])
+    scope = RadioField(_l("What the hold covers"), default=ONE_CASE, choices=plain_choices([ONE_CASE, WHOLE_TENANT]))
     case_reference = StringField(_l("Case reference"), description=_l("For one case, e.g. 7KQ2-M9XD."),
                                  validators=[Length(max=20, message=_l("No case has a reference this long."))])
     reference = StringField(

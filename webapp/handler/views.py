@@ -182,7 +182,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     grant_form.user.choices = [("", _("Choose…"))] + [(str(h.id), h.email) for h in handlers
                                                       if h.id not in current and h.id in readers]
     return render_template(
-        "handler/case.html", case=view, tenant=tenant, category=categories.get(view.category_id, "—"),
+        "handler/case.html", case=view, tenant=tenant,
+        category=categories.get(view.category_id, "—") if view.category_id else "—",
         emails=emails, status_form=status_form, status_form_error=status_form_error, assign_form=assign_form,
         assign_error=assign_error, message_form=message_form or MessageForm(formdata=None),
         note_form=note_form or NoteForm(formdata=None), logout=PostForm(), holders=holders,
