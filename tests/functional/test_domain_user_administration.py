@@ -14,6 +14,8 @@ from appliance.services import Services
 from appliance.users.models import Membership
 from tests.functional.conftest import Org, StaffFactory
 
+pytestmark = pytest.mark.one_session
+
 
 def roles_of(services: Services, org: Org, user_id: object) -> set[str]:
     return set(services.session.execute(sa.select(Membership.role).where(
