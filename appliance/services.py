@@ -27,6 +27,7 @@ from appliance.persons.service import PersonService
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.tenants.service import TenantService
+from appliance.users.administration import UserAdministration
 from appliance.users.service import UserService
 from appliance.users.sessions import SessionLimits, SessionStore
 from appliance.users.throttle import SignInLimits, Throttles
@@ -94,6 +95,10 @@ class Services:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
                            installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
                            self.ctx.ephemeral, self.sign_in_limits, self.ctx.binding)
+
+    @cached_property
+    def user_administration(self) -> UserAdministration:
+        return UserAdministration(self.users)
 
     @cached_property
     def persons(self) -> PersonService:

@@ -100,7 +100,7 @@ def plain_queue(session: Session, principal: StaffPrincipal, filters: QueueFilte
     return rows
 
 
-class BulkCaseKeys:
+class BulkCaseKeyPairs:
     """What CaseAccess.create_keys() and the sealing to a recipient do, as bulk-insert rows."""
 
     def __init__(self, tenant_id: uuid.UUID, handler_id: uuid.UUID, handler_public: bytes, binding: KeyBinding) -> None:
@@ -109,7 +109,7 @@ class BulkCaseKeys:
         self._handler_public = handler_public
         self._binding = binding
 
-    def new_case_keys(self, case_id: uuid.UUID) -> tuple[CaseCipher, dict[str, Any], dict[str, Any]]:
+    def new_key_pair(self, case_id: uuid.UUID) -> tuple[CaseCipher, dict[str, Any], dict[str, Any]]:
         private = new_private_key()
         content_key = secrets.token_bytes(32)
         columns: dict[str, Any] = {"public_key": public_key_of(private), "content_key_sealed": _content_wrap(private).seal(
@@ -136,7 +136,7 @@ def fill(context: AppContext, count: int) -> tuple[Tenant, StaffPrincipal, str]:
         categories = [c.id for c in services.tenants.categories(tenant.id)]
     PlainBase.metadata.create_all(context.engine)
     assert user.public_key is not None
-    sealer = BulkCaseKeys(tenant.id, user.id, user.public_key, context.binding)
+    sealer = BulkCaseKeyPairs(tenant.id, user.id, user.public_key, context.binding)
     statuses = [s for s, _ in STATUS_MIX]
     weights = [w for _, w in STATUS_MIX]
     for start in range(0, count, 500):
@@ -146,7 +146,7 @@ def fill(context: AppContext, count: int) -> tuple[Tenant, StaffPrincipal, str]:
         with context.unit_of_work() as session:
             for number in range(start, min(start + 500, count)):
                 case_id = uuid.uuid4()
-                cipher, key_columns, seal = sealer.new_case_keys(case_id)
+                cipher, key_columns, seal = sealer.new_key_pair(case_id)
                 seal_rows.append(seal)
                 status = rng.choices(statuses, weights)[0]
                 received = now - dt.timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))
