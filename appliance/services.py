@@ -7,7 +7,6 @@ from functools import cached_property
 
 from sqlalchemy.orm import Session
 
-from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
@@ -15,10 +14,9 @@ from appliance.cases.key_admin import CaseKeyAdmin
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
-from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.crypto.rotation import KeyRotationService
-from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.ephemeral.store import Lockout
+from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
+from appliance.keys.secrets import INSTALLATION_DATA, checkpoint_key
 from appliance.persons.case_subjects import CaseSubjects
 from appliance.persons.erasure import PersonEraser
 from appliance.persons.export import PersonExport
@@ -54,10 +52,6 @@ class Services:
     @cached_property
     def data_keys(self) -> DataKeys:
         return DataKeys(self.session, self.ctx.master, self.keyring, self.logbook, self.ctx.clock)
-
-    @cached_property
-    def key_rotations(self) -> KeyRotationService:
-        return KeyRotationService(self.session, self.data_keys, self.logbook, self.ctx.clock)
 
     @cached_property
     def throttles(self) -> Throttles:

@@ -21,8 +21,8 @@ from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.cases.models import Case
 from appliance.clock import Clock
-from appliance.crypto.vault import Vault
 from appliance.errors import ErasureBlocked
+from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.persons.service import ErasureReport, PersonService
 from appliance.retention.models import LegalHold

@@ -26,9 +26,9 @@ from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.crypto.blind_index import EMAIL_ADDRESS, BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place, Sealed
-from appliance.crypto.keyring import DataKeys
-from appliance.crypto.vault import Vault
 from appliance.errors import InvalidInput, NotFound, PersonConflict
+from appliance.keys.keyring import DataKeys
+from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.tenants.models import Tenant
 

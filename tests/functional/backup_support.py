@@ -13,6 +13,7 @@ from appliance.cases.attachments import Upload
 from appliance.cases.reporting import ReportForm
 from appliance.context import AppContext
 from appliance.errors import NotFound
+from appliance.models import Base
 from appliance.services import Services
 from tests.support import tenant_with_reader
 
@@ -40,7 +41,7 @@ def dump_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every domain table, in primary-key order."""
     with engine.connect() as connection:
         return {table.name: [tuple(row) for row in connection.execute(
-            sa.select(*table.columns).order_by(*table.primary_key.columns))] for table in fingerprinted_tables()}
+            sa.select(*table.columns).order_by(*table.primary_key.columns))] for table in fingerprinted_tables(Base.metadata)}
 
 
 def count_cases(engine: sa.Engine) -> int:

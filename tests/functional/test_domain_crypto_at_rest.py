@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.cases.models import CaseKeySeal
-from appliance.context import AppContext, build_context, sqlcipher_key
-from appliance.crypto.keys import MasterKey
+from appliance.context import AppContext, build_context
+from appliance.crypto.keys import MasterKey, sqlcipher_key
 from appliance.errors import (
     AuthenticationFailed,
     CaseLocked,

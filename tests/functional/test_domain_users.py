@@ -16,10 +16,10 @@ from appliance.actors import CLI, Actor, Role
 from appliance.audit.models import AuditEvent
 from appliance.context import AppContext
 from appliance.crypto import totp
-from appliance.crypto.keyring import installation_cipher
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
-from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.errors import AuthenticationFailed, Conflict, InvalidInput, LockedOut, NotFound
+from appliance.keys.keyring import installation_cipher
+from appliance.keys.secrets import INSTALLATION_DATA
 from appliance.services import Services, reporter_session_limits, staff_session_limits
 from appliance.settings import Settings
 from appliance.users.models import RecoveryCode, Throttle, User

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
-from appliance.crypto.keyring import seal_data_key
-from appliance.crypto.models import KeyRotation
-from appliance.crypto.rotation import BatchKeks, RowKeyUnreadable, Scope
-from appliance.crypto.wrapped_keys import PERSONS, person_key_owner
 from appliance.errors import DecryptionFailed
+from appliance.keys.keyring import seal_data_key
+from appliance.keys.models import KeyRotation, TenantKey
+from appliance.operations.rotation import BatchKeks, RowKeyUnreadable, Scope
+from appliance.operations.wrapped_keys import PERSONS, person_key_owner
 from appliance.persons.models import Person
 from appliance.services import Services
-from appliance.tenants.models import Tenant, TenantKey
+from appliance.tenants.models import Tenant
 from tests.functional.keys_support import (
     add_legacy_case,
     add_persons,
