@@ -238,7 +238,7 @@ def filesystem_type(path: Path) -> str | None:
 def case_subjects_check(runtime: Runtime) -> Check:
     """Persons named in cases before case-sealed entries: their case and identity are readable
     with server-held keys until converted."""
-    from appliance.persons.case_subjects import unconverted_cases
+    from appliance.cases.case_subjects import unconverted_cases
 
     with runtime.services() as services:
         counts = unconverted_cases(services.session)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from appliance.actors import CLI
+from appliance.cases.case_subjects import identity_key
 from appliance.cases.models import Case
 from appliance.context import build_context
 from appliance.crypto.case_cipher import CaseCipher
@@ -34,7 +35,6 @@ from appliance.errors import ApplianceError
 from appliance.keys.keyring import _tenant_aad
 from appliance.keys.models import TenantKey
 from appliance.models import Base
-from appliance.persons.case_subjects import identity_key
 from appliance.persons.models import CaseSubjectEntry, Person
 from appliance.persons.service import person_data_key
 from appliance.services import Services
