@@ -144,6 +144,19 @@ class Conflict(ApplianceError):
         return self.what
 
 
+class OwnAccessKept(ApplianceError):
+    """An administrator cannot take away their own access (their admin role, their account, their second factor)."""
+
+    exit_code = 3
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+    def message(self) -> str:
+        return f"not on your own account: {self.action}"
+
+
 class AuthenticationFailed(ApplianceError):
     """Credentials were wrong. Deliberately says nothing about which part."""
 

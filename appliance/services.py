@@ -26,6 +26,7 @@ from appliance.privacy.export import PersonExport
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.tenants.service import TenantService
+from appliance.users.administration import UserAdministration
 from appliance.users.service import UserService, staff_account_of
 from appliance.users.sessions import SessionLimits, SessionStore
 from appliance.users.throttle import SignInLimits, Throttles
@@ -90,6 +91,10 @@ class Services:
                            installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
                            self.ctx.ephemeral, self.sign_in_limits, self.ctx.binding,
                            HandlerCopies(self.session))
+
+    @cached_property
+    def user_administration(self) -> UserAdministration:
+        return UserAdministration(self.users)
 
     @cached_property
     def persons(self) -> PersonService:

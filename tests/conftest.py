@@ -1,19 +1,35 @@
-"""Fixtures: every database-touching test runs on SQLite/SQLCipher and on PostgreSQL."""
+"""Fixtures: every database-touching test runs on SQLite/SQLCipher and on PostgreSQL.
+
+By default a test gets a fresh database (a copy of a migrated template). A module or test marked
+``one_session`` instead runs its ``services`` session inside a transaction on a database shared by
+the worker, rolled back at the end (Warehouse's pattern): no copy, no migration, no pool. It may
+use only that one session: a second connection (a web request, ``ctx.sessions()``, a subprocess)
+fails the test with a message saying so; such tests stay on fresh databases (``fresh_database``
+overrides a module's ``one_session`` for one test). APPLIANCE_TEST_FRESH=1 runs every test fresh.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import gc
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from appliance.context import AppContext, build_context
+from appliance.crypto.unwraps import UnwrapCounter
+from appliance.readers.service import VerifiedLists
 from appliance.services import Services
 from appliance.settings import Settings
-from tests.support import BACKENDS, FrozenClock, Templates, make_settings, pg_drop, pg_new
+from tests.support import BACKENDS, FrozenClock, SharedDatabases, Templates, make_settings, pg_drop, pg_new
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +37,20 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     holder = Templates(tmp_path_factory.mktemp("templates"))
     yield holder
     holder.close()
+
+
+@pytest.fixture(scope="session")
+def shared_databases(templates: Templates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDatabases]:
+    holder = SharedDatabases(templates, tmp_path_factory.mktemp("shared"))
+    yield holder
+    holder.close()
+
+
+def one_session(request: pytest.FixtureRequest) -> bool:
+    """Whether this test runs in a rolled-back transaction on the worker's shared database."""
+    return (request.node.get_closest_marker("one_session") is not None
+            and request.node.get_closest_marker("fresh_database") is None
+            and os.environ.get("APPLIANCE_TEST_FRESH") != "1")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -34,8 +64,14 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def settings(backend: str, templates: Templates, tmp_path: Path) -> Iterator[Settings]:
-    """Settings for a fresh, migrated database of the current backend."""
+def settings(request: pytest.FixtureRequest, backend: str, templates: Templates, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a fresh, migrated database of the current backend (for a ``one_session``
+    test: the worker's shared one, with a runtime directory of the test's own)."""
+    if one_session(request):
+        assert "services" in request.fixturenames, "a one_session test works through the services fixture"
+        shared = request.getfixturevalue("shared_databases").context(backend).settings
+        yield dataclasses.replace(shared, runtime_dir=tmp_path / "run")
+        return
     shutil.copyfile(templates.key_dir / "master.key", tmp_path / "master.key")
     (tmp_path / "master.key").chmod(0o400)
     if backend == "sqlite":  # the vault is vault.db beside the database
@@ -49,7 +85,13 @@ def settings(backend: str, templates: Templates, tmp_path: Path) -> Iterator[Set
 
 
 @pytest.fixture
-def ctx(settings: Settings, clock: FrozenClock) -> Iterator[AppContext]:
+def ctx(request: pytest.FixtureRequest, settings: Settings, clock: FrozenClock) -> Iterator[AppContext]:
+    if one_session(request):
+        shared = request.getfixturevalue("shared_databases").context(request.getfixturevalue("backend"))
+        # The shared engine and keys; this test's clock, settings and per-process state.
+        yield dataclasses.replace(shared, settings=settings, clock=clock, unwraps=UnwrapCounter(),
+                                  verified_lists=VerifiedLists())
+        return
     context = build_context(settings, clock=clock)
     yield context
     # Objects a test dropped (an unread streamed response, a session) may still hold a
@@ -59,12 +101,42 @@ def ctx(settings: Settings, clock: FrozenClock) -> Iterator[AppContext]:
 
 
 @pytest.fixture
-def services(ctx: AppContext) -> Iterator[Services]:
-    """Services on one session; the test commits when it wants data to be visible."""
+def services(request: pytest.FixtureRequest, ctx: AppContext) -> Iterator[Services]:
+    """Services on one session; the test commits when it wants data to be visible (in a
+    ``one_session`` test a commit releases a savepoint; everything is rolled back at the end)."""
+    if one_session(request):
+        with rolled_back(ctx.engine) as session:
+            yield Services(ctx, session)
+        return
     session = ctx.sessions()
     yield Services(ctx, session)
     session.rollback()
     session.close()
+
+
+@contextlib.contextmanager
+def rolled_back(engine: sa.Engine) -> Iterator[Session]:
+    """A session on one connection inside a transaction that is rolled back at the end; the
+    session's own commits and rollbacks become savepoints. Any other connection of the engine
+    taken meanwhile fails at once: it would not see this transaction's rows (and on SQLite would
+    wait on its lock)."""
+    connection = engine.connect()
+    transaction = connection.begin()
+
+    def refuse(*_args: object) -> None:
+        raise RuntimeError("a one_session test opened a second database connection (a request, "
+                           "ctx.sessions(), another service's session): mark it fresh_database")
+
+    event.listen(engine, "checkout", refuse)
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
+                      autoflush=True)
+    try:
+        yield session
+    finally:
+        event.remove(engine, "checkout", refuse)
+        session.close()
+        transaction.rollback()
+        connection.close()
 
 
 @pytest.fixture

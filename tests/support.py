@@ -20,12 +20,11 @@ from appliance.readers.service import Signer
 from appliance.services import Services
 from appliance.settings import Settings, build_settings
 from appliance.tenants.models import Tenant
+from tests.light import LIGHT, LIGHT_ARGON2
 
 PG_ADMIN_URL = os.environ.get("APPLIANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgres")
 
-# Light argon2 for speed; the production parameters have their own test.
-LIGHT = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
 
 
 class FrozenClock:
@@ -157,10 +156,9 @@ def install_escrow(services: Services, tenant_id: uuid.UUID, slug: str, reader: 
     """An escrow key made as `appliance keys escrow init` makes it offline, installed and confirmed
     by ``reader``; returns the private file's text. Not committed."""
     from appliance.crypto.escrow_file import read_public_file, write_escrow_files
-    from appliance.crypto.passwords import Argon2Params
     from appliance.crypto.sealing import new_private_key
 
-    params = Argon2Params(LIGHT["argon2_time_cost"], LIGHT["argon2_memory_kib"], LIGHT["argon2_parallelism"])
+    params = LIGHT_ARGON2
     private_text, public_text = write_escrow_files(slug, new_private_key(), passphrase, params, services.ctx.clock())
     tenant = services.tenants.by_slug(slug)
     assert tenant.id == tenant_id
@@ -181,3 +179,36 @@ def tenant_with_reader(services: Services, name: str, slug: str, handler_email: 
         staff.append(principal(services, user.id, password))
     start_reader_list(services, tenant.id, staff[0], staff[1])
     return tenant, staff[0], staff[1]
+
+
+class SharedDatabases:
+    """One migrated database per backend for this test process (an xdist worker), kept open for
+    the ``one_session`` tests: each runs inside a transaction rolled back at its end, so the next
+    one finds the database as the migration left it, without copying a template."""
+
+    def __init__(self, templates: Templates, root: Path) -> None:
+        self.templates = templates
+        self.root = root
+        self._contexts: dict[str, AppContext] = {}
+        self._databases: list[str] = []
+
+    def context(self, backend: str) -> AppContext:
+        if backend not in self._contexts:
+            directory = self.root / backend
+            directory.mkdir()
+            shutil.copyfile(self.templates.key_dir / "master.key", directory / "master.key")
+            (directory / "master.key").chmod(0o400)
+            if backend == "sqlite":
+                settings = make_settings(directory, self.templates.sqlite_copy(directory))
+            else:
+                url, vault = self.templates.pg_copy(), pg_new()
+                self._databases += [url.rsplit("/", 1)[1], vault.rsplit("/", 1)[1]]
+                settings = make_settings(directory, url, vault_database_url=vault)
+            self._contexts[backend] = build_context(settings)
+        return self._contexts[backend]
+
+    def close(self) -> None:
+        for context in self._contexts.values():
+            context.close()
+        for name in self._databases:
+            pg_drop(name)

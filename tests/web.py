@@ -14,6 +14,13 @@ from appliance.crypto import totp
 from tests.support import FrozenClock
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html: str, where: str) -> str:
+    """The CSRF token of the (first) form in ``html``; ``where`` names the page for the failure."""
+    match = CSRF.search(html)
+    assert match, f"no CSRF token on {where}"
+    return match.group(1)
 CASE_KEY = re.compile(r'data-testid="case-key">([0-9A-Z-]{19})<')
 
 
@@ -29,9 +36,7 @@ class Browser:
 
     def token(self, url: str) -> str:
         page = self.get(url)
-        match = CSRF.search(page.get_data(as_text=True))
-        assert match, f"no CSRF token on {url} ({page.status_code})"
-        return match.group(1)
+        return csrf_token(page.get_data(as_text=True), f"{url} ({page.status_code})")
 
     def post(self, url: str, data: dict[str, Any] | None = None, *, form_url: str | None = None,
              csrf: bool = True, **kw: Any) -> TestResponse:
@@ -66,3 +71,12 @@ def sign_in(browser: Browser, email: str, password: str, secret: str, clock: Fro
     clock.advance(seconds=30)
     code = totp.current_code(secret, clock())
     return browser.post(target, {"code": code})
+
+
+def series(text: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found

@@ -1,4 +1,5 @@
-"""The web application: create_app(context) wires blueprints, security and translations."""
+"""The web application: create_app(context) wires blueprints, security and translations, and makes
+each request one unit of work (webapp/unit_of_work.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance.context import AppContext
 from appliance.settings import LANGUAGES
-from webapp import errors, metrics, policy_guard
-from webapp.admin import readers as _admin_readers  # noqa: F401  (its routes join the admin blueprint)
-from webapp.admin import retention as _admin_retention  # noqa: F401  (its routes join the admin blueprint)
-from webapp.admin.views import blueprint as admin_blueprint
+from webapp import admin, errors, handler, metrics, policy_guard, reporter, unit_of_work
 from webapp.common import blueprint as common_blueprint
-from webapp.handler.views import blueprint as handler_blueprint
 from webapp.reporter.views import admit_report_before_reading
-from webapp.reporter.views import blueprint as reporter_blueprint
-from webapp.requestctx import close_request_services
 from webapp.security import SpoolingRequest, cookie_name, install_headers
 from webapp.templating import install_filters
 
@@ -29,7 +24,7 @@ FORM_OVERHEAD = 1024 * 1024  # room for the text fields around the attachments
 def create_app(context: AppContext) -> Flask:
     """Build the Flask app around an AppContext (settings, DB, keys, clock)."""
     settings = context.settings
-    app = Flask(__name__)
+    app = unit_of_work.UnitOfWorkApp(__name__)
     app.request_class = SpoolingRequest
     app.extensions["appliance"] = context
     app.config.update(
@@ -69,10 +64,11 @@ def create_app(context: AppContext) -> Flask:
     errors.install(app)
     metrics.install(app, settings.metrics_dir)  # before the access checks: refused requests count too
     policy_guard.install(app)
-    app.teardown_request(close_request_services)
+    unit_of_work.install(app)
 
-    for blueprint in (common_blueprint, reporter_blueprint, handler_blueprint, admin_blueprint):
-        app.register_blueprint(blueprint)
+    app.register_blueprint(common_blueprint)
+    for audience in (reporter, handler, admin):
+        app.register_blueprint(audience.build_blueprint())
 
     @app.context_processor
     def _globals() -> dict[str, object]:

@@ -19,14 +19,16 @@ from appliance.errors import (
     LockedOut,
     NotAReader,
     NotFound,
+    OwnAccessKept,
     ReaderListTampered,
     TooLarge,
 )
 
 log = logging.getLogger(__name__)
+Page = tuple[str, int, dict[str, str]]  # body, status, headers
 
 
-def page(status: int, title: str, message: str, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def page(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Page:
     return render_template("error.html", status=status, title=title, message=message), status, headers or {}
 
 
@@ -42,26 +44,32 @@ def locked_message(reason: str) -> str:
 
 def install(app: Flask) -> None:
     @app.errorhandler(NotFound)
-    def _not_found(_exc: NotFound):  # type: ignore[no-untyped-def]
+    def _not_found(_exc: NotFound) -> Page:
         return page(404, _("Not found"), _("There is nothing here, or you may not see it."))
 
     @app.errorhandler(AccessDenied)
-    def _denied(_exc: AccessDenied):  # type: ignore[no-untyped-def]
+    def _denied(_exc: AccessDenied) -> Page:
         return page(403, _("Not allowed"), _("Your account does not have access to this page."))
 
+    @app.errorhandler(OwnAccessKept)
+    def _own_access(_exc: OwnAccessKept) -> Page:
+        return page(400, _("Not on your own account"),
+                    _("Nobody can remove their own administrator role, disable their own account or reset their "
+                      "own second factor. Ask another administrator."))
+
     @app.errorhandler(CaseLocked)
-    def _case_locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
+    def _case_locked(exc: CaseLocked) -> Page:
         # The handler blueprint answers with the full locked page; this covers any other route.
         return page(403, _("You cannot open this case"), locked_message(exc.reason))
 
     @app.errorhandler(ChannelNotReady)
-    def _channel_not_ready(_exc: ChannelNotReady):  # type: ignore[no-untyped-def]
+    def _channel_not_ready(_exc: ChannelNotReady) -> Page:
         return page(503, _("This channel cannot receive reports yet."),
                     _("Nobody has been appointed to read reports here yet. Nothing was stored. Please try again "
                       "later, or use another way to report."))
 
     @app.errorhandler(NotAReader)
-    def _not_a_reader(exc: NotAReader):  # type: ignore[no-untyped-def]
+    def _not_a_reader(exc: NotAReader) -> Page:
         if exc.reason == "key-changed":
             return page(409, _("Not confirmed yet"),
                         _("This person has a new key that no reader has confirmed yet. A reader confirms it on "
@@ -71,44 +79,44 @@ def install(app: Flask) -> None:
                       "reader confirms it on the Readers page; then try again."))
 
     @app.errorhandler(KeyBindingInvalid)
-    def _unbound(exc: KeyBindingInvalid):  # type: ignore[no-untyped-def]
+    def _unbound(exc: KeyBindingInvalid) -> Page:
         log.error("key binding invalid: %s %s", exc.what, exc.object_id)
         return page(409, _("Keys changed outside the appliance"),
                     _("The keys stored for this were changed outside the appliance, so nothing is sealed to or "
                       "written with them. Tell the compliance lead and the system administrator."))
 
     @app.errorhandler(ReaderListTampered)
-    def _tampered(exc: ReaderListTampered):  # type: ignore[no-untyped-def]
+    def _tampered(exc: ReaderListTampered) -> Page:
         log.error("reader list of %s does not verify at entry %s", exc.tenant_id, exc.seq)
         return page(503, _("This channel cannot receive reports right now."),
                     _("Nothing was stored. Please try again later, or use another way to report."))
 
     @app.errorhandler(TooLarge)
-    def _too_large(exc: TooLarge):  # type: ignore[no-untyped-def]
+    def _too_large(exc: TooLarge) -> Page:
         return page(413, _("Upload too large"),
                     _("The files are larger than allowed (%(mb)s MB). Nothing was saved; please try again "
                       "with smaller or fewer files.", mb=exc.limit_bytes // (1024 * 1024)))
 
     @app.errorhandler(LockedOut)
-    def _locked(exc: LockedOut):  # type: ignore[no-untyped-def]
+    def _locked(exc: LockedOut) -> Page:
         return page(429, _("Too many attempts"),
                     _("For your protection, further attempts are paused. Try again in %(minutes)s minute(s).",
                       minutes=max(1, (exc.retry_after_seconds + 59) // 60)),
                     {"Retry-After": str(exc.retry_after_seconds)})
 
     @app.errorhandler(DecryptionFailed)
-    def _undecryptable(exc: DecryptionFailed):  # type: ignore[no-untyped-def]
+    def _undecryptable(exc: DecryptionFailed) -> Page:
         log.error("decryption failed: %s", exc.what)
         return page(500, _("Cannot open this data"),
                     _("The data could not be decrypted. The logbook has a record; contact your administrator."))
 
     @app.errorhandler(CSRFError)
-    def _csrf(_exc: CSRFError):  # type: ignore[no-untyped-def]
+    def _csrf(_exc: CSRFError) -> Page:
         return page(400, _("Form expired"),
                     _("The form was too old or incomplete. Go back, reload the page and send it again."))
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException) -> Page:
         code = exc.code or 500
         titles = {
             400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Not allowed"),
@@ -122,7 +130,7 @@ def install(app: Flask) -> None:
                     messages.get(code, _("The request could not be completed.")))
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(exc: Exception) -> Page:
         # Type and code locations only: exception messages can carry user input.
         frames = traceback.extract_tb(exc.__traceback__)[-6:]
         log.error("unexpected %s at %s", type(exc).__name__,

@@ -1,21 +1,45 @@
-"""Enforces each route's declared access policy before the view runs."""
+"""Enforces each route's declared access policy before the view runs.
+
+What it writes (an idle-timeout touch, an expired session deleted) commits with the request's
+unit of work (webapp/unit_of_work.py), like everything else the request writes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from appliance.actors import StaffPrincipal
 from appliance.services import reporter_session_limits, staff_session_limits
+from appliance.users.models import User, WebSession
+from appliance.users.sessions import SessionLimits
+from webapp.desk import Desk
 from webapp.policy import policy_of, required_role
-from webapp.requestctx import app_context, services
+from webapp.requestctx import app_context
 from webapp.security import cookie_name
 
 log = logging.getLogger(__name__)
 SIGNIN_WINDOW = dt.timedelta(minutes=10)
 BUILTIN = {"static": "public"}  # Flask's own static view cannot carry the attribute
+
+
+class SessionDesk(Desk):
+    """What the guard reaches: web sessions by cookie token, and the staff user behind one."""
+
+    def lookup(self, token: str | None, kind: str, limits: SessionLimits) -> WebSession | None:
+        return self._services.web_sessions.lookup(token, kind, limits)
+
+    def secret(self, row: WebSession, token: str | None) -> bytes | None:
+        return self._services.web_sessions.secret(row, token)
+
+    def user(self, user_id: uuid.UUID) -> User:
+        return self._services.users.get(user_id)
+
+    def principal(self, user_id: uuid.UUID, private_key: bytes | None) -> StaffPrincipal:
+        return self._services.users.principal(user_id, private_key)
 
 
 def install(app: Flask) -> None:
@@ -48,34 +72,31 @@ def enforce() -> Response | None:
 def _load_staff(stage: str | None) -> bool:
     """Put the staff session (and, when complete, the principal) on g."""
     settings = app_context().settings
-    desk = services()
+    desk = SessionDesk.of_request()
     token = request.cookies.get(cookie_name(settings, "staff"))
-    row = desk.web_sessions.lookup(token, "staff", staff_session_limits(app_context()))
+    row = desk.lookup(token, "staff", staff_session_limits(app_context()))
     if row is not None and row.stage != "full" and app_context().clock() - row.created_at > SIGNIN_WINDOW:
         row = None
     g.staff_session = row
     if row is None or row.user_id is None or (stage is not None and row.stage != stage):
         return False
-    user = desk.users.get(row.user_id)
+    user = desk.user(row.user_id)
     if user.disabled_at is not None:
         return False
     g.user = user
     if row.stage == "full":
-        g.principal = desk.users.principal(row.user_id, desk.web_sessions.secret(row, token))
-    desk.session.commit()  # persist the idle-timeout touch
+        g.principal = desk.principal(row.user_id, desk.secret(row, token))
     return True
 
 
 def _load_reporter() -> Response | None:
     settings = app_context().settings
-    desk = services()
+    desk = SessionDesk.of_request()
     token = request.cookies.get(cookie_name(settings, "reporter"))
-    row = desk.web_sessions.lookup(token, "reporter", reporter_session_limits(app_context()))
+    row = desk.lookup(token, "reporter", reporter_session_limits(app_context()))
     slug = (request.view_args or {}).get("slug", "")
     if row is None or row.case_id is None:
-        desk.session.commit()
         return redirect(url_for("reporter.follow_up", slug=slug))
     g.reporter_case_id = row.case_id
-    g.reporter_key = desk.web_sessions.secret(row, token)  # None while the reporter's copy is pending
-    desk.session.commit()
+    g.reporter_key = desk.secret(row, token)  # None while the reporter's copy is pending
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import IO
 
 from flask import Flask, Request, Response, request
+from werkzeug.wrappers import Response as AnyResponse
 
 from appliance.crypto.spool import EncryptedSpool
 from appliance.settings import Settings
@@ -46,12 +47,12 @@ def cookie_name(settings: Settings, purpose: str) -> str:
     return f"__Host-{purpose}" if settings.cookie_secure else f"appliance-{purpose}"
 
 
-def set_session_cookie(response: Response, settings: Settings, purpose: str, token: str) -> None:
+def set_session_cookie(response: AnyResponse, settings: Settings, purpose: str, token: str) -> None:
     response.set_cookie(cookie_name(settings, purpose), token, path="/", secure=settings.cookie_secure,
                         httponly=True, samesite="Strict")
 
 
-def clear_session_cookie(response: Response, settings: Settings, purpose: str) -> None:
+def clear_session_cookie(response: AnyResponse, settings: Settings, purpose: str) -> None:
     response.delete_cookie(cookie_name(settings, purpose), path="/", secure=settings.cookie_secure,
                            httponly=True, samesite="Strict")
 

@@ -48,8 +48,9 @@ def install_filters(app: Flask) -> None:
 
     @app.template_filter("filesize")
     def _filesize(size: int) -> str:
+        scaled = float(size)
         for unit in ("B", "KB", "MB", "GB"):
-            if size < 1024 or unit == "GB":
-                return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-            size /= 1024  # type: ignore[assignment]
+            if scaled < 1024 or unit == "GB":
+                return f"{scaled:.0f} {unit}" if unit == "B" else f"{scaled:.1f} {unit}"
+            scaled /= 1024
         return f"{size} B"

@@ -10,7 +10,7 @@ from flask import Response, request, stream_with_context
 from werkzeug.datastructures import FileStorage
 
 from appliance.cases.attachments import Download, Upload
-from webapp.requestctx import services
+from webapp.unit_of_work import unit_of_work
 
 RAW_FILENAME = re.compile(r';\s*filename\s*=\s*"([^"]*)"', re.IGNORECASE)
 
@@ -34,11 +34,13 @@ def sent_filename(upload: FileStorage) -> str:
 
 def download_response(download: Download) -> Response:
     """Stream plaintext chunks; always as an attachment, never rendered inline."""
-    session = services().session
+    unit = unit_of_work()
 
     def body() -> Iterator[bytes]:
+        # The request's unit of work was settled before the body streams; what is left are the
+        # reads of each chunk, ended between chunks so no lock is held while sending.
         for piece in download.chunks:
-            session.commit()  # end the read transaction between chunks: no lock held while sending
+            unit.commit_now()
             yield piece
 
     ascii_name = download.info.filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")

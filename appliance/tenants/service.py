@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from appliance.actors import Actor
+from appliance.actors import Actor, Role, StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.errors import Conflict, InvalidInput, NotFound
@@ -66,6 +66,14 @@ class TenantService:
     def by_slug(self, slug: str) -> Tenant:
         tenant = self._session.execute(sa.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
         if tenant is None:
+            raise NotFound("tenant", slug)
+        return tenant
+
+    def resolve_for(self, principal: StaffPrincipal, slug: str, role: Role) -> Tenant:
+        """The tenant a staff page names, only if the principal holds ``role`` in it. Otherwise
+        NotFound, as for a slug that names nothing: nobody learns which other organisations exist."""
+        tenant = self.by_slug(slug)
+        if not principal.has(tenant.id, role):
             raise NotFound("tenant", slug)
         return tenant
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import statistics
 import tempfile
 import time
@@ -20,13 +19,13 @@ from werkzeug.test import TestResponse
 from appliance.crypto.keys import MasterKey
 from appliance.settings import Settings
 from tests.support import BACKENDS, make_settings, migrate, pg_admin, pg_drop, pg_url
+from tests.web import csrf_token
 
 __all__ = ["BACKENDS", "Figures", "HttpsClient", "Multipart", "fresh_database", "median_seconds", "parse_args",
            "print_table"]
 
 Figures = dict[str, float]
 ORIGIN = "https://localhost"
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @contextlib.contextmanager
@@ -70,10 +69,7 @@ class HttpsClient:
     def token(self, path: str) -> str:
         """The CSRF token of the form on ``path`` (the session cookie comes with it)."""
         page = self.get(path)
-        match = CSRF.search(page.get_data(as_text=True))
-        if match is None:
-            raise RuntimeError(f"no CSRF token on {path} (HTTP {page.status_code})")
-        return match.group(1)
+        return csrf_token(page.get_data(as_text=True), f"{path} (HTTP {page.status_code})")
 
 
 class Multipart:

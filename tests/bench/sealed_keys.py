@@ -25,12 +25,12 @@ from appliance.context import build_context
 from appliance.services import Services
 from tests.bench.common import BACKENDS, Figures, HttpsClient, fresh_database, median_seconds, parse_args, print_table
 from tests.bench.handler_queue import PASSWORD, sign_in
+from tests.light import LIGHT
 from tests.support import principal, start_reader_list
 from webapp import create_app
 
 LOGIN_GOAL, PAGE_GOAL = 0.9, 1.2
 PRODUCTION = {"argon2_time_cost": 3, "argon2_memory_kib": 65536, "argon2_parallelism": 4}
-QUICK = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
 MESSAGES = 20
 
 
@@ -47,7 +47,7 @@ def _rates(first: Any, second: Any, count: int) -> tuple[float, float]:
 
 
 def measure(backend: str, quick: bool) -> dict[str, float]:
-    params = QUICK if quick else PRODUCTION
+    params = LIGHT if quick else PRODUCTION
     logins, repeat = (2, 3) if quick else (21, 25)
     with fresh_database(backend, **params) as settings:
         context = build_context(settings)

@@ -27,6 +27,7 @@ import jinja2
 import pytest
 
 from tests.deploy import sandbox
+from tests.light import LIGHT_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "appliance-web.service"
@@ -38,9 +39,6 @@ PRODUCTION_RUNTIME_DIR = "/run/appliance"
 PRODUCTION_SOCKET = f"{PRODUCTION_RUNTIME_DIR}/web.sock"
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 
-# Light argon2 for speed (the production parameters have their own unit test).
-LIGHT_ARGON2 = {"APPLIANCE_ARGON2_TIME_COST": "1", "APPLIANCE_ARGON2_MEMORY_KIB": "256",
-                "APPLIANCE_ARGON2_PARALLELISM": "1"}
 WORKERS = 2  # gunicorn's, the WORKERS default
 LOCKOUT_THRESHOLD = 3  # failed sign-ins before the application locks a client or an account
 MONITORING_CLIENT = "127.0.0.66"  # the one loopback address nginx lets read /metrics
@@ -273,7 +271,7 @@ def running_stack(directory: Path) -> Iterator[Stack]:
     nginx = write_nginx(directory / "nginx", sock)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "GUNICORN_"))}
     env.update(unit_environment(directory))
-    env.update(LIGHT_ARGON2, APPLIANCE_CONFIG=str(data / "appliance.toml"), APPLIANCE_PROXY_COUNT="1",
+    env.update(LIGHT_ENV, APPLIANCE_CONFIG=str(data / "appliance.toml"), APPLIANCE_PROXY_COUNT="1",
                APPLIANCE_COOKIE_SECURE="true", APPLIANCE_BASE_URL=nginx.public_url,
                APPLIANCE_LOCKOUT_THRESHOLD=str(LOCKOUT_THRESHOLD))
 

@@ -31,6 +31,7 @@ from tests.deploy.stack import (
     tool,
     write_nginx,
 )
+from tests.web import csrf_token
 
 pytestmark = pytest.mark.deploy
 
@@ -41,7 +42,6 @@ MOZILLA_INTERMEDIATE = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-S
 SECURITY_HEADERS = ("Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options",
                     "X-Frame-Options", "Referrer-Policy")
 BODY_LIMIT = 210 * 1024 * 1024  # client_max_body_size 210m
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CASE_KEY = re.compile(r'data-testid="case-key">([0-9A-Z-]{19})<')
 CATEGORY = re.compile(r'<option value="([0-9a-f-]{36})"')
 CASE_LINK = re.compile(r'href="(/staff/cases/[0-9a-f-]{36})"')
@@ -50,9 +50,7 @@ URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def csrf(page: Response) -> str:
-    match = CSRF.search(page.text)
-    assert match, f"no CSRF token in a {page.status} page"
-    return match.group(1)
+    return csrf_token(page.text, f"a {page.status} page")
 
 
 def s_client(stack: Stack, *args: str) -> tuple[int, str]:

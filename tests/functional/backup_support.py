@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +15,12 @@ import sqlalchemy as sa
 from appliance.backup.fingerprint import fingerprinted_tables
 from appliance.cases.attachments import Upload
 from appliance.cases.reporting import ReportForm
-from appliance.context import AppContext
+from appliance.context import AppContext, build_context
 from appliance.errors import NotFound
 from appliance.models import Base
 from appliance.services import Services
+from appliance.settings import load_settings
+from tests.light import LIGHT_ENV
 from tests.support import tenant_with_reader
 
 # Planted in every report: must appear in no backup artifact, site repository, mail or log.
@@ -60,3 +66,39 @@ def files_contain(root: Path, needle: bytes) -> list[Path]:
             except OSError:
                 continue
     return found
+
+
+APPLIANCE = Path(sys.executable).with_name("appliance")
+
+
+class Install:
+    def __init__(self, root: Path, extra: dict[str, object]) -> None:
+        self.root = root
+        self.config = root / "data" / "appliance.toml"
+        self.outputs: list[str] = []
+        self.run_ok("init", "--data-dir", str(self.config.parent))
+        with self.config.open("a") as handle:
+            for key, value in extra.items():
+                handle.write(f"{key} = {json.dumps(value)}\n")
+
+    def env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")} | LIGHT_ENV | {
+            "APPLIANCE_CONFIG": str(self.config)}
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(APPLIANCE), *args], env=self.env(), capture_output=True, text=True, timeout=300,
+                                check=False)
+        self.outputs += [result.stdout, result.stderr]
+        return result
+
+    def run_ok(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def add_reports(self, count: int, label: str) -> None:
+        ctx = build_context(load_settings(self.env()))
+        try:
+            add_reports(ctx, count, label)
+        finally:
+            ctx.close()

@@ -26,7 +26,8 @@ from appliance.cases.reporting import Receipt, ReportForm
 from appliance.context import AppContext
 from appliance.services import Services
 from appliance.tenants.models import Tenant
-from tests.support import add_reader, pg_admin, pg_url, principal, start_reader_list
+from tests.functional.world import World, build_world
+from tests.support import FrozenClock, add_reader, pg_admin, pg_url, principal, start_reader_list
 
 STAFF_PASSWORD = "correct horse battery staple"
 
@@ -180,3 +181,9 @@ def other_services(ctx: AppContext) -> ServicesOpener:
                 session.rollback()
 
     return open_services
+
+
+@pytest.fixture
+def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
+    """Two tenants with staff of every role and filed reports (tests/functional/world.py)."""
+    return build_world(app, ctx, services, clock)

@@ -23,7 +23,6 @@ from appliance.cases.access import _context
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.context import AppContext
 from appliance.crypto.escrow_file import ESCROW_KEY_CONTEXT, escrow_statement, read_public_file, write_escrow_files
-from appliance.crypto.passwords import Argon2Params
 from appliance.crypto.sealing import fingerprint, new_private_key, open_sealed, public_key_of
 from appliance.crypto.signing import USER_KEYS_CONTEXT, sign, signing_public, signing_seed, user_keys_statement
 from appliance.errors import ChannelNotReady, DecryptionFailed, KeyBindingInvalid, NotAReader, ReaderListTampered
@@ -44,7 +43,8 @@ from tests.functional.conftest import (
     ServicesOpener,
     StaffFactory,
 )
-from tests.support import LIGHT, principal
+from tests.light import LIGHT_ARGON2
+from tests.support import principal
 
 KINDS = ("handler", "reporter", "escrow")
 
@@ -221,7 +221,7 @@ def test_it_with_the_master_key_makes_nobody_a_reader_silently(
     with pytest.raises(NotAReader):  # no colleague can share a case with them either
         services.readers.reader(tenant.id, user.id)
     # An escrow key of IT's own, made "offline" on its own machine.
-    params = Argon2Params(LIGHT["argon2_time_cost"], LIGHT["argon2_memory_kib"], LIGHT["argon2_parallelism"])
+    params = LIGHT_ARGON2
     escrow_private = new_private_key()
     _private_text, public_text = write_escrow_files("alpha", escrow_private, "insider escrow passphrase",
                                                     params, ctx.clock())

@@ -28,6 +28,9 @@ from appliance.services import Services
 from tests.functional.conftest import Org, ReportFactory, StaffFactory
 from tests.support import FrozenClock
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 DAYS = 10
 PER_DAY = 3
 

@@ -4,57 +4,16 @@ corruption of a backup file or of a restic pack is found by verify; nothing read
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appliance.backup.drivers.postgres import free_port
-from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
-from appliance.settings import load_settings
-from tests.functional.backup_support import MARKER, add_reports, files_contain
+from tests.functional.backup_support import APPLIANCE, MARKER, Install, add_reports, files_contain  # noqa: F401
 from tests.functional.sshd import SshServer, available, ssh_server
-
-APPLIANCE = Path(sys.executable).with_name("appliance")
-LIGHT = {"APPLIANCE_ARGON2_TIME_COST": "1", "APPLIANCE_ARGON2_MEMORY_KIB": "256", "APPLIANCE_ARGON2_PARALLELISM": "1"}
-
-
-class Install:
-    def __init__(self, root: Path, extra: dict[str, object]) -> None:
-        self.root = root
-        self.config = root / "data" / "appliance.toml"
-        self.outputs: list[str] = []
-        self.run_ok("init", "--data-dir", str(self.config.parent))
-        with self.config.open("a") as handle:
-            for key, value in extra.items():
-                handle.write(f"{key} = {json.dumps(value)}\n")
-
-    def env(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")} | LIGHT | {
-            "APPLIANCE_CONFIG": str(self.config)}
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(APPLIANCE), *args], env=self.env(), capture_output=True, text=True, timeout=300,
-                                check=False)
-        self.outputs += [result.stdout, result.stderr]
-        return result
-
-    def run_ok(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def add_reports(self, count: int, label: str) -> None:
-        ctx = build_context(load_settings(self.env()))
-        try:
-            add_reports(ctx, count, label)
-        finally:
-            ctx.close()
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from appliance.backup.drivers import RestoreRequest
 from appliance.context import AppContext, build_context
 from appliance.operations.backups import backup_service, copy_to_sites
 from appliance.settings import Settings, load_settings
-from tests.functional.backup_support import MARKER, add_reports, dump_rows, files_contain
-from tests.functional.test_backup_sites import APPLIANCE, Install
+from tests.functional.backup_support import APPLIANCE, MARKER, Install, add_reports, dump_rows, files_contain
 from tests.support import FrozenClock
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])

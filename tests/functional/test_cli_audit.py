@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from appliance.audit.chain import canonical, event_fields
 from appliance.audit.models import AuditCheckpoint, AuditEvent
 from appliance.services import Services
-from tests.functional.test_cli import Appliance, in_process, initialised_on, mode, one_line_failure
+from tests.functional.console import Appliance, in_process, initialised_on, mode, one_line_failure
 from tests.support import BACKENDS
 
 

@@ -13,24 +13,23 @@ import sqlalchemy as sa
 from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
 from appliance.cases.models import Case, CaseKeySeal
-from appliance.cases.reporting import ReportForm
 from appliance.cases.service import QueueFilter
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
 from appliance.errors import AuthenticationFailed
 from appliance.readers.service import Signer
-from tests.functional.test_cli import (
+from tests.functional.console import (
+    PASSPHRASE,
     PASSWORD,
     Appliance,
     choose_own_password,
+    file_report,
     in_process,
     offline,
     one_line_failure,
     start_readers,
 )
 from tests.support import principal
-
-PASSPHRASE = "orchid tundra lantern basalt quiver"
 
 
 @pytest.fixture
@@ -45,13 +44,6 @@ def appliance(tmp_path: Path) -> Appliance:
         choose_own_password(app, email)
     start_readers(app, "example", "officer@example.com", "lead@example.com")
     return app
-
-
-def file_report(app: Appliance, what: str) -> str:
-    with in_process(app) as services:
-        tenant = services.tenants.by_slug("example")
-        category = services.tenants.categories(tenant.id)[0]
-        return services.reporting.submit(tenant, ReportForm(category.id, what), []).case_key
 
 
 def officer_reads(app: Appliance, password: str, email: str = "officer@example.com") -> list[str]:

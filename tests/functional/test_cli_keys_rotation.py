@@ -29,8 +29,7 @@ from appliance.operations.master_rotation import MasterKeyRotation
 from appliance.persons.models import Person
 from appliance.services import Services
 from appliance.settings import load_settings
-from tests.functional.keys_support import add_persons, all_person_names
-from tests.functional.test_cli import (
+from tests.functional.console import (
     APPLIANCE,
     PASSWORD,
     Appliance,
@@ -40,6 +39,7 @@ from tests.functional.test_cli import (
     one_line_failure,
     start_readers,
 )
+from tests.functional.keys_support import add_persons, all_person_names
 from tests.support import BACKENDS
 
 CRASH_ROWS = 600

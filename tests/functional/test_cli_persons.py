@@ -18,8 +18,7 @@ from appliance.persons.models import Person, PersonLink
 from appliance.persons.service import PersonDetails, clean_details
 from appliance.retention.models import LegalHold
 from tests.functional import test_cli_keys
-from tests.functional.test_cli import PASSWORD, Appliance, in_process, one_line_failure
-from tests.functional.test_cli_keys import PASSPHRASE, file_report
+from tests.functional.console import PASSPHRASE, PASSWORD, Appliance, file_report, in_process, one_line_failure
 
 appliance = test_cli_keys.appliance  # the same fixture: a tenant and a handler, officer@example.com
 MARKER = "Vx9-CLI-PERSON"

@@ -24,7 +24,7 @@ from appliance.retention.models import LegalHold
 from appliance.services import Services
 from appliance.settings import Settings
 from tests.functional.conftest import Org, ReportFactory
-from tests.functional.test_cli import Appliance
+from tests.functional.console import Appliance
 from tests.support import FrozenClock
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

@@ -34,6 +34,9 @@ from appliance.services import Services
 from tests.functional.conftest import STAFF_PASSWORD, Org, ReportFactory, ServicesOpener, StaffFactory, upload
 from tests.support import FrozenClock
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 MARKERS = ("Mkaudit-what-51f0", "Mkaudit-note-9c2e", "Mkaudit-msg-77ab", "mkaudit-contact-3d1a", "Mkaudit-file-0e4b")
 
 
@@ -228,6 +231,7 @@ def test_journal_shows_nothing_for_a_rolled_back_transaction(
     assert services.logbook.verify().ok
 
 
+@pytest.mark.fresh_database
 def test_journal_shows_nothing_for_a_session_closed_without_commit(
         journal: pytest.LogCaptureFixture, ctx: AppContext, services: Services, org_a: Org,
         file_report: ReportFactory) -> None:
@@ -253,6 +257,7 @@ def test_journal_shows_nothing_for_a_session_closed_without_commit(
     assert services.logbook.verify().ok
 
 
+@pytest.mark.fresh_database
 def test_journal_shows_nothing_for_a_failed_unit_of_work(
         journal: pytest.LogCaptureFixture, ctx: AppContext, services: Services, org_a: Org,
         file_report: ReportFactory) -> None:
@@ -271,6 +276,7 @@ def test_journal_shows_nothing_for_a_failed_unit_of_work(
     assert [line["action"] for line in journal_lines(journal)][-1] == "note.added"
 
 
+@pytest.mark.fresh_database
 def test_verify_leaves_the_callers_objects_alone(
         services: Services, flow: uuid.UUID, org_a: Org, other_services: ServicesOpener) -> None:
     # An admin page may verify the logbook and change something else in the same request.

@@ -17,6 +17,9 @@ from appliance.services import Services
 from tests.functional.conftest import Org, ReportFactory, StaffFactory, count_rows, drain, upload
 from tests.support import FrozenClock
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 CLIENT = "reporter-client"
 
 

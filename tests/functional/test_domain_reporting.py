@@ -19,6 +19,9 @@ from appliance.settings import Settings
 from tests.functional.conftest import Org, ReportFactory, ServicesOpener, count_rows, drain, upload
 from tests.support import FrozenClock
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 CLIENT = "reporter-client-1"
 STORED_TABLES = ("cases", "attachments", "attachment_chunks", "case_messages")
 

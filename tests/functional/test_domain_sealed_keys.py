@@ -51,7 +51,11 @@ from tests.functional.conftest import (
     drain,
     upload,
 )
+from tests.light import LIGHT_TOML
 from tests.support import install_escrow, pg_drop, start_reader_list
+
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
 
 CLIENT = "192.0.2.7"
 PASSPHRASE = "orchid tundra lantern basalt quiver"
@@ -94,11 +98,11 @@ def copy_installation(backend: str, ctx: AppContext, target: Path) -> Path:
     (target / "master.key").chmod(0o400)
     url = copy_database(backend, ctx, target)
     (target / "appliance.toml").write_text(
-        f'database_url = "{url}"\nmaster_key_file = "{target / "master.key"}"\ndata_dir = "{target}"\n'
-        'argon2_time_cost = 1\nargon2_memory_kib = 256\nargon2_parallelism = 1\n')
+        f'database_url = "{url}"\nmaster_key_file = "{target / "master.key"}"\ndata_dir = "{target}"\n' + LIGHT_TOML)
     return target / "appliance.toml"
 
 
+@pytest.mark.fresh_database
 def test_attack_everything_it_holds_but_no_password_or_case_key_opens_no_report(
         backend: str, ctx: AppContext, services: Services, full_case: tuple[Receipt, dict[str, str]],
         tmp_path: Path) -> None:

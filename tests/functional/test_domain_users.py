@@ -29,6 +29,9 @@ from appliance.users.sessions import SessionLimits
 from tests.functional.conftest import STAFF_PASSWORD, Org, ServicesOpener
 from tests.support import FrozenClock
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 EMAIL = "Officer@Example.com"
 _clients = itertools.count()
 
@@ -129,6 +132,7 @@ def login_failures_logged(services: Services) -> int:
         AuditEvent.action == "login.failed")).scalar_one())
 
 
+@pytest.mark.fresh_database
 def test_failures_lock_the_account_for_the_failing_client_only(
         services: Services, settings: Settings, clock: FrozenClock, officer: User,
         other_services: ServicesOpener) -> None:
@@ -321,6 +325,7 @@ def test_wrong_second_factor_codes_lock_the_account(
 
 
 # --- rehash, disable, reset -----------------------------------------------------------------------------
+@pytest.mark.fresh_database
 def test_login_rehashes_when_argon2_parameters_change(
         services: Services, ctx: AppContext, officer: User, other_services: ServicesOpener) -> None:
     old_hash = officer.password_hash
@@ -510,6 +515,7 @@ def throttle_failures(ctx: AppContext, key: bytes) -> int:
         return int(session.execute(sa.select(Throttle.failures).where(Throttle.key_hash == key)).scalar_one())
 
 
+@pytest.mark.fresh_database
 def test_concurrent_failures_are_all_counted(backend: str, ctx: AppContext, services: Services,
                                             other_services: ServicesOpener) -> None:
     """Two requests failing at once must both count, or parallel guessing outruns the lockout."""
@@ -550,6 +556,7 @@ def test_concurrent_failures_are_all_counted(backend: str, ctx: AppContext, serv
     assert throttle_failures(ctx, key) == 3
 
 
+@pytest.mark.fresh_database
 def test_simultaneous_first_failures_both_count(backend: str, ctx: AppContext, services: Services) -> None:
     """Two requests failing for a key nobody has failed before: the second insert meets the
     first one's row; it must count, not crash with a unique violation."""

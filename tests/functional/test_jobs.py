@@ -22,6 +22,9 @@ from tests.functional.backup_support import MARKER
 from tests.functional.conftest import Inbox, Org, ReportFactory, StaffFactory
 from tests.support import FrozenClock
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 
 def counting_specs(ctx: AppContext, calls: list[str], fail: str | None = None) -> dict[str, JobSpec]:
     def make(name: str):  # type: ignore[no-untyped-def]
@@ -35,6 +38,7 @@ def counting_specs(ctx: AppContext, calls: list[str], fail: str | None = None) -
     return {name: dataclasses.replace(spec, run=make(name)) for name, spec in job_specs(ctx.settings).items()}
 
 
+@pytest.mark.fresh_database
 def test_two_schedulers_only_the_lease_holder_runs_jobs(ctx: AppContext, clock: FrozenClock) -> None:
     calls: list[str] = []
     first = Scheduler(ctx, "host-a:1", counting_specs(ctx, calls))
@@ -51,6 +55,7 @@ def test_two_schedulers_only_the_lease_holder_runs_jobs(ctx: AppContext, clock: 
     assert first.acquire() is False
 
 
+@pytest.mark.fresh_database
 def test_failed_runs_are_recorded_and_counted(ctx: AppContext, clock: FrozenClock) -> None:
     calls: list[str] = []
     scheduler = Scheduler(ctx, "host-a:1", counting_specs(ctx, calls, fail="backup-full"))
@@ -62,6 +67,7 @@ def test_failed_runs_are_recorded_and_counted(ctx: AppContext, clock: FrozenCloc
     assert status.last_error == "backup: site offsite: connection refused"
 
 
+@pytest.mark.fresh_database
 def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock) -> None:
     calls: list[str] = []
     scheduler = Scheduler(ctx, "host-a:1", counting_specs(ctx, calls))
@@ -79,6 +85,7 @@ def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock
     assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
 
 
+@pytest.mark.fresh_database
 def test_deadline_reminders_name_the_case_never_its_content(
         ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory, clock: FrozenClock,
         inbox: tuple[Inbox, int], caplog: pytest.LogCaptureFixture) -> None:
@@ -113,6 +120,7 @@ def test_deadline_reminders_name_the_case_never_its_content(
     assert MARKER not in caplog.text
 
 
+@pytest.mark.fresh_database
 def test_new_report_notices_reach_exactly_the_key_holders_once_without_content(
         ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory, make_staff: StaffFactory,
         inbox: tuple[Inbox, int]) -> None:

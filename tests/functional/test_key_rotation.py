@@ -26,8 +26,11 @@ from tests.functional.keys_support import (
     legacy_case_text,
     person_name,
 )
-from tests.functional.test_web_metrics import series
+from tests.web import series
 from webapp.metrics import AppMetrics
+
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
 
 NAMES = [f"Person {n}" for n in range(7)]
 

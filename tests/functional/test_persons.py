@@ -27,6 +27,9 @@ from appliance.users.models import Membership, User
 from tests.functional.conftest import STAFF_PASSWORD, Org, ReaderFactory, ReportFactory, StaffFactory, copy_database
 from tests.support import FrozenClock, pg_drop
 
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
+
 MARKER = "Zq7-PERSON-MARKER"
 EMAIL = "Kim.Larsson@Example.COM"
 
@@ -256,6 +259,7 @@ def database_copy(backend: str, ctx: AppContext, services: Services,
     return copy
 
 
+@pytest.mark.fresh_database
 def test_a_copy_of_the_database_from_before_the_erasure_cannot_decrypt_the_person(
         services: Services, org_a: Org, make_staff: StaffFactory,
         database_copy: Callable[[], AbstractContextManager[Services]]) -> None:
@@ -280,6 +284,7 @@ def test_a_copy_of_the_database_from_before_the_erasure_cannot_decrypt_the_perso
         assert not any(match.person_id == i for i in old.ctx.vault.person_ids())
 
 
+@pytest.mark.fresh_database
 def test_retention_keeps_the_person_record_and_the_sweep_shreds_orphaned_shares(
         services: Services, org_a: Org, file_report: ReportFactory, clock: FrozenClock) -> None:
     first, second = file_report(org_a), file_report(org_a)

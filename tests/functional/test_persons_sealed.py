@@ -39,7 +39,11 @@ from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier,
 from appliance.persons.service import PersonDetails, clean_details
 from appliance.services import Services
 from tests.functional.conftest import Org, ReaderFactory, ReportFactory, copy_database
+from tests.light import LIGHT_TOML
 from tests.support import FrozenClock, install_escrow, pg_admin, pg_drop, pg_url
+
+# One session each, in a transaction rolled back at the end (tests/conftest.py).
+pytestmark = pytest.mark.one_session
 
 PASSPHRASE = "orchid tundra lantern basalt quiver"
 NAME, EMAIL, NATIONAL_ID = "Zelda Q7-SEALED-NAME", "zelda.q7sealed@example.com", "Q7SEALED1234"
@@ -76,7 +80,7 @@ def copy_installation_with_vault(backend: str, ctx: AppContext, target: Path) ->
         vault_line = f'vault_database_url = "{pg_url(name)}"\n'
     (target / "appliance.toml").write_text(
         f'database_url = "{url}"\nmaster_key_file = "{target / "master.key"}"\ndata_dir = "{target}"\n{vault_line}'
-        'argon2_time_cost = 1\nargon2_memory_kib = 256\nargon2_parallelism = 1\n')
+        + LIGHT_TOML)
     return target / "appliance.toml"
 
 
@@ -102,6 +106,7 @@ def _mentions(texts: set[str], value: uuid.UUID) -> bool:
     return any(form in text for text in texts for form in forms) or value.bytes.hex() in "".join(texts)
 
 
+@pytest.mark.fresh_database
 def test_with_every_server_held_key_and_file_no_named_person_opens_and_none_is_tied_to_a_case(
         backend: str, ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory,
         tmp_path: Path) -> None:
@@ -170,6 +175,7 @@ def test_with_every_server_held_key_and_file_no_named_person_opens_and_none_is_t
         assert marker.lower() not in everything
 
 
+@pytest.mark.fresh_database
 def test_the_logbook_reads_the_same_whether_the_case_named_someone_new_or_known(
         ctx: AppContext, services: Services, org_a: Org, file_report: ReportFactory) -> None:
     first, second = file_report(org_a).case_id, file_report(org_a).case_id
@@ -294,6 +300,7 @@ def database_copy(backend: str, ctx: AppContext, services: Services,
     return copy
 
 
+@pytest.mark.fresh_database
 def test_erasure_shreds_the_entry_in_every_case_and_in_a_copy_from_before_even_with_the_case_key(
         services: Services, org_a: Org, file_report: ReportFactory,
         database_copy: Callable[[], AbstractContextManager[Services]]) -> None:

@@ -39,11 +39,10 @@ from appliance.db import create_engine_for_url
 from appliance.ephemeral.store import FILE_NAME, row_name
 from appliance.keys.secrets import VAULT_FILE
 from appliance.operations.backups import backup_service
-from appliance.services import Services
 from appliance.settings import Settings
 from tests.functional.pgcluster import private_cluster
-from tests.functional.test_web_world import PASSWORD, World, build_world
-from tests.support import FrozenClock, Templates, make_settings, migrate, pg_drop, pg_new
+from tests.functional.world import PASSWORD, World
+from tests.support import Templates, make_settings, migrate, pg_drop, pg_new
 from tests.web import CASE_KEY
 
 SUBNET = [f"127.0.0.{n}" for n in range(256)]
@@ -78,10 +77,6 @@ def settings(backend: str, templates: Templates, tmp_path: Path) -> Iterator[Set
     finally:
         pg_drop(vault.rsplit("/", 1)[1])
 
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 # --- what the attacker computes -----------------------------------------------------------------

@@ -25,7 +25,7 @@ from appliance.cases.reporting import ReportForm
 from appliance.cases.service import QueueFilter
 from appliance.migrations import runner
 from appliance.tenants.models import EscrowKey
-from tests.functional.test_cli import PASSWORD, Appliance, in_process
+from tests.functional.console import PASSWORD, Appliance, in_process
 from tests.support import pg_admin, pg_drop, pg_url, principal, start_reader_list
 
 BEFORE = "b38a3b0"  # main before issue 12: sealed keys with unauthenticated recipients

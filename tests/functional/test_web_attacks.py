@@ -3,7 +3,6 @@ missing headers, open redirects and administrators overreaching (DESIGN: securit
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import re
@@ -17,16 +16,17 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
 from appliance.actors import CLI, Role
-from appliance.context import AppContext, build_context
+from appliance.context import AppContext
 from appliance.crypto import totp
 from appliance.crypto.case_keys import new_case_key
 from appliance.services import Services
 from appliance.users.models import User
-from tests.functional.test_web_world import (
+from tests.functional.world import (
     PASSWORD,
     Staff,
     World,
-    build_world,
+    app_with,
+    assert_hardened,
     calls,
     content_counts,
     count,
@@ -37,38 +37,10 @@ from tests.functional.test_web_world import (
 )
 from tests.support import FrozenClock, principal, start_reader_list
 from tests.web import Browser, file, sign_in
-from webapp import FORM_OVERHEAD, create_app
+from webapp import FORM_OVERHEAD
 
 STAFF_COOKIE = "appliance-staff"
 REPORTER_COOKIE = "appliance-reporter"
-
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
-
-
-def app_with(ctx: AppContext, clock: FrozenClock, **overrides: object) -> Iterator[Flask]:
-    """A second app on the same database with other settings."""
-    other = build_context(dataclasses.replace(ctx.settings, **overrides), clock=clock)  # type: ignore[arg-type]
-    application = create_app(other)
-    application.config["TESTING"] = True
-    yield application
-    other.close()
-
-
-def assert_hardened(response: TestResponse, *, page: bool = True) -> None:
-    headers = response.headers
-    where = f"{response.request.method} {response.request.path} ({response.status_code})"
-    csp = headers.get("Content-Security-Policy", "")
-    assert "default-src 'self'" in csp or "default-src 'none'" in csp, where
-    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, where
-    assert "frame-ancestors 'none'" in csp or "sandbox" in csp, where
-    assert headers.get("X-Frame-Options") == "DENY", where
-    assert headers.get("X-Content-Type-Options") == "nosniff", where
-    assert headers.get("Referrer-Policy") == "no-referrer", where
-    if page:
-        assert "no-store" in headers.get("Cache-Control", ""), where
 
 
 def cookie(browser: Browser, name: str) -> str | None:

@@ -18,19 +18,19 @@ import sqlalchemy as sa
 from werkzeug.test import TestResponse
 
 from appliance.actors import CLI, Role
-from appliance.audit.models import AuditEvent
 from appliance.cases.models import Case, CaseKeySeal
 from appliance.context import AppContext
 from appliance.readers.service import Signer
 from appliance.services import Services
 from appliance.users.models import Membership, User, WebSession
-from tests.functional.test_web_privacy import LOGGERS, Markers
-from tests.functional.test_web_world import (
+from tests.functional.world import (
+    LOGGERS,
     PASSWORD,
     Filed,
+    Markers,
     Staff,
     World,
-    build_world,
+    audit_details,
     content_counts,
     count,
     is_redirect_to,
@@ -47,11 +47,6 @@ NOT_SHARED = "This case is not shared with you."
 KEY_RESET = "Your password was reset, so the key that opened this case is gone."
 NOT_UNLOCKED = "Your key is not unlocked in this session."
 WILL_LOSE = "This user will lose access to the cases shared with them"
-
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 @pytest.fixture
@@ -102,15 +97,6 @@ def cookie(browser: Browser, name: str) -> str:
     held = browser.client.get_cookie(name)
     assert held is not None
     return held.value
-
-
-def audit_details(ctx: AppContext, action: str) -> list[str | None]:
-    with ctx.sessions() as session:
-        try:
-            return list(session.scalars(sa.select(AuditEvent.detail).where(AuditEvent.action == action)
-                                        .order_by(AuditEvent.seq)))
-        finally:
-            session.rollback()
 
 
 def case_ids(ctx: AppContext) -> set[uuid.UUID]:

@@ -17,19 +17,13 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from appliance.context import AppContext
-from appliance.services import Services
-from tests.functional.test_web_attacks import app_with, assert_hardened
-from tests.functional.test_web_world import World, build_world, count
+from tests.functional.world import World, app_with, assert_hardened, count
 from tests.support import FrozenClock
 from tests.web import Browser
 
 STORED = ("cases", "attachments", "attachment_chunks", "case_key_seals", "case_messages")
 MEGABYTE = 1_000_000
 
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 class CountingBody(io.BytesIO):

@@ -14,20 +14,15 @@ import pytest
 from appliance.actors import CLI, Role
 from appliance.services import Services
 from tests.support import principal, start_reader_list
-from tests.web import Browser, submit_report
+from tests.web import (
+    Browser,
+    series,
+    submit_report,
+)
 from webapp.metrics import AppMetrics
 from webapp.policy import policy_of
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
-
-
-def series(text: str) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
 
 
 def test_metrics_route_declares_the_monitoring_policy(app) -> None:  # type: ignore[no-untyped-def]

@@ -12,19 +12,13 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.reporting import ReportForm
-from appliance.context import AppContext
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
-from tests.functional.test_web_world import World, build_world, count
-from tests.support import FrozenClock
+from tests.functional.world import World, count
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 MARKER = "Pq4-WEB-PERSON"
 
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 def case_url(world: World) -> str:

@@ -10,12 +10,9 @@ import pytest
 from werkzeug.test import TestResponse
 
 from appliance.actors import Role
-from appliance.context import AppContext
-from appliance.services import Services
-from tests.functional.test_web_world import (
+from tests.functional.world import (
     Call,
     World,
-    build_world,
     calls,
     fill_values,
     is_redirect_to,
@@ -23,7 +20,6 @@ from tests.functional.test_web_world import (
     policy_for,
     routes_without_policy,
 )
-from tests.support import FrozenClock
 from tests.web import Browser
 from webapp.policy import POLICIES, required_role
 
@@ -44,10 +40,6 @@ def permitted(policy: str, role: Role) -> bool:
     needed = required_role(policy)
     return needed is None or needed == role
 
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 # --- declarations -------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,23 +23,11 @@ from appliance.actors import Role
 from appliance.context import AppContext
 from appliance.crypto.case_keys import new_case_key
 from appliance.services import Services
-from tests.functional.test_web_world import PASSWORD, make_org
+from tests.functional.world import LOGGERS, PASSWORD, Markers, make_org
 from tests.support import FrozenClock
 from tests.web import CASE_KEY, Browser, file, sign_in
 
 REPORTER_ADDR = "203.0.113.77"
-LOGGERS = ("", "appliance", "appliance.audit", "webapp", "flask.app", "werkzeug", "sqlalchemy", "flask_wtf")
-
-
-class Markers:
-    """One unique, searchable marker per place a reporter or handler can write."""
-
-    def __init__(self) -> None:
-        self.run = uuid.uuid4().hex[:8]
-        self.all: dict[str, str] = {}
-
-    def __getitem__(self, place: str) -> str:
-        return self.all.setdefault(place, f"mk{self.run}{place.replace('-', '')}{uuid.uuid4().hex[:6]}")
 
 
 @pytest.fixture

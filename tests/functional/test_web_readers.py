@@ -7,32 +7,25 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
 import sqlalchemy as sa
 
 from appliance.actors import CLI, Role
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.services import Services
-from tests.functional.test_web_case_access import audit_details
-from tests.functional.test_web_world import (
+from tests.functional.world import (
     PASSWORD,
     Staff,
     World,
-    build_world,
+    audit_details,
     count,
     is_redirect_to,
     make_staff,
     scalar,
 )
-from tests.support import FrozenClock
 from tests.web import Browser, sign_in, submit_report
 
 FINGERPRINT = re.compile(r'data-testid="my-fingerprint">\s*<p>[^<]*<code class="secret">([0-9A-F ]{39})</code>')
 
-
-@pytest.fixture
-def world(app, ctx, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 def pending_ids(world: World, tenant_id: uuid.UUID) -> list[uuid.UUID]:

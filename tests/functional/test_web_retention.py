@@ -14,16 +14,11 @@ from appliance.context import AppContext
 from appliance.operations.retention_run import run_retention
 from appliance.retention.models import LegalHold, RetentionPolicy
 from appliance.services import Services
-from tests.functional.test_web_world import World, build_world, count
-from tests.support import FrozenClock
+from tests.functional.world import World, count
 from tests.web import Browser
 
 XSS = '<script>alert("hold")</script><img src=x onerror=alert(1)>'
 
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 def page(slug: str, suffix: str = "") -> str:

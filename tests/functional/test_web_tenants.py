@@ -8,31 +8,24 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from werkzeug.test import TestResponse
 
 from appliance.actors import Role
 from appliance.context import AppContext
 from appliance.services import Services
-from tests.functional.test_web_world import (
+from tests.functional.world import (
     Filed,
     World,
-    build_world,
     content_counts,
     count,
     is_redirect_to,
     make_staff,
     scalar,
 )
-from tests.support import FrozenClock
 from tests.web import Browser
 
 ACCOUNT_ACTIONS = ("disable", "enable", "reset-2fa", "reset-password")
 
-
-@pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, ctx, services, clock)
 
 
 def leaks(response: TestResponse, *cases: Filed, typed: str = "") -> list[str]:

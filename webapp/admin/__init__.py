@@ -1,0 +1,15 @@
+"""Administration under /admin/: users and roles, categories, the reader list, retention.
+Each route module declares its routes; build_blueprint registers them."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from webapp.admin import readers, retention, views
+
+
+def build_blueprint() -> Blueprint:
+    blueprint = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+    for module in (views, readers, retention):
+        module.routes.register_on(blueprint)
+    return blueprint

@@ -9,6 +9,7 @@ from wtforms.validators import InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from appliance.actors import Role
+from webapp.choices import plain_choices
 
 
 class CheckboxesField(SelectMultipleField):
@@ -19,12 +20,12 @@ class CheckboxesField(SelectMultipleField):
 class NewUserForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[InputRequired(), Length(max=254)])
     roles = CheckboxesField(_l("Roles"), validators=[InputRequired(message=_l("Choose at least one role."))],
-                            choices=[r.value for r in Role])
+                            choices=plain_choices(r.value for r in Role))
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[r.value for r in Role])
-    action = SelectField(_l("Action"), choices=["grant", "revoke"])
+    role = SelectField(_l("Role"), choices=plain_choices(r.value for r in Role))
+    action = SelectField(_l("Action"), choices=plain_choices(["grant", "revoke"]))
 
 
 class CategoryForm(FlaskForm):
@@ -34,7 +35,7 @@ class CategoryForm(FlaskForm):
 class ProposeReaderForm(FlaskForm):
     # The domain checks the id (an active handler of this tenant with a bound key).
     user = SelectField(_l("Handler"), choices=[], validate_choice=False)
-    receives = SelectField(_l("New reports"), choices=["yes", "no"])  # labelled by propose_form()
+    receives = SelectField(_l("New reports"), choices=plain_choices(["yes", "no"]))  # labelled by propose_form()
 
 
 def propose_form(empty: bool = False) -> ProposeReaderForm:

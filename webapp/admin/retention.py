@@ -1,6 +1,6 @@
 """Administration: the tenant's retention policy, its legal holds and what the next run deletes.
 
-Routes on the admin blueprint (imported by webapp/__init__.py before it registers the blueprint).
+Routes on the admin blueprint (webapp/admin/__init__.py registers them).
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from appliance.retention.service import (
     MIN_UNACKNOWLEDGED_CASE_DAYS,
 )
 from appliance.tenants.models import Tenant
-from webapp.admin.views import _tenant, blueprint
+from webapp.admin.desk import AdminDesk
+from webapp.choices import plain_choices
 from webapp.policy import access
-from webapp.requestctx import app_context, commit, services
+from webapp.requestctx import app_context
+from webapp.routes import RouteTable
 
+routes = RouteTable()
 PREVIEW_LIMIT = 50  # references listed on the page; the count is always complete
 WHOLE_TENANT, ONE_CASE = "tenant", "case"
 DIGITS = re.compile(r"^[0-9]{1,6}$")
@@ -75,7 +78,7 @@ class PolicyForm(FlaskForm):
 class HoldForm(FlaskForm):
     # Plain values (labels in SCOPE_LABELS): tuple choices are deprecated in WTForms 3.3 and
     # SelectChoice does not exist before it.
-    scope = RadioField(_l("What the hold covers"), default=ONE_CASE, choices=[ONE_CASE, WHOLE_TENANT])
+    scope = RadioField(_l("What the hold covers"), default=ONE_CASE, choices=plain_choices([ONE_CASE, WHOLE_TENANT]))
     case_reference = StringField(_l("Case reference"), description=_l("For one case, e.g. 7KQ2-M9XD."),
                                  validators=[Length(max=20, message=_l("No case has a reference this long."))])
     reference = StringField(
@@ -96,63 +99,61 @@ class ReleaseForm(FlaskForm):
     hold_id = HiddenField(validators=[InputRequired()])
 
 
-@blueprint.route("/t/<slug>/retention", methods=["GET", "POST"])
+@routes.route("/t/<slug>/retention", methods=["GET", "POST"])
 @access("staff:admin")
 def retention(slug: str) -> tuple[str, int]:
     """The policy form (POST saves it), the holds, and a preview of the next run."""
-    desk = services()
-    tenant = _tenant(slug)
+    desk = AdminDesk.of_request()
+    tenant = desk.tenant(g.principal, slug)
     form = PolicyForm()
     notice = None
     if form.validate_on_submit():
         try:
-            desk.retention.set_policy(tenant.id, form.closed_case_days.data or 0, form.unacknowledged_case_days.data,
-                                      g.principal.actor)
+            with desk.attempt():
+                desk.retention.set_policy(tenant.id, form.closed_case_days.data or 0,
+                                          form.unacknowledged_case_days.data, g.principal.actor)
         except InvalidInput as exc:
-            desk.session.rollback()
             # The form checks the same bounds; this is the domain's word if they ever differ.
             unacknowledged = exc.field == "unacknowledged_case_days"
             field = form.unacknowledged_case_days if unacknowledged else form.closed_case_days
             field.errors = [_("Enter a number of days from %(min)s to %(max)s.", max=MAX_CASE_DAYS,
                               min=MIN_UNACKNOWLEDGED_CASE_DAYS if unacknowledged else MIN_CLOSED_CASE_DAYS)]
         else:
-            commit()
             notice = _("The retention policy has been saved. It applies from the next run.")
     if not form.is_submitted() or notice:
         return _page(tenant, notice=notice)  # the form shows the stored policy
     return _page(tenant, policy_form=form)
 
 
-@blueprint.post("/t/<slug>/retention/holds")
+@routes.post("/t/<slug>/retention/holds")
 @access("staff:admin")
 def place_hold(slug: str) -> tuple[str, int]:
-    desk = services()
-    tenant = _tenant(slug)
+    desk = AdminDesk.of_request()
+    tenant = desk.tenant(g.principal, slug)
     form = HoldForm()
     notice = None
     if form.validate_on_submit():
         case_reference = (form.case_reference.data or "").strip() if form.scope.data == ONE_CASE else None
         try:
-            desk.retention.place_hold(tenant.id, case_reference, form.reference.data or "", g.principal.actor)
+            with desk.attempt():
+                desk.retention.place_hold(tenant.id, case_reference, form.reference.data or "", g.principal.actor)
         except InvalidInput as exc:
-            desk.session.rollback()
             if exc.field == "case":
                 form.case_reference.errors = [_("No case of this organisation has this reference.")]
             else:
                 form.reference.errors = [_("Enter a matter or file number of at most 80 characters, not a name or "
                                            "an e-mail address.")]
         else:
-            commit()
             notice = _("The legal hold has been placed. What it covers is not deleted until it is released.")
             form = HoldForm(formdata=None)
     return _page(tenant, hold_form=form, notice=notice)
 
 
-@blueprint.post("/t/<slug>/retention/holds/release")
+@routes.post("/t/<slug>/retention/holds/release")
 @access("staff:admin")
 def release_hold(slug: str) -> tuple[str, int]:
-    desk = services()
-    tenant = _tenant(slug)
+    desk = AdminDesk.of_request()
+    tenant = desk.tenant(g.principal, slug)
     form = ReleaseForm()
     if not form.validate_on_submit():
         abort(400)
@@ -161,11 +162,10 @@ def release_hold(slug: str) -> tuple[str, int]:
     except ValueError:
         abort(400)
     try:
-        desk.retention.release_hold(hold_id, tenant.id, g.principal.actor)  # another tenant's hold: NotFound, 404
+        with desk.attempt():
+            desk.retention.release_hold(hold_id, tenant.id, g.principal.actor)  # another tenant's hold: NotFound, 404
     except Conflict:
-        desk.session.rollback()
         return _page(tenant, problem=_("This legal hold was already released."), status=409)
-    commit()
     return _page(tenant, notice=_("The legal hold has been released. What it covered is deleted at the next run "
                                   "once it is due."))
 
@@ -173,7 +173,7 @@ def release_hold(slug: str) -> tuple[str, int]:
 def _page(tenant: Tenant, policy_form: PolicyForm | None = None, hold_form: HoldForm | None = None,
           notice: str | None = None, problem: str | None = None, status: int | None = None) -> tuple[str, int]:
     """The whole page; a form that failed keeps its input and errors, the others start fresh."""
-    desk = services()
+    desk = AdminDesk.of_request()
     settings = app_context().settings
     policy = desk.retention.policy(tenant.id)
     if policy_form is None:
@@ -182,7 +182,6 @@ def _page(tenant: Tenant, policy_form: PolicyForm | None = None, hold_form: Hold
     hold_form = hold_form or HoldForm(formdata=None)
     holds = desk.retention.holds(tenant.id)
     due = desk.retention.due(app_context().clock(), tenant_id=tenant.id)
-    commit()
     failed = bool(policy_form.errors or hold_form.errors)
     return render_template(
         "admin/retention.html", tenant=tenant, policy=policy, policy_form=policy_form, hold_form=hold_form,

@@ -11,19 +11,23 @@ from __future__ import annotations
 import uuid
 
 from flask import g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.actors import StaffPrincipal
 from appliance.errors import CaseLocked, InvalidInput, NotAReader, NotFound
 from webapp.errors import locked_message, page
-from webapp.handler.views import blueprint, render_case
+from webapp.handler.desk import HandlerDesk
+from webapp.handler.views import render_case
 from webapp.policy import access
-from webapp.requestctx import commit, services
+from webapp.routes import RouteTable
 from webapp.templating import category_label
 
+routes = RouteTable()
 
-@blueprint.post("/cases/<uuid:case_id>/access")
+
+@routes.post("/cases/<uuid:case_id>/access")
 @access("staff:handler")
 def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
     """Give a colleague of the case's organisation their own key to it."""
@@ -31,11 +35,11 @@ def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
         user_id = uuid.UUID(request.form.get("user", ""))  # CSRF was checked by CSRFProtect
     except ValueError:
         return render_case(case_id, access_error=_("Choose the handler to share the case with.")), 400
-    desk = services()
+    desk = HandlerDesk.of_request()
     try:
-        desk.cases.share(g.principal, case_id, user_id)
+        with desk.attempt():
+            desk.cases.share(g.principal, case_id, user_id)
     except NotAReader:
-        desk.session.rollback()
         return render_case(case_id, access_error=_(
             "This colleague is not a confirmed reader of this organisation (or has a new key no reader has "
             "confirmed yet). An administrator proposes them, a reader confirms it on the Readers page; then share "
@@ -43,58 +47,54 @@ def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
     except NotFound as exc:
         if exc.kind != "handler":
             raise
-        desk.session.rollback()
         return render_case(case_id, access_error=_("Choose an active handler of this organisation.")), 400
     except CaseLocked:
-        desk.session.rollback()
         if not desk.cases.can_read(g.principal, case_id):
             raise
         # Readable but not sealed yet: a case from before the upgrade, still under the server's key.
         return render_case(case_id, access_error=_(
             "This case still uses the server's old key, so it cannot be shared yet. Ask the system "
             "administrator to run “appliance keys seal-existing”.")), 400
-    commit()
     return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
 
 
-@blueprint.post("/cases/<uuid:case_id>/reporter-copy")
+@routes.post("/cases/<uuid:case_id>/reporter-copy")
 @access("staff:handler")
 def restore_reporter_copy(case_id: uuid.UUID) -> Response | tuple[str, int]:
     """Give the reporter of a case from before sealed keys their own copy back (a deliberate act:
     opening a case never adds a copy by itself)."""
-    desk = services()
+    desk = HandlerDesk.of_request()
     try:
-        desk.cases.restore_reporter_copy(g.principal, case_id)
+        with desk.attempt():
+            desk.cases.restore_reporter_copy(g.principal, case_id)
     except InvalidInput:
-        desk.session.rollback()
         return render_case(case_id, access_error=_("The reporter has no key waiting to be restored.")), 400
-    commit()
     return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
 
 
-@blueprint.post("/cases/<uuid:case_id>/access/<uuid:user_id>/revoke")
+@routes.post("/cases/<uuid:case_id>/access/<uuid:user_id>/revoke")
 @access("staff:handler")
 def revoke_access(case_id: uuid.UUID, user_id: uuid.UUID) -> Response | tuple[str, int]:
     """Withdraw a handler's key to the case (one's own too, while someone else keeps one)."""
-    desk = services()
+    desk = HandlerDesk.of_request()
     try:
-        desk.cases.unshare(g.principal, case_id, user_id)
+        with desk.attempt():
+            desk.cases.unshare(g.principal, case_id, user_id)
     except InvalidInput:
-        desk.session.rollback()
         return render_case(case_id, access_error=_(
             "This is the last handler who can open the case, so the access stays. Share the case with a "
             "colleague first.")), 400
-    commit()
     if user_id == g.principal.user_id:
         return redirect(url_for("handler.queue"), code=303)
     return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
 
 
-@blueprint.errorhandler(CaseLocked)
-def locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
-    """Any handler route on a case the user's key does not open: what may be known, and whom to ask."""
-    desk = services()
-    desk.session.rollback()  # a route may have changed the case before it needed the key
+@routes.errorhandler(CaseLocked)
+def locked(exc: CaseLocked) -> ResponseReturnValue:
+    """Any handler route on a case the user's key does not open: what may be known, and whom to ask.
+    Its answer rolls the request back (webapp/unit_of_work.py)."""
+    desk = HandlerDesk.of_request()
+    desk.rollback_now()  # a route may have changed the case before it needed the key: read without it
     principal: StaffPrincipal | None = g.get("principal")
     if principal is None:
         return _plain_locked(exc)
@@ -103,10 +103,9 @@ def locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
         holders = desk.cases.holders(principal, exc.case_id)
     except NotFound:
         return _plain_locked(exc)
-    tenant = desk.tenants.by_ids(frozenset({summary.tenant_id}))[0]
-    categories = {c.id: category_label(c.label) for c in desk.tenants.categories(tenant.id, include_inactive=True)}
+    tenant = desk.tenant_by_id(summary.tenant_id)
+    categories = {c.id: category_label(c.label) for c in desk.all_categories(tenant.id)}
     handlers = {u.id: u.email for u in desk.users.handlers_of(tenant.id)}
-    commit()
     # Only colleagues who can still act on it: a current copy, and still an active handler here.
     can_open = sorted(handlers[h.user_id] for h in holders
                       if h.current and h.user_id != principal.user_id and h.user_id in handlers)
@@ -115,5 +114,5 @@ def locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
                            can_open=can_open), 403
 
 
-def _plain_locked(exc: CaseLocked):  # type: ignore[no-untyped-def]
+def _plain_locked(exc: CaseLocked) -> ResponseReturnValue:
     return page(403, _("You cannot open this case"), locked_message(exc.reason))

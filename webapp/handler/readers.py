@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, g, redirect, render_template, url_for
+from flask import g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -18,73 +18,68 @@ from appliance.actors import Role
 from appliance.crypto.sealing import public_key_of
 from appliance.crypto.signing import key_fingerprint, show_fingerprint, signing_public, signing_seed
 from appliance.errors import AccessDenied, Conflict, KeyBindingInvalid, NotAReader, NotFound
-from appliance.readers.overview import overview
 from appliance.readers.service import Signer
-from appliance.tenants.models import Tenant
+from webapp.handler.desk import HandlerDesk
 from webapp.handler.forms import PostForm
-from webapp.handler.views import blueprint
 from webapp.policy import access
-from webapp.requestctx import commit, services
+from webapp.routes import RouteTable
+
+routes = RouteTable()
 
 
-@blueprint.get("/readers")
+@routes.get("/readers")
 @access("staff:handler")
 def readers() -> str:
     return _render()
 
 
-@blueprint.post("/readers/<slug>/start")
+@routes.post("/readers/<slug>/start")
 @access("staff:handler")
 def start_list(slug: str) -> Response | tuple[str, int]:
-    desk = services()
-    tenant = _tenant(slug)
+    desk = HandlerDesk.of_request()
+    tenant = desk.tenant(g.principal, slug)
     try:
-        desk.readers.request_start(tenant.id, g.principal)
+        with desk.attempt():
+            desk.readers.request_start(tenant.id, g.principal)
     except (Conflict, KeyBindingInvalid, NotAReader):
-        desk.session.rollback()
         return _render(error=(slug, _("The list cannot be started now: it was started meanwhile, or your key is "
                                       "not unlocked in this session (sign out and in again)."))), 400
-    commit()
     return redirect(url_for("handler.readers", _anchor=f"t-{slug}"), code=303)
 
 
-@blueprint.post("/readers/<slug>/changes/<uuid:change_id>/<any('confirm', 'reject'):decision>")
+@routes.post("/readers/<slug>/changes/<uuid:change_id>/<any('confirm', 'reject'):decision>")
 @access("staff:handler")
 def decide(slug: str, change_id: uuid.UUID, decision: str) -> Response | tuple[str, int]:
     """Confirm (sign the new list with my key) or reject a pending change."""
-    desk = services()
-    tenant = _tenant(slug)
+    desk = HandlerDesk.of_request()
+    tenant = desk.tenant(g.principal, slug)
     try:
-        if decision == "confirm":
-            desk.readers.confirm(tenant.id, change_id, Signer.user(g.principal), g.principal.actor)
-        else:
-            desk.readers.decline(tenant.id, change_id, g.principal)
+        # A stale change (Conflict) keeps what the decision marked (e.g. superseded); the list stays as it was.
+        with desk.attempt(keep=(Conflict, KeyBindingInvalid)):
+            if decision == "confirm":
+                desk.readers.confirm(tenant.id, change_id, Signer.user(g.principal), g.principal.actor)
+            else:
+                desk.readers.decline(tenant.id, change_id, g.principal)
     except NotFound:
         raise
     except NotAReader:
-        desk.session.rollback()
         return _render(error=(slug, _("Only a reader on the list, signed in with the key the list holds, can "
                                       "decide this."))), 403
     except AccessDenied:
-        desk.session.rollback()
         return _render(error=(slug, _("You cannot confirm a change to your own key: another reader does."))), 403
     except (Conflict, KeyBindingInvalid) as exc:
-        # Keep what the decision marked (e.g. superseded) but nothing else: the list stays as it was.
-        commit()
         message = (_("The keys of this change are not bound to their owner: they were changed outside the "
                      "appliance. Reject it and tell the compliance lead.") if isinstance(exc, KeyBindingInvalid)
                    else _("This change no longer applies: the list or the user's key changed since it was "
                           "proposed."))
         return _render(error=(slug, message)), 409
-    commit()
     return redirect(url_for("handler.readers", _anchor=f"t-{slug}"), code=303)
 
 
 def _render(error: tuple[str, str] | None = None) -> str:
-    desk = services()
+    desk = HandlerDesk.of_request()
     tenants = desk.tenants.by_ids(g.principal.tenants_with(Role.HANDLER))
-    sections = [(tenant, overview(desk.readers, desk.users, tenant.id)) for tenant in tenants]
-    commit()
+    sections = [(tenant, desk.reader_overview(tenant.id)) for tenant in tenants]
     mine = None
     if g.principal.private_key is not None:
         private = g.principal.private_key
@@ -92,9 +87,3 @@ def _render(error: tuple[str, str] | None = None) -> str:
     return render_template("handler/readers.html", sections=sections, mine=mine, error=error, post=PostForm(),
                            me=g.principal.user_id)
 
-
-def _tenant(slug: str) -> Tenant:
-    tenant = services().tenants.by_slug(slug)
-    if not g.principal.has(tenant.id, Role.HANDLER):
-        abort(404)
-    return tenant

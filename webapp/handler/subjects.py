@@ -16,43 +16,43 @@ from werkzeug.wrappers import Response
 
 from appliance.errors import AlreadyNamed, InvalidInput
 from appliance.persons.service import clean_details
+from webapp.handler.desk import HandlerDesk
 from webapp.handler.forms import person_form
-from webapp.handler.views import blueprint, render_case
+from webapp.handler.views import render_case
 from webapp.policy import access
-from webapp.requestctx import commit, services
+from webapp.routes import RouteTable
+
+routes = RouteTable()
 
 
-@blueprint.post("/cases/<uuid:case_id>/persons")
+@routes.post("/cases/<uuid:case_id>/persons")
 @access("staff:handler")
 def add_person(case_id: uuid.UUID) -> Response | tuple[str, int]:
     """Name a person in the case; the same e-mail or national ID finds the same person record
     (for erasure), but the case shows only what was typed in it."""
     form = person_form()
     if form.validate_on_submit():
-        desk = services()
+        desk = HandlerDesk.of_request()
         try:
-            details = clean_details(form.name.data, form.email.data, form.national_id.data)
-            desk.case_subjects.add(g.principal, case_id, details, form.role.data or "")
+            with desk.attempt():
+                details = clean_details(form.name.data, form.email.data, form.national_id.data)
+                desk.case_subjects.add(g.principal, case_id, details, form.role.data or "")
         except AlreadyNamed as exc:
-            desk.session.rollback()
             getattr(form, exc.field, form.email).errors = [
                 _("This person is already named in the case (with the same e-mail address or national ID).")]
         except InvalidInput as exc:
-            desk.session.rollback()
             target = getattr(form, exc.field, form.name)
             target.errors = [_field_error(exc.field)]
         else:
-            commit()
             return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
     return render_case(case_id, person_form=form), 400
 
 
-@blueprint.post("/cases/<uuid:case_id>/persons/<uuid:entry_id>/remove")
+@routes.post("/cases/<uuid:case_id>/persons/<uuid:entry_id>/remove")
 @access("staff:handler")
 def remove_person(case_id: uuid.UUID, entry_id: uuid.UUID) -> Response:
     """Take a person off the case (CSRF was checked by CSRFProtect)."""
-    services().case_subjects.remove(g.principal, case_id, entry_id)
-    commit()
+    HandlerDesk.of_request().case_subjects.remove(g.principal, case_id, entry_id)
     return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
 
 

@@ -1,10 +1,10 @@
-"""The handler app /staff/: work queue and case pages (sign-in lives in auth.py)."""
+"""The handler app /staff/: work queue and case pages (sign-in lives in auth.py, the blueprint in __init__.py)."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -12,8 +12,8 @@ from appliance.actors import Role
 from appliance.cases.service import QueueFilter
 from appliance.cases.workflow import TRANSITIONS, Outcome, Status
 from appliance.errors import AuthenticationFailed, InvalidInput
-from appliance.services import Services
 from appliance.tenants.models import Tenant
+from webapp.handler.desk import AccountDesk, HandlerDesk
 from webapp.handler.forms import (
     ROLE_LABELS,
     AssignForm,
@@ -27,14 +27,14 @@ from webapp.handler.forms import (
 )
 from webapp.handler.forms import person_form as new_person_form
 from webapp.policy import access
-from webapp.requestctx import commit, services
+from webapp.routes import RouteTable
 from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
 from webapp.uploads import download_response, uploads_from
 
-blueprint = Blueprint("handler", __name__, url_prefix="/staff", template_folder="templates")
+routes = RouteTable()
 
 
-@blueprint.get("/")
+@routes.get("/")
 @access("staff")
 def home() -> Response | str:
     if g.principal.has_any(Role.HANDLER):
@@ -44,12 +44,12 @@ def home() -> Response | str:
     return render_template("handler/home.html")
 
 
-@blueprint.get("/queue")
+@routes.get("/queue")
 @access("staff:handler")
 def queue() -> str:
-    desk = services()
+    desk = HandlerDesk.of_request()
     tenants = desk.tenants.by_ids(g.principal.tenants_with(Role.HANDLER))
-    categories = {c.id: c for t in tenants for c in desk.tenants.categories(t.id, include_inactive=True)}
+    categories = {c.id: c for t in tenants for c in desk.all_categories(t.id)}
     filters = QueueFilter(
         tenant_id=_uuid_arg("tenant"),
         status=request.args.get("status") if request.args.get("status") in STATUS_LABELS else None,
@@ -58,35 +58,34 @@ def queue() -> str:
         open_only=request.args.get("status") in (None, "", "open"),
     )
     rows = desk.cases.queue(g.principal, filters)
-    commit()
     return render_template("handler/queue.html", rows=rows, tenants={t.id: t for t in tenants},
                            categories=categories, filters=filters, status_labels=STATUS_LABELS,
                            emails=_emails(desk, tenants), logout=PostForm())
 
 
-@blueprint.get("/cases/<uuid:case_id>")
+@routes.get("/cases/<uuid:case_id>")
 @access("staff:handler")
 def case(case_id: uuid.UUID) -> str:
     return render_case(case_id)
 
 
-@blueprint.post("/cases/<uuid:case_id>/status")
+@routes.post("/cases/<uuid:case_id>/status")
 @access("staff:handler")
 def change_status(case_id: uuid.UUID) -> Response | tuple[str, int]:
     form = _status_form(Status.RECEIVED)
     form.status.choices = [(s.value, STATUS_LABELS[s.value]) for s in Status]
     if form.validate_on_submit():
+        desk = HandlerDesk.of_request()
         try:
-            services().cases.change_status(g.principal, case_id, form.status.data or "", form.outcome.data or "",
-                                           form.conclusions.data or "")
+            with desk.attempt():
+                desk.cases.change_status(g.principal, case_id, form.status.data or "", form.outcome.data or "",
+                                         form.conclusions.data or "")
         except InvalidInput as exc:
-            services().session.rollback()
             return render_case(case_id, status_form_error=_status_error(exc)), 400
-        commit()
     return redirect(url_for("handler.case", case_id=case_id), code=303)
 
 
-@blueprint.post("/cases/<uuid:case_id>/assign")
+@routes.post("/cases/<uuid:case_id>/assign")
 @access("staff:handler")
 def assign(case_id: uuid.UUID) -> Response | tuple[str, int]:
     raw = request.form.get("assignee", "")  # CSRF was checked by CSRFProtect before the view
@@ -94,70 +93,66 @@ def assign(case_id: uuid.UUID) -> Response | tuple[str, int]:
         assignee = uuid.UUID(raw) if raw else None
     except ValueError:
         abort(400)
+    desk = HandlerDesk.of_request()
     try:
-        services().cases.assign(g.principal, case_id, assignee)
+        with desk.attempt():
+            desk.cases.assign(g.principal, case_id, assignee)
     except InvalidInput:
-        services().session.rollback()
         return render_case(case_id, assign_error=_("Choose a handler of this organisation.")), 400
-    commit()
     return redirect(url_for("handler.case", case_id=case_id), code=303)
 
 
-@blueprint.post("/cases/<uuid:case_id>/messages")
+@routes.post("/cases/<uuid:case_id>/messages")
 @access("staff:handler")
 def post_message(case_id: uuid.UUID) -> Response | tuple[str, int]:
     form = MessageForm()
     if form.validate_on_submit():
+        desk = HandlerDesk.of_request()
         try:
-            services().cases.post_message(g.principal, case_id, form.body.data or "", uploads_from("attachments"),
-                                          is_feedback=bool(form.is_feedback.data))
+            with desk.attempt():
+                desk.cases.post_message(g.principal, case_id, form.body.data or "", uploads_from("attachments"),
+                                        is_feedback=bool(form.is_feedback.data))
         except InvalidInput:
-            services().session.rollback()
             form.body.errors = [_("Write a message or attach a file (at most 20,000 characters).")]
         else:
-            commit()
             return redirect(url_for("handler.case", case_id=case_id, _anchor="thread"), code=303)
     return render_case(case_id, message_form=form), 400
 
 
-@blueprint.post("/cases/<uuid:case_id>/notes")
+@routes.post("/cases/<uuid:case_id>/notes")
 @access("staff:handler")
 def add_note(case_id: uuid.UUID) -> Response | tuple[str, int]:
     form = NoteForm()
     if form.validate_on_submit():
-        services().cases.add_note(g.principal, case_id, form.body.data or "")
-        commit()
+        HandlerDesk.of_request().cases.add_note(g.principal, case_id, form.body.data or "")
         return redirect(url_for("handler.case", case_id=case_id, _anchor="notes"), code=303)
     return render_case(case_id, note_form=form), 400
 
 
-@blueprint.get("/cases/<uuid:case_id>/attachments/<uuid:attachment_id>")
+@routes.get("/cases/<uuid:case_id>/attachments/<uuid:attachment_id>")
 @access("staff:handler")
 def download(case_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
-    result = services().cases.download(g.principal, case_id, attachment_id)
-    commit()
+    result = HandlerDesk.of_request().cases.download(g.principal, case_id, attachment_id)
     return download_response(result)
 
 
-@blueprint.route("/account", methods=["GET", "POST"])
+@routes.route("/account", methods=["GET", "POST"])
 @access("staff")
 def account() -> str | tuple[str, int]:
-    desk = services()
+    desk = AccountDesk.of_request()
     form = PasswordChangeForm()
     done = False
     if form.validate_on_submit():
         try:
             desk.users.change_password(g.principal.user_id, form.current.data or "", form.new.data or "",
                                        g.principal.actor, keep_session=g.staff_session.id)
-        except AuthenticationFailed:
+        except AuthenticationFailed:  # the view's own 400 commits: the failure count and logbook entry stay
             form.current.errors = [_("The current password is wrong.")]
         except InvalidInput as exc:
             form.new.errors = [_("Choose a longer, less repetitive password.") if exc.field == "password" else str(exc)]
         else:
-            commit()
             done = True
     remaining = desk.users.remaining_recovery_codes(g.principal.user_id)
-    commit()
     status = 400 if form.errors else 200
     return render_template("handler/account.html", form=form, done=done, remaining=remaining,
                            email=desk.users.email_of(g.user), keys_reset_at=g.user.keys_reset_at), status
@@ -168,17 +163,16 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
                 status_form_error: str | None = None, assign_error: str | None = None,
                 access_error: str | None = None, person_form: PersonForm | None = None) -> str:
     """The case page; raises CaseLocked (answered by the locked page) when no key of the user opens it."""
-    desk = services()
+    desk = HandlerDesk.of_request()
     view = desk.cases.open_case(g.principal, case_id)
-    tenant = desk.tenants.by_ids(frozenset({view.tenant_id}))[0]
-    categories = {c.id: category_label(c.label) for c in desk.tenants.categories(tenant.id, include_inactive=True)}
+    tenant = desk.tenant_by_id(view.tenant_id)
+    categories = {c.id: category_label(c.label) for c in desk.all_categories(tenant.id)}
     handlers = desk.users.handlers_of(tenant.id)
     emails = {u.id: u.email for u in desk.users.users_in(frozenset({tenant.id}))}
     holders = sorted(desk.cases.holders(g.principal, case_id), key=lambda h: emails.get(h.user_id, ""))
     subjects = desk.case_subjects.list(g.principal, case_id)
     readers = desk.readers.confirmed_user_ids(tenant.id)
     reporter_copy_pending = desk.cases.reporter_copy_pending(g.principal, case_id)
-    commit()
     status_form = _status_form(Status(view.status))
     assign_form = AssignForm()
     assign_form.assignee.choices = [("", _("Nobody"))] + [(str(h.id), h.email) for h in handlers]
@@ -188,7 +182,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     grant_form.user.choices = [("", _("Choose…"))] + [(str(h.id), h.email) for h in handlers
                                                       if h.id not in current and h.id in readers]
     return render_template(
-        "handler/case.html", case=view, tenant=tenant, category=categories.get(view.category_id, "—"),
+        "handler/case.html", case=view, tenant=tenant,
+        category=categories.get(view.category_id, "—") if view.category_id else "—",
         emails=emails, status_form=status_form, status_form_error=status_form_error, assign_form=assign_form,
         assign_error=assign_error, message_form=message_form or MessageForm(formdata=None),
         note_form=note_form or NoteForm(formdata=None), logout=PostForm(), holders=holders,
@@ -220,11 +215,6 @@ def _uuid_arg(name: str) -> uuid.UUID | None:
         return None
 
 
-def _emails(desk: Services, tenants: list[Tenant]) -> dict[uuid.UUID, str]:
+def _emails(desk: HandlerDesk, tenants: list[Tenant]) -> dict[uuid.UUID, str]:
     return {u.id: u.email for u in desk.users.users_in(frozenset(t.id for t in tenants))}
 
-
-from webapp.handler import access as _access_routes  # noqa: E402,F401  (the access panel and the locked page)
-from webapp.handler import auth  # noqa: E402,F401  (registers the sign-in routes on the blueprint)
-from webapp.handler import readers as _reader_routes  # noqa: E402,F401  (who can read: the reader lists)
-from webapp.handler import subjects as _subject_routes  # noqa: E402,F401  (persons named in a case)

@@ -9,15 +9,11 @@ from __future__ import annotations
 import uuid
 
 from appliance.cases.reporting import ReportingService
-from appliance.services import Services
 from appliance.tenants.models import Category, Tenant
-from webapp.requestctx import services
+from webapp.desk import Desk
 
 
-class ReporterDesk:
-    def __init__(self, held: Services) -> None:
-        self._services = held
-
+class ReporterDesk(Desk):
     def tenant(self, slug: str) -> Tenant:
         return self._services.tenants.by_slug(slug)
 
@@ -39,12 +35,6 @@ class ReporterDesk:
     def end_session(self, token: str | None) -> None:
         self._services.web_sessions.destroy(token)
 
-    def commit(self) -> None:
-        self._services.session.commit()
-
-    def rollback(self) -> None:
-        self._services.session.rollback()
-
 
 def desk() -> ReporterDesk:
-    return ReporterDesk(services())
+    return ReporterDesk.of_request()

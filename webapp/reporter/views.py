@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import g, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -22,20 +23,21 @@ from webapp.policy import access
 from webapp.reporter.desk import desk
 from webapp.reporter.forms import FollowUpForm, ReplyForm, ReportForm, SignOutForm
 from webapp.requestctx import app_context
+from webapp.routes import RouteTable
 from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
 from webapp.templating import category_label
+from webapp.unit_of_work import unit_of_work
 from webapp.uploads import download_response, uploads_from
 
-blueprint = Blueprint("reporter", __name__, url_prefix="/r/<slug>", template_folder="templates")
+routes = RouteTable()
 
 
-@blueprint.get("/")
+@routes.get("/")
 @access("reporter")
 def portal(slug: str) -> str:
     reporter = desk()
     tenant = reporter.tenant(slug)
     accepting = reporter.reporting.accepting(tenant)
-    reporter.commit()
     return render_template("reporter/portal.html", tenant=tenant, accepting=accepting)
 
 
@@ -50,10 +52,10 @@ def admit_report_before_reading() -> None:
     try:
         g.report_admission = reporter.reporting.admit_report(tenant, client_address())
     finally:
-        reporter.commit()  # no transaction stays open (SQLite: no write lock) while the upload streams
+        unit_of_work().commit_now()  # no transaction stays open (SQLite: no write lock) while the upload streams
 
 
-@blueprint.route("/report", methods=["GET", "POST"])
+@routes.route("/report", methods=["GET", "POST"])
 @access("reporter")
 def report(slug: str) -> str | tuple[str, int]:
     reporter = desk()
@@ -67,22 +69,20 @@ def report(slug: str) -> str | tuple[str, int]:
         if not reporter.reporting.accepting(tenant):
             # Nobody could ever read a report filed now: say so before anything is written (or, on a
             # POST, keep what was written in the form so the reporter can copy it; nothing is stored).
-            reporter.rollback()
             return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
         if form.validate_on_submit():
             try:
-                receipt = reporter.reporting.submit(tenant, ReportData(
-                    category_id=uuid.UUID(form.category.data), what=form.what.data or "", when=form.when.data or "",
-                    where=form.where.data or "", people=form.people.data or "", contact=form.contact.data or "",
-                ), uploads_from("attachments"))
+                with reporter.attempt():
+                    receipt = reporter.reporting.submit(tenant, ReportData(
+                        category_id=uuid.UUID(form.category.data), what=form.what.data or "",
+                        when=form.when.data or "", where=form.where.data or "", people=form.people.data or "",
+                        contact=form.contact.data or "",
+                    ), uploads_from("attachments"))
             except InvalidInput as exc:
-                reporter.rollback()
                 getattr(form, exc.field, form.what).errors = [_field_error(exc)]
             except ChannelNotReady:
-                reporter.rollback()
                 return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
             else:
-                reporter.commit()
                 stored = True
                 return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key)
         if request.method == "POST":
@@ -96,7 +96,7 @@ def report(slug: str) -> str | tuple[str, int]:
             reporter.reporting.return_admission(admission)
 
 
-@blueprint.route("/follow-up", methods=["GET", "POST"])
+@routes.route("/follow-up", methods=["GET", "POST"])
 @access("reporter")
 def follow_up(slug: str) -> Response | tuple[str, int] | str:
     reporter = desk()
@@ -105,12 +105,10 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
     if form.validate_on_submit():
         try:
             opened = reporter.reporting.open_with_key(tenant, form.case_key.data or "", client_address())
-        except AuthenticationFailed:
-            reporter.commit()  # keep the failure count
+        except AuthenticationFailed:  # the view's own 400 commits: the failure count stays
             form.case_key.errors = [_("This case key was not recognised. Check it and try again.")]
         else:
             token = reporter.start_session(opened.case_id, opened.private_key)
-            reporter.commit()
             response = redirect(url_for("reporter.case", slug=slug), code=303)
             set_session_cookie(response, app_context().settings, "reporter", token)
             return response
@@ -118,18 +116,17 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
     return render_template("reporter/follow_up.html", tenant=tenant, form=form)
 
 
-@blueprint.get("/case")
+@routes.get("/case")
 @access("reporter-session")
 def case(slug: str) -> str:
     reporter = desk()
     tenant = reporter.tenant(slug)
     view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
-    reporter.commit()
     return render_template("reporter/case.html", tenant=tenant, case=view, form=ReplyForm(),
                            sign_out=SignOutForm())
 
 
-@blueprint.post("/case/reply")
+@routes.post("/case/reply")
 @access("reporter-session")
 def reply(slug: str) -> Response | tuple[str, int]:
     reporter = desk()
@@ -137,60 +134,56 @@ def reply(slug: str) -> Response | tuple[str, int]:
     form = ReplyForm()
     if form.validate_on_submit():
         try:
-            reporter.reporting.reply(tenant, g.reporter_case_id, g.reporter_key, form.body.data or "",
-                                     uploads_from("attachments"))
+            with reporter.attempt():
+                reporter.reporting.reply(tenant, g.reporter_case_id, g.reporter_key, form.body.data or "",
+                                         uploads_from("attachments"))
         except InvalidInput as exc:
-            reporter.rollback()
             form.body.errors = [_field_error(exc)]
         else:
-            reporter.commit()
             return redirect(url_for("reporter.case", slug=slug, _anchor="latest"), code=303)
     view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
-    reporter.commit()
     return render_template("reporter/case.html", tenant=tenant, case=view, form=form,
                            sign_out=SignOutForm()), 400
 
 
-@blueprint.get("/case/attachments/<uuid:attachment_id>")
+@routes.get("/case/attachments/<uuid:attachment_id>")
 @access("reporter-session")
 def download(slug: str, attachment_id: uuid.UUID) -> Response:
     reporter = desk()
     # While the reporter's key copy is pending (a migrated case) this is a 404: nothing to open yet.
     result = reporter.reporting.download(reporter.tenant(slug), g.reporter_case_id, g.reporter_key, attachment_id)
-    reporter.commit()
     return download_response(result)
 
 
-@blueprint.post("/case/sign-out")
+@routes.post("/case/sign-out")
 @access("reporter-session")
 def sign_out(slug: str) -> Response:
     reporter = desk()
     if SignOutForm().validate_on_submit():
         reporter.end_session(request.cookies.get(cookie_name(app_context().settings, "reporter")))
-        reporter.commit()
     response = make_response(redirect(url_for("reporter.portal", slug=slug), code=303))
     clear_session_cookie(response, app_context().settings, "reporter")
     return response
 
 
-@blueprint.errorhandler(RateLimited)
-def _rate_limited(exc: RateLimited):  # type: ignore[no-untyped-def]
+@routes.errorhandler(RateLimited)
+def _rate_limited(exc: RateLimited) -> ResponseReturnValue:
     return _refused(_("Too many reports right now"), _(
         "This channel has received too many reports from your connection, or from everyone, in a short "
         "time. Nothing you sent was read or stored. Please try again in %(minutes)s minute(s).",
         minutes=_minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
 
 
-@blueprint.errorhandler(LockedOut)
-def _locked_out(exc: LockedOut):  # type: ignore[no-untyped-def]
+@routes.errorhandler(LockedOut)
+def _locked_out(exc: LockedOut) -> ResponseReturnValue:
     return _refused(_("Too many attempts"), _(
         "For your protection, further attempts are paused. Try again in %(minutes)s minute(s).",
         minutes=_minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
 
 
-def _refused(title: str, message: str, retry_after: int):  # type: ignore[no-untyped-def]
+def _refused(title: str, message: str, retry_after: int) -> ResponseReturnValue:
     """429 in the organisation's reporter frame (the generic page when the slug names none)."""
-    desk().rollback()
+    desk().rollback_now()  # read the tenant without whatever the refused request wrote
     tenant: Tenant | None
     try:
         tenant = desk().tenant((request.view_args or {}).get("slug", ""))

@@ -17,8 +17,8 @@ from appliance.crypto.passwords import (
 )
 from appliance.errors import InvalidInput
 from appliance.settings import Settings
+from tests.light import LIGHT_ARGON2 as LIGHT
 
-LIGHT = Argon2Params(time_cost=1, memory_kib=256, parallelism=1)
 PASSWORD = "correct horse battery staple"
 
 

@@ -14,12 +14,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.escrow_file import read_escrow_file, read_public_file, write_escrow_files
 from appliance.crypto.fields import Place
-from appliance.crypto.passwords import Argon2Params, argon2id
+from appliance.crypto.passwords import argon2id
 from appliance.crypto.sealing import fingerprint, new_private_key, open_sealed, public_key_of, seal_to
 from appliance.crypto.signing import show_fingerprint
 from appliance.errors import DecryptionFailed, EscrowError, InvalidInput
-
-LIGHT = Argon2Params(time_cost=1, memory_kib=256, parallelism=1)
+from tests.light import LIGHT_ARGON2 as LIGHT
 
 
 def test_only_the_recipient_opens_a_box_and_only_in_its_context() -> None:

@@ -1,0 +1,312 @@
+"""The world the web tests play in: builders and helpers (no tests here).
+
+Two tenants (alpha, beta), one staff user per single role in alpha, a handler and an admin
+in beta, and reports with attachments, messages and notes in both, all made through the
+real services on the real database of the ``app``/``ctx``/``services``/``clock`` fixtures.
+Tests take the ``world`` fixture (tests/functional/conftest.py); test_web_world.py checks the
+world itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask, url_for
+from werkzeug.routing import Rule
+from werkzeug.routing.converters import AnyConverter
+from werkzeug.test import TestResponse
+
+from appliance.actors import CLI, Role
+from appliance.audit.models import AuditEvent
+from appliance.cases.attachments import Upload
+from appliance.cases.models import Attachment, Case
+from appliance.cases.reporting import ReportForm
+from appliance.context import AppContext, build_context
+from appliance.crypto import totp
+from appliance.persons.service import PersonDetails
+from appliance.services import Services
+from appliance.settings import Settings
+from tests.support import FrozenClock, add_reader, principal, start_reader_list
+from tests.web import Browser, sign_in
+from webapp import create_app
+from webapp.policy import policy_of
+from webapp.policy_guard import BUILTIN
+
+PASSWORD = "correct horse battery staple"
+ROLES = tuple(Role)
+CONTENT_TABLES = ("cases", "attachments", "attachment_chunks", "case_messages", "case_notes", "case_subjects")
+
+
+@dataclass(frozen=True)
+class Staff:
+    email: str
+    user_id: uuid.UUID
+    secret: str
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A report as the test knows it: ids, the case key and what was written."""
+
+    id: uuid.UUID
+    key: str
+    reference: str
+    what: str
+    attachment_id: uuid.UUID  # the reporter's file
+    attachment_name: str
+    reply_attachment_id: uuid.UUID  # a handler's file in the thread
+    note: str
+    subject_entry_id: uuid.UUID  # a person named in the case
+
+
+@dataclass(frozen=True)
+class Org:
+    slug: str
+    tenant_id: uuid.UUID
+    category_id: uuid.UUID
+    staff: dict[Role, Staff]
+
+
+@dataclass
+class World:
+    app: Flask
+    ctx: AppContext
+    clock: FrozenClock
+    alpha: Org
+    beta: Org
+    alpha_case: Filed
+    alpha_other_case: Filed
+    beta_case: Filed
+    target: Staff  # an alpha handler for administrators to act on
+    signed_in: dict[uuid.UUID, Browser] = field(default_factory=dict)
+
+    def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
+        browser = Browser(self.app)
+        browser.client.environ_base["REMOTE_ADDR"] = remote_addr
+        return browser
+
+    def staff_browser(self, staff: Staff) -> Browser:
+        """A browser signed in (password + TOTP over HTTP) as ``staff``; one per user."""
+        if staff.user_id not in self.signed_in:
+            browser = self.browser()
+            response = sign_in(browser, staff.email, PASSWORD, staff.secret, self.clock)
+            assert response.status_code == 303, browser.text()
+            self.signed_in[staff.user_id] = browser
+        return self.signed_in[staff.user_id]
+
+    def reporter_browser(self, org: Org, case: Filed, remote_addr: str = "192.0.2.10") -> Browser:
+        browser = self.browser(remote_addr)
+        response = browser.post(f"/r/{org.slug}/follow-up", {"case_key": case.key})
+        assert response.status_code == 303, browser.text()
+        return browser
+
+
+def make_staff(services: Services, clock: FrozenClock, grants: list[tuple[uuid.UUID, Role]],
+               email: str | None = None) -> Staff:
+    """A staff account with TOTP already enrolled (as the CLI and a first sign-in would leave it)."""
+    address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
+    user, enrolment = services.users.create_user(address, PASSWORD, grants, CLI, with_totp=True,
+                                                 chosen_by_user=True)
+    assert enrolment is not None
+    services.users.complete_enrolment(user.id, totp.current_code(enrolment.secret, clock()), "test-setup")
+    services.session.commit()
+    return Staff(address, user.id, enrolment.secret)
+
+
+def make_org(services: Services, clock: FrozenClock, slug: str, roles: tuple[Role, ...]) -> Org:
+    tenant = services.tenants.create_tenant(f"{slug.title()} Ltd", slug, CLI)
+    services.session.commit()
+    category = services.tenants.categories(tenant.id)[0]
+    staff = {role: make_staff(services, clock, [(tenant.id, role)], f"{role.value}@{slug}.example.com")
+             for role in roles}
+    # The handler is the first reader; the organisation's administrator (or a compliance lead made
+    # for it) confirms their fingerprint.
+    lead = staff.get(Role.ADMIN) or make_staff(services, clock, [(tenant.id, Role.ADMIN)], f"lead@{slug}.example.com")
+    start_reader_list(services, tenant.id, principal(services, staff[Role.HANDLER].user_id, PASSWORD),
+                      principal(services, lead.user_id, PASSWORD))
+    services.session.commit()
+    return Org(slug, tenant.id, category.id, staff)
+
+
+def file_case(services: Services, org: Org, label: str) -> Filed:
+    """A report with a file, a handler's answer with a file, and an internal note."""
+    what = f"{label} report text {uuid.uuid4().hex}"
+    name = f"{label}-evidence.pdf"
+    tenant = services.tenants.by_slug(org.slug)
+    receipt = services.reporting.submit(tenant, ReportForm(org.category_id, what, where=f"{label} warehouse"),
+                                        [Upload(name, "application/pdf", io.BytesIO(b"%PDF " + label.encode() * 50))])
+    handler_id = org.staff[Role.HANDLER].user_id
+    handler = services.users.principal(handler_id, services.users.unlock_private_key(handler_id, PASSWORD))
+    services.cases.post_message(handler, receipt.case_id, f"{label} handler answer",
+                                [Upload(f"{label}-answer.txt", "text/plain", io.BytesIO(b"answer " * 20))])
+    note = f"{label} internal note {uuid.uuid4().hex}"
+    services.cases.add_note(handler, receipt.case_id, note)
+    subject = services.case_subjects.add(handler, receipt.case_id,
+                                         PersonDetails(f"{label} person", f"{label}-person@example.com"), "concerned")
+    services.session.flush()
+    rows = {source: attachment_id for attachment_id, source in services.session.execute(
+        sa.select(Attachment.id, Attachment.source).where(Attachment.case_id == receipt.case_id))}
+    reference = services.session.get_one(Case, receipt.case_id).reference
+    services.session.commit()
+    return Filed(receipt.case_id, receipt.case_key, reference, what, rows["reporter"], name, rows["handler"], note,
+                 subject)
+
+
+def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenClock) -> World:
+    alpha = make_org(services, clock, "alpha", ROLES)
+    beta = make_org(services, clock, "beta", (Role.ADMIN, Role.HANDLER))
+    target = make_staff(services, clock, [(alpha.tenant_id, Role.HANDLER)], "target@alpha.example.com")
+    # A second reader who receives every new report: what administrators act on.
+    add_reader(services, alpha.tenant_id, principal(services, alpha.staff[Role.HANDLER].user_id, PASSWORD),
+               target.user_id)
+    world = World(app, ctx, clock, alpha, beta, file_case(services, alpha, "alpha"),
+                  file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
+    services.session.commit()
+    return world
+
+
+# --- reading the database between requests ------------------------------------------
+def scalar(ctx: AppContext, sql: str, **params: object) -> object:
+    """One value read in its own short transaction (SQLite's BEGIN IMMEDIATE would block the app)."""
+    with ctx.sessions() as session:
+        # Raw SQL needs the stored form of a GUID: 32 hex digits on SQLite, a uuid on PostgreSQL.
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        bound = {k: (v.hex if sqlite and isinstance(v, uuid.UUID) else v) for k, v in params.items()}
+        try:
+            return session.execute(sa.text(sql), bound).scalar()
+        finally:
+            session.rollback()
+
+
+def count(ctx: AppContext, table: str, where: str = "", **params: object) -> int:
+    return int(scalar(ctx, f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else ""),  # type: ignore[arg-type]
+                      **params))
+
+
+def content_counts(ctx: AppContext) -> dict[str, int]:
+    return {table: count(ctx, table) for table in CONTENT_TABLES}
+
+
+# --- looking at responses ---------------------------------------------------------------
+def location_path(response: TestResponse) -> str:
+    return urlsplit(response.headers.get("Location", "")).path
+
+
+def is_redirect_to(response: TestResponse, path: str) -> bool:
+    return response.status_code in (301, 302, 303, 307, 308) and location_path(response) == path
+
+
+def with_settings(settings: Settings, **overrides: object) -> Settings:
+    return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+# --- walking the URL map -------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    endpoint: str
+    method: str
+    url: str
+    policy: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} ({self.endpoint}, {self.policy})"
+
+
+def policy_for(app: Flask, endpoint: str) -> str | None:
+    return BUILTIN.get(endpoint) or policy_of(app.view_functions.get(endpoint))
+
+
+def routes_without_policy(app: Flask) -> list[str]:
+    return sorted(f"{rule.rule} -> {rule.endpoint}" for rule in app.url_map.iter_rules()
+                  if policy_for(app, rule.endpoint) is None)
+
+
+def fill_values(world: World) -> dict[str, str]:
+    """A real object of alpha for every URL parameter the app has."""
+    return {
+        "slug": world.alpha.slug,
+        "case_id": str(world.alpha_case.id),
+        "attachment_id": str(world.alpha_case.attachment_id),
+        "user_id": str(world.target.user_id),
+        "category_id": str(world.alpha.category_id),
+        "entry_id": str(world.alpha_case.subject_entry_id),
+        "change_id": str(uuid.UUID(str(scalar(  # the request that started alpha's reader list
+            world.ctx, "SELECT id FROM reader_changes WHERE tenant_id = :t AND kind = 'start'",
+            t=world.alpha.tenant_id)))),
+        "filename": "app.css",
+    }
+
+
+def calls(app: Flask, values: dict[str, str]) -> Iterator[Call]:
+    """Every (method, concrete URL) of the URL map; an ``any`` parameter yields each choice."""
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        missing = rule.arguments - values.keys() - _choice_arguments(rule).keys()
+        assert not missing, f"no test value for {sorted(missing)} in {rule.rule}; add one to fill_values()"
+        for choice in _choices(rule):
+            with app.test_request_context():
+                url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments if a not in choice}, **choice)
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                yield Call(rule.endpoint, method, url, policy_for(app, rule.endpoint) or "none")
+
+
+def _choice_arguments(rule: Rule) -> dict[str, AnyConverter]:
+    return {name: conv for name, conv in (rule._converters or {}).items() if isinstance(conv, AnyConverter)}
+
+
+def _choices(rule: Rule) -> list[dict[str, str]]:
+    choices: list[dict[str, str]] = [{}]
+    for name, converter in _choice_arguments(rule).items():
+        choices = [{**c, name: item} for c in choices for item in sorted(converter.items)]
+    return choices
+
+
+def audit_details(ctx: AppContext, action: str) -> list[str | None]:
+    with ctx.sessions() as session:
+        try:
+            return list(session.scalars(sa.select(AuditEvent.detail).where(AuditEvent.action == action)
+                                        .order_by(AuditEvent.seq)))
+        finally:
+            session.rollback()
+
+
+LOGGERS = ("", "appliance", "appliance.audit", "webapp", "flask.app", "werkzeug", "sqlalchemy", "flask_wtf")
+
+
+class Markers:
+    """One unique, searchable marker per place a reporter or handler can write."""
+
+    def __init__(self) -> None:
+        self.run = uuid.uuid4().hex[:8]
+        self.all: dict[str, str] = {}
+
+    def __getitem__(self, place: str) -> str:
+        return self.all.setdefault(place, f"mk{self.run}{place.replace('-', '')}{uuid.uuid4().hex[:6]}")
+
+
+def app_with(ctx: AppContext, clock: FrozenClock, **overrides: object) -> Iterator[Flask]:
+    """A second app on the same database with other settings."""
+    other = build_context(dataclasses.replace(ctx.settings, **overrides), clock=clock)  # type: ignore[arg-type]
+    application = create_app(other)
+    application.config["TESTING"] = True
+    yield application
+    other.close()
+
+
+def assert_hardened(response: TestResponse, *, page: bool = True) -> None:
+    headers = response.headers
+    where = f"{response.request.method} {response.request.path} ({response.status_code})"
+    csp = headers.get("Content-Security-Policy", "")
+    assert "default-src 'self'" in csp or "default-src 'none'" in csp, where
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, where
+    assert "frame-ancestors 'none'" in csp or "sandbox" in csp, where
+    assert headers.get("X-Frame-Options") == "DENY", where
+    assert headers.get("X-Content-Type-Options") == "nosniff", where
+    assert headers.get("Referrer-Policy") == "no-referrer", where
+    if page:
+        assert "no-store" in headers.get("Cache-Control", ""), where

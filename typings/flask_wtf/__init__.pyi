@@ -1,0 +1,9 @@
+# The part of Flask-WTF the appliance uses (Flask-WTF ships no type information).
+from typing import Any
+
+from wtforms import Form
+
+class FlaskForm(Form):
+    def __init__(self, formdata: Any = ..., **kwargs: Any) -> None: ...
+    def is_submitted(self) -> bool: ...
+    def validate_on_submit(self, extra_validators: Any = ...) -> bool: ...

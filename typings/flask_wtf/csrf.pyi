@@ -1,0 +1,7 @@
+from flask import Flask
+from werkzeug.exceptions import BadRequest
+
+class CSRFError(BadRequest): ...
+
+class CSRFProtect:
+    def __init__(self, app: Flask | None = ...) -> None: ...
