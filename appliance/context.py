@@ -15,9 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from appliance.clock import Clock, utcnow
 from appliance.crypto.binding import KeyBinding
 from appliance.crypto.blind_index import BlindIndex
-from appliance.crypto.keys import MasterKey
+from appliance.crypto.keys import MasterKey, sqlcipher_key
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
-from appliance.crypto.secrets import (
+from appliance.crypto.unwraps import UnwrapCounter
+from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
+from appliance.ephemeral.store import EphemeralStore
+from appliance.errors import DatabaseUnavailable, VaultMissing
+from appliance.keys.secrets import (
     BLIND_INDEX,
     KEY_BINDING,
     VAULT_FILE,
@@ -25,11 +29,7 @@ from appliance.crypto.secrets import (
     PreservedSecrets,
     check_master_key,
 )
-from appliance.crypto.unwraps import UnwrapCounter
-from appliance.crypto.vault import Vault
-from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
-from appliance.ephemeral.store import EphemeralStore
-from appliance.errors import DatabaseUnavailable, VaultMissing
+from appliance.keys.vault import Vault
 from appliance.readers.service import VerifiedLists
 from appliance.settings import Settings
 
@@ -80,18 +80,13 @@ class AppContext:
         """A 32-byte secret for one purpose (e.g. ``audit-checkpoint/v1``) that stays the same
         across a master key rotation. Use it, not ``master.derive``, for anything whose value is
         stored or must be recomputed later (signatures, indexes, passwords of repositories).
-        Only the purposes of ``appliance.crypto.secrets.PRESERVED_PURPOSES`` (and backup sites'
+        Only the purposes of ``appliance.keys.secrets.PRESERVED_PURPOSES`` (and backup sites'
         ``restic-site/<name>/v1``) are accepted: those are the ones a rotation carries over."""
         return self.preserved.secret(purpose)
 
     def close(self) -> None:
         self.vault.dispose()
         self.engine.dispose()
-
-
-def sqlcipher_key(master: MasterKey) -> bytes:
-    """The embedded database's file key. Not preserved: a master key rotation rekeys the file."""
-    return master.derive("sqlcipher-database/v1")
 
 
 def _present(path: Path) -> bool:

@@ -3,14 +3,14 @@
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note
-from appliance.crypto.models import InstallationKey, KeyRotation, PreservedSecret
 from appliance.db import Base
-from appliance.jobs.models import JobRun, SchedulerLease
+from appliance.job_runs.models import JobRun, SchedulerLease
+from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import ReminderSent
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
-from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tenant, TenantKey
+from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tenant
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [

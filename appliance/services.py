@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
-from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
+from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.key_admin import CaseKeyPairAdmin
+from appliance.cases.key_copies import HandlerCopies
+from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
-from appliance.crypto.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.crypto.rotation import KeyRotationService
-from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.ephemeral.store import Lockout
-from appliance.persons.case_subjects import CaseSubjects
-from appliance.persons.erasure import PersonEraser
-from appliance.persons.export import PersonExport
-from appliance.persons.reconcile import CaseSubjectReconciler
+from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
+from appliance.keys.secrets import INSTALLATION_DATA, checkpoint_key
 from appliance.persons.service import PersonService
+from appliance.privacy.erasure import PersonEraser
+from appliance.privacy.export import PersonExport
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
-from appliance.users.service import UserService
+from appliance.users.service import UserService, staff_account_of
 from appliance.users.sessions import SessionLimits, SessionStore
 from appliance.users.throttle import SignInLimits, Throttles
 
@@ -55,10 +54,6 @@ class Services:
     @cached_property
     def data_keys(self) -> DataKeys:
         return DataKeys(self.session, self.ctx.master, self.keyring, self.logbook, self.ctx.clock)
-
-    @cached_property
-    def key_rotations(self) -> KeyRotationService:
-        return KeyRotationService(self.session, self.data_keys, self.logbook, self.ctx.clock)
 
     @cached_property
     def throttles(self) -> Throttles:
@@ -94,7 +89,8 @@ class Services:
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
                            installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
-                           self.ctx.ephemeral, self.sign_in_limits, self.ctx.binding)
+                           self.ctx.ephemeral, self.sign_in_limits, self.ctx.binding,
+                           HandlerCopies(self.session))
 
     @cached_property
     def user_administration(self) -> UserAdministration:
@@ -102,7 +98,8 @@ class Services:
 
     @cached_property
     def persons(self) -> PersonService:
-        return PersonService(self.session, self.data_keys, self.ctx.vault, self.ctx.blind_index, self.logbook, self.ctx.clock)
+        return PersonService(self.session, self.data_keys, self.ctx.vault, self.ctx.blind_index, self.logbook, self.ctx.clock,
+                             partial(staff_account_of, self.session))
 
     @cached_property
     def case_subjects(self) -> CaseSubjects:

@@ -37,7 +37,7 @@ class Settings:
     database_url: str
     master_key_file: Path
     data_dir: Path
-    # The person key vault (see appliance/crypto/vault.py): a database the main database's
+    # The person key vault (see appliance/keys/vault.py): a database the main database's
     # backups do not contain. Empty: vault.db beside the embedded database; on a server
     # backend, inside the main database (doctor warns: erasure then waits for old backups to expire).
     vault_database_url: str = ""

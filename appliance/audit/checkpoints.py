@@ -1,28 +1,19 @@
-"""Signing logbook checkpoints: what the signature covers, and where its key comes from."""
+"""Signing logbook checkpoints: what the signature covers. The key is passed in as a value
+(``appliance.keys.secrets.checkpoint_key`` reads it from the preserved secrets)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from appliance.audit.chain import canonical
 from appliance.audit.models import AuditCheckpoint
 
-if TYPE_CHECKING:
-    from appliance.context import AppContext
-
-CHECKPOINT_KEY_PURPOSE = "audit-checkpoint/v1"
 # Part of the signed message, so a MAC made for anything else with the same key never
 # passes as a checkpoint's.
 _PURPOSE = "appliance logbook checkpoint v1"
-
-
-def checkpoint_key(ctx: AppContext) -> bytes:
-    """The key checkpoints are signed with. A preserved secret (not ``master.derive``):
-    checkpoints written before a master key rotation must still verify after it."""
-    return ctx.secret(CHECKPOINT_KEY_PURPOSE)
 
 
 def checkpoint_fields(cp: AuditCheckpoint) -> dict[str, Any]:

@@ -13,23 +13,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from appliance.models import Base
-
 NOT_FINGERPRINTED = frozenset({"backups", "backup_copies", "backup_sites", "job_runs", "scheduler_lease"})
 
 
-def fingerprinted_tables() -> list[sa.Table]:
-    return [t for t in Base.metadata.sorted_tables if t.name not in NOT_FINGERPRINTED]
+def fingerprinted_tables(schema: sa.MetaData) -> list[sa.Table]:
+    return [t for t in schema.sorted_tables if t.name not in NOT_FINGERPRINTED]
 
 
-def fingerprint(connection: sa.Connection, blob_bytes: bool = True) -> dict[str, tuple[int, str]]:
-    """(rows, sha256 over the rows in primary-key order) for every domain table.
+def fingerprint(connection: sa.Connection, schema: sa.MetaData, blob_bytes: bool = True) -> dict[str, tuple[int, str]]:
+    """(rows, sha256 over the rows in primary-key order) for every table of ``schema`` (the
+    complete metadata, ``appliance.models.Base.metadata``: the caller above the domain has it).
 
     ``blob_bytes=False``: large binary columns contribute only their length (for a backup
     that is a byte copy whose file checksum already covers them).
     """
     result: dict[str, tuple[int, str]] = {}
-    for table in fingerprinted_tables():
+    for table in fingerprinted_tables(schema):
         digest = hashlib.sha256()
         rows = 0
         columns = [c if blob_bytes or not _is_blob(c) else sa.func.length(c).label(c.name) for c in table.columns]

@@ -33,14 +33,12 @@ from appliance.backup.manifest import (
 )
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.backup.sites import ResticSite, SiteUnreachable
-from appliance.backup.vault_copy import refresh_vault_copies
 from appliance.clock import Clock
-from appliance.context import AppContext
-from appliance.crypto.keyring import tenant_key_opens
 from appliance.crypto.keys import MasterKey
 from appliance.errors import BackupError
+from appliance.keys.keyring import tenant_key_opens
+from appliance.keys.models import TenantKey
 from appliance.settings import Settings
-from appliance.tenants.models import TenantKey
 
 CHECK_GROUPS = 48
 
@@ -325,7 +323,7 @@ class BackupService:
                 return
             self._progress("comparing the scratch database with the catalog")
             with engine.connect() as connection:
-                actual = fingerprint(connection, blob_bytes=newest.extra.get("fingerprint") != "blob-length")
+                actual = fingerprint(connection, self._driver.schema, blob_bytes=newest.extra.get("fingerprint") != "blob-length")
                 report.problems += differences(newest.tables, actual)
                 report.tables = len(actual)
                 report.rows = sum(rows for rows, _ in actual.values())
@@ -432,25 +430,3 @@ class BackupService:
             manifests.append(read_manifest(staging / backup_id))
         return manifests
 
-
-def copy_to_sites(ctx: AppContext, progress: Progress = no_progress, recreate: bool = False) -> CopyReport:
-    """Copy to every site in three steps, so no database transaction stays open while restic
-    works: read which sites held copies, copy and check, record the outcome."""
-    with ctx.unit_of_work() as session:
-        had_copies = backup_service(ctx, session).sites_with_copies()
-    report = backup_service(ctx, None, progress).copy(had_copies, recreate)
-    with ctx.unit_of_work() as session:
-        backup_service(ctx, session).record(report)
-    vault = refresh_vault_copies(ctx, progress=progress, only=set(report.checked))  # beside the backups, never in them
-    for name, reason in vault.failures.items():
-        report.failures.setdefault(name, f"vault copy: {reason}")
-    return report
-
-
-def backup_service(ctx: AppContext, session: Session | None, progress: Progress = no_progress) -> BackupService:
-    """The engine for this installation: its driver, its sites (passwords from the master key)."""
-    from appliance.backup.drivers import driver_for
-    from appliance.backup.sites import sites_from
-
-    return BackupService(session, ctx.settings, ctx.master, ctx.clock, driver_for(ctx.settings, ctx.master),
-                         sites_from(ctx.settings, ctx), progress)

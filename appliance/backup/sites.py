@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.crypto.secrets import restic_site_purpose
 from appliance.errors import BackupError, SettingsError
+from appliance.keys.secrets import restic_site_purpose
 
 if TYPE_CHECKING:
-    from appliance.crypto.secrets import SecretSource
+    from appliance.keys.secrets import SecretSource
     from appliance.settings import Settings
 
 SITE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 SFTP_URL = re.compile(r"sftp://(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+)(?::(?P<port>\d+))?/(?P<path>.*)")
 SFTP_SHORT = re.compile(r"sftp:(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)")
 RESTIC_HOST = "appliance"
-# The person key vault's copy (appliance.backup.vault_copy) is filed under its own host name,
+# The person key vault's copy (appliance.operations.vault_copy) is filed under its own host name,
 # so the backups' forget --keep-within (relative to the newest snapshot) never counts it.
 VAULT_TAG = "vault-latest"
 VAULT_HOST = "appliance-vault"

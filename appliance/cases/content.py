@@ -15,8 +15,8 @@ from appliance.cases.read_models import ReportText, ThreadMessage
 from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place, Sealed
-from appliance.crypto.keyring import TenantKeyring
 from appliance.errors import InvalidInput
+from appliance.keys.keyring import TenantKeyring
 
 MAX_TEXT = 20_000
 MAX_SHORT = 2_000

@@ -22,9 +22,9 @@ from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.clock import Clock
 from appliance.crypto.binding import KeyBinding
 from appliance.crypto.escrow_file import EscrowPublicKey, read_escrow_file
-from appliance.crypto.keyring import TenantKeyring
 from appliance.crypto.sealing import fingerprint
 from appliance.errors import CaseLocked, Conflict, EscrowError, InvalidInput
+from appliance.keys.keyring import TenantKeyring
 from appliance.readers.ledger import REKEY
 from appliance.readers.models import ReaderChange
 from appliance.readers.service import PENDING, ReaderLists, Signer

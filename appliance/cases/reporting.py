@@ -28,9 +28,9 @@ from appliance.clock import Clock
 from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.case_keys import CROCKFORD, CaseKey
 from appliance.crypto.fields import Place
-from appliance.crypto.keyring import TenantKeyring
 from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
 from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, NotFound
+from appliance.keys.keyring import TenantKeyring
 from appliance.tenants.models import Category, Tenant
 
 CONTACT = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")

@@ -26,9 +26,9 @@ from appliance.cases.workflow import Status, check_transition, parse_outcome, pa
 from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
-from appliance.crypto.keyring import TenantKeyring
 from appliance.crypto.sealing import fingerprint, public_key_of
 from appliance.errors import CaseLocked, InvalidInput, NotFound
+from appliance.keys.keyring import TenantKeyring
 from appliance.users.models import Membership, User
 
 ACK_MESSAGE = "acknowledgement"

@@ -16,12 +16,12 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI
 from appliance.audit.chain import canonical
-from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.export import ExportPlan, LogbookExport
 from appliance.audit.models import AuditEvent
 from appliance.audit.verify import ChainReport
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import InvalidInput
+from appliance.keys.secrets import checkpoint_key
 
 
 @click.group()

@@ -15,16 +15,18 @@ import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest, driver_for
 from appliance.backup.manifest import Manifest
-from appliance.backup.service import BackupService, CopyReport, backup_service, copy_to_sites
+from appliance.backup.service import BackupService, CopyReport
 from appliance.backup.sites import sites_from
-from appliance.backup.vault_copy import restore_vault
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.clock import utcnow
 from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.secrets import PreservedSecrets
 from appliance.errors import ApplianceError, Conflict, InvalidInput, SiteCopyFailed
-from appliance.jobs.service import LeaseService
+from appliance.job_runs.service import LeaseService
+from appliance.keys.secrets import PreservedSecrets
+from appliance.models import Base
+from appliance.operations.backups import backup_service, copy_to_sites
+from appliance.operations.vault_copy import restore_vault
 from appliance.settings import Settings
 
 
@@ -248,7 +250,7 @@ def restore(runtime: Runtime, at_text: str | None, site_name: str | None, into: 
     master = MasterKey.load(settings.master_key_file)  # the database may be gone: no context, no session
     # Without the database the sites' passwords come from the key file alone: a master key
     # rotation gave every existing repository the new key's password too (restic key add).
-    engine = BackupService(None, settings, master, utcnow, driver_for(settings, master),
+    engine = BackupService(None, settings, master, utcnow, driver_for(settings, master, Base.metadata),
                            sites_from(settings, PreservedSecrets(master, None)), progress_printer())
     chain, steps = engine.restore(RestoreRequest(into, force, at, port), site_name)
     emit(as_json, {"chain": chain, "steps": steps, "at": at.isoformat() if at else None},

@@ -12,11 +12,11 @@ import click
 from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.clock import utcnow
-from appliance.crypto.key_status import KeyStatus, ScopeStatus, key_status
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.master_rotation import MasterKeyRotation, MasterRotationReport
-from appliance.crypto.rotation import DEFAULT_BATCH, Scope, Started
 from appliance.errors import InvalidInput
+from appliance.operations.key_status import KeyStatus, ScopeStatus, key_status
+from appliance.operations.master_rotation import MasterKeyRotation, MasterRotationReport
+from appliance.operations.rotation import DEFAULT_BATCH, Scope, Started, key_rotations
 
 
 @click.command("status")
@@ -82,14 +82,14 @@ def rotate(runtime: Runtime, slug: str | None, installation: bool, every: bool, 
 
 def _rotate_scope(runtime: Runtime, scope: Scope, batch: int, quiet: bool) -> dict[str, Any]:
     with runtime.services() as services:
-        started = services.key_rotations.start_or_resume(scope, CLI)
+        started = key_rotations(services).start_or_resume(scope, CLI)
     if not quiet:
         verb = "resuming the unfinished rotation" if started.resumed else "rotating"
         click.echo(f"{scope.label}: {verb} to key v{started.target_version}, {started.rows_left} row(s) to move",
                    err=True)
     moved = _move_rows(runtime, scope, started, batch, quiet)
     with runtime.services() as services:
-        finished = services.key_rotations.finish(scope, started.rotation_id, CLI)
+        finished = key_rotations(services).finish(scope, started.rotation_id, CLI)
     if not quiet:
         click.echo(f"{scope.label}: {'now on' if finished else 'NOT finished at'} key v{started.target_version}"
                    + ("" if finished else ": rows were written under an old version meanwhile; run again"))
@@ -104,7 +104,7 @@ def _move_rows(runtime: Runtime, scope: Scope, started: Started, batch: int, qui
     with click.progressbar(length=total, label=scope.label, file=sys.stderr) if tty else _NoBar() as bar:
         while True:
             with runtime.services() as services:
-                seen = services.key_rotations.run_batch(scope, started.rotation_id, CLI, batch)
+                seen = key_rotations(services).run_batch(scope, started.rotation_id, CLI, batch)
             if not seen:
                 return moved
             moved += seen

@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from appliance.audit.checkpoints import checkpoint_key
 from appliance.cli.audit import describe
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import ApplianceError, BindFailed, VaultMissing
+from appliance.keys.secrets import checkpoint_key
 from appliance.migrations import runner
 from appliance.readers.overview import overview
 
@@ -106,7 +106,7 @@ class Check:
 def backup_checks(runtime: Runtime) -> list[Check]:
     """Backup age (newest full within a day and a bit, newest of any kind within two log intervals)
     and one line per configured site."""
-    from appliance.backup.service import backup_service
+    from appliance.operations.backups import backup_service
 
     settings, now = runtime.settings, runtime.context.clock()
     with runtime.services() as services:
@@ -178,7 +178,7 @@ def key_checks(runtime: Runtime) -> list[Check]:
 
 def rotation_check(runtime: Runtime) -> Check:
     """A key rotation that stopped halfway leaves rows on the old key until it is resumed."""
-    from appliance.crypto.models import KeyRotation
+    from appliance.keys.models import KeyRotation
 
     with runtime.services() as services:
         unfinished = services.session.execute(sa.select(KeyRotation.scope).where(
@@ -238,7 +238,7 @@ def filesystem_type(path: Path) -> str | None:
 def case_subjects_check(runtime: Runtime) -> Check:
     """Persons named in cases before case-sealed entries: their case and identity are readable
     with server-held keys until converted."""
-    from appliance.persons.case_subjects import unconverted_cases
+    from appliance.cases.case_subjects import unconverted_cases
 
     with runtime.services() as services:
         counts = unconverted_cases(services.session)

@@ -17,13 +17,13 @@ from typing import Any
 import click
 
 from appliance.actors import CLI
-from appliance.backup.vault_copy import refresh_vault_copies
+from appliance.cases.reconcile import Converted
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.cli.users import read_password
 from appliance.errors import EscrowError, InvalidInput
-from appliance.persons.export import NAMED_IN_CASES
-from appliance.persons.reconcile import Converted
+from appliance.operations.vault_copy import refresh_vault_copies
 from appliance.persons.service import PersonDetails, PersonMatch, clean_details
+from appliance.privacy.export import NAMED_IN_CASES
 from appliance.services import Services
 
 email_option = click.option("--email", help="The person's e-mail address (`-`: read it from stdin).")

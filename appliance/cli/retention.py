@@ -11,7 +11,7 @@ import click
 from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.errors import InvalidInput
-from appliance.retention.runner import RetentionFailed, RetentionReport, run_retention
+from appliance.operations.retention_run import RetentionFailed, RetentionReport, run_retention
 from appliance.retention.service import HoldView, Policy
 
 tenant_option = click.option("--tenant", "slug", required=True, help="The tenant's slug.")

@@ -11,8 +11,8 @@ from appliance.actors import CLI
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
 from appliance.context import build_context, database_holds_persons
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.secrets import record_master_key
 from appliance.errors import SettingsError, VaultMissing
+from appliance.keys.secrets import record_master_key
 from appliance.migrations import runner
 from appliance.settings import build_settings, render_config
 

@@ -3,11 +3,11 @@
 Hierarchy: master key file (32 random bytes, mode 0400) → per-purpose subkeys by HKDF
 (database file key, tenant-key wrapping key, blind-index keys, cookie signing key) →
 per-tenant key-encryption keys (versioned, wrapped, stored in the DB; see
-``appliance.crypto.keyring``) → one data key per case.
+``appliance.keys.keyring``) → one data key per case.
 
 Subkeys whose value must outlive the master key (blind index, installation data key, ...)
-are read through ``AppContext.secret`` (``appliance.crypto.secrets``); a master key rotation
-(``appliance.crypto.master_rotation``) carries them over.
+are read through ``AppContext.secret`` (``appliance.keys.secrets``); a master key rotation
+(``appliance.operations.master_rotation``) carries them over.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ class MasterKey:
         return HKDF(
             algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=purpose.encode()
         ).derive(self._key)
+
+
+def sqlcipher_key(master: MasterKey) -> bytes:
+    """The embedded database's file key. Not preserved: a master key rotation rekeys the file."""
+    return master.derive("sqlcipher-database/v1")
 
 
 def install_key_file(target: Path, key: MasterKey, keep_old_as: Path | None = None) -> None:

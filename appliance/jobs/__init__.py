@@ -1,1 +1,2 @@
-"""The scheduler (APScheduler, one active per installation) and the job-run record."""
+"""The scheduler (APScheduler, one active per installation, by lease) and its jobs; the record of
+each run is in appliance/job_runs/."""

@@ -12,14 +12,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from appliance.actors import SYSTEM
-from appliance.backup.service import backup_service, copy_to_sites
+from appliance.cases.new_reports import NewReportNotices
+from appliance.cases.reminders import ReminderService
 from appliance.context import AppContext
 from appliance.errors import BackupError, SiteCopyFailed
 from appliance.notify.mailer import Mailer
-from appliance.notify.new_reports import NewReportNotices
-from appliance.notify.reminders import ReminderService
+from appliance.operations.backups import backup_service, copy_to_sites
+from appliance.operations.retention_run import RetentionFailed, run_retention
 from appliance.readers.notices import ReaderNotices
-from appliance.retention.runner import RetentionFailed, run_retention
 from appliance.services import Services
 from appliance.settings import Settings
 

@@ -21,9 +21,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from appliance.context import AppContext
 from appliance.errors import ApplianceError
+from appliance.job_runs.models import JobRun
+from appliance.job_runs.service import JobRuns, LeaseService
 from appliance.jobs.definitions import JobSpec, job_specs
-from appliance.jobs.models import JobRun
-from appliance.jobs.service import JobRuns, LeaseService
 
 log = logging.getLogger("appliance.jobs")
 

@@ -1,1 +1,3 @@
-"""Outgoing mail (SMTP): deadline reminders that name a case, never its content."""
+"""Outgoing mail (SMTP) and the record of reminders sent. What to send is the domain's to say
+(appliance/cases/reminders.py, appliance/cases/new_reports.py, appliance/readers/notices.py).
+"""

@@ -8,9 +8,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from appliance.crypto.vault import Vault
+from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
-from appliance.users.models import User
 
 
 def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str) -> int:
@@ -21,15 +20,6 @@ def forget_object(session: Session, object_type: str, object_id: uuid.UUID | str
     result = session.execute(sa.delete(PersonLink).where(PersonLink.object_type == object_type,
                                                          PersonLink.object_id == str(object_id)))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def unnamed_candidates(session: Session, tenant_id: uuid.UUID) -> set[uuid.UUID]:
-    """Persons of a tenant linked to nothing in clear (no link, no staff account): only a case
-    entry can still name them. Whether one does, only the cases' keys can tell."""
-    linked = sa.select(PersonLink.person_id).where(PersonLink.person_id == Person.id)
-    staff = sa.select(User.person_id).where(User.person_id == Person.id)
-    return set(session.execute(sa.select(Person.id).where(
-        Person.tenant_id == tenant_id, ~sa.exists(linked), ~sa.exists(staff))).scalars())
 
 
 def delete_persons(session: Session, person_ids: set[uuid.UUID]) -> None:

@@ -8,7 +8,7 @@ was sealed under that key is unreadable in the live database and in every backup
 
 Staff accounts keep their address sealed under the person's key. Persons named in a case keep
 nothing on the chain but the blind indexes and the key: who they are, and in which case, is in
-``case_subjects`` beside the case, readable only with the case's key (appliance/persons/case_subjects.py).
+``case_subjects`` beside the case, readable only with the case's key (appliance/cases/case_subjects.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""The person chain: record a named person once, find them by blind index, export what is
-held (GDPR Art. 15) and erase them (Art. 17).
+"""The person chain: record a named person once, find them by blind index, open what is held
+(export and erasure, GDPR Art. 15 and 17, are in appliance/privacy/).
 
 A person's data key needs two shares, one wrapped in the main database and one in the vault;
 erasure destroys the vault share, so whatever was sealed under that key, in old backups too,
 stays unreadable. Staff accounts seal their address under it and are linked here. Persons named
 in a case have only their blind indexes and the key on the chain: what a case records about
-them is sealed to the case, under a key that needs this one too (appliance/persons/case_subjects.py).
+them is sealed to the case, under a key that needs this one too (appliance/cases/case_subjects.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import datetime as dt
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -26,9 +27,9 @@ from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.crypto.blind_index import EMAIL_ADDRESS, BlindIndex, normalise_email
 from appliance.crypto.fields import FieldCipher, Place, Sealed
-from appliance.crypto.keyring import DataKeys
-from appliance.crypto.vault import Vault
 from appliance.errors import InvalidInput, NotFound, PersonConflict
+from appliance.keys.keyring import DataKeys
+from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.tenants.models import Tenant
 
@@ -125,11 +126,15 @@ class ErasureReport:
 
 
 class PersonService:
-    """Records, finds, exports and erases persons. Never commits; never logs an identifier."""
+    """Records, finds and opens persons. Never commits; never logs an identifier.
+
+    ``staff_account_of`` gives the staff account recorded for a person (users sit above the
+    person chain, so their lookup is passed in: ``appliance.users.service.staff_account_of``)."""
 
     def __init__(self, session: Session, data_keys: DataKeys, vault: Vault, blind_index: BlindIndex,
-                 logbook: Logbook, clock: Clock) -> None:
+                 logbook: Logbook, clock: Clock, staff_account_of: Callable[[uuid.UUID], uuid.UUID | None]) -> None:
         self._session = session
+        self._staff_account_of = staff_account_of
         self._keys = data_keys
         self._vault = vault
         self._index = blind_index
@@ -241,7 +246,7 @@ class PersonService:
              detail: Sealed | None = None, retain_until: dt.datetime | None = None,
              link_id: uuid.UUID | None = None) -> PersonLink:
         """Tie one record to the person (a staff account, later an insider-list entry). Never a
-        case: persons named in a case are sealed to it (appliance/persons/case_subjects.py)."""
+        case: persons named in a case are sealed to it (appliance/cases/case_subjects.py)."""
         row = PersonLink(id=link_id or uuid.uuid4(), person_id=person.id, tenant_id=person.tenant_id, kind=kind,
                          object_type=object_type, object_id=str(object_id), detail_sealed=detail,
                          retain_until=retain_until, created_at=self._clock())
@@ -299,8 +304,6 @@ class PersonService:
         return matches
 
     def _summary(self, person_id: uuid.UUID, slug: str | None) -> PersonMatch:
-        from appliance.users.models import User  # users import persons: keep the cycle out of import time
-
         kinds = self.indexed_kinds(person_id)
         # Links of kind case_subject are from before case-sealed entries: not shown either, the
         # answer must not depend on whether the case was opened since (which converts them).
@@ -314,8 +317,7 @@ class PersonService:
             LinkSummary(kind, object_type, slug, tuple(r.object_id for r in rows),
                         max((r.retain_until for r in rows if r.retain_until), default=None))
             for (kind, object_type), rows in grouped.items())
-        user_id = self._session.execute(sa.select(User.id).where(User.person_id == person_id)).scalar_one_or_none()
-        return PersonMatch(person_id, slug, tuple(kinds), summaries, user_id)
+        return PersonMatch(person_id, slug, tuple(kinds), summaries, self._staff_account_of(person_id))
 
     def identifiers_of(self, person: Person, actor: Actor) -> dict[str, str]:
         """The identifier values held on the chain (staff accounts; persons named in cases have

@@ -22,7 +22,7 @@ from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivat
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.jobs.models import JobRun
+from appliance.job_runs.models import JobRun
 from appliance.notify.models import ReminderSent
 from appliance.persons.chain import forget_object
 from appliance.persons.models import CaseSubjectEntry

@@ -1,0 +1,1 @@
+"""Tenants (the organisations one installation serves) and their report categories."""

@@ -31,17 +31,6 @@ class Category(Base):
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
 
 
-class TenantKey(Base):
-    """A tenant's key-encryption key, wrapped under a key derived from the master key."""
-
-    __tablename__ = "tenant_keys"
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), primary_key=True)
-    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
-    wrapped_key: Mapped[bytes] = mapped_column(Blob)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
 class EscrowKey(Base):
     """The public half of a tenant's escrow key pair. The private half lives only in a
     passphrase-protected file that the compliance lead keeps offline; it was made there

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor, Role, StaffPrincipal
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
-from appliance.crypto.keyring import TenantKeyring
 from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.keys.keyring import TenantKeyring
 from appliance.tenants.models import Category, Tenant
 
 

@@ -8,38 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from appliance.tenants.models import ChannelRecipient
 from appliance.users.models import Membership, RecoveryCode, User, WebSession
 
 ERASED_PASSWORD = "!erased"  # noqa: S105 (a marker, not a password: no hash has this form, so nobody signs in)
 
 
-def sole_key_cases(session: Session, user_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> int:
-    """How many cases (of one tenant, or all) only this user's sealed copy can open: no other
-    handler and no escrow key holds one."""
-    from appliance.cases.models import CasePrivateKeySeal  # cases depend on users, not the other way round
-
-    other = aliased(CasePrivateKeySeal)
-    query = sa.select(sa.func.count()).select_from(CasePrivateKeySeal).where(
-        CasePrivateKeySeal.kind == "handler", CasePrivateKeySeal.user_id == user_id,
-        ~sa.exists().where(other.case_id == CasePrivateKeySeal.case_id, other.kind.in_(("handler", "escrow")),
-                           sa.or_(other.user_id.is_(None), other.user_id != user_id)))
-    if tenant_id is not None:
-        query = query.where(CasePrivateKeySeal.tenant_id == tenant_id)
-    return int(session.execute(query).scalar_one())
-
-
 def erase_staff_account(session: Session, user: User, now: dt.datetime) -> None:
     """Disable the account for good and drop its identity, keys, roles, sessions and codes.
-    Its e-mail stays only as ciphertext under the person's key, which the caller destroys."""
-    from appliance.cases.models import CasePrivateKeySeal
-    from appliance.tenants.models import ChannelRecipient
-
-    session.execute(sa.delete(CasePrivateKeySeal).where(CasePrivateKeySeal.user_id == user.id))
+    Its e-mail stays only as ciphertext under the person's key, which the caller destroys; its
+    sealed copies of case private keys the caller drops too (``appliance.cases.key_copies``)."""
     session.execute(sa.delete(ChannelRecipient).where(ChannelRecipient.user_id == user.id))
     session.execute(sa.delete(Membership).where(Membership.user_id == user.id))
     session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))

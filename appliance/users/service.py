@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from appliance.crypto.signing import (
 from appliance.ephemeral.store import EphemeralStore, Subject
 from appliance.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from appliance.persons.service import PersonDetails, PersonService
-from appliance.users.erasure import ERASED_PASSWORD, sole_key_cases
+from appliance.users.erasure import ERASED_PASSWORD
 from appliance.users.models import Membership, RecoveryCode, User
 from appliance.users.sessions import SessionStore
 from appliance.users.throttle import SignInLimits, Throttles
@@ -61,10 +62,25 @@ class UserSummary:
 ERASED_LABEL = "(erased)"
 
 
+def staff_account_of(session: Session, person_id: uuid.UUID) -> uuid.UUID | None:
+    """The staff account recorded for a person, if any (given to ``PersonService``)."""
+    return session.execute(sa.select(User.id).where(User.person_id == person_id)).scalar_one_or_none()
+
+
+class CaseCopies(Protocol):
+    """A handler's sealed copies of a tenant's case private keys (``appliance.cases.key_copies``: cases
+    sit above users, so the service gets them as a value)."""
+
+    def drop(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+        """Drop them, or raise InvalidInput when a case would be left with no other copy."""
+
+
 class UserService:
     def __init__(self, session: Session, logbook: Logbook, passwords: PasswordPolicy,
                  blind_index: BlindIndex, cipher: FieldCipher, throttles: Throttles, clock: Clock,
-                 persons: PersonService, clients: EphemeralStore, limits: SignInLimits, binding: KeyBinding) -> None:
+                 persons: PersonService, clients: EphemeralStore, limits: SignInLimits, binding: KeyBinding,
+                 case_copies: CaseCopies) -> None:
+        self._case_copies = case_copies
         self._session = session
         self._clients = clients
         self._limits = limits
@@ -209,24 +225,13 @@ class UserService:
         tenant's case private keys (a former handler's password must open nothing, even with a copy of
         the database), unless a case would be left with no other copy: share it first."""
         if role == Role.HANDLER:
-            self._drop_case_copies(user_id, tenant_id)
+            self._case_copies.drop(user_id, tenant_id)
         result = self._session.execute(sa.delete(Membership).where(
             Membership.user_id == user_id, Membership.tenant_id == tenant_id, Membership.role == role.value
         ))
         if result.rowcount:  # type: ignore[attr-defined]
             self._logbook.record("user.role_revoked", actor, tenant_id=tenant_id, object_type="user",
                                  object_id=user_id, detail=f"role={role.value}")
-
-    def _drop_case_copies(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
-        from appliance.cases.models import CasePrivateKeySeal  # cases depend on users, not the other way round
-
-        only_copy = sole_key_cases(self._session, user_id, tenant_id)
-        if only_copy:
-            raise InvalidInput("role", f"this handler holds the only key to {only_copy} case(s); share them with a "
-                                       "colleague first (or set up the escrow key), then remove the role")
-        self._session.execute(sa.delete(CasePrivateKeySeal).where(
-            CasePrivateKeySeal.tenant_id == tenant_id, CasePrivateKeySeal.kind == "handler",
-            CasePrivateKeySeal.user_id == user_id))
 
     def set_disabled(self, user_id: uuid.UUID, disabled: bool, actor: Actor) -> None:
         user = self.get(user_id)

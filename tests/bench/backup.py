@@ -22,12 +22,12 @@ from pathlib import Path
 
 from appliance.backup.drivers import RestoreRequest
 from appliance.backup.drivers.postgres import free_port
-from appliance.backup.service import backup_service
 from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
 from appliance.errors import NotFound
+from appliance.operations.backups import backup_service
 from appliance.services import Services
 from appliance.settings import Settings
 from tests.bench.common import BACKENDS, Figures, parse_args, print_table

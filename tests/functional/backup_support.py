@@ -17,6 +17,7 @@ from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport
 from appliance.context import AppContext, build_context
 from appliance.errors import NotFound
+from appliance.models import Base
 from appliance.services import Services
 from appliance.settings import load_settings
 from tests.light import LIGHT_ENV
@@ -46,7 +47,7 @@ def dump_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every domain table, in primary-key order."""
     with engine.connect() as connection:
         return {table.name: [tuple(row) for row in connection.execute(
-            sa.select(*table.columns).order_by(*table.primary_key.columns))] for table in fingerprinted_tables()}
+            sa.select(*table.columns).order_by(*table.primary_key.columns))] for table in fingerprinted_tables(Base.metadata)}
 
 
 def count_cases(engine: sa.Engine) -> int:

@@ -13,7 +13,7 @@ from appliance.actors import CLI
 from appliance.cases.models import Case
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
-from appliance.crypto.keyring import TenantKeyring
+from appliance.keys.keyring import TenantKeyring
 from appliance.persons.models import Person
 from appliance.persons.service import PersonDetails
 from appliance.services import Services

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI, Role
 from appliance.audit.chain import canonical, chain_hash, event_fields
-from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.export import LogbookExport
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.audit.pruning import PruneResult
@@ -23,6 +22,7 @@ from appliance.audit.service import Logbook
 from appliance.audit.stream import stop_routing, stream_events_to_stdout
 from appliance.audit.verify import ChainReport, ChainStart, ChainVerifier, LogbookBroken
 from appliance.cli.audit import write_export
+from appliance.keys.secrets import checkpoint_key
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from tests.functional.conftest import Org, ReportFactory, StaffFactory

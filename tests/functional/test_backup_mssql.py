@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from appliance.backup.drivers import RestoreRequest
-from appliance.backup.service import backup_service
 from appliance.context import build_context
 from appliance.crypto.keys import MasterKey
+from appliance.operations.backups import backup_service
 from tests.functional.backup_support import add_reports, count_cases
 from tests.support import make_settings, migrate
 

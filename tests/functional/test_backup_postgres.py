@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest
 from appliance.backup.drivers.postgres import free_port
-from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
 from appliance.errors import BackupChainGap, BackupError
+from appliance.operations.backups import backup_service, copy_to_sites
 from appliance.settings import Settings
 from tests.functional.backup_support import MARKER, add_reports, count_cases, dump_rows, files_contain
 from tests.functional.pgcluster import Cluster, private_cluster, stop

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest
-from appliance.backup.service import backup_service, copy_to_sites
 from appliance.context import AppContext, build_context
+from appliance.operations.backups import backup_service, copy_to_sites
 from appliance.settings import Settings, load_settings
 from tests.functional.backup_support import APPLIANCE, MARKER, Install, add_reports, dump_rows, files_contain
 from tests.support import FrozenClock

@@ -23,9 +23,9 @@ from appliance.clock import utcnow
 from appliance.context import build_context
 from appliance.crypto import totp
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.master_rotation import MasterKeyRotation
-from appliance.crypto.models import KeyRotation
-from appliance.crypto.secrets import BLIND_INDEX, INSTALLATION_DATA, restic_site_purpose
+from appliance.keys.models import KeyRotation
+from appliance.keys.secrets import BLIND_INDEX, INSTALLATION_DATA, restic_site_purpose
+from appliance.operations.master_rotation import MasterKeyRotation
 from appliance.persons.models import Person
 from appliance.services import Services
 from appliance.settings import load_settings
@@ -267,7 +267,7 @@ def test_an_interrupted_master_rotation_is_finished_by_running_it_again(applianc
     def crash(*_args: object) -> None:
         raise KeyboardInterrupt("power cut")  # after the database, before the key file
 
-    monkeypatch.setattr("appliance.crypto.master_rotation.install_key_file", crash)
+    monkeypatch.setattr("appliance.operations.master_rotation.install_key_file", crash)
     with pytest.raises(KeyboardInterrupt):
         MasterKeyRotation(settings, new_file, utcnow, CLI, lambda _m: None).run(keep_old=False)
     monkeypatch.undo()

@@ -14,12 +14,13 @@ from sqlalchemy import event
 
 from appliance.actors import CLI, Actor, Role
 from appliance.audit.models import AuditEvent
+from appliance.cases.key_copies import HandlerCopies
 from appliance.context import AppContext
 from appliance.crypto import totp
-from appliance.crypto.keyring import installation_cipher
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
-from appliance.crypto.secrets import INSTALLATION_DATA
 from appliance.errors import AuthenticationFailed, Conflict, InvalidInput, LockedOut, NotFound
+from appliance.keys.keyring import installation_cipher
+from appliance.keys.secrets import INSTALLATION_DATA
 from appliance.services import Services, reporter_session_limits, staff_session_limits
 from appliance.settings import Settings
 from appliance.users.models import RecoveryCode, Throttle, User
@@ -332,7 +333,8 @@ def test_login_rehashes_when_argon2_parameters_change(
     stronger = PasswordPolicy(Argon2Params(time_cost=2, memory_kib=512, parallelism=1))
     upgraded = UserService(services.session, services.logbook, stronger, ctx.blind_index,
                            installation_cipher(ctx.secret(INSTALLATION_DATA)), services.throttles, ctx.clock, services.persons,
-                           ctx.ephemeral, services.sign_in_limits, ctx.binding)
+                           ctx.ephemeral, services.sign_in_limits, ctx.binding,
+                           HandlerCopies(services.session))
 
     assert upgraded.authenticate_password(EMAIL, STAFF_PASSWORD, new_client()).user.id == officer.id
     services.session.commit()

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
-from appliance.crypto.keyring import seal_data_key
-from appliance.crypto.models import KeyRotation
-from appliance.crypto.rotation import BatchKeks, RowKeyUnreadable, Scope
-from appliance.crypto.wrapped_keys import PERSONS, person_key_owner
 from appliance.errors import DecryptionFailed
+from appliance.keys.keyring import seal_data_key
+from appliance.keys.models import KeyRotation, TenantKey
+from appliance.operations.rotation import BatchKeks, RowKeyUnreadable, Scope, key_rotations
+from appliance.operations.wrapped_keys import PERSONS, person_key_owner
 from appliance.persons.models import Person
 from appliance.services import Services
-from appliance.tenants.models import Tenant, TenantKey
+from appliance.tenants.models import Tenant
 from tests.functional.keys_support import (
     add_legacy_case,
     add_persons,
@@ -57,7 +57,7 @@ def test_rotation_moves_rows_in_batches_while_every_row_stays_readable(services:
     case_id, _ = add_legacy_case(services, tenant.id, "an old report")
     services.session.commit()
     scope = Scope(tenant.id, tenant.slug)
-    rotations = services.key_rotations
+    rotations = key_rotations(services)
 
     started = rotations.start_or_resume(scope, CLI)
     services.session.commit()
@@ -94,11 +94,11 @@ def test_running_again_resumes_the_unfinished_rotation(services: Services, tenan
     add_persons(services, tenant.id, NAMES)
     services.session.commit()
     scope = Scope(tenant.id, tenant.slug)
-    first = services.key_rotations.start_or_resume(scope, CLI)
-    services.key_rotations.run_batch(scope, first.rotation_id, CLI, batch=2)
+    first = key_rotations(services).start_or_resume(scope, CLI)
+    key_rotations(services).run_batch(scope, first.rotation_id, CLI, batch=2)
     services.session.commit()
 
-    again = services.key_rotations.start_or_resume(scope, CLI)
+    again = key_rotations(services).start_or_resume(scope, CLI)
     assert again.resumed and again.rotation_id == first.rotation_id and again.target_version == 2
     assert (again.rows_done, again.rows_left) == (2, 5)
     versions = services.session.execute(sa.select(TenantKey.version).where(TenantKey.tenant_id == tenant.id)).scalars()
@@ -110,11 +110,11 @@ def test_the_installation_scope_moves_only_staff_persons(services: Services, ten
     add_persons(services, None, ["Staff One"])
     services.session.commit()
     scope = Scope(None, "installation")
-    started = services.key_rotations.start_or_resume(scope, CLI)
+    started = key_rotations(services).start_or_resume(scope, CLI)
     assert started.rows_left == 1
-    while services.key_rotations.run_batch(scope, started.rotation_id, CLI):
+    while key_rotations(services).run_batch(scope, started.rotation_id, CLI):
         services.session.commit()
-    assert services.key_rotations.finish(scope, started.rotation_id, CLI)
+    assert key_rotations(services).finish(scope, started.rotation_id, CLI)
     services.session.commit()
     assert all_person_names(services.session, services, None) == {2: ["Staff One"]}
     assert all_person_names(services.session, services, tenant.id) == {1: ["Tenant Person"]}
@@ -127,7 +127,7 @@ def test_a_row_a_concurrent_writer_changed_is_not_clobbered(services: Services, 
     (person_id,) = add_persons(services, tenant.id, ["Before"])
     services.session.commit()
     scope = Scope(tenant.id, tenant.slug)
-    started = services.key_rotations.start_or_resume(scope, CLI)
+    started = key_rotations(services).start_or_resume(scope, CLI)
     services.session.commit()
     stale = services.session.execute(sa.select(Person.key_version, Person.wrapped_key)
                                      .where(Person.id == person_id)).one()
@@ -139,7 +139,7 @@ def test_a_row_a_concurrent_writer_changed_is_not_clobbered(services: Services, 
     services.session.execute(sa.update(Person).where(Person.id == person_id)
                              .values(key_version=2, wrapped_key=writers_wrap))
 
-    moved = services.key_rotations.move_row(PERSONS, scope, keks, person_id, stale.key_version,
+    moved = key_rotations(services).move_row(PERSONS, scope, keks, person_id, stale.key_version,
                                             bytes(stale.wrapped_key), started.target_version)
     assert moved is False
     row = services.session.execute(sa.select(Person.key_version, Person.wrapped_key)
@@ -161,14 +161,14 @@ def test_a_tampered_wrapped_key_fails_loudly_and_stops_the_rotation(services: Se
         person_name(services, person)
     services.session.rollback()
     scope = Scope(tenant.id, tenant.slug)
-    started = services.key_rotations.start_or_resume(scope, CLI)
+    started = key_rotations(services).start_or_resume(scope, CLI)
     services.session.commit()
     with pytest.raises(RowKeyUnreadable) as raised:
-        services.key_rotations.run_batch(scope, started.rotation_id, CLI)
+        key_rotations(services).run_batch(scope, started.rotation_id, CLI)
     services.session.rollback()
     assert str(victim) in str(raised.value) and "nothing in this batch was changed" in str(raised.value)
     assert services.session.get(Person, first).key_version == 1  # type: ignore[union-attr]
-    assert services.key_rotations.unfinished(scope) is not None
+    assert key_rotations(services).unfinished(scope) is not None
 
 
 def test_unwraps_are_counted_on_the_metrics_endpoint(app, services: Services, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]

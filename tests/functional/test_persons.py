@@ -307,8 +307,8 @@ def test_retention_keeps_the_person_record_and_the_sweep_shreds_orphaned_shares(
 
 def test_accounts_from_before_the_person_chain_are_linked_once(services: Services, make_staff: StaffFactory,
                                                                org_a: Org) -> None:
-    from appliance.crypto.keyring import installation_cipher
-    from appliance.crypto.secrets import INSTALLATION_DATA
+    from appliance.keys.keyring import installation_cipher
+    from appliance.keys.secrets import INSTALLATION_DATA
 
     officer = make_staff((org_a.tenant, Role.ADMIN), email="legacy@example.com")
     user = services.users.get(officer.user_id)

@@ -30,11 +30,11 @@ import sqlalchemy as sa
 from appliance.actors import CLI, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.audit.stream import stop_routing, stream_events_to_stdout
+from appliance.cases.case_subjects import identity_key, unconverted_cases
 from appliance.context import AppContext, build_context
 from appliance.crypto.fields import Place
 from appliance.errors import AlreadyNamed, CaseLocked, DecryptionFailed, ErasureBlocked
 from appliance.models import Base
-from appliance.persons.case_subjects import identity_key, unconverted_cases
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.persons.service import PersonDetails, clean_details
 from appliance.services import Services

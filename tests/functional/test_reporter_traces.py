@@ -33,11 +33,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from appliance.backup.service import backup_service
-from appliance.context import AppContext, sqlcipher_key
-from appliance.crypto.secrets import VAULT_FILE
+from appliance.context import AppContext
+from appliance.crypto.keys import sqlcipher_key
 from appliance.db import create_engine_for_url
 from appliance.ephemeral.store import FILE_NAME, row_name
+from appliance.keys.secrets import VAULT_FILE
+from appliance.operations.backups import backup_service
 from appliance.settings import Settings
 from tests.functional.pgcluster import private_cluster
 from tests.functional.world import PASSWORD, World

@@ -16,20 +16,20 @@ import sqlalchemy as sa
 
 import appliance.models
 from appliance.actors import CLI, SYSTEM, Actor
-from appliance.audit.checkpoints import checkpoint_key
 from appliance.audit.models import AuditEvent
 from appliance.context import AppContext
 from appliance.crypto.fields import Place
 from appliance.db import GUID
 from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.job_runs.models import JobRun
 from appliance.jobs.definitions import job_specs
-from appliance.jobs.models import JobRun
 from appliance.jobs.scheduler import Scheduler
+from appliance.keys.secrets import checkpoint_key
 from appliance.notify.models import ReminderSent
+from appliance.operations.retention_run import RetentionReport, run_retention
 from appliance.persons.models import Person
 from appliance.persons.service import PersonDetails
 from appliance.retention.models import LegalHold
-from appliance.retention.runner import RetentionReport, run_retention
 from appliance.retention.service import CLOSED, UNACKNOWLEDGED
 from appliance.services import Services
 from tests.functional.conftest import Org, ReportFactory, upload

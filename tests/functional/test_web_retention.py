@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.context import AppContext
+from appliance.operations.retention_run import run_retention
 from appliance.retention.models import LegalHold, RetentionPolicy
-from appliance.retention.runner import run_retention
 from appliance.services import Services
 from tests.functional.world import World, count
 from tests.web import Browser

@@ -24,21 +24,21 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from appliance.actors import CLI
+from appliance.cases.case_subjects import identity_key
 from appliance.cases.models import Case
 from appliance.context import build_context
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.files import ChunkSealer
-from appliance.crypto.keyring import _tenant_aad
 from appliance.crypto.sealing import open_sealed
 from appliance.errors import ApplianceError
+from appliance.keys.keyring import _tenant_aad
+from appliance.keys.models import TenantKey
 from appliance.models import Base
-from appliance.persons.case_subjects import identity_key
 from appliance.persons.models import CaseSubjectEntry, Person
 from appliance.persons.service import person_data_key
 from appliance.services import Services
 from appliance.settings import load_settings
-from appliance.tenants.models import TenantKey
 
 PURPOSES = ("tenant-key-wrap/v1", "installation-data/v1", "blind-index/v1", "sqlcipher-database/v1",
             "cookie-signing/v1", "session-secret/v1", "case-content-wrap/v1")

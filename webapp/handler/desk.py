@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 
 from appliance.actors import Actor, Role, StaffPrincipal
+from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.service import CaseService
-from appliance.persons.case_subjects import CaseSubjects
 from appliance.readers.overview import Overview, overview
 from appliance.readers.service import ReaderLists
 from appliance.tenants.models import Category, Tenant

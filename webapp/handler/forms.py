@@ -7,9 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, MultipleFileField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
+from appliance.cases.case_subjects import ROLES
 from appliance.cases.content import MAX_TEXT
 from appliance.crypto.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from appliance.persons.case_subjects import ROLES
 
 
 class LoginForm(FlaskForm):

@@ -44,6 +44,7 @@ class RestoreRequest:
 
 class Driver(Protocol):
     backend: str
+    schema: sa.MetaData  # every table the fingerprint covers
 
     def database_label(self) -> str:
         """The database this installation uses, as shown in manifests (no password)."""

@@ -100,8 +100,9 @@ def check_log_chain(chain: Sequence[Manifest]) -> None:
 class MssqlDriver:
     backend = "mssql+pymssql"
 
-    def __init__(self, settings: Settings, master: MasterKey) -> None:
+    def __init__(self, settings: Settings, master: MasterKey, schema: sa.MetaData) -> None:
         self._settings = settings
+        self.schema = schema
         self._url = sa.make_url(settings.database_url)
 
     @property
@@ -145,7 +146,7 @@ class MssqlDriver:
         engine = sa.create_engine(self._settings.database_url, poolclass=sa.pool.NullPool)
         try:
             with engine.connect() as connection:
-                tables = fingerprint(connection)
+                tables = fingerprint(connection, self.schema)
         finally:
             engine.dispose()
         self._execute([make(self.database, path, self._settings.mssql_backup_certificate, name), verify_only(path)],

@@ -62,8 +62,9 @@ def segment_range(first: str, last: str) -> list[str]:
 class PostgresDriver:
     backend = "postgresql+psycopg"
 
-    def __init__(self, settings: Settings, master: MasterKey) -> None:
+    def __init__(self, settings: Settings, master: MasterKey, schema: sa.MetaData) -> None:
         self._settings = settings
+        self.schema = schema
         self._url = sa.make_url(settings.database_url)
 
     def database_label(self) -> str:
@@ -130,7 +131,7 @@ class PostgresDriver:
             with engine.connect() as connection:
                 connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
                 lsn = str(connection.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar_one())
-                tables = fingerprint(connection)
+                tables = fingerprint(connection, self.schema)
                 connection.rollback()
         finally:
             engine.dispose()

@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from appliance.backup.drivers.base import Captured, ChainDirs, Progress, RestoreRequest
 from appliance.backup.fingerprint import fingerprint
 from appliance.backup.manifest import Manifest
-from appliance.context import sqlcipher_key
-from appliance.crypto.keys import MasterKey
+from appliance.crypto.keys import MasterKey, sqlcipher_key
 from appliance.db import create_engine
 from appliance.errors import BackupError
 from appliance.settings import Settings
@@ -34,8 +33,9 @@ BLOB_LENGTH = "blob-length"
 class SqliteDriver:
     backend = "sqlite+pysqlcipher"
 
-    def __init__(self, settings: Settings, master: MasterKey) -> None:
+    def __init__(self, settings: Settings, master: MasterKey, schema: sa.MetaData) -> None:
         self._settings = settings
+        self.schema = schema
         self._key = sqlcipher_key(master)
 
     @property
@@ -100,7 +100,7 @@ class SqliteDriver:
         try:
             with engine.connect() as connection:
                 # The file's sha256 covers every byte; blob bytes add only their length here.
-                tables = fingerprint(connection, blob_bytes=False)
+                tables = fingerprint(connection, self.schema, blob_bytes=False)
         finally:
             engine.dispose()
         with contextlib.suppress(FileNotFoundError):  # reading in WAL mode may leave these behind

@@ -8,7 +8,7 @@ wrap new tenant keys under it. The steps, in this order, each one safe to crash 
    key's password as well (``restic key add``), so a restore with no database needs only the
    new file; nothing else has changed yet;
 2. one database transaction: every tenant and installation KEK rewrapped under the new master
-   key, every preserved secret (``appliance.crypto.secrets``) stored with its *current* value
+   key, every preserved secret (``appliance.keys.secrets``) stored with its *current* value
    under the new key, and ``master-key-check`` set to the new key's id;
 3. SQLite: the file is rekeyed to the new key's SQLCipher key (atomic in SQLCipher);
 4. the new key file replaces the old one (temporary file + rename), the old one kept as
@@ -33,16 +33,21 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
+from appliance.backup.models import BackupCopy
+from appliance.backup.sites import SiteUnreachable, add_repository_password, parse_sites
 from appliance.clock import Clock
-from appliance.crypto.keyring import (
+from appliance.context import build_context
+from appliance.crypto.keys import MasterKey, install_key_file, sqlcipher_key
+from appliance.db import check_database, create_engine, rekey_sqlcipher
+from appliance.errors import Conflict, DatabaseUnavailable, DecryptionFailed, MasterKeyError
+from appliance.keys.keyring import (
     opens_installation_key,
     rewrap_installation_key,
     rewrap_tenant_key,
     tenant_key_opens,
 )
-from appliance.crypto.keys import MasterKey, install_key_file
-from appliance.crypto.models import InstallationKey, PreservedSecret
-from appliance.crypto.secrets import (
+from appliance.keys.models import InstallationKey, PreservedSecret, TenantKey
+from appliance.keys.secrets import (
     MASTER_KEY_CHECK,
     PRESERVED_PURPOSES,
     PreservedSecrets,
@@ -52,10 +57,7 @@ from appliance.crypto.secrets import (
     wrap_secret,
     wrong_master_key,
 )
-from appliance.db import check_database, create_engine, rekey_sqlcipher
-from appliance.errors import Conflict, DatabaseUnavailable, DecryptionFailed, MasterKeyError
 from appliance.settings import Settings
-from appliance.tenants.models import TenantKey
 
 Progress = Callable[[str], None]
 
@@ -116,7 +118,7 @@ class MasterKeyRotation:
             engine.dispose()
         if self._settings.is_embedded and not file_rekeyed:
             self._progress("re-encrypting the database file under the new key")
-            rekey_sqlcipher(self._database_path(), self._sqlcipher_key(self._old), self._sqlcipher_key(self._new))
+            rekey_sqlcipher(self._database_path(), sqlcipher_key(self._old), sqlcipher_key(self._new))
             report.database_rekeyed = True
         retired = target.with_name(f"{target.name}.retired-{self._old.key_id}") if keep_old else None
         self._progress(f"installing the new key file at {target}")
@@ -134,18 +136,16 @@ class MasterKeyRotation:
             _checked(engine)
             return engine, False
         try:
-            return _checked(create_engine(self._settings, self._sqlcipher_key(self._old))), False
+            return _checked(create_engine(self._settings, sqlcipher_key(self._old))), False
         except DatabaseUnavailable:
             pass
         try:  # an earlier run rekeyed the file and stopped before installing the key file
-            return _checked(create_engine(self._settings, self._sqlcipher_key(self._new))), True
+            return _checked(create_engine(self._settings, sqlcipher_key(self._new))), True
         except DatabaseUnavailable:
             raise DatabaseUnavailable("cannot open the embedded database with the current or the new master "
                                       "key") from None
 
     def _prepare_sites(self, engine: Engine) -> dict[str, str]:
-        from appliance.backup.models import BackupCopy
-        from appliance.backup.sites import SiteUnreachable, add_repository_password, parse_sites
 
         current = self._current_secrets(engine)
         with Session(engine) as session:
@@ -213,8 +213,6 @@ class MasterKeyRotation:
 
     def _verify(self) -> None:
         """Open the database as the appliance will from now on: with the installed file only."""
-        from appliance.context import build_context
-
         context = build_context(self._settings, clock=self._clock)
         try:
             with context.sessions() as session:
@@ -238,12 +236,6 @@ class MasterKeyRotation:
 
     def _database_path(self) -> str:
         return self._settings.database_url.removeprefix("sqlite+pysqlcipher:///")
-
-    @staticmethod
-    def _sqlcipher_key(master: MasterKey) -> bytes:
-        from appliance.context import sqlcipher_key
-
-        return sqlcipher_key(master)
 
 
 def _checked(engine: Engine) -> Engine:

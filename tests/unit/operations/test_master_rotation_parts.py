@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance.crypto.keyring import rewrap_tenant_key, tenant_key_opens, tenant_wrapper
 from appliance.crypto.keys import MasterKey, install_key_file
 from appliance.db import rekey_sqlcipher
-from appliance.tenants.models import TenantKey
+from appliance.keys.keyring import rewrap_tenant_key, tenant_key_opens, tenant_wrapper
+from appliance.keys.models import TenantKey
 
 
 def tenant_key(master: MasterKey, kek: bytes) -> TenantKey:
-    from appliance.crypto.keyring import _tenant_aad
+    from appliance.keys.keyring import _tenant_aad
 
     tenant_id, nonce = uuid.uuid4(), os.urandom(12)
     wrapped = nonce + tenant_wrapper(master).encrypt(nonce, kek, _tenant_aad(tenant_id, 1))
@@ -26,7 +26,7 @@ def tenant_key(master: MasterKey, kek: bytes) -> TenantKey:
 
 
 def test_rewrapping_a_tenant_key_keeps_its_value_under_the_new_master_only() -> None:
-    from appliance.crypto.keyring import _tenant_aad
+    from appliance.keys.keyring import _tenant_aad
 
     old, new, kek = MasterKey(secrets.token_bytes(32)), MasterKey(secrets.token_bytes(32)), secrets.token_bytes(32)
     row = tenant_key(old, kek)

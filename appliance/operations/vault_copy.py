@@ -1,5 +1,5 @@
 """The person key vault's copy: one "latest" export, locally and at every site, replacing
-the one before (see appliance/crypto/vault.py for why the vault is never in the backups).
+the one before (see appliance/keys/vault.py for why the vault is never in the backups).
 
 After an erasure the copy is refreshed at once and the sites prune the old one, so no
 copy of an erased person's share survives anywhere the appliance keeps data.

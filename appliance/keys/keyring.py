@@ -5,7 +5,7 @@ key-encryption key (KEK) is unwrapped, and one each time a data key is unwrapped
 (a legacy content key, a person's key). Two exceptions: the keys of the persons named in one case
 are unwrapped together and logged as one event naming the case and the count (``unwrap_many``:
 an event per person would put the person's id next to the case's). And a rotation batch
-(``appliance.crypto.rotation``): it unwraps each KEK it needs once per batch (one event each)
+(``appliance.operations.rotation``): it unwraps each KEK it needs once per batch (one event each)
 and logs one ``key.rewrapped`` event per table per batch naming how many data keys it
 unwrapped and rewrapped, instead of one event per row; those keys are only rewrapped,
 never used to open anything.
@@ -29,10 +29,9 @@ from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.crypto.fields import FieldCipher
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.models import InstallationKey
 from appliance.crypto.unwraps import UnwrapCounter
 from appliance.errors import DecryptionFailed, NotFound
-from appliance.tenants.models import TenantKey
+from appliance.keys.models import InstallationKey, TenantKey
 
 _WRAP = struct.Struct(">I")  # key version prefix of a wrapped legacy content key
 INSTALLATION_FIELD_VERSION = 1

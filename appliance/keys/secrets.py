@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 
 from appliance.clock import Clock
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.models import InstallationKey, PreservedSecret
 from appliance.errors import DecryptionFailed, MasterKeyError
-from appliance.tenants.models import TenantKey
+from appliance.keys.keyring import opens_installation_key, tenant_key_opens
+from appliance.keys.models import InstallationKey, PreservedSecret, TenantKey
 
 BLIND_INDEX = "blind-index/v1"
 INSTALLATION_DATA = "installation-data/v1"
@@ -61,6 +61,12 @@ class SecretSource(Protocol):
     """Where services get a long-lived secret by purpose (``AppContext`` is one)."""
 
     def secret(self, purpose: str) -> bytes: ...
+
+
+def checkpoint_key(secrets: SecretSource) -> bytes:
+    """The key logbook checkpoints are signed with. A preserved secret (not ``master.derive``):
+    checkpoints written before a master key rotation must still verify after it."""
+    return secrets.secret(AUDIT_CHECKPOINT)
 
 
 def wrap_secret(master: MasterKey, purpose: str, value: bytes) -> bytes:
@@ -167,8 +173,6 @@ def set_master_key_check(session: Session, master: MasterKey, clock: Clock) -> N
 
 
 def _opens_existing_keys(session: Session, master: MasterKey) -> bool:
-    from appliance.crypto.keyring import opens_installation_key, tenant_key_opens
-
     tenant_key = session.execute(sa.select(TenantKey).limit(1)).scalar_one_or_none()
     if tenant_key is not None and not tenant_key_opens(master, tenant_key.tenant_id, tenant_key.version, tenant_key.wrapped_key):
         return False

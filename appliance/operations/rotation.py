@@ -1,7 +1,7 @@
 """Online rotation of a tenant's (or the installation's) key-encryption key (KEK).
 
 A rotation adds the next KEK version (new data is wrapped under it from then on) and a
-``KeyRotation`` row, then moves every row of the registry (``appliance.crypto.wrapped_keys``)
+``KeyRotation`` row, then moves every row of the registry (``appliance.operations.wrapped_keys``)
 still wrapped under an older version, one batch per transaction, so the web app keeps serving:
 reads use the version stored with each value, whichever side of the rotation it is on. Each
 row is written with a compare-and-set on its version and wrapped bytes, so a row a concurrent
@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
-from appliance.crypto.keyring import DataKeys
-from appliance.crypto.models import KeyRotation
-from appliance.crypto.wrapped_keys import WrappedKeyRows, tables_for
 from appliance.errors import Conflict, DecryptionFailed
+from appliance.keys.keyring import DataKeys
+from appliance.keys.models import KeyRotation
+from appliance.operations.wrapped_keys import WrappedKeyRows, tables_for
+from appliance.services import Services
 
 DEFAULT_BATCH = 200
 
@@ -193,3 +194,8 @@ class KeyRotationService:
         if scope.tenant_id is None:
             return self._data_keys.create_installation_key()
         return self._data_keys.keyring.create_tenant_key(scope.tenant_id)
+
+
+def key_rotations(services: Services) -> KeyRotationService:
+    """The rotation service for one unit of work, on that unit's session and keyring."""
+    return KeyRotationService(services.session, services.data_keys, services.logbook, services.ctx.clock)

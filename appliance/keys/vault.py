@@ -8,7 +8,7 @@ deletes the vault share, so the person's fields in every earlier backup of the m
 can no longer be decrypted: crypto-shredding that does not depend on rewriting backups.
 
 The vault itself is copied to the backup sites as one "latest" export that replaces the
-previous one (``appliance.backup.vault_copy``), so disaster recovery keeps every person who
+previous one (``appliance.operations.vault_copy``), so disaster recovery keeps every person who
 was not erased, and no copy of an erased share outlives the next copy.
 """
 

@@ -8,8 +8,9 @@ import secrets
 import pytest
 
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.models import PreservedSecret
-from appliance.crypto.secrets import (
+from appliance.errors import DecryptionFailed, MasterKeyError
+from appliance.keys.models import PreservedSecret
+from appliance.keys.secrets import (
     AUDIT_CHECKPOINT,
     BLIND_INDEX,
     INSTALLATION_DATA,
@@ -19,7 +20,6 @@ from appliance.crypto.secrets import (
     unwrap_secret,
     wrap_secret,
 )
-from appliance.errors import DecryptionFailed, MasterKeyError
 
 NOW = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 

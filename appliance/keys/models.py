@@ -1,4 +1,5 @@
-"""Key material that belongs to no tenant, and the state of key rotations."""
+"""Key material in the database: tenants' key-encryption keys, the installation's key and
+preserved secrets (which belong to no tenant), and the state of key rotations."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from appliance.db import GUID, Base, Blob, UTCDateTime, new_id
+
+
+class TenantKey(Base):
+    """A tenant's key-encryption key, wrapped under a key derived from the master key."""
+
+    __tablename__ = "tenant_keys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    wrapped_key: Mapped[bytes] = mapped_column(Blob)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class InstallationKey(Base):

@@ -19,14 +19,15 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
+from appliance.cases.key_copies import drop_all_copies, sole_key_cases
 from appliance.cases.models import Case
 from appliance.clock import Clock
-from appliance.crypto.vault import Vault
 from appliance.errors import ErasureBlocked
+from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.persons.service import ErasureReport, PersonService
 from appliance.retention.models import LegalHold
-from appliance.users.erasure import erase_staff_account, sole_key_cases
+from appliance.users.erasure import erase_staff_account
 from appliance.users.models import User
 
 
@@ -64,6 +65,7 @@ class PersonEraser:
         self._vault.delete([person_id])
         user = self._staff_user(person_id)
         if user is not None:
+            drop_all_copies(self._session, user.id)
             erase_staff_account(self._session, user, self._clock())
         self._session.execute(sa.delete(PersonLink).where(PersonLink.person_id == person_id))
         self._session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id == person_id))

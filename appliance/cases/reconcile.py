@@ -1,6 +1,6 @@
 """What only a key to every case of a tenant can do for its persons: `appliance person reconcile`.
 
-The server cannot read which persons a case names (appliance/persons/case_subjects.py). Two
+The server cannot read which persons a case names (appliance/cases/case_subjects.py). Two
 things need that, and the tenant's offline escrow key, which opens every case sealed since it
 existed, provides it for one command:
 
@@ -25,14 +25,15 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
+from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.models import Case
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.errors import CaseLocked, DecryptionFailed, NotFound
-from appliance.persons.case_subjects import CaseSubjects
-from appliance.persons.chain import delete_persons, unnamed_candidates
-from appliance.persons.models import CaseSubjectEntry, PersonLink
+from appliance.persons.chain import delete_persons
+from appliance.persons.models import CaseSubjectEntry, Person, PersonLink
 from appliance.persons.service import CASE_SUBJECT_LINK
 from appliance.tenants.models import EscrowKey, Tenant
+from appliance.users.models import User
 
 
 @dataclass
@@ -137,3 +138,12 @@ class CaseSubjectReconciler:
         self._logbook.record("case_key_pair.unsealed", actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id, detail="escrow")
         return cipher
+
+
+def unnamed_candidates(session: Session, tenant_id: uuid.UUID) -> set[uuid.UUID]:
+    """Persons of a tenant linked to nothing in clear (no link, no staff account): only a case
+    entry can still name them. Whether one does, only the cases' keys can tell."""
+    linked = sa.select(PersonLink.person_id).where(PersonLink.person_id == Person.id)
+    staff = sa.select(User.person_id).where(User.person_id == Person.id)
+    return set(session.execute(sa.select(Person.id).where(
+        Person.tenant_id == tenant_id, ~sa.exists(linked), ~sa.exists(staff))).scalars())

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from appliance.clock import Clock
-from appliance.jobs.models import JobRun, SchedulerLease
+from appliance.job_runs.models import JobRun, SchedulerLease
 
 LEASE = "scheduler"
 

@@ -1,6 +1,6 @@
 """The registry of rows that hold a data key wrapped under a key-encryption key (KEK).
 
-A KEK rotation (``appliance.crypto.rotation``) and ``appliance keys status`` walk this list;
+A KEK rotation (``appliance.operations.rotation``) and ``appliance keys status`` walk this list;
 a new kind of record whose key is wrapped under a tenant's or the installation's KEK (insider
 lists, next) adds one entry here and is rotated and reported with the others.
 """
@@ -16,14 +16,14 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.cases.models import Case
-from appliance.crypto.keyring import (
+from appliance.errors import DecryptionFailed
+from appliance.keys.keyring import (
     legacy_content_key_version,
     open_data_key,
     open_legacy_content_key,
     seal_data_key,
     seal_legacy_content_key,
 )
-from appliance.errors import DecryptionFailed
 from appliance.persons.models import Person
 
 # (kek, tenant_id or None, row id, kek version, wrapped) -> data key

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from appliance.cases.models import Case
 from appliance.crypto.keys import MasterKey
-from appliance.crypto.models import InstallationKey, KeyRotation, PreservedSecret
-from appliance.crypto.rotation import Scope
-from appliance.crypto.secrets import MASTER_KEY_CHECK, recorded_master_key_id
-from appliance.crypto.wrapped_keys import REGISTRY, tables_for
-from appliance.tenants.models import Tenant, TenantKey
+from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
+from appliance.keys.secrets import MASTER_KEY_CHECK, recorded_master_key_id
+from appliance.operations.rotation import Scope
+from appliance.operations.wrapped_keys import REGISTRY, tables_for
+from appliance.tenants.models import Tenant
 
 
 @dataclass(frozen=True)
