@@ -232,10 +232,10 @@ class RetentionService:
     # --- deletion -------------------------------------------------------------------------
     def delete_case(self, case_id: uuid.UUID, reason: str, actor: Actor) -> None:
         """Delete a case and everything that belongs to it, in the caller's transaction: file
-        chunks, attachments, messages, notes, sealed key copies, reporter sessions, reminder
-        records, its released holds, the persons named in it (``case_subjects``, and links from
-        before those); the case row takes its blind index (the case key's HMAC) with it.
-        Refused while a legal hold covers the case.
+        chunks, attachments, messages, notes, the record of a report received orally, sealed key
+        copies, reporter sessions, reminder records, its released holds, the persons named in it
+        (``case_subjects``, and links from before those); the case row takes its blind index (the
+        case key's HMAC) with it. Refused while a legal hold covers the case.
 
         The person records those entries referred to stay, holding only blind indexes and a key:
         which of them no other case names is sealed to the cases, so the server cannot tell.

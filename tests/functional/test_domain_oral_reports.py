@@ -10,8 +10,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from appliance.actors import Role
+from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
+from appliance.cases.models import Attachment, Case, OralRecord
 from appliance.cases.oral_reports import OralReport
 from appliance.cases.reporting import Receipt
 from appliance.errors import CaseLocked, Conflict, InvalidInput, KeyBindingInvalid, NotAReader, NotFound, TooLarge
@@ -223,3 +224,17 @@ def test_the_reporter_corrects_then_approves_the_corrected_record(
         text = repr([getattr(event, c) for c in ("action", "object_type", "object_id", "detail", "actor_id")])
         assert "MARKER" not in text and receipt.case_key.display not in text
     assert "MARKER" not in caplog.text and receipt.case_key.display not in caplog.text
+
+
+def test_deleting_the_case_takes_the_record_and_its_recording(
+        services: Services, org_a: Org, clock: FrozenClock) -> None:
+    receipt = services.oral_reports.record(org_a.handler, org_a.tenant.id, oral(org_a, clock),
+                                           upload("call.ogg", b"OggS", "audio/ogg"))
+    key = reporter_key(services, org_a, receipt)
+    services.oral_reports.correct(org_a.tenant, receipt.case_id, key, CORRECTION)
+    services.session.commit()
+    services.retention.delete_case(receipt.case_id, "test", CLI)
+    services.session.commit()
+    for model, column in ((OralRecord, OralRecord.case_id), (Attachment, Attachment.case_id), (Case, Case.id)):
+        assert services.session.execute(sa.select(sa.func.count()).select_from(model).where(
+            column == receipt.case_id)).scalar_one() == 0

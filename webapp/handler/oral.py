@@ -74,6 +74,10 @@ def _form(desk: HandlerDesk) -> OralReportForm:
         (str(c.id), f"{t.name} — {category_label(c.label)}" if several else category_label(c.label))
         for t in tenants for c in desk.tenants.categories(t.id)]
     form.channel.choices = [(c.value, str(label)) for c, label in CHANNEL_LABELS.items()]
+    if not form.is_submitted():  # a record is usually made right after the call: start from now
+        context = app_context()
+        form.received_at.data = context.clock().astimezone(zoneinfo.ZoneInfo(context.settings.timezone)).replace(
+            tzinfo=None, second=0, microsecond=0)
     return form
 
 
