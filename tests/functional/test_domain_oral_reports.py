@@ -13,11 +13,13 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.models import Attachment, Case, OralRecord
+from appliance.cases.new_reports import NewReportNotices
 from appliance.cases.oral_reports import OralReport
 from appliance.cases.reporting import Receipt
 from appliance.errors import CaseLocked, Conflict, InvalidInput, KeyBindingInvalid, NotAReader, NotFound, TooLarge
+from appliance.notify.mailer import Mailer
 from appliance.services import Services
-from tests.functional.conftest import Org, ReaderFactory, StaffFactory, drain, upload
+from tests.functional.conftest import Inbox, Org, ReaderFactory, StaffFactory, drain, upload
 from tests.support import FrozenClock
 
 pytestmark = pytest.mark.one_session
@@ -238,3 +240,16 @@ def test_deleting_the_case_takes_the_record_and_its_recording(
     for model, column in ((OralRecord, OralRecord.case_id), (Attachment, Attachment.case_id), (Case, Case.id)):
         assert services.session.execute(sa.select(sa.func.count()).select_from(model).where(
             column == receipt.case_id)).scalar_one() == 0
+
+
+def test_a_record_of_an_older_call_is_announced_to_the_readers_without_content(
+        services: Services, org_a: Org, clock: FrozenClock, inbox: tuple[Inbox, int]) -> None:
+    """Received (the call) three days ago, recorded now: still announced once as a new report."""
+    handler_inbox, port = inbox
+    receipt = record(services, org_a, clock, received_at=clock() - dt.timedelta(days=3))
+    notices = NewReportNotices(services.session, services.users, services.case_access,
+                               Mailer(f"smtp://127.0.0.1:{port}", "appliance@example.com"), clock, "https://appliance.test")
+    assert notices.send() == 1
+    assert notices.send() == 0  # once per case
+    (raw,) = handler_inbox.messages
+    assert str(receipt.case_id).encode() in raw and b"MINUTES-MARKER" not in raw
