@@ -11,8 +11,10 @@ from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
 from appliance.cases.case_subjects import CaseSubjects
+from appliance.cases.content import CaseContent
 from appliance.cases.key_admin import CaseKeyPairAdmin
 from appliance.cases.key_copies import HandlerCopies
+from appliance.cases.oral_reports import OralReports
 from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
@@ -142,6 +144,12 @@ class Services:
     @cached_property
     def cases(self) -> CaseService:
         return CaseService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
+    def oral_reports(self) -> OralReports:
+        return OralReports(self.session, self.reporting, self.cases,
+                           CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
+                           self.logbook, self.ctx.clock, self.limits)
 
     @cached_property
     def retention(self) -> RetentionService:

@@ -33,6 +33,12 @@ SAFE_TYPES = {
     "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
     "message/rfc822",
 }
+# A handler's recording of an oral report (Directive 2019/1937 Art. 18(2)(a)) may also be in
+# these formats; portal uploads keep the list above.
+RECORDING_TYPES = frozenset(SAFE_TYPES | {
+    "audio/wav", "audio/x-wav", "audio/webm", "audio/mp4", "audio/x-m4a", "audio/aac", "audio/flac",
+    "audio/opus", "video/webm",
+})
 
 
 @dataclass(frozen=True)
@@ -75,10 +81,10 @@ def clean_filename(name: str) -> str:
     return name or "attachment"
 
 
-def clean_content_type(value: str) -> str:
+def clean_content_type(value: str, allowed: frozenset[str] | set[str] = SAFE_TYPES) -> str:
     """Only well-known types keep their name; everything else downloads as octet-stream."""
     base = value.split(";", 1)[0].strip().lower()
-    return base if base in SAFE_TYPES else "application/octet-stream"
+    return base if base in allowed else "application/octet-stream"
 
 
 class AttachmentStore:
@@ -87,7 +93,8 @@ class AttachmentStore:
         self._clock = clock
 
     def add(self, *, case_id: uuid.UUID, tenant_id: uuid.UUID, cipher: CaseCipher,
-            upload: Upload, source: str, message_id: uuid.UUID | None, limit_bytes: int) -> Attachment:
+            upload: Upload, source: str, message_id: uuid.UUID | None, limit_bytes: int,
+            allowed_types: frozenset[str] | set[str] = SAFE_TYPES) -> Attachment:
         """Encrypt and store one upload, chunk by chunk, under its own file key (sealed with the
         case cipher, so a writer holding only the case's public key can add files too)."""
         attachment_id = uuid.uuid4()
@@ -97,7 +104,7 @@ class AttachmentStore:
             id=attachment_id, case_id=case_id, tenant_id=tenant_id, message_id=message_id, source=source,
             file_key_sealed=cipher.seal(file_key, Place("attachments", "file_key", attachment_id)),
             filename_sealed=cipher.seal(clean_filename(upload.filename), Place("attachments", "filename", attachment_id)),
-            content_type_sealed=cipher.seal(clean_content_type(upload.content_type),
+            content_type_sealed=cipher.seal(clean_content_type(upload.content_type, allowed_types),
                                             Place("attachments", "content_type", attachment_id)),
             size_bytes=0, chunk_count=0, created_at=self._clock(),
         )

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import REPORTER, Actor, StaffPrincipal
 from appliance.cases.access import CaseAccess, OpenedCase
-from appliance.cases.attachments import AttachmentInfo, AttachmentStore, Upload, remaining_budget
+from appliance.cases.attachments import SAFE_TYPES, AttachmentInfo, AttachmentStore, Upload, remaining_budget
 from appliance.cases.models import Attachment, Case, Message
 from appliance.cases.read_models import ReportText, ThreadMessage
 from appliance.clock import Clock
@@ -116,14 +116,16 @@ class CaseContent:
         return message
 
     def store_uploads(self, case: Case, keys: OpenedCase, uploads: list[Upload], *, source: str,
-                      message_id: uuid.UUID | None, per_file: int, per_batch: int) -> list[Attachment]:
+                      message_id: uuid.UUID | None, per_file: int, per_batch: int,
+                      allowed_types: frozenset[str] | set[str] = SAFE_TYPES) -> list[Attachment]:
         used = 0
         stored = []
         for upload in uploads:
             limit = remaining_budget(used, per_batch, per_file)
             attachment = self.attachments.add(case_id=case.id, tenant_id=case.tenant_id, cipher=keys.cipher,
                                               upload=upload, source=source,
-                                              message_id=message_id, limit_bytes=limit)
+                                              message_id=message_id, limit_bytes=limit,
+                                              allowed_types=allowed_types)
             used += attachment.size_bytes
             stored.append(attachment)
         return stored

@@ -129,3 +129,27 @@ class CasePrivateKeySeal(Base):
     recipient_fingerprint: Mapped[bytes] = mapped_column(Digest)
     sealed: Mapped[bytes] = mapped_column(Blob)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class OralRecord(Base):
+    """A report a handler recorded from a phone call or a meeting (Directive 2019/1937 Art. 18).
+
+    The minutes are the case's report text (``cases.what_sealed``), sealed like any report; this
+    row keeps what is not sensitive (channel, times, who recorded it, the reporter's consent and
+    review state) and the reporter's correction, sealed under the case's content key."""
+
+    __tablename__ = "oral_records"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(10))  # phone | meeting | other
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    consent_given: Mapped[bool] = mapped_column(sa.Boolean)
+    consent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recording_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("attachments.id"))
+    review_state: Mapped[str] = mapped_column(sa.String(10))  # pending | approved | corrected
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    corrected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    correction_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)

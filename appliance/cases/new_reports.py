@@ -2,8 +2,8 @@
 
 Sent by the scheduler (never on the reporter's request: a slow or failing mail server must
 not hold up or break a submission), once per case, to the handlers the report is sealed to.
-Only cases received in the last day are considered, so an upgrade does not mail about
-every old case.
+Only cases received (or, for a report received orally, recorded) in the last day are
+considered, so an upgrade does not mail about every old case.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from appliance.cases.access import CaseAccess
-from appliance.cases.models import Case
+from appliance.cases.models import Case, OralRecord
 from appliance.clock import Clock
 from appliance.notify.mailer import Mail, Mailer
 from appliance.notify.models import ReminderSent
@@ -40,8 +40,11 @@ class NewReportNotices:
         """Mail each holder of a new case's key once; returns the number of mails."""
         now = self._clock()
         announced = sa.select(ReminderSent.case_id).where(ReminderSent.deadline == RECEIPT, ReminderSent.stage == NEW)
+        # A report received by phone is received when the call was, which may be days before the record.
+        recorded = sa.select(OralRecord.case_id).where(OralRecord.recorded_at >= now - LOOK_BACK)
         cases = self._session.execute(sa.select(Case.id, Case.tenant_id, Case.reference).where(
-            Case.received_at >= now - LOOK_BACK, Case.id.not_in(announced)).order_by(Case.received_at)).all()
+            sa.or_(Case.received_at >= now - LOOK_BACK, Case.id.in_(recorded)), Case.id.not_in(announced),
+        ).order_by(Case.received_at)).all()
         by_recipient: dict[str, list[tuple[str, uuid.UUID]]] = defaultdict(list)
         emails: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
         for case_id, tenant_id, reference in cases:

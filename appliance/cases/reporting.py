@@ -8,6 +8,7 @@ index.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import uuid
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from appliance.actors import REPORTER
+from appliance.actors import REPORTER, Actor
 from appliance.audit.service import Logbook
-from appliance.cases.access import CaseAccess
+from appliance.cases.access import CaseAccess, OpenedCase
 from appliance.cases.attachments import Download, Upload
 from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text, seal_optional
 from appliance.cases.models import Case
@@ -53,6 +54,16 @@ class Receipt:
     case_id: uuid.UUID
     case_key: CaseKey  # shown once to the reporter, never stored; its repr hides it
     private_key: bytes = field(repr=False)  # the case's, for the reporter's session right away
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A report just stored: the case row, its opened keys, the receipt and the handlers reached."""
+
+    case: Case
+    keys: OpenedCase
+    receipt: Receipt
+    recipients: list[uuid.UUID]
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,12 @@ class ReportingService:
         """Store a new report under the case's own keys, sealed to the channel's recipients, the
         reporter and the escrow key; returns the case key once. Nothing slow on this path: the
         reporter's key comes from the 80-bit case key by HKDF."""
+        return self.file(tenant, report, uploads, REPORTER).receipt
+
+    def file(self, tenant: Tenant, report: NewReport, uploads: list[Upload], actor: Actor,
+             received_at: dt.datetime | None = None) -> Filed:
+        """``submit`` for any filer: the reporter through the portal, or a handler recording a report
+        received orally (``received_at``: when it was received, default now)."""
         if not self.accepting(tenant):
             raise ChannelNotReady(tenant.id)
         if report.category_id is None:
@@ -146,7 +163,7 @@ class ReportingService:
         now = self._clock()
         case = Case(
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
-            status=Status.RECEIVED.value, received_at=now, updated_at=now,
+            status=Status.RECEIVED.value, received_at=received_at or now, updated_at=now,
             case_key_index=self._key_index(tenant.id, case_key),
         )
         keys = self._access.create_keys(case)
@@ -163,9 +180,9 @@ class ReportingService:
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
-        self._logbook.record("case.created", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case_id,
+        self._logbook.record("case.created", actor, tenant_id=tenant.id, object_type="case", object_id=case_id,
                              detail=f"attachments={len(uploads)} recipients={len(recipients)}")
-        return Receipt(case_id, case_key, keys.private_key)
+        return Filed(case, keys, Receipt(case_id, case_key, keys.private_key), recipients)
 
     def open_with_key(self, tenant: Tenant, case_key: str | CaseKey, client: str) -> ReporterAccess:
         """The case a key opens. Wrong keys pause the client briefly (a per-tenant lock would let

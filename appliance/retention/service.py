@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
-from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note
+from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.errors import Conflict, InvalidInput, NotFound
@@ -232,10 +232,10 @@ class RetentionService:
     # --- deletion -------------------------------------------------------------------------
     def delete_case(self, case_id: uuid.UUID, reason: str, actor: Actor) -> None:
         """Delete a case and everything that belongs to it, in the caller's transaction: file
-        chunks, attachments, messages, notes, sealed key copies, reporter sessions, reminder
-        records, its released holds, the persons named in it (``case_subjects``, and links from
-        before those); the case row takes its blind index (the case key's HMAC) with it.
-        Refused while a legal hold covers the case.
+        chunks, attachments, messages, notes, the record of a report received orally, sealed key
+        copies, reporter sessions, reminder records, its released holds, the persons named in it
+        (``case_subjects``, and links from before those); the case row takes its blind index (the
+        case key's HMAC) with it. Refused while a legal hold covers the case.
 
         The person records those entries referred to stay, holding only blind indexes and a key:
         which of them no other case names is sealed to the cases, so the server cannot tell.
@@ -248,8 +248,9 @@ class RetentionService:
         session = self._session
         attachments = sa.select(Attachment.id).where(Attachment.case_id == case_id).scalar_subquery()
         session.execute(sa.delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_(attachments)))
-        # Attachments point at messages: they go first.
-        for model in (Attachment, Message, Note, CasePrivateKeySeal, WebSession, ReminderSent, LegalHold, CaseSubjectEntry):
+        # An oral record points at its recording, attachments at messages: they go first.
+        for model in (OralRecord, Attachment, Message, Note, CasePrivateKeySeal, WebSession, ReminderSent, LegalHold,
+                      CaseSubjectEntry):
             session.execute(sa.delete(model).where(model.case_id == case_id))
         forget_object(session, "case", case_id)
         session.execute(sa.delete(Case).where(Case.id == case_id))

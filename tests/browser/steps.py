@@ -6,6 +6,7 @@ serves the slice test (screenshots), the accessibility test (axe) and the script
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -372,3 +373,56 @@ def visit_every_page(reporter: Page, staff: Page, site: Site, look: Look) -> Non
     staff.get_by_role("button", name="Sign out").click()
     expect(staff).to_have_url(re.compile(r"/staff/login$"))
     sign_in(staff, site, look, first_time=False)
+
+
+# --- reports received orally (Directive 2019/1937 Art. 18) ----------------------------------
+ORAL_MINUTES = "Minutes of the call: the till is short every Friday evening."
+ORAL_CORRECTION = "It was Thursday evenings, not Fridays."
+
+
+def record_oral_report(page: Page, site: Site, look: Look = nothing, *, show_errors: bool = False) -> str:
+    """From the queue, a handler records a report received by phone; returns the reporter's case key."""
+    page.goto("/staff/queue")
+    page.get_by_role("link", name="Record a report received by phone or in a meeting").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Record a report received by phone or in a meeting")
+    look(page, "oral-form")
+    page.get_by_label("What is it about?").select_option(label=site.category)
+    page.get_by_label("How was it received?").select_option("phone")
+    page.get_by_label("When was it received?").fill(
+        (site.clock() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Minutes or transcript").fill(ORAL_MINUTES)
+    page.get_by_label("Recording (optional)").set_input_files(
+        {"name": "call.mp3", "mimeType": "audio/mpeg", "buffer": b"ID3 the call"})
+    if show_errors:  # without the reporter's consent nothing is recorded
+        page.get_by_role("button", name="Seal the record and show the case key").click()
+        expect(page.get_by_role("alert")).to_contain_text("Confirm that the reporter consented")
+        look(page, "oral-form-errors")
+        page.get_by_label("Recording (optional)").set_input_files(
+            {"name": "call.mp3", "mimeType": "audio/mpeg", "buffer": b"ID3 the call"})
+    page.get_by_label("The reporter consented to this record").check()
+    page.get_by_role("button", name="Seal the record and show the case key").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("The report has been recorded")
+    key = page.get_by_test_id("case-key").inner_text().strip()
+    assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", key), key
+    look(page, "oral-receipt")
+    page.get_by_role("link", name="Go to the case").click()
+    expect(page.get_by_test_id("review-state")).to_contain_text("Pending")
+    look(page, "oral-case")
+    return key
+
+
+def review_oral_record(page: Page, site: Site, key: str, look: Look = nothing, *, correct: bool) -> None:
+    """The reporter opens the case with the key, reads the minutes and approves or corrects them."""
+    open_case_with_key(page, site, key)
+    expect(page.get_by_test_id("minutes")).to_contain_text(ORAL_MINUTES)
+    look(page, "reporter-oral-record")
+    site.clock.advance(minutes=2)
+    if correct:
+        page.get_by_label("Your corrections").fill(ORAL_CORRECTION)
+        page.get_by_role("button", name="Submit my corrections").click()
+        expect(page.get_by_test_id("my-correction")).to_contain_text(ORAL_CORRECTION)
+        look(page, "reporter-oral-corrected")
+    else:
+        page.get_by_role("button", name="I approve this record").click()
+        expect(page.get_by_test_id("record-approved")).to_be_visible()
+        look(page, "reporter-oral-approved")

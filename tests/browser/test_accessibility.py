@@ -295,3 +295,22 @@ def test_the_rate_limited_report_pages_pass_axe(new_context: ContextFactory, sit
     expect(page.get_by_test_id("report-wait")).to_contain_text("För många rapporter just nu")
     axe(page, "report-form-limited-sv")
     axe.assert_clean({"report-form-limited", "report-refused", "report-form-limited-sv"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_oral_report_pages_pass_axe(new_context: ContextFactory, site: Site) -> None:
+    """Recording a report received by phone (with the form's errors), its receipt, the case page,
+    and the reporter's review: the record, corrected, then approved."""
+    axe = Axe()
+    staff, reporter = new_context(bypass_csp=True).new_page(), new_context(bypass_csp=True).new_page()
+    steps.sign_in(staff, site, first_time=True)
+    key = steps.record_oral_report(staff, site, axe, show_errors=True)
+    steps.review_oral_record(reporter, site, key, axe, correct=True)
+    reporter.get_by_role("button", name="Approve the record with my corrections").click()
+    expect(reporter.get_by_test_id("record-approved")).to_be_visible()
+    axe(reporter, "reporter-oral-approved")
+    staff.reload()
+    expect(staff.get_by_test_id("review-state")).to_contain_text("Approved")
+    axe(staff, "oral-case-reviewed")
+    axe.assert_clean({"oral-form", "oral-form-errors", "oral-receipt", "oral-case", "reporter-oral-record",
+                      "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed"})

@@ -1,7 +1,7 @@
 """What the staff pages under /staff/ may reach.
 
-HandlerDesk: the work queue, case pages, sharing, persons named in a case and the Readers
-page. AccountDesk: signing in (password, TOTP, enrolment, the first own password), signing
+HandlerDesk: the work queue, case pages, sharing, persons named in a case, reports received
+orally and the Readers page. AccountDesk: signing in (password, TOTP, enrolment, the first own password), signing
 out and the account page, and the policy guard's session look-up. Neither reaches the
 reporting service, retention, keys or user administration.
 """
@@ -12,7 +12,9 @@ import uuid
 
 from appliance.actors import Actor, Role, StaffPrincipal
 from appliance.cases.case_subjects import CaseSubjects
+from appliance.cases.oral_reports import OralReports
 from appliance.cases.service import CaseService
+from appliance.errors import NotFound
 from appliance.readers.overview import Overview, overview
 from appliance.readers.service import ReaderLists
 from appliance.tenants.models import Category, Tenant
@@ -32,6 +34,10 @@ class HandlerDesk(Desk):
         return self._services.case_subjects
 
     @property
+    def oral_reports(self) -> OralReports:
+        return self._services.oral_reports
+
+    @property
     def readers(self) -> ReaderLists:
         return self._services.readers
 
@@ -49,6 +55,13 @@ class HandlerDesk(Desk):
 
     def tenant_by_id(self, tenant_id: uuid.UUID) -> Tenant:
         return self._services.tenants.by_ids(frozenset({tenant_id}))[0]
+
+    def tenant_of_category(self, principal: StaffPrincipal, category_id: uuid.UUID) -> uuid.UUID:
+        """The tenant, among those the principal handles cases of, that a category belongs to."""
+        for tenant in self._services.tenants.by_ids(principal.tenants_with(Role.HANDLER)):
+            if any(c.id == category_id for c in self._services.tenants.categories(tenant.id)):
+                return tenant.id
+        raise NotFound("category", category_id)
 
     def all_categories(self, tenant_id: uuid.UUID) -> list[Category]:
         return self._services.tenants.categories(tenant_id, include_inactive=True)

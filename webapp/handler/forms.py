@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, MultipleFileField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    FileField,
+    MultipleFileField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from appliance.cases.case_subjects import ROLES
@@ -79,6 +89,25 @@ class PersonForm(FlaskForm):
                               description=_l("The e-mail address or national ID finds the same person in other cases, "
                                              "for access and erasure requests."))
     role = SelectField(_l("Role in the case"), choices=[])
+
+
+class OralReportForm(FlaskForm):
+    """A report received by phone or in a meeting (Directive 2019/1937 Art. 18)."""
+
+    category = SelectField(_l("What is it about?"), validators=[InputRequired()], choices=[])
+    channel = SelectField(_l("How was it received?"), validators=[InputRequired()], choices=[])
+    received_at = DateTimeLocalField(_l("When was it received?"), validators=[InputRequired()],
+                                     format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+                                     description=_l("Date and time of the call or meeting (YYYY-MM-DD HH:MM)."))
+    minutes = TextAreaField(_l("Minutes or transcript"), validators=[InputRequired(), Length(max=MAX_TEXT)],
+                            description=_l("A complete and accurate transcript of the call, or accurate minutes "
+                                           "of the meeting. The reporter can check, correct and approve them "
+                                           "with their case key."))
+    recording = FileField(_l("Recording (optional)"),
+                          description=_l("An audio or video file of the conversation, if the reporter agreed to "
+                                         "it being recorded."))
+    consent = BooleanField(_l("The reporter consented to this record being made and kept "
+                              "(Directive 2019/1937 Art. 18(2))"))
 
 
 class PostForm(FlaskForm):

@@ -26,6 +26,7 @@ from webapp.handler.forms import (
     StatusForm,
 )
 from webapp.handler.forms import person_form as new_person_form
+from webapp.handler.oral import channel_label
 from webapp.policy import access
 from webapp.routes import RouteTable
 from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
@@ -173,6 +174,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     subjects = desk.case_subjects.list(g.principal, case_id)
     readers = desk.readers.confirmed_user_ids(tenant.id)
     reporter_copy_pending = desk.cases.reporter_copy_pending(g.principal, case_id)
+    oral = desk.oral_reports.for_handler(g.principal, case_id)
     status_form = _status_form(Status(view.status))
     assign_form = AssignForm()
     assign_form.assignee.choices = [("", _("Nobody"))] + [(str(h.id), h.email) for h in handlers]
@@ -189,7 +191,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         note_form=note_form or NoteForm(formdata=None), logout=PostForm(), holders=holders,
         grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None), subjects=subjects,
         person_form=person_form or new_person_form(formdata=False), role_labels=ROLE_LABELS,
-        reporter_copy_pending=reporter_copy_pending,
+        reporter_copy_pending=reporter_copy_pending, oral=oral, channel_label=channel_label,
     )
 
 

@@ -1,4 +1,5 @@
-"""What reporter routes may reach: tenant look-up, the reporting service, reporter sessions.
+"""What reporter routes may reach: tenant look-up, the reporting service, the review of a
+report recorded by a handler, reporter sessions.
 
 Staff services (cases as handlers see them, users, administration) are not reachable from
 here; tests/unit/webapp/test_boundaries.py checks the imports.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from appliance.cases.oral_reports import OralReports
 from appliance.cases.reporting import ReportingService
 from appliance.tenants.models import Category, Tenant
 from webapp.desk import Desk
@@ -23,6 +25,11 @@ class ReporterDesk(Desk):
     @property
     def reporting(self) -> ReportingService:
         return self._services.reporting
+
+    @property
+    def oral_reports(self) -> OralReports:
+        """Only the reporter's half is used here: reading, approving and correcting a record."""
+        return self._services.oral_reports
 
     def start_session(self, case_id: uuid.UUID, private_key: bytes | None) -> str:
         """A reporter session; it holds the case's private key (sealed under the cookie's token)

@@ -42,3 +42,14 @@ class ReplyForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     pass
+
+
+class ApproveRecordForm(FlaskForm):
+    """The reporter agrees with the record of their oral report (a button and the CSRF token)."""
+
+
+class CorrectRecordForm(FlaskForm):
+    correction = TextAreaField(_l("Your corrections"), validators=[InputRequired(), Length(max=MAX_TEXT)],
+                               description=_l("Say what is wrong or missing in the record. Your corrections are "
+                                              "added to the case as you write them; the record itself stays as "
+                                              "it was written."))

@@ -17,11 +17,26 @@ from werkzeug.wrappers import Response
 
 from appliance.cases.reporting import NewReport
 from appliance.ephemeral.store import Ticket
-from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, LockedOut, NotFound, RateLimited
+from appliance.errors import (
+    AuthenticationFailed,
+    ChannelNotReady,
+    Conflict,
+    InvalidInput,
+    LockedOut,
+    NotFound,
+    RateLimited,
+)
 from appliance.tenants.models import Tenant
 from webapp.policy import access
 from webapp.reporter.desk import desk
-from webapp.reporter.forms import FollowUpForm, ReplyForm, ReportForm, SignOutForm
+from webapp.reporter.forms import (
+    ApproveRecordForm,
+    CorrectRecordForm,
+    FollowUpForm,
+    ReplyForm,
+    ReportForm,
+    SignOutForm,
+)
 from webapp.requestctx import app_context
 from webapp.routes import RouteTable
 from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
@@ -119,11 +134,7 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
 @routes.get("/case")
 @access("reporter-session")
 def case(slug: str) -> str:
-    reporter = desk()
-    tenant = reporter.tenant(slug)
-    view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
-    return render_template("reporter/case.html", tenant=tenant, case=view, form=ReplyForm(),
-                           sign_out=SignOutForm())
+    return _render_case(slug, form=ReplyForm())
 
 
 @routes.post("/case/reply")
@@ -141,9 +152,59 @@ def reply(slug: str) -> Response | tuple[str, int]:
             form.body.errors = [_field_error(exc)]
         else:
             return redirect(url_for("reporter.case", slug=slug, _anchor="latest"), code=303)
+    return _render_case(slug, form=form), 400
+
+
+@routes.post("/case/record/approve")
+@access("reporter-session")
+def approve_record(slug: str) -> Response | tuple[str, int]:
+    """The reporter agrees with the record of their oral report (Directive 2019/1937 Art. 18)."""
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    if ApproveRecordForm().validate_on_submit():
+        try:
+            with reporter.attempt():
+                reporter.oral_reports.approve(tenant, g.reporter_case_id, g.reporter_key)
+        except Conflict:
+            return _render_case(slug, review_error=_("You have already approved this record.")), 409
+    return redirect(url_for("reporter.case", slug=slug, _anchor="record"), code=303)
+
+
+@routes.post("/case/record/correct")
+@access("reporter-session")
+def correct_record(slug: str) -> Response | tuple[str, int]:
+    """The reporter's corrections of the record, sealed to the case and shown to its handlers."""
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    form = CorrectRecordForm()
+    if form.validate_on_submit():
+        try:
+            with reporter.attempt():
+                reporter.oral_reports.correct(tenant, g.reporter_case_id, g.reporter_key, form.correction.data or "")
+        except InvalidInput:
+            form.correction.errors = [_("Write your corrections (at most 20,000 characters).")]
+        except Conflict:
+            return _render_case(slug, correction_form=form, review_error=_(
+                "This record was already approved or corrected. Write a message below to add anything.")), 409
+        else:
+            return redirect(url_for("reporter.case", slug=slug, _anchor="record"), code=303)
+    return _render_case(slug, correction_form=form), 400
+
+
+def _render_case(slug: str, *, form: ReplyForm | None = None, correction_form: CorrectRecordForm | None = None,
+                 review_error: str | None = None) -> str:
+    reporter = desk()
+    tenant = reporter.tenant(slug)
     view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
-    return render_template("reporter/case.html", tenant=tenant, case=view, form=form,
-                           sign_out=SignOutForm()), 400
+    record = reporter.oral_reports.for_reporter(tenant, g.reporter_case_id, g.reporter_key)
+    return render_template("reporter/case.html", tenant=tenant, case=view, form=form or ReplyForm(formdata=None),
+                           sign_out=SignOutForm(), record=record, approve_form=ApproveRecordForm(),
+                           correction_form=correction_form or CorrectRecordForm(formdata=None),
+                           review_error=review_error, channel_phrase=_channel_phrase)
+
+
+def _channel_phrase(channel: str) -> str:
+    return {"phone": _("by phone"), "meeting": _("in a meeting")}.get(channel, _("orally"))
 
 
 @routes.get("/case/attachments/<uuid:attachment_id>")
