@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,3 +279,40 @@ def test_api_responses_set_no_cookie_and_allow_no_cross_origin_use(world: World)
                      api.post("/api/v1/reports", json=report_body(world), headers=bearer(token))):
         assert "Set-Cookie" not in response.headers
         assert not [h for h in response.headers.keys() if h.lower().startswith("access-control-")]
+
+
+# --- the administration page ------------------------------------------------------------------------------
+def test_an_admin_creates_a_token_sees_it_once_and_revokes_it(world: World) -> None:
+    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+    assert admin.get("/admin/t/alpha/api-tokens").status_code == 200
+    created = admin.post("/admin/t/alpha/api-tokens", {"name": "Hotline desk", "scopes": ["reports:intake"],
+                                                       "expires_days": "30"})
+    assert created.status_code == 200, admin.text()
+    found = re.search(r'data-testid="new-token">(apl_[0-9a-f]{16}_[A-Za-z0-9_-]{43})<', admin.text())
+    assert found
+    token = found.group(1)
+    assert client(world).get("/api/v1/categories", headers=bearer(token)).status_code == 200
+    listing = admin.get("/admin/t/alpha/api-tokens")
+    assert "Hotline desk" in admin.text() and token not in listing.get_data(as_text=True)
+    token_id = str(scalar(world.ctx, "SELECT id FROM api_tokens WHERE name = 'Hotline desk'"))
+    token_id = str(uuid.UUID(token_id))
+
+    # Another tenant's administrator neither sees the page nor revokes the token.
+    other = world.staff_browser(world.beta.staff[Role.ADMIN])
+    assert other.get("/admin/t/alpha/api-tokens").status_code == 404
+    assert other.post("/admin/t/beta/api-tokens/revoke", {"token_id": token_id},
+                      form_url="/admin/t/beta/api-tokens").status_code == 404
+    assert client(world).get("/api/v1/categories", headers=bearer(token)).status_code == 200
+
+    revoked = admin.post("/admin/t/alpha/api-tokens/revoke", {"token_id": token_id}, form_url="/admin/t/alpha/api-tokens")
+    assert revoked.status_code == 200
+    assert_problem(client(world).get("/api/v1/categories", headers=bearer(token)), 401, "unauthorized")
+    assert admin.post("/admin/t/alpha/api-tokens/revoke", {"token_id": token_id},
+                      form_url="/admin/t/alpha/api-tokens").status_code == 409
+    refused = admin.post("/admin/t/alpha/api-tokens", {"name": "", "scopes": []})
+    assert refused.status_code == 400
+
+
+def test_only_administrators_reach_the_token_page(world: World) -> None:
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    assert handler.get("/admin/t/alpha/api-tokens").status_code == 403
