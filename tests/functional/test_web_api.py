@@ -115,6 +115,7 @@ def test_a_report_from_the_api_is_sealed_to_the_readers_and_never_readable_by_th
     handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
     page = handler.get(f"/staff/cases/{case_id}")
     assert page.status_code == 200 and "The depot manager sells stock privately." in handler.text()
+    assert 'data-testid="channel">By phone<' in handler.text()
     reporter = world.browser("192.0.2.44")
     assert reporter.post("/r/alpha/follow-up", {"case_key": receipt["case_key"]}).status_code == 303
     assert "The depot manager sells stock privately." in reporter.get("/r/alpha/case").get_data(as_text=True)
