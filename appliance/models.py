@@ -1,5 +1,6 @@
 """Imports every table so Base.metadata is complete (alembic, schema checks)."""
 
+from appliance.api_tokens.models import ApiToken
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
@@ -14,7 +15,7 @@ from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tena
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
-    "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
+    "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
     "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
     "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord", "Person",
     "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",

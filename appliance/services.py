@@ -7,6 +7,7 @@ from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
+from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
@@ -21,7 +22,7 @@ from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.ephemeral.store import Lockout
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.keys.secrets import INSTALLATION_DATA, checkpoint_key
+from appliance.keys.secrets import API_TOKEN, INSTALLATION_DATA, checkpoint_key
 from appliance.persons.service import PersonService
 from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
@@ -150,6 +151,10 @@ class Services:
         return OralReports(self.session, self.reporting, self.cases,
                            CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
                            self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
+    def api_tokens(self) -> ApiTokens:
+        return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
 
     @cached_property
     def retention(self) -> RetentionService:

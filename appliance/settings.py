@@ -103,6 +103,10 @@ class Settings:
     report_limit_per_client: int = 5
     report_limit_per_channel: int = 60
     report_limit_window_minutes: int = 60
+    # The JSON API (/api/v1/): requests per token per minute (429 with Retry-After beyond), and
+    # the largest request body it reads (413 before reading more).
+    api_rate_limit_per_minute: int = 60
+    api_max_body_bytes: int = 1024 * 1024
     default_language: str = "en"
     # Shown times (deadlines, messages) are in this zone; everything is stored in UTC.
     timezone: str = "UTC"
@@ -312,7 +316,8 @@ def _validate_smtp(url: str) -> None:
 def _validate_limits(settings: Settings) -> None:
     for name in ("lockout_threshold", "lockout_client_threshold", "lockout_account_threshold",
                  "lockout_case_key_threshold", "lockout_base_seconds", "lockout_case_key_seconds",
-                 "report_limit_per_client", "report_limit_per_channel", "report_limit_window_minutes"):
+                 "report_limit_per_client", "report_limit_per_channel", "report_limit_window_minutes",
+                 "api_rate_limit_per_minute", "api_max_body_bytes"):
         if getattr(settings, name) < 1:
             raise SettingsError(name.upper(), "must be at least 1")
     if settings.lockout_max_seconds < settings.lockout_base_seconds:

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance.context import AppContext
 from appliance.settings import LANGUAGES
-from webapp import admin, errors, handler, metrics, policy_guard, reporter, unit_of_work
+from webapp import admin, api, errors, handler, metrics, policy_guard, reporter, unit_of_work
 from webapp.common import blueprint as common_blueprint
 from webapp.reporter.views import admit_report_before_reading
 from webapp.security import SpoolingRequest, cookie_name, install_headers
@@ -57,7 +57,7 @@ def create_app(context: AppContext) -> Flask:
     # Before CSRF protection, which reads (and spools) the whole form: a report over its rate
     # limit is refused before any upload of it is read.
     app.before_request(admit_report_before_reading)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
     install_headers(app, settings)
     install_filters(app)
@@ -69,6 +69,9 @@ def create_app(context: AppContext) -> Flask:
     app.register_blueprint(common_blueprint)
     for audience in (reporter, handler, admin):
         app.register_blueprint(audience.build_blueprint())
+    api_blueprint = api.build_blueprint()
+    csrf.exempt(api_blueprint)  # bearer tokens, never cookies: nothing there for a forged request to ride on
+    app.register_blueprint(api_blueprint)
 
     @app.context_processor
     def _globals() -> dict[str, object]:

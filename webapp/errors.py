@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -23,6 +23,7 @@ from appliance.errors import (
     ReaderListTampered,
     TooLarge,
 )
+from webapp.api import is_api_path, problems
 
 log = logging.getLogger(__name__)
 Page = tuple[str, int, dict[str, str]]  # body, status, headers
@@ -116,7 +117,9 @@ def install(app: Flask) -> None:
                     _("The form was too old or incomplete. Go back, reload the page and send it again."))
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Page:
+    def _http(exc: HTTPException) -> Page | Response:
+        if is_api_path(request.path):  # no route matched under /api/v1/: still a problem, not a page
+            return problems.from_http(exc)
         code = exc.code or 500
         titles = {
             400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Not allowed"),

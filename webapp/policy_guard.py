@@ -16,8 +16,9 @@ from appliance.actors import StaffPrincipal
 from appliance.services import reporter_session_limits, staff_session_limits
 from appliance.users.models import User, WebSession
 from appliance.users.sessions import SessionLimits
+from webapp.api import guard as api_guard
 from webapp.desk import Desk
-from webapp.policy import policy_of, required_role
+from webapp.policy import policy_of, required_role, required_scope
 from webapp.requestctx import app_context
 from webapp.security import cookie_name
 
@@ -58,6 +59,10 @@ def enforce() -> Response | None:
         return None
     if policy == "reporter-session":
         return _load_reporter()
+    scope = required_scope(policy)
+    if scope is not None:
+        api_guard.enforce(scope)  # bearer token only: no cookie is read
+        return None
     if policy == "staff-signin":
         _load_staff(stage=None)
         return None

@@ -54,6 +54,9 @@ class Case(Base):
     people_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     contact_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     conclusions_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    # How the report came in: NULL for the web portal; phone, letter, meeting, email or other for
+    # one an API client recorded (Directive Art. 9(2)). Not sensitive: it says nothing of the content.
+    channel: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class Message(Base):

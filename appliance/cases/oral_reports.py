@@ -116,7 +116,8 @@ class OralReports:
         if recording is not None and not _is_recording(recording.content_type):
             raise InvalidInput("recording", "must be an audio or video file")
         minutes = check_text("minutes", report.minutes, MAX_TEXT, required=True)
-        filed = self._reporting.file(tenant, NewReport(report.category_id, minutes), [], principal.actor,
+        filed = self._reporting.file(tenant, NewReport(report.category_id, minutes, channel=channel.value), [],
+                                     principal.actor,
                                      received_at=received_at)
         if principal.user_id not in filed.recipients:
             raise NotAReader(principal.user_id)

@@ -75,6 +75,7 @@ class HandlerCaseView:
     report_attachments: tuple[AttachmentInfo, ...]
     thread: tuple[ThreadMessage, ...]
     notes: tuple[NoteView, ...]
+    channel: str | None = None  # None: the web portal; else how an API client says it was received
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput
 from appliance.keys.keyring import TenantKeyring
 from appliance.tenants.models import Category, Tenant
 
+# The channels other than the portal that a report can be recorded from (README, "API").
+OTHER_CHANNELS = ("phone", "letter", "meeting", "email", "other")
 CONTACT = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
 
@@ -47,6 +49,10 @@ class NewReport:
     where: str = ""
     people: str = ""
     contact: str = ""
+    # A report recorded by an API client from another channel (Directive Art. 9(2)): how and
+    # when it reached the organisation. None for the portal (received now, through the web).
+    channel: str | None = None
+    received_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Receipt:
     case_id: uuid.UUID
     case_key: CaseKey  # shown once to the reporter, never stored; its repr hides it
     private_key: bytes = field(repr=False)  # the case's, for the reporter's session right away
+    reference: str = ""  # the case's reference, as handlers see it
 
 
 @dataclass(frozen=True)
@@ -132,16 +139,18 @@ class ReportingService:
         slots go back, so a reporter who corrects a form is not refused."""
         self._clients.give_back(ticket)
 
-    def submit(self, tenant: Tenant, report: NewReport, uploads: list[Upload]) -> Receipt:
+    def submit(self, tenant: Tenant, report: NewReport, uploads: list[Upload], actor: Actor = REPORTER) -> Receipt:
         """Store a new report under the case's own keys, sealed to the channel's recipients, the
         reporter and the escrow key; returns the case key once. Nothing slow on this path: the
-        reporter's key comes from the 80-bit case key by HKDF."""
-        return self.file(tenant, report, uploads, REPORTER).receipt
+        reporter's key comes from the 80-bit case key by HKDF. ``actor``: who files it (the
+        reporter on the portal, an API token recording a report from another channel)."""
+        return self.file(tenant, report, uploads, actor).receipt
 
     def file(self, tenant: Tenant, report: NewReport, uploads: list[Upload], actor: Actor,
              received_at: dt.datetime | None = None) -> Filed:
-        """``submit`` for any filer: the reporter through the portal, or a handler recording a report
-        received orally (``received_at``: when it was received, default now)."""
+        """``submit`` for any filer: the reporter through the portal, an API token, or a handler
+        recording a report received orally (``received_at``: when it was received, default the
+        report's own or now)."""
         if not self.accepting(tenant):
             raise ChannelNotReady(tenant.id)
         if report.category_id is None:
@@ -158,13 +167,21 @@ class ReportingService:
         if contact and not CONTACT.match(contact):
             raise InvalidInput("contact", "is not a valid e-mail address")
 
+        now = self._clock()
+        if report.channel is not None and report.channel not in OTHER_CHANNELS:
+            raise InvalidInput("channel", f"must be one of {', '.join(OTHER_CHANNELS)}")
+        received_at = received_at or report.received_at or now
+        if received_at.tzinfo is None:
+            raise InvalidInput("received_at", "needs a time zone")
+        if received_at > now:
+            raise InvalidInput("received_at", "is in the future")
+
         case_id = uuid.uuid4()
         case_key = CaseKey.new()
-        now = self._clock()
         case = Case(
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
-            status=Status.RECEIVED.value, received_at=received_at or now, updated_at=now,
-            case_key_index=self._key_index(tenant.id, case_key),
+            status=Status.RECEIVED.value, received_at=received_at, updated_at=now,
+            case_key_index=self._key_index(tenant.id, case_key), channel=report.channel,
         )
         keys = self._access.create_keys(case)
         assert keys.private_key is not None
@@ -180,9 +197,10 @@ class ReportingService:
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
+        channel = f" channel={report.channel}" if report.channel else ""
         self._logbook.record("case.created", actor, tenant_id=tenant.id, object_type="case", object_id=case_id,
-                             detail=f"attachments={len(uploads)} recipients={len(recipients)}")
-        return Filed(case, keys, Receipt(case_id, case_key, keys.private_key), recipients)
+                             detail=f"attachments={len(uploads)} recipients={len(recipients)}{channel}")
+        return Filed(case, keys, Receipt(case_id, case_key, keys.private_key, case.reference), recipients)
 
     def open_with_key(self, tenant: Tenant, case_key: str | CaseKey, client: str) -> ReporterAccess:
         """The case a key opens. Wrong keys pause the client briefly (a per-tenant lock would let

@@ -8,6 +8,7 @@ import os
 import click
 
 from appliance.audit.stream import stream_events_to_journal
+from appliance.cli.api_tokens import api_token
 from appliance.cli.audit import audit
 from appliance.cli.backup import backup
 from appliance.cli.base import ApplianceGroup
@@ -35,7 +36,7 @@ def cli() -> None:
 
 
 for command in (init, db, tenant, user, keys, readers, serve, audit, doctor, demo, backup, jobs, scheduler,
-                person, retention):
+                person, retention, api_token):
     cli.add_command(command)
 
 

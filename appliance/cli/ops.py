@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import shutil
@@ -252,6 +253,22 @@ def case_subjects_check(runtime: Runtime) -> Check:
                  "--escrow-file FILE` for all of them")
 
 
+EXPIRY_NOTICE = dt.timedelta(days=14)
+
+
+def api_token_check(runtime: Runtime) -> Check:
+    """API tokens that stop working within 14 days: whoever uses them needs a new one in time."""
+    with runtime.services() as services:
+        slugs = {t.id: t.slug for t in services.tenants.list_tenants()}
+        expiring = services.api_tokens.expiring(EXPIRY_NOTICE)
+    if not expiring:
+        return Check("api tokens", "ok", "none expires within 14 days")
+    listed = "; ".join(f"{slugs.get(t.tenant_id, t.tenant_id)}/{t.name} ({t.id}) on {t.expires_at:%Y-%m-%d}"
+                       for t in expiring)
+    return Check("api tokens", "warn", f"{len(expiring)} expire(s) within 14 days: {listed}; create new ones with "
+                                       "`appliance api-token create` and revoke the old")
+
+
 @click.command()
 @json_option
 @pass_runtime
@@ -278,6 +295,7 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks.append(vault_check(runtime))
         checks.append(case_subjects_check(runtime))
         checks.append(rotation_check(runtime))
+        checks.append(api_token_check(runtime))
         usage = shutil.disk_usage(settings.data_dir)
         free_gb = usage.free / 1024**3
         checks.append(Check("disk", "ok" if free_gb >= 2 else "warn", f"{free_gb:.1f} GB free in {settings.data_dir}"))

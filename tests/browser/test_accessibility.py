@@ -226,6 +226,36 @@ def test_the_retention_page_passes_axe(new_context: ContextFactory, site: Site, 
                       "admin-retention-hold", "admin-retention-sv", "admin-retention-released-sv"})
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the page's behaviour has its own tests on both databases
+def test_the_api_tokens_page_passes_axe(new_context: ContextFactory, site: Site) -> None:
+    """API tokens: empty, a form with errors, a new token shown once, the list, a revoked token."""
+    axe = Axe()
+    staff = new_context(bypass_csp=True).new_page()
+    steps.sign_in(staff, site, first_time=True)
+    staff.get_by_role("link", name="Administration").click()
+    staff.get_by_role("link", name="API tokens").click()
+    expect(staff.get_by_test_id("tokens")).to_have_text("There are no API tokens yet.")
+    axe(staff, "admin-api-tokens")
+
+    staff.get_by_role("button", name="Create token").click()
+    expect(staff.get_by_role("alert")).to_contain_text("Enter a name.")
+    axe(staff, "admin-api-tokens-errors")
+
+    staff.get_by_label("Name").fill("Hotline desk")
+    staff.get_by_label("Record reports received by phone").check()
+    staff.get_by_label("Expires after (days)").fill("30")
+    staff.get_by_role("button", name="Create token").click()
+    expect(staff.get_by_test_id("new-token")).to_contain_text("apl_")
+    expect(staff.get_by_test_id("tokens")).to_contain_text("Hotline desk")
+    axe(staff, "admin-api-tokens-created")
+
+    staff.get_by_role("button", name="Revoke: Hotline desk").click()
+    expect(staff.get_by_role("status")).to_contain_text("The token has been revoked.")
+    axe(staff, "admin-api-tokens-revoked")
+    axe.assert_clean({"admin-api-tokens", "admin-api-tokens-errors", "admin-api-tokens-created",
+                      "admin-api-tokens-revoked"})
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])  # the pages' behaviour has its own tests on both databases
 def test_starting_a_reader_list_passes_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
     """A new organisation: the handler's Readers page before and after asking to start, the

@@ -195,7 +195,7 @@ EVERY_COMMAND = [
     ("user", "disable", "--email", "officer@example.com"), ("user", "enable", "--email", "officer@example.com"),
     ("user", "reset-2fa", "--email", "officer@example.com"),
     ("user", "set-password", "--email", "officer@example.com", "--password-stdin"),
-    ("audit", "verify", "--json"), ("demo", "setup"), ("serve", "--bind", "127.0.0.1:0"),
+    ("audit", "verify", "--json"), ("demo", "setup"), ("serve", "--bind", "127.0.0.1:0"), ("api-token", "list", "--json"),
 ]
 
 

@@ -52,7 +52,8 @@ def test_every_route_declares_an_access_policy(app) -> None:  # type: ignore[no-
 def test_the_walk_sees_every_blueprint(app) -> None:  # type: ignore[no-untyped-def]
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert {"static", "common.index", "reporter.report", "reporter.case", "handler.case", "handler.login",
-            "admin.users", "handler.grant_access", "handler.revoke_access", "admin.readers"} <= endpoints
+            "admin.users", "handler.grant_access", "handler.revoke_access", "admin.readers", "api.create_report",
+            "api.openapi"} <= endpoints
 
 
 def test_a_route_without_policy_is_named_and_refused(app) -> None:  # type: ignore[no-untyped-def]
@@ -132,6 +133,19 @@ def test_public_and_reporter_routes_are_reachable_anonymously(world: World) -> N
         assert location_path(response) != STAFF_LOGIN, str(call)
         if call.method == "GET":
             assert status == 200, f"{call}: {status}"
+
+
+@pytest.mark.parametrize("staff_signed_in", [False, True], ids=["anonymous", "with-staff-session"])
+def test_api_routes_need_a_bearer_token_whatever_the_cookies(world: World, staff_signed_in: bool) -> None:
+    chief = world.alpha.staff[Role.ADMIN]
+    browser = world.staff_browser(chief) if staff_signed_in else world.browser()
+    api_calls = [c for c in calls(world.app, fill_values(world)) if c.policy.startswith("api:")]
+    assert {c.endpoint for c in api_calls} >= {"api.create_report", "api.categories"}
+    for call in api_calls:
+        response = browser.client.open(call.url, method=call.method, json={})
+        assert response.status_code == 401, f"{call}: {response.status_code}"
+        assert response.mimetype == "application/problem+json"
+        assert "Set-Cookie" not in response.headers
 
 
 @pytest.mark.parametrize("staff_signed_in", [False, True], ids=["anonymous", "with-staff-session"])

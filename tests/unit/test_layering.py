@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),
     ("person chain", {"persons"}),
-    ("tenants; backups of the database", {"tenants", "backup"}),
+    ("tenants; backups of the database; API tokens", {"tenants", "backup", "api_tokens"}),
     ("key management backed by the database", {"keys"}),
     ("shared services the domain uses", {"audit", "notify", "ephemeral", "job_runs"}),
     ("cryptographic primitives", {"crypto"}),

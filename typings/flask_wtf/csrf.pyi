@@ -1,7 +1,8 @@
-from flask import Flask
+from flask import Blueprint, Flask
 from werkzeug.exceptions import BadRequest
 
 class CSRFError(BadRequest): ...
 
 class CSRFProtect:
     def __init__(self, app: Flask | None = ...) -> None: ...
+    def exempt(self, view: Blueprint | str) -> Blueprint | str: ...

@@ -1,12 +1,13 @@
 """What the administration pages under /admin/ may reach: the tenants the principal administers,
 their users (through UserAdministration, which carries the rules), categories, the reader list
-proposals and retention. No case content, no reporting, no keys."""
+proposals, retention and API tokens. No case content, no reporting, no keys."""
 
 from __future__ import annotations
 
 import uuid
 
 from appliance.actors import Role, StaffPrincipal
+from appliance.api_tokens.service import ApiTokens
 from appliance.readers.overview import Overview, overview
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
@@ -42,6 +43,10 @@ class AdminDesk(Desk):
     @property
     def readers(self) -> ReaderLists:
         return self._services.readers
+
+    @property
+    def api_tokens(self) -> ApiTokens:
+        return self._services.api_tokens
 
     @property
     def retention(self) -> RetentionService:

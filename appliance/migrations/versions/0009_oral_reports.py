@@ -5,7 +5,7 @@ channel, the times, the reporter's consent and review state, and the reporter's 
 correction (Directive 2019/1937 Art. 18).
 
 Revision ID: 0009
-Revises: 0007 (re-chained onto 0008 on merge)
+Revises: 0008
 Create Date: 2026-12-05 23:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from appliance.db import GUID, Blob, UTCDateTime
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,57 @@
+"""What API routes may reach: token checks, the caller's own tenant and categories, and filing a
+report (the reporter's pipeline). No case can be read back through here: the desk has no
+case service, only ``ReportingService.submit``."""
+
+from __future__ import annotations
+
+import uuid
+
+from appliance.api_tokens.service import ApiPrincipal
+from appliance.cases.reporting import NewReport, Receipt
+from appliance.ephemeral.store import Lockout, Quota, Subject
+from appliance.errors import NotFound
+from appliance.tenants.models import Category, Tenant
+from webapp.desk import Desk
+
+WINDOW_SECONDS = 60
+
+
+class ApiDesk(Desk):
+    def authenticate(self, token: str) -> ApiPrincipal:
+        return self._services.api_tokens.authenticate(token)
+
+    def refuse_locked_client(self, client: str) -> None:
+        """LockedOut while this client has failed too often to present a valid token."""
+        self._services.ctx.ephemeral.check(self._client_subject(client))
+
+    def count_failure(self, client: str) -> None:
+        self._services.ctx.ephemeral.fail(self._client_subject(client))
+
+    def take_request_slot(self, principal: ApiPrincipal) -> None:
+        """One of the token's requests this minute, or RateLimited."""
+        limit = self._services.ctx.settings.api_rate_limit_per_minute
+        self._services.ctx.ephemeral.take(Quota("api/token", (str(principal.token_id),), limit, WINDOW_SECONDS))
+
+    def tenant(self, principal: ApiPrincipal) -> Tenant:
+        found = self._services.tenants.by_ids(frozenset({principal.tenant_id}))
+        if not found:
+            raise NotFound("tenant", principal.tenant_id)
+        return found[0]
+
+    def categories(self, principal: ApiPrincipal) -> list[Category]:
+        return self._services.tenants.categories(principal.tenant_id)
+
+    def file_report(self, principal: ApiPrincipal, report: NewReport) -> Receipt:
+        """The portal's pipeline: sealed to the tenant's readers, the reporter (case key) and escrow."""
+        receipt = self._services.reporting.submit(self.tenant(principal), report, [], actor=principal.actor)
+        self.record(principal, "report_received", "case", receipt.case_id)
+        return receipt
+
+    def record(self, principal: ApiPrincipal, operation: str, object_type: str | None = None,
+               object_id: uuid.UUID | None = None) -> None:
+        self._services.api_tokens.record_request(principal, operation, object_type, object_id)
+
+    def _client_subject(self, client: str) -> Subject:
+        s = self._services.ctx.settings
+        return Subject("api-auth/client", (client,),
+                       Lockout(s.lockout_client_threshold, s.lockout_base_seconds, s.lockout_max_seconds))

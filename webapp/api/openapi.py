@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 document, generated from the routes' own declarations and their pydantic models.
+
+Each API route is declared once with ``Operations.operation(...)``: method, path, scope, the
+model its body is validated with and the models of its answers. The same declaration registers
+the route, gives it its access policy and describes it here, and the schemas are pydantic's
+``model_json_schema`` output (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). Nothing of the
+document is written by hand beside the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from appliance.api_tokens.service import Scope
+from webapp.api.problems import ALL, MEDIA_TYPE
+from webapp.api.schemas import Problem
+from webapp.policy import access
+from webapp.routes import RouteTable
+
+F = TypeVar("F", bound=Callable[..., Any])
+REF = "#/components/schemas/{model}"
+SECURITY_SCHEME = "bearer"
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # OpenAPI form, below the blueprint's prefix: /reports
+    operation_id: str
+    summary: str
+    description: str
+    scope: Scope | None
+    body: type[BaseModel] | None
+    responses: dict[int, type[BaseModel] | None]
+    problems: tuple[int, ...]
+
+
+@dataclass
+class Operations:
+    """The API's routes: a RouteTable for the blueprint and the list the document is made from."""
+
+    routes: RouteTable = field(default_factory=RouteTable)
+    declared: list[Operation] = field(default_factory=list)
+
+    def operation(self, method: str, path: str, *, scope: Scope | None, summary: str,
+                  body: type[BaseModel] | None = None, responses: dict[int, type[BaseModel] | None],
+                  problems: tuple[int, ...] = ()) -> Callable[[F], F]:
+        def add(view: F) -> F:
+            policy = f"api:{scope.value}" if scope is not None else "public"
+            access(policy)(view)
+            self.routes.route(path, methods=[method], endpoint=view.__name__)(view)
+            auth = (401, 403, 429) if scope is not None else ()
+            self.declared.append(Operation(method.lower(), path, view.__name__, summary,
+                                           (view.__doc__ or "").strip(), scope, body, responses,
+                                           tuple(sorted(set(problems) | set(auth)))))
+            return view
+        return add
+
+    def document(self, prefix: str, version: str) -> dict[str, Any]:
+        models: list[type[BaseModel]] = [Problem]
+        for op in self.declared:
+            models += [m for m in (op.body, *op.responses.values()) if m is not None]
+        unique = list(dict.fromkeys(models))
+        _, schemas = models_json_schema([(m, "validation") for m in unique], ref_template=REF)
+        paths: dict[str, dict[str, Any]] = {}
+        for op in self.declared:
+            paths.setdefault(prefix + op.path, {})[op.method] = _operation(op)
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": "Compliance appliance API", "version": version,
+                     "description": "Errors are RFC 9457 problem details; their `type` URIs: "
+                                    + ", ".join(f"`{p.uri}` ({p.status})" for p in ALL) + "."},
+            "paths": paths,
+            "components": {
+                "schemas": schemas.get("$defs", {}),
+                "securitySchemes": {SECURITY_SCHEME: {
+                    "type": "http", "scheme": "bearer",
+                    "description": "An API token: `appliance api-token create` or the administration pages. "
+                                   "Scopes: " + ", ".join(f"`{s.value}`" for s in Scope) + "."}},
+            },
+        }
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    described: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+    if op.description:
+        described["description"] = op.description
+    if op.scope is not None:
+        described["security"] = [{SECURITY_SCHEME: []}]
+        described["x-scope"] = op.scope.value
+    else:
+        described["security"] = []
+    if op.body is not None:
+        described["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}}}
+    responses: dict[str, Any] = {}
+    for status, model in op.responses.items():
+        answer: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Success")}
+        if model is not None:
+            answer["content"] = {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
+        responses[str(status)] = answer
+    for status in op.problems:
+        responses[str(status)] = {"description": _STATUS_TEXT.get(status, "Error"), "content": {
+            MEDIA_TYPE: {"schema": {"$ref": REF.format(model=Problem.__name__)}}}}
+    described["responses"] = responses
+    return described
+
+
+_STATUS_TEXT = {200: "OK", 201: "Created", 400: "Malformed JSON", 401: "Missing, wrong, revoked or expired token",
+                403: "The token lacks the scope", 404: "Not found", 413: "Body too large",
+                415: "Not application/json", 422: "The body does not meet the schema",
+                429: "Rate limit; see Retry-After", 503: "The organisation cannot receive reports yet"}

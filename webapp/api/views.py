@@ -1,0 +1,108 @@
+"""The API's routes under /api/v1/. Each is declared once (webapp/api/openapi.py): its policy, its
+models and its place in the OpenAPI document come from that declaration."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import TypeVar
+
+from flask import g, json, request, url_for
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ValidationError
+
+from appliance.api_tokens.service import ApiPrincipal, Scope
+from appliance.cases.reporting import NewReport
+from appliance.errors import TooLarge
+from webapp.api.desk import ApiDesk
+from webapp.api.openapi import Operations
+from webapp.api.problems import INVALID, MALFORMED, MEDIA, problem
+from webapp.api.schemas import CategoryList, CategoryOut, ReportIn, ReportReceipt
+from webapp.requestctx import app_context
+from webapp.templating import category_label
+
+PREFIX = "/api/v1"
+api = Operations()
+M = TypeVar("M", bound=BaseModel)
+
+
+class BodyRefused(Exception):
+    """The body is not JSON, or not JSON the model accepts; carries the problem response."""
+
+    def __init__(self, response: ResponseReturnValue) -> None:
+        super().__init__("body refused")
+        self.response = response
+
+
+def parsed(model: type[M]) -> M:
+    """The request's JSON body validated by ``model``; BodyRefused (400, 415 or 422) otherwise.
+    The problem names fields and rules, never the values sent."""
+    if request.mimetype != "application/json":
+        raise BodyRefused(problem(MEDIA))
+    data = _body(app_context().settings.api_max_body_bytes)
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise BodyRefused(problem(MALFORMED)) from None
+        raise BodyRefused(problem(INVALID, errors=[
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in errors])) from None
+
+
+def _body(limit: int) -> bytes:
+    """The body, at most ``limit`` bytes (TooLarge, 413, beyond). A declared length over the limit
+    was refused before anything was read (webapp/api/guard.py); a body without one (chunked, from a
+    server that terminates the input) is read only up to one byte past the limit."""
+    if request.content_length is not None:
+        return request.get_data(cache=False)
+    if "wsgi.input_terminated" not in request.environ:
+        return b""  # no length and no end marked: reading could wait forever (werkzeug does the same)
+    data: bytes = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(limit)
+    return data
+
+
+def _principal() -> ApiPrincipal:
+    principal: ApiPrincipal = g.api_principal
+    return principal
+
+
+def _json(model: BaseModel, status: int) -> ResponseReturnValue:
+    return model.model_dump(mode="json"), status
+
+
+@api.operation("GET", "/openapi.json", scope=None, summary="This document", responses={200: None})
+def openapi() -> ResponseReturnValue:
+    """The OpenAPI 3.1 document, generated from the same models the requests are validated with."""
+    return json.jsonify(api.document(PREFIX, version("appliance")))
+
+
+@api.operation("GET", "/categories", scope=Scope.REPORTS_INTAKE, summary="The organisation's report categories",
+               responses={200: CategoryList})
+def categories() -> ResponseReturnValue:
+    """The active categories of the token's organisation, for ``category`` in a new report."""
+    principal = _principal()
+    desk = ApiDesk.of_request()
+    found = [CategoryOut(id=c.id, label=category_label(c.label)) for c in desk.categories(principal)]
+    desk.record(principal, "categories_listed")
+    return _json(CategoryList(categories=found), 200)
+
+
+@api.operation("POST", "/reports", scope=Scope.REPORTS_INTAKE, summary="Record a report from another channel",
+               body=ReportIn, responses={201: ReportReceipt}, problems=(400, 413, 415, 422, 503))
+def create_report() -> ResponseReturnValue:
+    """A report received by phone, letter, in a meeting, by e-mail or otherwise (Directive Art.
+    9(2)) goes through the portal's pipeline: sealed to the organisation's readers, the reporter
+    and the escrow key. The caller can add reports but never read one back. The answer carries
+    the case key, once: give it to the reporter, who follows up on the portal with it."""
+    principal = _principal()
+    body = parsed(ReportIn)
+    desk = ApiDesk.of_request()
+    receipt = desk.file_report(principal, NewReport(
+        category_id=body.category, what=body.what, when=body.when, where=body.where, people=body.who,
+        contact=body.contact, channel=body.channel, received_at=body.received_at))
+    tenant = desk.tenant(principal)
+    follow_up = url_for("reporter.follow_up", slug=tenant.slug, _external=True)
+    return _json(ReportReceipt(reference=receipt.reference, case_key=receipt.case_key.display,
+                               follow_up_url=follow_up), 201)
