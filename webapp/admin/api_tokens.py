@@ -6,9 +6,7 @@ Routes on the admin blueprint (webapp/admin/__init__.py registers them).
 
 from __future__ import annotations
 
-import uuid
-
-from flask import abort, g, render_template
+from flask import g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -19,7 +17,7 @@ from appliance.api_tokens.service import MAX_EXPIRY_DAYS, MAX_NAME, Scope
 from appliance.errors import Conflict, InvalidInput
 from appliance.tenants.models import Tenant
 from webapp.admin.desk import AdminDesk
-from webapp.admin.forms import CheckboxesField
+from webapp.admin.forms import CheckboxesField, posted_id
 from webapp.admin.retention import DaysField
 from webapp.choices import plain_choices
 from webapp.policy import access
@@ -84,12 +82,7 @@ def revoke_api_token(slug: str) -> tuple[str, int]:
     desk = AdminDesk.of_request()
     tenant = desk.tenant(g.principal, slug)
     form = RevokeForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        token_id = uuid.UUID(form.token_id.data or "")
-    except ValueError:
-        abort(400)
+    token_id = posted_id(form, "token_id")
     try:
         with desk.attempt():
             desk.api_tokens.revoke(token_id, g.principal.actor, tenant_id=tenant.id)  # another tenant's: 404

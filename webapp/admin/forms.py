@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, SelectMultipleField, StringField
@@ -53,3 +56,14 @@ class FingerprintForm(FlaskForm):
 
 class PostForm(FlaskForm):
     """A button-only form: CSRF token and nothing else."""
+
+
+def posted_id(form: FlaskForm, field: str) -> uuid.UUID:
+    """The id a one-button form posted in its hidden ``field`` (revoke, release, ...): 400 for a
+    form that fails CSRF or carries anything but a UUID (a tampered page)."""
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        return uuid.UUID(getattr(form, field).data or "")
+    except ValueError:
+        abort(400)

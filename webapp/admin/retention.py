@@ -6,11 +6,10 @@ Routes on the admin blueprint (webapp/admin/__init__.py registers them).
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, g, render_template
+from flask import g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -27,6 +26,7 @@ from appliance.retention.service import (
 )
 from appliance.tenants.models import Tenant
 from webapp.admin.desk import AdminDesk
+from webapp.admin.forms import posted_id
 from webapp.choices import plain_choices
 from webapp.policy import access
 from webapp.requestctx import app_context
@@ -155,12 +155,7 @@ def release_hold(slug: str) -> tuple[str, int]:
     desk = AdminDesk.of_request()
     tenant = desk.tenant(g.principal, slug)
     form = ReleaseForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        hold_id = uuid.UUID(form.hold_id.data or "")
-    except ValueError:
-        abort(400)
+    hold_id = posted_id(form, "hold_id")
     try:
         with desk.attempt():
             desk.retention.release_hold(hold_id, tenant.id, g.principal.actor)  # another tenant's hold: NotFound, 404
