@@ -7,7 +7,7 @@ from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivat
 from appliance.db import Base
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
-from appliance.notify.models import ReminderSent
+from appliance.notify.models import OperationalAlert, ReminderSent
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
@@ -17,7 +17,8 @@ from appliance.users.models import Membership, RecoveryCode, Throttle, User, Web
 __all__ = [
     "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
     "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
-    "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord", "Person",
+    "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OperationalAlert", "OralRecord",
+    "Person",
     "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
     "RecoveryCode", "ReminderSent", "RetentionPolicy",
     "SchedulerLease", "SiteStatus", "Tenant", "TenantKey", "Throttle", "User", "WebSession",
