@@ -48,8 +48,8 @@ def current_problems(session: Session, sites: tuple[str, ...]) -> list[Problem]:
     """What is wrong now, from the job runs and the sites' statuses (metadata only)."""
     problems = []
     outcomes = last_outcomes(session)
-    newest = dict(session.execute(sa.select(BackupRecord.kind, sa.func.max(BackupRecord.finished_at))
-                                  .group_by(BackupRecord.kind)).tuples().all())
+    newest: dict[str, dt.datetime | None] = {kind: at for kind, at in session.execute(
+        sa.select(BackupRecord.kind, sa.func.max(BackupRecord.finished_at)).group_by(BackupRecord.kind))}
     for job, kind in BACKUP_JOBS.items():
         outcome = outcomes.get(job)
         taken = newest.get(kind)

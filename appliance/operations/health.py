@@ -104,14 +104,14 @@ def _backups(session: Session, now: dt.datetime, sites: tuple[str, ...]) -> list
     newest = Gauge("appliance_backup_newest_timestamp_seconds",
                    "When the newest good backup by kind and place finished.", ("kind", "site"))
     live = BackupRecord.pruned_at.is_(None)
-    local = [(kind, LOCAL_SITE, at) for kind, at in session.execute(
-        sa.select(BackupRecord.kind, sa.func.max(BackupRecord.finished_at)).where(live)
-        .group_by(BackupRecord.kind)).tuples()]
-    copied = session.execute(
+    local: list[tuple[str, str, dt.datetime | None]] = [(kind, LOCAL_SITE, at) for kind, at in session.execute(
+        sa.select(BackupRecord.kind, sa.func.max(BackupRecord.finished_at)).where(live).group_by(BackupRecord.kind))]
+    copied_rows = session.execute(
         sa.select(BackupRecord.kind, BackupCopy.site, sa.func.max(BackupRecord.finished_at))
         .join(BackupCopy, BackupCopy.backup_id == BackupRecord.id)
         .where(live, BackupCopy.site.in_(sites) if sites else sa.false())
-        .group_by(BackupRecord.kind, BackupCopy.site)).tuples().all()
+        .group_by(BackupRecord.kind, BackupCopy.site))
+    copied: list[tuple[str, str, dt.datetime | None]] = [(kind, site, at) for kind, site, at in copied_rows]
     for kind, site, finished in [*local, *copied]:
         if finished is not None:
             age.add(max(0.0, (now - finished).total_seconds()), kind, site)
@@ -153,7 +153,8 @@ def _jobs(session: Session) -> list[Gauge]:
 
 
 def _cases(session: Session, now: dt.datetime) -> list[Gauge]:
-    slugs = dict(session.execute(sa.select(Tenant.id, Tenant.slug)).tuples().all())
+    slugs: dict[uuid.UUID, str] = {tenant_id: slug for tenant_id, slug in session.execute(
+        sa.select(Tenant.id, Tenant.slug))}
     open_cases: Counter[uuid.UUID] = Counter()
     overdue: Counter[uuid.UUID] = Counter()
     rows = session.execute(sa.select(Case.tenant_id, Case.received_at, Case.acknowledged_at, Case.feedback_at)

@@ -79,8 +79,9 @@ def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock
     clock.advance(days=3)  # three nights, many log intervals: still one run each
     assert scheduler.catch_up() == {name: "ok" for name in ("backup-full", "backup-log", "backup-prune",
                                                              "deadline-reminders", "new-report-notices",
-                                                             "reader-notices", "retention")}
-    assert len(calls) == 7
+                                                             "reader-notices", "retention", "logbook-verify",
+                                                             "ops-alerts")}
+    assert len(calls) == 9
     next_full = {s.job: s for s in scheduler.status()}["backup-full"].next_due_at
     assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
 
