@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -96,7 +97,7 @@ class PdmrRegister:
         if not include_removed:
             query = query.where(PdmrEntry.removed_at.is_(None))
         entries = self._session.execute(query).scalars().all()
-        return [self._view(e, self._session.get(Person, e.person_id), actor) for e in entries]
+        return [self._view(e, self._session.get(Person, e.person_id), actor) for e in _grouped(entries)]
 
     def get(self, tenant_id: uuid.UUID, entry_id: uuid.UUID, actor: Actor) -> EntryView:
         entry = self._row(tenant_id, entry_id)
@@ -154,6 +155,17 @@ class PdmrRegister:
         if entry is None:
             raise NotFound("pdmr entry", entry_id)
         return entry
+
+
+def _grouped(entries: Sequence[PdmrEntry]) -> list[PdmrEntry]:
+    """Each PDMR followed by their closely associated persons; associates of a PDMR not listed last."""
+    ordered: list[PdmrEntry] = []
+    for entry in entries:
+        if entry.kind == PDMR:
+            ordered.append(entry)
+            ordered.extend(e for e in entries if e.associate_of == entry.id)
+    ordered.extend(e for e in entries if e not in ordered)
+    return ordered
 
 
 def _place(entry_id: uuid.UUID) -> Place:
