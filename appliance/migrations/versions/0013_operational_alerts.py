@@ -4,8 +4,8 @@ Expand-only: a new table. One row per problem (a failed backup job, a failing si
 logbook) with when it began and when it was last mailed, so the scheduler mails each problem
 at most once a day and once when it recovers.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 00:30:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from appliance.db import UTCDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
