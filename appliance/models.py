@@ -5,6 +5,7 @@ from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
 from appliance.db import Base
+from appliance.events.models import AccessEvent, EventBatch
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import ReminderSent
@@ -15,9 +16,10 @@ from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tena
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
-    "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
+    "AccessEvent", "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
     "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
-    "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord", "Person",
+    "EventBatch", "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord",
+    "Person",
     "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
     "RecoveryCode", "ReminderSent", "RetentionPolicy",
     "SchedulerLease", "SiteStatus", "Tenant", "TenantKey", "Throttle", "User", "WebSession",

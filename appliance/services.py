@@ -21,6 +21,7 @@ from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.ephemeral.store import Lockout
+from appliance.events.service import AccessEvents
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
 from appliance.keys.secrets import API_TOKEN, INSTALLATION_DATA, checkpoint_key
 from appliance.persons.service import PersonService
@@ -114,7 +115,7 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -155,6 +156,11 @@ class Services:
     @cached_property
     def api_tokens(self) -> ApiTokens:
         return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
+
+    @cached_property
+    def access_events(self) -> AccessEvents:
+        return AccessEvents(self.session, self.persons, self.data_keys, self.ctx.blind_index, self.logbook,
+                            self.ctx.clock)
 
     @cached_property
     def retention(self) -> RetentionService:

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.cases.models import Case
 from appliance.errors import DecryptionFailed
+from appliance.events.models import EventBatch
+from appliance.events.service import batch_key_owner
 from appliance.keys.keyring import (
     legacy_content_key_version,
     open_data_key,
@@ -78,6 +80,14 @@ def _seal_case(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, vers
     return seal_legacy_content_key(kek, version, tenant_id, row_id, key)
 
 
+def _open_batch(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, wrapped: bytes) -> bytes:
+    return open_data_key(kek, tenant_id, batch_key_owner(row_id), version, wrapped, "event batch key")
+
+
+def _seal_batch(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, key: bytes) -> bytes:
+    return seal_data_key(kek, tenant_id, batch_key_owner(row_id), version, key)
+
+
 _persons = cast(sa.Table, Person.__table__)
 _cases = cast(sa.Table, Case.__table__)
 PERSONS = WrappedKeyRows(
@@ -90,7 +100,14 @@ LEGACY_CONTENT_KEYS = WrappedKeyRows(
     id=_cases.c.id, tenant_id=_cases.c.tenant_id, version=_cases.c.key_version, wrapped=_cases.c.wrapped_key,
     installation_rows=False, open=_open_case, seal=_seal_case, only=_cases.c.wrapped_key.is_not(None))
 
-REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS)
+_batches = cast(sa.Table, EventBatch.__table__)
+# Data keys of uploaded access events, one per batch.
+EVENT_BATCHES = WrappedKeyRows(
+    name="access event batches", object_type="event_batch_key", table=_batches,
+    id=_batches.c.id, tenant_id=_batches.c.tenant_id, version=_batches.c.key_version, wrapped=_batches.c.wrapped_key,
+    installation_rows=False, open=_open_batch, seal=_seal_batch)
+
+REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, EVENT_BATCHES)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:
