@@ -243,7 +243,7 @@ class AccessEvents:
         if since is not None:
             query = query.where(AccessEvent.occurred_at >= since)
         return {person_id: first for person_id, first in self._session.execute(
-            query.group_by(AccessEvent.person_id)).tuples()}
+            query.group_by(AccessEvent.person_id)).all()}
 
     def events_of_person(self, person: Person, actor: Actor) -> list[EventView]:
         """Every event whose actor is this person (GDPR export), oldest first."""

@@ -201,7 +201,7 @@ class PersonService:
         for start in range(0, len(lookups), 500):
             found.update(self._session.execute(sa.select(PersonIdentifier.lookup, PersonIdentifier.person_id).where(
                 PersonIdentifier.tenant_id == tenant_id,
-                PersonIdentifier.lookup.in_(lookups[start:start + 500]))).tuples().all())
+                PersonIdentifier.lookup.in_(lookups[start:start + 500]))).all())
         known = {p.id: p for p in self._session.execute(sa.select(Person).where(
             Person.tenant_id == tenant_id, Person.id.in_(set(found.values())))).scalars()} if found else {}
         persons: dict[str, Person] = {}
