@@ -14,11 +14,12 @@ import base64
 import datetime as dt
 import hmac
 import json
+import re
 import secrets
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -47,6 +48,9 @@ FUTURE_SLACK = dt.timedelta(minutes=15)
 BATCH_FIELD_VERSION = 1
 ACTOR_KEY = "event_actor_key"
 BATCH_KEY = "event_batch_key"
+# Unicode category Cc (C0, DEL, C1) and lone surrogates: a regex, not a loop over characters.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_EVENTS = cast(sa.Table, AccessEvent.__table__)
 _IN_CHUNK = 500  # SQL Server takes at most 2,100 parameters in one statement
 
 
@@ -109,7 +113,7 @@ def check_event(event: NewEvent, now: dt.datetime) -> NewEvent:
                                ("project", event.project, MAX_PROJECT)):
         if not value.strip() or len(value) > limit:
             raise InvalidInput(name, f"give 1 to {limit} characters")
-        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        if _CONTROL.search(value):
             raise InvalidInput(name, "must not contain control characters")
     email = normalise_email(event.actor_email)
     if len(email) > MAX_EMAIL or not EMAIL_ADDRESS.match(email) or not email.isprintable():
@@ -190,7 +194,7 @@ class AccessEvents:
         actor_ciphers = {person_id: FieldCipher(key, PERSON_FIELD_VERSION) for person_id, key in keys.items() if key is not None}
         batch_cipher = FieldCipher(data_key, BATCH_FIELD_VERSION)
         projects: dict[str, bytes] = {}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for dedupe, event in events.items():
             row_id = uuid.uuid4()
             person = persons[event.actor_email]
@@ -205,7 +209,8 @@ class AccessEvents:
                 "actor_sealed": actor_ciphers[person.id].seal(event.actor_email, _actor_place(row_id)),
                 "content_sealed": batch_cipher.seal(content, _content_place(row_id)),
             })
-        self._session.execute(sa.insert(AccessEvent), rows)
+        # Core, not the ORM's bulk path: the rows are complete, and the ORM's per-row work doubled the time.
+        self._session.execute(sa.insert(_EVENTS), rows)
         return batch_id
 
     def project_lookup(self, tenant_id: uuid.UUID, project: str) -> bytes:

@@ -63,7 +63,7 @@ def test_first_access_per_person_and_events_per_project(services: Services, cloc
 def test_export_shows_the_persons_events_and_erasure_removes_them(services: Services, clock: FrozenClock,
                                                                    org_a: Org) -> None:
     tenant = org_a.tenant.id
-    services.access_events.upload(tenant, [ev(clock, 1), ev(clock, 2), ev(clock, 3, email="bo@alpha.example.com")],
+    services.access_events.upload(tenant, [ev(clock, 1, 12), ev(clock, 2, 11), ev(clock, 3, email="bo@alpha.example.com")],
                                   CLI)
     ada = person_of(services, "ada@alpha.example.com")
     exported = services.person_export.export(ada.id, CLI)

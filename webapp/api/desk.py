@@ -36,9 +36,14 @@ class ApiDesk(Desk):
         self._services.ctx.ephemeral.take(Quota("api/token", (str(principal.token_id),), limit, WINDOW_SECONDS))
 
     def tenant(self, principal: ApiPrincipal) -> Tenant:
+        """The token's tenant (looked up once per request)."""
+        known: Tenant | None = getattr(self, "_tenant", None)
+        if known is not None and known.id == principal.tenant_id:
+            return known
         found = self._services.tenants.by_ids(frozenset({principal.tenant_id}))
         if not found:
             raise NotFound("tenant", principal.tenant_id)
+        self._tenant: Tenant = found[0]
         return found[0]
 
     def categories(self, principal: ApiPrincipal) -> list[Category]:
