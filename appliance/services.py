@@ -23,6 +23,7 @@ from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
+from appliance.events.service import AccessEvents
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
 from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSTALLATION_DATA, checkpoint_key
 from appliance.pdmr.calendar import FinancialCalendar
@@ -118,7 +119,7 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -159,6 +160,11 @@ class Services:
     @cached_property
     def api_tokens(self) -> ApiTokens:
         return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
+
+    @cached_property
+    def access_events(self) -> AccessEvents:
+        return AccessEvents(self.session, self.persons, self.data_keys, self.ctx.blind_index, self.logbook,
+                            self.ctx.clock)
 
     @cached_property
     def retention(self) -> RetentionService:
