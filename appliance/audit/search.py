@@ -131,12 +131,13 @@ class LogbookSearch:
         more = len(rows) > self._page_size
         return LogbookPage(events, self._cursor(query, events[-1].seq) if more else None)
 
-    def export_lines(self, query: LogbookQuery, batch: int = 1000) -> Iterator[str]:
+    def export_lines(self, query: LogbookQuery, batch: int = 1000) -> Iterator[list[str]]:
         """The export as JSON lines, oldest first, in the format of `appliance audit export`: its
         header (the same range, anchor and last hash of the chain run, plus the filters, and
         ``events``: how many lines follow), then each event of the tenant that passes the
         filters as the canonical JSON its chain hash covers, byte for byte the CLI's line for
-        that event. The range is cut in chain order exactly as the CLI cuts it."""
+        that event. The range is cut in chain order exactly as the CLI cuts it. Yields the lines
+        in batches (the header alone first), so a caller can end its transaction between them."""
         plan = LogbookExport(self._session).plan(query.since or EPOCH, query.until)
         conditions: list[sa.ColumnElement[bool]]
         if plan.first_seq is None or plan.last_seq is None:
@@ -144,17 +145,18 @@ class LogbookSearch:
         else:
             conditions = [*query.where(times=False), AuditEvent.seq.between(plan.first_seq, plan.last_seq)]
         count = self._session.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one()
-        yield canonical({**plan.header(), "events": int(count), "filter": query.filters()}).decode()
+        yield [canonical({**plan.header(), "events": int(count), "filter": query.filters()}).decode()]
         after = 0
         while True:
             rows = self._session.execute(sa.select(AuditEvent).where(*conditions, AuditEvent.seq > after)
                                          .order_by(AuditEvent.seq).limit(batch)).scalars().all()
             if not rows:
                 return
-            for row in rows:
-                yield canonical(event_fields(row)).decode()
-                self._session.expunge(row)
+            lines = [canonical(event_fields(row)).decode() for row in rows]
             after = rows[-1].seq
+            for row in rows:
+                self._session.expunge(row)
+            yield lines
 
     def _cursor(self, query: LogbookQuery, seq: int) -> str:
         return f"{seq}.{self._mac(query, seq)}"

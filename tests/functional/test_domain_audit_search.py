@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -143,6 +144,10 @@ def test_times_are_parsed_as_utc_and_a_backwards_range_is_refused() -> None:
     assert refused.value.field == "until"
 
 
+def flat(batches: Iterator[list[str]]) -> list[str]:
+    return [line for batch in batches for line in batch]
+
+
 def cli_lines(services: Services, since: dt.datetime, until: dt.datetime | None) -> list[str]:
     exporter = LogbookExport(services.session)
     out = io.StringIO()
@@ -153,7 +158,7 @@ def cli_lines(services: Services, since: dt.datetime, until: dt.datetime | None)
 def test_the_export_is_the_cli_export_of_the_same_range_cut_to_the_tenant(services: Services, logged: Logged) -> None:
     since, until = logged.start + dt.timedelta(hours=5), logged.start + dt.timedelta(hours=25)
     cli = cli_lines(services, since, until)
-    ours = list(search(services).export_lines(LogbookQuery(logged.alpha, since=since, until=until)))
+    ours = flat(search(services).export_lines(LogbookQuery(logged.alpha, since=since, until=until)))
     cli_header, ours_header = json.loads(cli[0]), json.loads(ours[0])
     alpha_events = [line for line in cli[1:] if json.loads(line)["tenant"] == str(logged.alpha)]
     assert ours[1:] == alpha_events and len(alpha_events) == 20
@@ -162,7 +167,7 @@ def test_the_export_is_the_cli_export_of_the_same_range_cut_to_the_tenant(servic
         {k: v for k, v in cli_header.items() if k != "events"}
     assert ours_header["filter"]["tenant"] == str(logged.alpha)
 
-    filtered = list(search(services).export_lines(LogbookQuery(logged.alpha, action="case.noted")))
+    filtered = flat(search(services).export_lines(LogbookQuery(logged.alpha, action="case.noted")))
     assert json.loads(filtered[0])["events"] == len(filtered) - 1 == 10
     assert filtered[1:] == [line for line in cli_lines(services, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), None)[1:]
                             if json.loads(line)["tenant"] == str(logged.alpha)
@@ -170,7 +175,7 @@ def test_the_export_is_the_cli_export_of_the_same_range_cut_to_the_tenant(servic
 
 
 def test_an_export_of_nothing_is_a_header_alone(services: Services, logged: Logged) -> None:
-    lines = list(search(services).export_lines(LogbookQuery(logged.alpha, since=logged.start + dt.timedelta(days=9))))
+    lines = flat(search(services).export_lines(LogbookQuery(logged.alpha, since=logged.start + dt.timedelta(days=9))))
     assert len(lines) == 1 and json.loads(lines[0])["events"] == 0
 
 

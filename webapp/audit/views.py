@@ -66,8 +66,12 @@ def export(slug: str) -> Response | tuple[str, int]:
     desk.commit_now()  # the record stands even if the download is cut off
 
     def body() -> Iterator[str]:
-        for line in desk.search.export_lines(query):
-            yield line + "\n"
+        # Each batch is read in its own short transaction, ended before it is sent (on SQLite
+        # every transaction holds the write lock).
+        for lines in desk.search.export_lines(query):
+            desk.commit_now()
+            yield "".join(line + "\n" for line in lines)
+        desk.commit_now()
 
     response = Response(stream_with_context(body()), mimetype="application/jsonl")
     response.headers["Content-Disposition"] = f'attachment; filename="logbook-{tenant.slug}.jsonl"'
