@@ -7,6 +7,7 @@ from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
+from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.search import LogbookSearch
@@ -22,9 +23,12 @@ from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
+from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.keys.secrets import API_TOKEN, INSTALLATION_DATA, checkpoint_key
+from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSTALLATION_DATA, checkpoint_key
+from appliance.pdmr.calendar import FinancialCalendar
+from appliance.pdmr.register import PdmrRegister
 from appliance.persons.service import PersonService
 from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
@@ -170,6 +174,22 @@ class Services:
     @cached_property
     def retention(self) -> RetentionService:
         return RetentionService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def acknowledgements(self) -> AcknowledgementLinks:
+        return AcknowledgementLinks(self.session, self.logbook, self.ctx.clock, self.ctx.secret(ACKNOWLEDGEMENT_CODE))
+
+    @cached_property
+    def disclosures(self) -> DelayedDisclosures:
+        return DelayedDisclosures(self.session, self.data_keys, self.persons, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def pdmrs(self) -> PdmrRegister:
+        return PdmrRegister(self.session, self.persons, self.acknowledgements, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def financial_calendar(self) -> FinancialCalendar:
+        return FinancialCalendar(self.session, self.logbook, self.ctx.clock)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

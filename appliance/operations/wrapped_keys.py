@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.cases.models import Case
+from appliance.disclosures.models import DelayedDisclosure
+from appliance.disclosures.service import disclosure_key_owner
 from appliance.errors import DecryptionFailed
 from appliance.keys.keyring import (
     legacy_content_key_version,
@@ -78,6 +80,15 @@ def _seal_case(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, vers
     return seal_legacy_content_key(kek, version, tenant_id, row_id, key)
 
 
+def _open_disclosure(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int,
+                     wrapped: bytes) -> bytes:
+    return open_data_key(kek, tenant_id, disclosure_key_owner(row_id), version, wrapped, "disclosure key")
+
+
+def _seal_disclosure(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, key: bytes) -> bytes:
+    return seal_data_key(kek, tenant_id, disclosure_key_owner(row_id), version, key)
+
+
 _persons = cast(sa.Table, Person.__table__)
 _cases = cast(sa.Table, Case.__table__)
 PERSONS = WrappedKeyRows(
@@ -90,7 +101,13 @@ LEGACY_CONTENT_KEYS = WrappedKeyRows(
     id=_cases.c.id, tenant_id=_cases.c.tenant_id, version=_cases.c.key_version, wrapped=_cases.c.wrapped_key,
     installation_rows=False, open=_open_case, seal=_seal_case, only=_cases.c.wrapped_key.is_not(None))
 
-REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS)
+_disclosures = cast(sa.Table, DelayedDisclosure.__table__)
+DELAYED_DISCLOSURES = WrappedKeyRows(
+    name="delayed disclosures", object_type="disclosure_key", table=_disclosures,
+    id=_disclosures.c.id, tenant_id=_disclosures.c.tenant_id, version=_disclosures.c.key_version,
+    wrapped=_disclosures.c.wrapped_key, installation_rows=False, open=_open_disclosure, seal=_seal_disclosure)
+
+REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, DELAYED_DISCLOSURES)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:
