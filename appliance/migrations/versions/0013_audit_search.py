@@ -5,7 +5,7 @@ a keyset page (``tenant_id = ? [AND action|actor_id|object_id = ?] AND seq < ? O
 DESC``) reads only the rows it shows, whatever the logbook's size.
 
 Revision ID: 0013
-Revises: 0009 (the integrator chains it after 0010-0012)
+Revises: 0012 (main has 0012; the integrator re-chains it after 0010-0011 if they land later)
 Create Date: 2026-12-06 00:30:00
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
