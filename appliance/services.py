@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
+from appliance.audit.search import LogbookSearch
 from appliance.audit.service import Logbook
+from appliance.audit.status import ChainStatus
 from appliance.cases.access import CaseAccess
 from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.content import CaseContent
@@ -54,6 +56,15 @@ class Services:
     @cached_property
     def audit_pruner(self) -> AuditPruner:
         return AuditPruner(self.session, self.ctx.clock, checkpoint_key(self.ctx))
+
+    @cached_property
+    def logbook_search(self) -> LogbookSearch:
+        # Derived, not preserved: a cursor only lives as long as the pages it links.
+        return LogbookSearch(self.session, self.ctx.master.derive("logbook-cursor/v1"))
+
+    @cached_property
+    def chain_status(self) -> ChainStatus:
+        return ChainStatus(self.session, self.logbook, checkpoint_key(self.ctx))
 
     @cached_property
     def keyring(self) -> TenantKeyring:
