@@ -5,6 +5,7 @@ from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
 from appliance.db import Base
+from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderTransmission, InsiderVersion
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import ReminderSent
@@ -17,6 +18,7 @@ from appliance.users.models import Membership, RecoveryCode, Throttle, User, Web
 __all__ = [
     "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
     "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
+    "InsiderEntry", "InsiderSection", "InsiderTransmission", "InsiderVersion",
     "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord", "Person",
     "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
     "RecoveryCode", "ReminderSent", "RetentionPolicy",

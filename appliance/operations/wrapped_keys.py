@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.cases.models import Case
 from appliance.errors import DecryptionFailed
+from appliance.insiders.models import InsiderSection
+from appliance.insiders.section_keys import SECTION_KEY, section_key_owner
 from appliance.keys.keyring import (
     legacy_content_key_version,
     open_data_key,
@@ -78,7 +80,16 @@ def _seal_case(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, vers
     return seal_legacy_content_key(kek, version, tenant_id, row_id, key)
 
 
+def _open_section(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, wrapped: bytes) -> bytes:
+    return open_data_key(kek, tenant_id, section_key_owner(row_id), version, wrapped, "insider section key")
+
+
+def _seal_section(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, key: bytes) -> bytes:
+    return seal_data_key(kek, tenant_id, section_key_owner(row_id), version, key)
+
+
 _persons = cast(sa.Table, Person.__table__)
+_sections = cast(sa.Table, InsiderSection.__table__)
 _cases = cast(sa.Table, Case.__table__)
 PERSONS = WrappedKeyRows(
     name="persons", object_type="person_key", table=_persons,
@@ -90,7 +101,12 @@ LEGACY_CONTENT_KEYS = WrappedKeyRows(
     id=_cases.c.id, tenant_id=_cases.c.tenant_id, version=_cases.c.key_version, wrapped=_cases.c.wrapped_key,
     installation_rows=False, open=_open_case, seal=_seal_case, only=_cases.c.wrapped_key.is_not(None))
 
-REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS)
+INSIDER_SECTIONS = WrappedKeyRows(
+    name="insider sections", object_type=SECTION_KEY, table=_sections,
+    id=_sections.c.id, tenant_id=_sections.c.tenant_id, version=_sections.c.key_version,
+    wrapped=_sections.c.wrapped_key, installation_rows=False, open=_open_section, seal=_seal_section)
+
+REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, INSIDER_SECTIONS)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:

@@ -38,10 +38,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("cases", {"cases"}),
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),
+    ("insider lists (MAR Art. 18)", {"insiders"}),
     ("person chain", {"persons"}),
     ("tenants; backups of the database; API tokens", {"tenants", "backup", "api_tokens"}),
     ("key management backed by the database", {"keys"}),
-    ("shared services the domain uses", {"audit", "notify", "ephemeral", "job_runs"}),
+    ("shared services the domain uses", {"audit", "notify", "ephemeral", "job_runs", "documents"}),
     ("cryptographic primitives", {"crypto"}),
     ("core", {"actors", "clock", "db", "errors", "settings", ""}),
 ]
