@@ -40,8 +40,9 @@ class RenderedSection:
     def __init__(self, part: SectionAsAt, as_at: dt.datetime) -> None:
         self.template: Template = template_for(part.section.kind, as_at)
         self.section = part.section
-        values: dict[str, str | dt.datetime | dt.date | None] = {"code": part.section.code or "", "identified_at": part.section.identified_at,
-                  "updated_at": part.section.updated_at, "transmitted_on": part.transmitted_on}
+        values: dict[str, str | dt.datetime | dt.date | None] = {
+            "code": part.section.code or "", "identified_at": part.section.identified_at,
+            "updated_at": part.section.updated_at, "transmitted_on": part.transmitted_on}
         self.heading = [(c.header, formats.render(values.get(c.field), c.format)) for c in self.template.heading]
         self.header = list(self.template.headers)
         insiders = [i for i in part.insiders if not (part.section.kind == PERMANENT and _ceased_by(i, as_at))]
