@@ -1,14 +1,18 @@
 """Imports every table so Base.metadata is complete (alembic, schema checks)."""
 
+from appliance.acknowledgements.models import AcknowledgementLink, AcknowledgementNotice
 from appliance.api_tokens.models import ApiToken
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
 from appliance.db import Base
+from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
+from appliance.events.models import AccessEvent, EventBatch
 from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderTransmission, InsiderVersion
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import ReminderSent
+from appliance.pdmr.models import ClosedPeriodNotice, FinancialReport, PdmrEntry
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
@@ -16,11 +20,57 @@ from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tena
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
-    "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
-    "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
-    "InsiderEntry", "InsiderSection", "InsiderTransmission", "InsiderVersion",
-    "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord", "Person",
-    "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
-    "RecoveryCode", "ReminderSent", "RetentionPolicy",
-    "SchedulerLease", "SiteStatus", "Tenant", "TenantKey", "Throttle", "User", "WebSession",
+    "AccessEvent",
+    "AcknowledgementLink",
+    "AcknowledgementNotice",
+    "ApiToken",
+    "Attachment",
+    "AttachmentChunk",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditHead",
+    "BackupCopy",
+    "BackupRecord",
+    "Base",
+    "Case",
+    "CasePrivateKeySeal",
+    "CaseSubjectEntry",
+    "Category",
+    "ChannelRecipient",
+    "ClosedPeriodNotice",
+    "DelayedDisclosure",
+    "DisclosureVersion",
+    "EscrowKey",
+    "EventBatch",
+    "FinancialReport",
+    "InsiderEntry",
+    "InsiderSection",
+    "InsiderTransmission",
+    "InsiderVersion",
+    "InstallationKey",
+    "JobRun",
+    "KeyRotation",
+    "LegalHold",
+    "Membership",
+    "Message",
+    "Note",
+    "OralRecord",
+    "PdmrEntry",
+    "Person",
+    "PersonIdentifier",
+    "PersonLink",
+    "PreservedSecret",
+    "ReaderChange",
+    "ReaderListEntry",
+    "ReaderNotice",
+    "RecoveryCode",
+    "ReminderSent",
+    "RetentionPolicy",
+    "SchedulerLease",
+    "SiteStatus",
+    "Tenant",
+    "TenantKey",
+    "Throttle",
+    "User",
+    "WebSession",
 ]

@@ -7,6 +7,7 @@ from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
+from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
@@ -20,7 +21,9 @@ from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
+from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
+from appliance.events.service import AccessEvents
 from appliance.insiders.chain import VersionChain
 from appliance.insiders.exports import InsiderExports
 from appliance.insiders.history import InsiderHistory
@@ -28,7 +31,9 @@ from appliance.insiders.retention import InsiderRetention
 from appliance.insiders.section_keys import SectionKeys
 from appliance.insiders.service import InsiderLists
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.keys.secrets import API_TOKEN, INSIDER_CHAIN, INSTALLATION_DATA, checkpoint_key
+from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSIDER_CHAIN, INSTALLATION_DATA, checkpoint_key
+from appliance.pdmr.calendar import FinancialCalendar
+from appliance.pdmr.register import PdmrRegister
 from appliance.persons.service import PersonService
 from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
@@ -120,7 +125,8 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock, self.insider_history)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock,
+                            self.insider_history)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -163,6 +169,11 @@ class Services:
         return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
 
     @cached_property
+    def access_events(self) -> AccessEvents:
+        return AccessEvents(self.session, self.persons, self.data_keys, self.ctx.blind_index, self.logbook,
+                            self.ctx.clock)
+
+    @cached_property
     def insider_section_keys(self) -> SectionKeys:
         return SectionKeys(self.data_keys)
 
@@ -190,6 +201,22 @@ class Services:
     @cached_property
     def retention(self) -> RetentionService:
         return RetentionService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def acknowledgements(self) -> AcknowledgementLinks:
+        return AcknowledgementLinks(self.session, self.logbook, self.ctx.clock, self.ctx.secret(ACKNOWLEDGEMENT_CODE))
+
+    @cached_property
+    def disclosures(self) -> DelayedDisclosures:
+        return DelayedDisclosures(self.session, self.data_keys, self.persons, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def pdmrs(self) -> PdmrRegister:
+        return PdmrRegister(self.session, self.persons, self.acknowledgements, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def financial_calendar(self) -> FinancialCalendar:
+        return FinancialCalendar(self.session, self.logbook, self.ctx.clock)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

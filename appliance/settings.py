@@ -50,6 +50,8 @@ class Settings:
     # Finished job runs are kept this long; `appliance retention run` (daily at RETENTION_AT) deletes older ones.
     job_run_retention_days: int = 90
     retention_at: str = "02:30"
+    # Access events uploaded through the API are kept this long after they happened.
+    event_retention_days: int = 365
     backup_retention_days: int = 30
     # Scheduler (times are local to TIMEZONE): nightly full, log backups, prune, weekly verify, reminders.
     backup_full_at: str = "01:00"

@@ -1,1 +1,1 @@
-"""Documents the appliance renders for people outside it (PDF tables for authorities and analysts)."""
+"""Documents the appliance renders for people to read (PDF exports for the competent authority)."""

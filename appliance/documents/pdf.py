@@ -1,69 +1,95 @@
-"""Tables as PDF (fpdf2), for any part of the appliance that hands a document to an authority.
+"""A readable PDF of titled sections of label/value pairs (fpdf2). Pure rendering: no database,
+no keys; the caller decides what goes in and logs the export.
 
-``TableDocument`` takes plain strings: one or more tables, each with a title, heading lines and
-rows under a header. It knows nothing of the domain. Text is set in DejaVu Sans when the host
-has it (every script a name may be written in); otherwise in the PDF core font, where a
-character outside Latin-1 becomes "?" (the document still opens, and the CSV/XLSX exports keep
-the exact text).
+A Unicode TrueType font (DejaVu Sans, from the fonts-dejavu-core package) is used when the host
+has it; otherwise the PDF core font, with characters outside Latin-1 shown as "?".
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fpdf import FPDF
-from fpdf.fonts import FontFace
+from fpdf.enums import XPos, YPos
 
-FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
-FONT_FILE = "DejaVuSans.ttf"
-BOLD_FILE = "DejaVuSans-Bold.ttf"
+FONT_PLACES = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 
 
 @dataclass(frozen=True)
-class Table:
+class Section:
+    heading: str
+    rows: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class Document:
     title: str
-    heading: Sequence[tuple[str, str]]  # (label, value) lines above the table
-    header: Sequence[str]
-    rows: Sequence[Sequence[str]]
+    subtitle: str = ""
+    sections: Sequence[Section] = field(default_factory=tuple)
+    footer: str = ""
 
 
-def render_tables(tables: Sequence[Table], author: str = "appliance") -> bytes:
-    """A landscape A4 PDF with one table after another, each starting on a new page."""
-    pdf = FPDF(orientation="L", unit="mm", format="A4")
-    pdf.set_author(author)
-    family, unicode = _font(pdf)
-    pdf.set_auto_page_break(auto=True, margin=12)
-    for table in tables:
-        pdf.add_page()
-        pdf.set_font(family, style="B", size=11)
-        pdf.multi_cell(0, 6, _fit(table.title, unicode), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font(family, size=8)
-        for label, value in table.heading:
-            pdf.multi_cell(0, 4.5, _fit(f"{label}: {value}", unicode), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(2)
-        pdf.set_font(family, size=6)
-        with pdf.table(headings_style=FontFace(emphasis="BOLD"), line_height=3.2, text_align="LEFT") as grid:
-            head = grid.row()
-            for text in table.header:
-                head.cell(_fit(text, unicode))
-            for values in table.rows:
-                row = grid.row()
-                for text in values:
-                    row.cell(_fit(text, unicode))
+def render_pdf(document: Document, created_at: dt.datetime) -> bytes:
+    """The document as PDF bytes (A4, wrapped text, page numbers in the footer)."""
+    pdf = _Pdf(document.footer)
+    pdf.set_creation_date(created_at)
+    pdf.set_title(document.title)
+    family = _font(pdf)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.add_page()
+    text = _texter(family)
+    pdf.set_font(family, "B", 15)
+    pdf.multi_cell(0, 8, text(document.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if document.subtitle:
+        pdf.set_font(family, "", 10)
+        pdf.multi_cell(0, 6, text(document.subtitle), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    for section in document.sections:
+        pdf.ln(4)
+        pdf.set_font(family, "B", 12)
+        pdf.multi_cell(0, 7, text(section.heading), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        for label, value in section.rows:
+            pdf.set_font(family, "B", 9)
+            pdf.multi_cell(0, 5, text(label), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.set_font(family, "", 10)
+            pdf.multi_cell(0, 5, text(value or "-"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.ln(1)
     return bytes(pdf.output())
 
 
-def _font(pdf: FPDF) -> tuple[str, bool]:
-    for folder in FONT_DIRS:
-        regular, bold = folder / FONT_FILE, folder / BOLD_FILE
+class _Pdf(FPDF):
+    def __init__(self, footer_text: str) -> None:
+        super().__init__(format="A4")
+        self._footer_text = footer_text
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.font_family or "helvetica", "", 8)
+        label = f"{self._footer_text}  ·  {self.page_no()}" if self._footer_text else str(self.page_no())
+        self.cell(0, 6, _texter(self.font_family)(label), align="C")
+
+
+def _font(pdf: FPDF) -> str:
+    for place in FONT_PLACES:
+        regular, bold = place / "DejaVuSans.ttf", place / "DejaVuSans-Bold.ttf"
         if regular.is_file() and bold.is_file():
-            pdf.add_font("DejaVu", "", str(regular))
-            pdf.add_font("DejaVu", "B", str(bold))
-            return "DejaVu", True
-    return "Helvetica", False
+            pdf.add_font("dejavu", "", str(regular))
+            pdf.add_font("dejavu", "B", str(bold))
+            return "dejavu"
+    return "helvetica"
 
 
-def _fit(text: str, unicode: bool) -> str:
-    return text if unicode else text.encode("latin-1", "replace").decode("latin-1")
+def _texter(family: str) -> _Text:
+    return _Text(family == "dejavu")
+
+
+class _Text:
+    def __init__(self, unicode: bool) -> None:
+        self._unicode = unicode
+
+    def __call__(self, value: str) -> str:
+        if self._unicode:
+            return value
+        return value.replace("·", "-").encode("latin-1", "replace").decode("latin-1")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
-from appliance.documents.pdf import Table, render_tables
+from appliance.documents.tables import Table, render_tables
 from appliance.errors import InvalidInput
 from appliance.insiders import formats
 from appliance.insiders.history import InsiderHistory

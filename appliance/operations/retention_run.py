@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from appliance.actors import Actor
 from appliance.context import AppContext
 from appliance.errors import ApplianceError
+from appliance.events.service import delete_old_events, old_events
 from appliance.persons.chain import sweep_vault
 from appliance.retention.service import DueCase
 from appliance.services import Services
@@ -78,6 +79,7 @@ class RetentionReport:
     # Insider entries whose personal data went (five years after the person ceased); None: a dry run.
     insider_entries_due: int = 0
     insider_entries_cleared: int | None = None
+    access_events: Pruned | None = None  # uploaded access events older than EVENT_RETENTION_DAYS
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of `appliance retention run --json`: per tenant, the cases due and what became
@@ -97,6 +99,7 @@ class RetentionReport:
             "logbook_events": self.logbook_events.as_dict(),
             "vault_shares_swept": self.vault_shares_swept,
             "insider_entries": {"due": self.insider_entries_due, "cleared": self.insider_entries_cleared},
+            "access_events": self.access_events.as_dict() if self.access_events else None,
         }
 
     def outcome(self, case_id: uuid.UUID) -> str:
@@ -119,7 +122,9 @@ def run_retention(ctx: AppContext, actor: Actor, dry_run: bool, progress: Progre
         job_runs = Pruned(job_cutoff, retention.old_job_runs(job_cutoff))
     report = RetentionReport(now, dry_run, due, job_runs,
                              Pruned(now - dt.timedelta(days=settings.log_retention_days)))
+    report.access_events = Pruned(now - dt.timedelta(days=settings.event_retention_days))
     if dry_run:
+        _events_step(ctx, report)
         _insider_step(ctx, report, actor)
         _logbook_step(ctx, report, actor)
         return report
@@ -136,10 +141,22 @@ def run_retention(ctx: AppContext, actor: Actor, dry_run: bool, progress: Progre
         progress(f"cases: {number}/{len(due)} handled ({len(report.deleted)} deleted)")
     with ctx.unit_of_work() as session:
         job_runs.deleted = Services(ctx, session).retention.delete_old_job_runs(job_cutoff)
+    _events_step(ctx, report)
     _insider_step(ctx, report, actor)
     _logbook_step(ctx, report, actor)
     _vault_step(ctx, report)
     return report
+
+
+def _events_step(ctx: AppContext, report: RetentionReport) -> None:
+    """Access events older than EVENT_RETENTION_DAYS (by when they happened), with the batches
+    (and batch keys) they leave empty."""
+    pruned = report.access_events
+    assert pruned is not None
+    with ctx.unit_of_work() as session:
+        pruned.due = old_events(session, pruned.cutoff)
+        if not report.dry_run:
+            pruned.deleted = delete_old_events(session, pruned.cutoff)
 
 
 def _insider_step(ctx: AppContext, report: RetentionReport, actor: Actor) -> None:

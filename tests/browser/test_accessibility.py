@@ -342,5 +342,17 @@ def test_the_oral_report_pages_pass_axe(new_context: ContextFactory, site: Site)
     staff.reload()
     expect(staff.get_by_test_id("review-state")).to_contain_text("Approved")
     axe(staff, "oral-case-reviewed")
+    for page in (staff, reporter):  # the same pages in Swedish
+        page.locator("footer button[value=sv]").click()
+        expect(page.locator("html")).to_have_attribute("lang", "sv")
+    expect(reporter.get_by_test_id("record-approved")).to_be_visible()
+    axe(reporter, "reporter-oral-approved-sv")
+    expect(staff.get_by_test_id("review-state")).to_contain_text("Godkänd")
+    axe(staff, "oral-case-reviewed-sv")
+    staff.goto("/staff/oral-reports/new")
+    expect(staff.get_by_role("heading", level=1)).to_have_text(
+        "Dokumentera en rapport som tagits emot per telefon eller vid ett möte")
+    axe(staff, "oral-form-sv")
     axe.assert_clean({"oral-form", "oral-form-errors", "oral-receipt", "oral-case", "reporter-oral-record",
-                      "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed"})
+                      "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed",
+                      "reporter-oral-approved-sv", "oral-case-reviewed-sv", "oral-form-sv"})

@@ -35,9 +35,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     # The domain, one package per layer: the order is what keeps it free of cycles.
     ("data-subject rights across the domain", {"privacy"}),
     ("retention", {"retention"}),
+    ("MAR registers: delayed disclosures, PDMRs and the financial calendar", {"disclosures", "pdmr"}),
+    ("acknowledgement links (mails need staff accounts and the person chain)", {"acknowledgements"}),
     ("cases", {"cases"}),
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),
+    ("access events uploaded through the API", {"events"}),
     ("insider lists (MAR Art. 18)", {"insiders"}),
     ("person chain", {"persons"}),
     ("tenants; backups of the database; API tokens", {"tenants", "backup", "api_tokens"}),

@@ -5,7 +5,7 @@ Expand-only: new tables. Versions are append-only and chained per tenant by a MA
 key (wrapped under the tenant's key-encryption key).
 
 Revision ID: 0011
-Revises: 0009 (the integrator re-chains it onto 0010)
+Revises: 0010
 Create Date: 2026-12-06 00:30:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from appliance.db import GUID, Blob, Digest, UTCDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
