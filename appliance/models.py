@@ -8,6 +8,7 @@ from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivat
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
 from appliance.events.models import AccessEvent, EventBatch
+from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderTransmission, InsiderVersion
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import OperationalAlert, ReminderSent
@@ -42,6 +43,10 @@ __all__ = [
     "EscrowKey",
     "EventBatch",
     "FinancialReport",
+    "InsiderEntry",
+    "InsiderSection",
+    "InsiderTransmission",
+    "InsiderVersion",
     "InstallationKey",
     "JobRun",
     "KeyRotation",

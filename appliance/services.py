@@ -26,8 +26,14 @@ from appliance.context import AppContext
 from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
 from appliance.events.service import AccessEvents
+from appliance.insiders.chain import VersionChain
+from appliance.insiders.exports import InsiderExports
+from appliance.insiders.history import InsiderHistory
+from appliance.insiders.retention import InsiderRetention
+from appliance.insiders.section_keys import SectionKeys
+from appliance.insiders.service import InsiderLists
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSTALLATION_DATA, checkpoint_key
+from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSIDER_CHAIN, INSTALLATION_DATA, checkpoint_key
 from appliance.pdmr.calendar import FinancialCalendar
 from appliance.pdmr.register import PdmrRegister
 from appliance.persons.service import PersonService
@@ -130,7 +136,8 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock,
+                            self.insider_history)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -176,6 +183,31 @@ class Services:
     def access_events(self) -> AccessEvents:
         return AccessEvents(self.session, self.persons, self.data_keys, self.ctx.blind_index, self.logbook,
                             self.ctx.clock)
+
+    @cached_property
+    def insider_section_keys(self) -> SectionKeys:
+        return SectionKeys(self.data_keys)
+
+    @cached_property
+    def insider_chain(self) -> VersionChain:
+        return VersionChain(self.session, self.ctx.secret(INSIDER_CHAIN))
+
+    @cached_property
+    def insider_lists(self) -> InsiderLists:
+        return InsiderLists(self.session, self.persons, self.insider_section_keys, self.insider_chain,
+                            self.ctx.blind_index, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def insider_history(self) -> InsiderHistory:
+        return InsiderHistory(self.session, self.persons, self.insider_section_keys, self.insider_chain)
+
+    @cached_property
+    def insider_exports(self) -> InsiderExports:
+        return InsiderExports(self.session, self.insider_history, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def insider_retention(self) -> InsiderRetention:
+        return InsiderRetention(self.session, self.persons, self.logbook)
 
     @cached_property
     def retention(self) -> RetentionService:
