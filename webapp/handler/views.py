@@ -42,6 +42,8 @@ def home() -> Response | str:
         return redirect(url_for("handler.queue"))
     if g.principal.has_any(Role.ADMIN):
         return redirect(url_for("admin.index"))
+    if g.principal.has_any(Role.INSIDER_MANAGER):
+        return redirect(url_for("insiders.index"))
     return render_template("handler/home.html")
 
 
