@@ -47,6 +47,7 @@ def acknowledge(slug: str) -> str | tuple[str, int]:
             pending = reporter.acknowledgement_entry.open(tenant.id, form.code.data or "", client_address(),
                                                           _language())
         except LinkRefused:  # the view's own 400 commits: the failure count and logbook entry stay
+            form.code.data = ""  # a refused code is not echoed back
             form.code.errors = [_refused()]
         else:
             confirm = ConfirmForm(formdata=None, data={"code": form.code.data})
