@@ -9,7 +9,7 @@ from tests.functional.world import World, content_counts, is_redirect_to
 
 # --- the world works --------------------------------------------------------------------
 def test_every_role_signs_in_over_http(world: World) -> None:
-    homes = {Role.ADMIN: "/admin/", Role.HANDLER: "/staff/queue"}
+    homes = {Role.ADMIN: "/admin/", Role.HANDLER: "/staff/queue", Role.INSIDER_MANAGER: "/insiders/"}
     for role, staff in world.alpha.staff.items():
         browser = world.staff_browser(staff)
         response = browser.get("/staff/")
