@@ -7,9 +7,10 @@ from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
+from appliance.events.models import AccessEvent, EventBatch
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
-from appliance.notify.models import ReminderSent
+from appliance.notify.models import OperationalAlert, ReminderSent
 from appliance.pdmr.models import ClosedPeriodNotice, FinancialReport, PdmrEntry
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
@@ -18,6 +19,7 @@ from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tena
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
+    "AccessEvent",
     "AcknowledgementLink",
     "AcknowledgementNotice",
     "ApiToken",
@@ -38,6 +40,7 @@ __all__ = [
     "DelayedDisclosure",
     "DisclosureVersion",
     "EscrowKey",
+    "EventBatch",
     "FinancialReport",
     "InstallationKey",
     "JobRun",
@@ -46,6 +49,7 @@ __all__ = [
     "Membership",
     "Message",
     "Note",
+    "OperationalAlert",
     "OralRecord",
     "PdmrEntry",
     "Person",

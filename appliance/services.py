@@ -11,7 +11,9 @@ from appliance.acknowledgements.entry import CodeEntry
 from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
+from appliance.audit.search import LogbookSearch
 from appliance.audit.service import Logbook
+from appliance.audit.status import ChainStatus
 from appliance.cases.access import CaseAccess
 from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.content import CaseContent
@@ -24,6 +26,7 @@ from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
+from appliance.events.service import AccessEvents
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
 from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSTALLATION_DATA, checkpoint_key
 from appliance.pdmr.calendar import FinancialCalendar
@@ -54,6 +57,15 @@ class Services:
     @cached_property
     def audit_pruner(self) -> AuditPruner:
         return AuditPruner(self.session, self.ctx.clock, checkpoint_key(self.ctx))
+
+    @cached_property
+    def logbook_search(self) -> LogbookSearch:
+        # Derived, not preserved: a cursor only lives as long as the pages it links.
+        return LogbookSearch(self.session, self.ctx.master.derive("logbook-cursor/v1"))
+
+    @cached_property
+    def chain_status(self) -> ChainStatus:
+        return ChainStatus(self.session, self.logbook, checkpoint_key(self.ctx))
 
     @cached_property
     def keyring(self) -> TenantKeyring:
@@ -119,7 +131,7 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -160,6 +172,11 @@ class Services:
     @cached_property
     def api_tokens(self) -> ApiTokens:
         return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
+
+    @cached_property
+    def access_events(self) -> AccessEvents:
+        return AccessEvents(self.session, self.persons, self.data_keys, self.ctx.blind_index, self.logbook,
+                            self.ctx.clock)
 
     @cached_property
     def retention(self) -> RetentionService:

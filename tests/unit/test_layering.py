@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("cases", {"cases"}),
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),
+    ("access events uploaded through the API", {"events"}),
     ("person chain", {"persons"}),
     ("tenants; backups of the database; API tokens", {"tenants", "backup", "api_tokens"}),
     ("key management backed by the database", {"keys"}),

@@ -22,6 +22,7 @@ from appliance.errors import (
     ReaderListTampered,
     TooLarge,
 )
+from appliance.events.service import CursorInvalid
 
 TYPE_BASE = "https://appliance.invalid/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -39,6 +40,7 @@ class ProblemType:
 
 
 MALFORMED = ProblemType("malformed-request", 400, "The body is not valid JSON")
+BAD_CURSOR = ProblemType("invalid-cursor", 400, "The cursor is not one this listing gave")
 UNAUTHORIZED = ProblemType("unauthorized", 401, "A valid bearer token is required")
 FORBIDDEN = ProblemType("forbidden", 403, "The token lacks the scope this needs")
 NOT_FOUND = ProblemType("not-found", 404, "Not found")
@@ -50,9 +52,9 @@ INVALID = ProblemType("invalid-input", 422, "The body does not meet the schema")
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
 UNAVAILABLE = ProblemType("channel-not-ready", 503, "The organisation cannot receive reports yet")
 SERVER = ProblemType("server-error", 500, "The request could not be completed")
-ALL = (MALFORMED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, MEDIA, INVALID, RATE_LIMITED,
+ALL = (MALFORMED, BAD_CURSOR, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, MEDIA, INVALID, RATE_LIMITED,
        UNAVAILABLE, SERVER)
-BY_STATUS = {p.status: p for p in ALL}
+BY_STATUS = {p.status: p for p in ALL if p is not BAD_CURSOR}
 
 
 def problem(kind: ProblemType, detail: str | None = None, errors: list[dict[str, str]] | None = None,
@@ -84,6 +86,8 @@ def from_domain(exc: ApplianceError) -> Response:
         return problem(TOO_LARGE, f"at most {exc.limit_bytes} bytes")
     if isinstance(exc, ChannelNotReady | ReaderListTampered):
         return problem(UNAVAILABLE, "nothing was stored; nobody could read a report filed now")
+    if isinstance(exc, CursorInvalid):
+        return problem(BAD_CURSOR, "ask again without a cursor")
     if isinstance(exc, Conflict):
         return problem(CONFLICT, exc.what)
     return problem(SERVER)
