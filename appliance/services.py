@@ -7,6 +7,7 @@ from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
+from appliance.acknowledgements.entry import CodeEntry
 from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
@@ -216,6 +217,11 @@ class Services:
     @cached_property
     def acknowledgements(self) -> AcknowledgementLinks:
         return AcknowledgementLinks(self.session, self.logbook, self.ctx.clock, self.ctx.secret(ACKNOWLEDGEMENT_CODE))
+
+    @cached_property
+    def acknowledgement_entry(self) -> CodeEntry:
+        """Codes typed on the public page: throttled like case keys (the lockout_case_key_* settings)."""
+        return CodeEntry(self.acknowledgements, self.ctx.ephemeral, self.reporter_limits.case_key, self.logbook)
 
     @cached_property
     def disclosures(self) -> DelayedDisclosures:
