@@ -11,6 +11,7 @@ from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
 from appliance.audit.service import Logbook
 from appliance.cases.access import CaseAccess
+from appliance.cases.api_intake import ApiIntake
 from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.content import CaseContent
 from appliance.cases.key_admin import CaseKeyPairAdmin
@@ -151,6 +152,12 @@ class Services:
         return OralReports(self.session, self.reporting, self.cases,
                            CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
                            self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
+    def api_intake(self) -> ApiIntake:
+        return ApiIntake(self.session, self.reporting,
+                         CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
+                         self.logbook, self.ctx.clock, self.limits)
 
     @cached_property
     def api_tokens(self) -> ApiTokens:
