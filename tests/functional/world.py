@@ -240,6 +240,7 @@ def fill_values(world: World) -> dict[str, str]:
             world.ctx, "SELECT id FROM reader_changes WHERE tenant_id = :t AND kind = 'start'",
             t=world.alpha.tenant_id)))),
         "filename": "app.css",
+        "reference": world.alpha_case.reference,
     }
 
 
