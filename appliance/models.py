@@ -1,5 +1,6 @@
 """Imports every table so Base.metadata is complete (alembic, schema checks)."""
 
+from appliance.acknowledgements.models import AcknowledgementLink, AcknowledgementNotice
 from appliance.api_tokens.models import ApiToken
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
@@ -14,9 +15,12 @@ from appliance.cases.models import (
     OralRecord,
 )
 from appliance.db import Base
+from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
+from appliance.events.models import AccessEvent, EventBatch
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
-from appliance.notify.models import ReminderSent
+from appliance.notify.models import OperationalAlert, ReminderSent
+from appliance.pdmr.models import ClosedPeriodNotice, FinancialReport, PdmrEntry
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
@@ -24,10 +28,55 @@ from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tena
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
-    "ApiIntakeRecord", "ApiToken", "Attachment", "AttachmentChunk", "AuditCheckpoint", "AuditEvent", "AuditHead", "BackupCopy",
-    "BackupRecord", "Base", "Case", "CasePrivateKeySeal", "CaseSubjectEntry", "Category", "ChannelRecipient", "EscrowKey",
-    "InstallationKey", "JobRun", "KeyRotation", "LegalHold", "Membership", "Message", "Note", "OralRecord", "Person",
-    "PersonIdentifier", "PersonLink", "PreservedSecret", "ReaderChange", "ReaderListEntry", "ReaderNotice",
-    "RecoveryCode", "ReminderSent", "RetentionPolicy",
-    "SchedulerLease", "SiteStatus", "Tenant", "TenantKey", "Throttle", "User", "WebSession",
+    "AccessEvent",
+    "AcknowledgementLink",
+    "AcknowledgementNotice",
+    "ApiIntakeRecord",
+    "ApiToken",
+    "Attachment",
+    "AttachmentChunk",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditHead",
+    "BackupCopy",
+    "BackupRecord",
+    "Base",
+    "Case",
+    "CasePrivateKeySeal",
+    "CaseSubjectEntry",
+    "Category",
+    "ChannelRecipient",
+    "ClosedPeriodNotice",
+    "DelayedDisclosure",
+    "DisclosureVersion",
+    "EscrowKey",
+    "EventBatch",
+    "FinancialReport",
+    "InstallationKey",
+    "JobRun",
+    "KeyRotation",
+    "LegalHold",
+    "Membership",
+    "Message",
+    "Note",
+    "OperationalAlert",
+    "OralRecord",
+    "PdmrEntry",
+    "Person",
+    "PersonIdentifier",
+    "PersonLink",
+    "PreservedSecret",
+    "ReaderChange",
+    "ReaderListEntry",
+    "ReaderNotice",
+    "RecoveryCode",
+    "ReminderSent",
+    "RetentionPolicy",
+    "SchedulerLease",
+    "SiteStatus",
+    "Tenant",
+    "TenantKey",
+    "Throttle",
+    "User",
+    "WebSession",
 ]

@@ -7,9 +7,12 @@ from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
+from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
+from appliance.audit.search import LogbookSearch
 from appliance.audit.service import Logbook
+from appliance.audit.status import ChainStatus
 from appliance.cases.access import CaseAccess
 from appliance.cases.api_intake import ApiIntake
 from appliance.cases.case_subjects import CaseSubjects
@@ -21,9 +24,13 @@ from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
+from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
+from appliance.events.service import AccessEvents
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.keys.secrets import API_TOKEN, INSTALLATION_DATA, checkpoint_key
+from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSTALLATION_DATA, checkpoint_key
+from appliance.pdmr.calendar import FinancialCalendar
+from appliance.pdmr.register import PdmrRegister
 from appliance.persons.service import PersonService
 from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
@@ -50,6 +57,15 @@ class Services:
     @cached_property
     def audit_pruner(self) -> AuditPruner:
         return AuditPruner(self.session, self.ctx.clock, checkpoint_key(self.ctx))
+
+    @cached_property
+    def logbook_search(self) -> LogbookSearch:
+        # Derived, not preserved: a cursor only lives as long as the pages it links.
+        return LogbookSearch(self.session, self.ctx.master.derive("logbook-cursor/v1"))
+
+    @cached_property
+    def chain_status(self) -> ChainStatus:
+        return ChainStatus(self.session, self.logbook, checkpoint_key(self.ctx))
 
     @cached_property
     def keyring(self) -> TenantKeyring:
@@ -115,7 +131,7 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.logbook, self.ctx.clock)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -164,8 +180,29 @@ class Services:
         return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
 
     @cached_property
+    def access_events(self) -> AccessEvents:
+        return AccessEvents(self.session, self.persons, self.data_keys, self.ctx.blind_index, self.logbook,
+                            self.ctx.clock)
+
+    @cached_property
     def retention(self) -> RetentionService:
         return RetentionService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def acknowledgements(self) -> AcknowledgementLinks:
+        return AcknowledgementLinks(self.session, self.logbook, self.ctx.clock, self.ctx.secret(ACKNOWLEDGEMENT_CODE))
+
+    @cached_property
+    def disclosures(self) -> DelayedDisclosures:
+        return DelayedDisclosures(self.session, self.data_keys, self.persons, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def pdmrs(self) -> PdmrRegister:
+        return PdmrRegister(self.session, self.persons, self.acknowledgements, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def financial_calendar(self) -> FinancialCalendar:
+        return FinancialCalendar(self.session, self.logbook, self.ctx.clock)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

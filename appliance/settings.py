@@ -28,6 +28,7 @@ SUPPORTED_DATABASES = ("sqlite+pysqlcipher", "postgresql+psycopg", "mssql+pymssq
 LANGUAGES = ("en", "sv", "de")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+_EMAIL = re.compile(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,18 +45,25 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     smtp_url: str = ""
     mail_from: str = "appliance@localhost"
+    # Who hears of failed backups, site copies and logbook checks besides every tenant's admins
+    # (appliance/operations/alerts.py): the operators' mailbox, not a person's if it can be helped.
+    alert_email: tuple[str, ...] = ()
     backup_dir: Path | None = None
     backup_sites: tuple[str, ...] = ()
     log_retention_days: int = 90
     # Finished job runs are kept this long; `appliance retention run` (daily at RETENTION_AT) deletes older ones.
     job_run_retention_days: int = 90
     retention_at: str = "02:30"
+    # Access events uploaded through the API are kept this long after they happened.
+    event_retention_days: int = 365
     backup_retention_days: int = 30
     # Scheduler (times are local to TIMEZONE): nightly full, log backups, prune, weekly verify, reminders.
     backup_full_at: str = "01:00"
     backup_log_minutes: int = 30
     backup_prune_at: str = "03:30"
     backup_verify_at: str = "sun 04:30"
+    # The daily check of the logbook's hash chain (job logbook-verify); alerts follow its outcome.
+    logbook_verify_at: str = "05:00"
     reminder_minutes: int = 60
     scheduler_lease_seconds: int = 90
     # Per-site restic password files ("site=/path"); other sites use a key derived from the master key.
@@ -283,6 +291,9 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("BASE_URL", "must be an http(s) URL such as https://whistle.example.com")
     if settings.smtp_url:
         _validate_smtp(settings.smtp_url)
+    for address in settings.alert_email:
+        if not _EMAIL.fullmatch(address):
+            raise SettingsError("ALERT_EMAIL", "must be e-mail addresses such as it-ops@example.com (comma-separated)")
     if settings.max_attachment_bytes > settings.max_report_bytes:
         raise SettingsError("MAX_ATTACHMENT_BYTES", "must not exceed MAX_REPORT_BYTES")
     if settings.default_language not in LANGUAGES:
@@ -331,7 +342,7 @@ def _validate_limits(settings: Settings) -> None:
 
 
 def _validate_schedule(settings: Settings) -> None:
-    for name in ("backup_full_at", "backup_prune_at", "retention_at"):
+    for name in ("backup_full_at", "backup_prune_at", "retention_at", "logbook_verify_at"):
         if not _TIME.fullmatch(getattr(settings, name)):
             raise SettingsError(name.upper(), "must be a local time HH:MM, e.g. 01:00")
     day, _, at = settings.backup_verify_at.partition(" ")

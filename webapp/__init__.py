@@ -12,8 +12,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance.context import AppContext
 from appliance.settings import LANGUAGES
-from webapp import admin, api, errors, handler, metrics, policy_guard, reporter, unit_of_work
+from webapp import admin, api, audit, errors, handler, metrics, policy_guard, reporter, stats, unit_of_work
 from webapp.common import blueprint as common_blueprint
+from webapp.handler.start import room_url
 from webapp.reporter.views import admit_report_before_reading
 from webapp.security import SpoolingRequest, cookie_name, install_headers
 from webapp.templating import install_filters
@@ -67,7 +68,7 @@ def create_app(context: AppContext) -> Flask:
     unit_of_work.install(app)
 
     app.register_blueprint(common_blueprint)
-    for audience in (reporter, handler, admin):
+    for audience in (reporter, handler, admin, audit, stats):
         app.register_blueprint(audience.build_blueprint())
     api_blueprint = api.build_blueprint()
     csrf.exempt(api_blueprint)  # bearer tokens, never cookies: nothing there for a forged request to ride on
@@ -76,7 +77,7 @@ def create_app(context: AppContext) -> Flask:
     @app.context_processor
     def _globals() -> dict[str, object]:
         return {"languages": LANGUAGES, "current_language": _select_locale(),
-                "principal": getattr(g, "principal", None)}
+                "principal": getattr(g, "principal", None), "room_url": room_url}
 
     return app
 

@@ -17,6 +17,10 @@ last copy is added to ``appliance_key_unwraps_total{kind}``, which under gunicor
 worker's own file like every other counter. Unwraps by the CLI and the scheduler happen in
 other processes and are not counted here; the logbook has every one of them.
 
+The installation's health (appliance/operations/health.py: backup ages, sites, jobs, open and
+overdue cases, the logbook check, expiring API tokens) is read from the database at each scrape,
+metadata only, and added after the counters; it is the same whichever worker answers.
+
 Who may read it: the route's policy is ``monitoring``; nginx (nginx/appliance.conf) lets only
 the monitoring network through, and the application listens on a unix socket only nginx
 reaches. The numbers carry no content, no names and no addresses.
@@ -29,12 +33,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
+from appliance.backup.sites import parse_sites
 from appliance.context import AppContext
 from appliance.crypto.unwraps import UnwrapCounter
+from appliance.operations.health import Gauge, health, unreachable
 from webapp.policy import access
 
 blueprint = Blueprint("metrics", __name__)
@@ -136,4 +145,35 @@ def _context() -> AppContext:
 def metrics() -> Response:
     found = _metrics()
     found.copy_unwraps(_context().unwraps)  # in one process, this scrape's own view is current
-    return Response(found.exposition(), content_type=CONTENT_TYPE_LATEST)
+    return Response(found.exposition() + health_exposition(_context()), content_type=CONTENT_TYPE_LATEST)
+
+
+class HealthCollector(Collector):
+    """The health gauges of one scrape, as prometheus_client metric families."""
+
+    def __init__(self, gauges: list[Gauge]) -> None:
+        self._gauges = gauges
+
+    def collect(self) -> list[Metric]:
+        families: list[Metric] = []
+        for gauge in self._gauges:
+            family = GaugeMetricFamily(gauge.name, gauge.documentation, labels=gauge.labels)
+            for labels, value in gauge.samples:
+                family.add_metric(labels, value)
+            families.append(family)
+        return families
+
+
+def health_exposition(context: AppContext) -> bytes:
+    """Read the health gauges in a short read-only transaction of their own (the request's unit
+    of work stays untouched); a database that does not answer is reported, not raised."""
+    sites = tuple(spec.name for spec in parse_sites(context.settings.backup_sites))
+    try:
+        with context.sessions() as session:
+            gauges = health(session, context.clock(), sites)
+    except sa.exc.SQLAlchemyError:
+        current_app.logger.warning("metrics: the database did not answer")
+        gauges = unreachable()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HealthCollector(gauges))
+    return generate_latest(registry)

@@ -13,6 +13,14 @@ from appliance.db import GUID, Base, Digest, UTCDateTime
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # The auditor's room (appliance/audit/search.py): every search is one tenant's, newest
+    # first by seq, so each index leads with the tenant and ends with seq (migration 0013).
+    __table_args__ = (
+        sa.Index("ix_audit_events_tenant_seq", "tenant_id", "seq"),
+        sa.Index("ix_audit_events_tenant_action_seq", "tenant_id", "action", "seq"),
+        sa.Index("ix_audit_events_tenant_actor_seq", "tenant_id", "actor_id", "seq"),
+        sa.Index("ix_audit_events_tenant_object_seq", "tenant_id", "object_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -29,6 +29,7 @@ from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.models import Case
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.errors import CaseLocked, DecryptionFailed, NotFound
+from appliance.events.models import AccessEvent
 from appliance.persons.chain import delete_persons
 from appliance.persons.models import CaseSubjectEntry, Person, PersonLink
 from appliance.persons.service import CASE_SUBJECT_LINK
@@ -145,5 +146,6 @@ def unnamed_candidates(session: Session, tenant_id: uuid.UUID) -> set[uuid.UUID]
     entry can still name them. Whether one does, only the cases' keys can tell."""
     linked = sa.select(PersonLink.person_id).where(PersonLink.person_id == Person.id)
     staff = sa.select(User.person_id).where(User.person_id == Person.id)
+    actor = sa.select(AccessEvent.person_id).where(AccessEvent.person_id == Person.id)
     return set(session.execute(sa.select(Person.id).where(
-        Person.tenant_id == tenant_id, ~sa.exists(linked), ~sa.exists(staff))).scalars())
+        Person.tenant_id == tenant_id, ~sa.exists(linked), ~sa.exists(staff), ~sa.exists(actor))).scalars())

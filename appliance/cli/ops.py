@@ -9,7 +9,7 @@ import shutil
 import socket
 import stat
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from appliance.cli.audit import describe
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.cli.doctor_checks import Check, site_count_check, tde_check
 from appliance.errors import ApplianceError, BindFailed, VaultMissing
 from appliance.keys.secrets import checkpoint_key
 from appliance.migrations import runner
@@ -95,13 +96,6 @@ def reset_metrics_dir(path: Path) -> None:
                 entry.unlink()
     else:
         path.mkdir(mode=0o700, parents=True)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # ok | warn | fail
-    detail: str
 
 
 def backup_checks(runtime: Runtime) -> list[Check]:
@@ -253,6 +247,16 @@ def case_subjects_check(runtime: Runtime) -> Check:
                  "--escrow-file FILE` for all of them")
 
 
+class SqlStatements:
+    """A connection as the TDE check sees it (tests/unit/cli/test_doctor_checks.py fakes it)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def scalar(self, statement: str) -> object:
+        return self._connection.execute(sa.text(statement)).scalar()
+
+
 EXPIRY_NOTICE = dt.timedelta(days=14)
 
 
@@ -290,7 +294,11 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks.append(Check("logbook", "ok" if report.ok else "fail",
                             describe(report).removeprefix("logbook OK: ") if report.ok else
                             f"broken at event {report.broken_seq}: {report.reason}"))
+        if settings.backend == "mssql+pymssql":
+            with context.engine.connect() as connection:
+                checks.append(tde_check(SqlStatements(connection)))
         checks += backup_checks(runtime)
+        checks.append(site_count_check(settings))
         checks += key_checks(runtime)
         checks.append(vault_check(runtime))
         checks.append(case_subjects_check(runtime))

@@ -202,6 +202,10 @@ def _print_report(report: RetentionReport) -> None:
     runs = report.job_runs
     click.echo(f"job runs older than {runs.cutoff:%Y-%m-%d}: {runs.due} "
                + ("would be deleted" if report.dry_run else f"due, {runs.deleted} deleted"))
+    access = report.access_events
+    if access is not None:
+        click.echo(f"access events older than {access.cutoff:%Y-%m-%d}: {access.due} "
+                   + ("would be deleted" if report.dry_run else f"due, {access.deleted} deleted"))
     events = report.logbook_events
     if events.due is None:
         click.echo(f"logbook events older than {events.cutoff:%Y-%m-%d}: not pruned by this command yet")

@@ -10,21 +10,31 @@ from dataclasses import dataclass
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.orm import Session
 
-from appliance.actors import SYSTEM
+from appliance.acknowledgements.mails import AcknowledgementMails
+from appliance.actors import SYSTEM, Role
+from appliance.audit.verify import LogbookBroken
+from appliance.backup.sites import parse_sites
 from appliance.cases.new_reports import NewReportNotices
 from appliance.cases.reminders import ReminderService
 from appliance.context import AppContext
 from appliance.errors import BackupError, SiteCopyFailed
+from appliance.keys.secrets import checkpoint_key
 from appliance.notify.mailer import Mailer
+from appliance.operations.alerts import OperationalAlerts
 from appliance.operations.backups import backup_service, copy_to_sites
 from appliance.operations.retention_run import RetentionFailed, run_retention
+from appliance.pdmr.notices import ClosedPeriodNotices
 from appliance.readers.notices import ReaderNotices
 from appliance.services import Services
 from appliance.settings import Settings
 
 NOTICE_MINUTES = 5  # how soon handlers hear of a new report
 READER_NOTICE_MINUTES = 1  # how soon readers hear of a change to who can read reports
+ALERT_MINUTES = 5  # how soon operators hear of a failed backup, site copy or logbook check
+
+MAR_MAIL_HOUR = 8  # daily acknowledgement reminders and closed-period notices, local time
 
 JobFunction = Callable[[AppContext], str]
 
@@ -108,6 +118,60 @@ def reader_notices(ctx: AppContext) -> str:
     return f"{sent} mail(s)"
 
 
+def _acknowledgement_mails(ctx: AppContext, session: Session) -> AcknowledgementMails:
+    services = Services(ctx, session)
+    return AcknowledgementMails(session, services.acknowledgements, services.persons, services.users,
+                                Mailer(ctx.settings.smtp_url, ctx.settings.mail_from), ctx.clock,
+                                ctx.settings.base_url)
+
+
+def acknowledgement_mails(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        sent = _acknowledgement_mails(ctx, session).deliver()
+    return f"{sent} mail(s)"
+
+
+def acknowledgement_reminders(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        run = _acknowledgement_mails(ctx, session).remind()
+    return f"{run.reminded} reminder(s), {run.managers_told} mail(s) to managers"
+
+
+def closed_period_notices(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        sent = ClosedPeriodNotices(session, services.financial_calendar, services.pdmrs,
+                                   Mailer(ctx.settings.smtp_url, ctx.settings.mail_from), ctx.clock).send()
+    return f"{sent} mail(s)"
+
+
+def logbook_verify(ctx: AppContext) -> str:
+    with ctx.unit_of_work() as session:
+        report = Services(ctx, session).logbook.verify(checkpoint_key=checkpoint_key(ctx))
+    if not report.ok:
+        raise LogbookBroken(report)
+    return f"{report.events} event(s) verified"
+
+
+def operational_alerts(ctx: AppContext) -> str:
+    """Mail failed backups, failing sites and a broken logbook to the admins and ALERT_EMAIL."""
+    mailer = Mailer(ctx.settings.smtp_url, ctx.settings.mail_from)
+    if not mailer.configured:
+        return "SMTP_URL not set: no alert mail (doctor warns)"
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+
+        def recipients() -> list[str]:
+            tenants = frozenset(t.id for t in services.tenants.list_tenants())
+            admins = {u.email for u in services.users.users_in(tenants) if not u.disabled
+                      and any(role == Role.ADMIN.value for _, role in u.roles)}
+            return sorted(admins | set(ctx.settings.alert_email))
+
+        sites = tuple(spec.name for spec in parse_sites(ctx.settings.backup_sites))
+        run = OperationalAlerts(session, recipients, mailer, ctx.clock, ctx.settings.base_url).run(sites)
+    return run.summary()
+
+
 def retention(ctx: AppContext) -> str:
     report = run_retention(ctx, SYSTEM, dry_run=False)
     summary = (f"deleted {len(report.deleted)} of {len(report.cases)} case(s) due, "
@@ -121,11 +185,14 @@ def retention(ctx: AppContext) -> str:
 def job_specs(settings: Settings) -> dict[str, JobSpec]:
     """Full backup nightly, log backups every N minutes (each followed by the copy to the sites),
     prune daily, verify weekly, deadline reminders hourly, new-report notices every few minutes,
-    reader-list notices every minute, retention (cases, job runs) daily."""
+    reader-list notices every minute, acknowledgement codes every few minutes and their reminders
+    daily, closed-period notices daily, retention (cases, job runs) daily, the logbook's chain
+    checked daily, and operational alerts mailed every few minutes."""
     zone = zoneinfo.ZoneInfo(settings.timezone)
     full_h, full_m = (int(x) for x in settings.backup_full_at.split(":"))
     prune_h, prune_m = (int(x) for x in settings.backup_prune_at.split(":"))
     retention_h, retention_m = (int(x) for x in settings.retention_at.split(":"))
+    logbook_h, logbook_m = (int(x) for x in settings.logbook_verify_at.split(":"))
     day, _, at = settings.backup_verify_at.partition(" ")
     verify_h, verify_m = (int(x) for x in at.split(":"))
     log_every = dt.timedelta(minutes=settings.backup_log_minutes)
@@ -143,6 +210,15 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
                 dt.timedelta(minutes=NOTICE_MINUTES)),
         JobSpec("reader-notices", IntervalTrigger(minutes=READER_NOTICE_MINUTES, timezone=zone), reader_notices,
                 dt.timedelta(minutes=READER_NOTICE_MINUTES)),
+        JobSpec("acknowledgement-mails", IntervalTrigger(minutes=NOTICE_MINUTES, timezone=zone),
+                acknowledgement_mails, dt.timedelta(minutes=NOTICE_MINUTES)),
+        JobSpec("acknowledgement-reminders", CronTrigger(hour=MAR_MAIL_HOUR, minute=0, timezone=zone),
+                acknowledgement_reminders),
+        JobSpec("closed-period-notices", CronTrigger(hour=MAR_MAIL_HOUR, minute=10, timezone=zone),
+                closed_period_notices),
         JobSpec("retention", CronTrigger(hour=retention_h, minute=retention_m, timezone=zone), retention),
+        JobSpec("logbook-verify", CronTrigger(hour=logbook_h, minute=logbook_m, timezone=zone), logbook_verify),
+        JobSpec("ops-alerts", IntervalTrigger(minutes=ALERT_MINUTES, timezone=zone), operational_alerts,
+                dt.timedelta(minutes=ALERT_MINUTES)),
     ]
     return {spec.name: spec for spec in specs}

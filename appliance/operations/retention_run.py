@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from appliance.actors import Actor
 from appliance.context import AppContext
 from appliance.errors import ApplianceError
+from appliance.events.service import delete_old_events, old_events
 from appliance.persons.chain import sweep_vault
 from appliance.retention.service import DueCase
 from appliance.services import Services
@@ -75,6 +76,7 @@ class RetentionReport:
     kept: list[uuid.UUID] = field(default_factory=list)  # no longer due when its turn came (a new hold)
     failed: dict[uuid.UUID, str] = field(default_factory=dict)
     vault_shares_swept: int | None = None
+    access_events: Pruned | None = None  # uploaded access events older than EVENT_RETENTION_DAYS
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of `appliance retention run --json`: per tenant, the cases due and what became
@@ -93,6 +95,7 @@ class RetentionReport:
             "job_runs": self.job_runs.as_dict(),
             "logbook_events": self.logbook_events.as_dict(),
             "vault_shares_swept": self.vault_shares_swept,
+            "access_events": self.access_events.as_dict() if self.access_events else None,
         }
 
     def outcome(self, case_id: uuid.UUID) -> str:
@@ -115,7 +118,9 @@ def run_retention(ctx: AppContext, actor: Actor, dry_run: bool, progress: Progre
         job_runs = Pruned(job_cutoff, retention.old_job_runs(job_cutoff))
     report = RetentionReport(now, dry_run, due, job_runs,
                              Pruned(now - dt.timedelta(days=settings.log_retention_days)))
+    report.access_events = Pruned(now - dt.timedelta(days=settings.event_retention_days))
     if dry_run:
+        _events_step(ctx, report)
         _logbook_step(ctx, report, actor)
         return report
     for number, case in enumerate(due, 1):
@@ -131,9 +136,21 @@ def run_retention(ctx: AppContext, actor: Actor, dry_run: bool, progress: Progre
         progress(f"cases: {number}/{len(due)} handled ({len(report.deleted)} deleted)")
     with ctx.unit_of_work() as session:
         job_runs.deleted = Services(ctx, session).retention.delete_old_job_runs(job_cutoff)
+    _events_step(ctx, report)
     _logbook_step(ctx, report, actor)
     _vault_step(ctx, report)
     return report
+
+
+def _events_step(ctx: AppContext, report: RetentionReport) -> None:
+    """Access events older than EVENT_RETENTION_DAYS (by when they happened), with the batches
+    (and batch keys) they leave empty."""
+    pruned = report.access_events
+    assert pruned is not None
+    with ctx.unit_of_work() as session:
+        pruned.due = old_events(session, pruned.cutoff)
+        if not report.dry_run:
+            pruned.deleted = delete_old_events(session, pruned.cutoff)
 
 
 def _logbook_step(ctx: AppContext, report: RetentionReport, actor: Actor) -> None:

@@ -16,7 +16,11 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.cases.models import Case
+from appliance.disclosures.models import DelayedDisclosure
+from appliance.disclosures.service import disclosure_key_owner
 from appliance.errors import DecryptionFailed
+from appliance.events.models import EventBatch
+from appliance.events.service import batch_key_owner
 from appliance.keys.keyring import (
     legacy_content_key_version,
     open_data_key,
@@ -78,6 +82,23 @@ def _seal_case(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, vers
     return seal_legacy_content_key(kek, version, tenant_id, row_id, key)
 
 
+def data_key_rows(name: str, object_type: str, model: type[Any], owner: Callable[[uuid.UUID], str],
+                  label: str) -> WrappedKeyRows:
+    """The entry for a table of tenant records that each hold a data key from ``DataKeys.wrap``
+    under ``owner(row id)`` (``id``, ``tenant_id``, ``key_version`` and ``wrapped_key`` columns)."""
+    table = cast(sa.Table, model.__table__)
+
+    def _open(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, wrapped: bytes) -> bytes:
+        return open_data_key(kek, tenant_id, owner(row_id), version, wrapped, label)
+
+    def _seal(kek: AESGCM, tenant_id: uuid.UUID | None, row_id: uuid.UUID, version: int, key: bytes) -> bytes:
+        return seal_data_key(kek, tenant_id, owner(row_id), version, key)
+
+    return WrappedKeyRows(name=name, object_type=object_type, table=table, id=table.c.id,
+                          tenant_id=table.c.tenant_id, version=table.c.key_version, wrapped=table.c.wrapped_key,
+                          installation_rows=False, open=_open, seal=_seal)
+
+
 _persons = cast(sa.Table, Person.__table__)
 _cases = cast(sa.Table, Case.__table__)
 PERSONS = WrappedKeyRows(
@@ -90,7 +111,13 @@ LEGACY_CONTENT_KEYS = WrappedKeyRows(
     id=_cases.c.id, tenant_id=_cases.c.tenant_id, version=_cases.c.key_version, wrapped=_cases.c.wrapped_key,
     installation_rows=False, open=_open_case, seal=_seal_case, only=_cases.c.wrapped_key.is_not(None))
 
-REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS)
+DELAYED_DISCLOSURES = data_key_rows("delayed disclosures", "disclosure_key", DelayedDisclosure,
+                                    disclosure_key_owner, "disclosure key")
+# Data keys of uploaded access events, one per batch.
+EVENT_BATCHES = data_key_rows("access event batches", "event_batch_key", EventBatch, batch_key_owner,
+                              "event batch key")
+
+REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, DELAYED_DISCLOSURES, EVENT_BATCHES)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:

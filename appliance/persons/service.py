@@ -191,6 +191,34 @@ class PersonService:
         self._session.flush()
         return persons
 
+    def record_by_email(self, tenant_id: uuid.UUID, emails: set[str], actor: Actor) -> dict[str, Person]:
+        """The tenant's person for each normalised, valid address (matched by blind index),
+        created with the address sealed under the new person's key when none matches. In bulk:
+        one query for the addresses already known (an upload of access events names many)."""
+        wanted = {email: self.lookup(EMAIL, email, tenant_id) for email in emails}
+        found: dict[bytes, uuid.UUID] = {}
+        lookups = list(wanted.values())
+        for start in range(0, len(lookups), 500):
+            found.update(self._session.execute(sa.select(PersonIdentifier.lookup, PersonIdentifier.person_id).where(
+                PersonIdentifier.tenant_id == tenant_id,
+                PersonIdentifier.lookup.in_(lookups[start:start + 500]))).all())
+        known = {p.id: p for p in self._session.execute(sa.select(Person).where(
+            Person.tenant_id == tenant_id, Person.id.in_(set(found.values())))).scalars()} if found else {}
+        persons: dict[str, Person] = {}
+        for email, lookup in sorted(wanted.items()):
+            if lookup in found and found[lookup] in known:
+                persons[email] = known[found[lookup]]
+                continue
+            person = self._create(tenant_id, actor)
+            identifier = PersonIdentifier(id=uuid.uuid4(), person_id=person.id, tenant_id=tenant_id, kind=EMAIL,
+                                          lookup=lookup, created_at=self._clock())
+            identifier.value_sealed = self.cipher(person, actor).seal(
+                email, Place("person_identifiers", EMAIL, identifier.id))
+            self._session.add(identifier)
+            persons[email] = person
+        self._session.flush()
+        return persons
+
     def keys_for_case(self, tenant_id: uuid.UUID, persons: list[Person], case_id: uuid.UUID,
                       actor: Actor) -> dict[uuid.UUID, bytes | None]:
         """The data keys of persons of a tenant named in one of its cases, to open what the case
@@ -198,6 +226,13 @@ class PersonService:
         the tenant's. Logged as one ``key.unwrapped`` event of kind ``case_subject_key`` naming
         the case and the count, never a person; a person recorded just now is counted the same,
         so the logbook does not tell whether the case named someone new."""
+        return self.keys_for_use(tenant_id, persons, "case_subject_key", case_id, actor)
+
+    def keys_for_use(self, tenant_id: uuid.UUID, persons: list[Person], object_type: str,
+                     object_id: uuid.UUID | str, actor: Actor) -> dict[uuid.UUID, bytes | None]:
+        """The data keys of several persons of a tenant for one use (a case, a batch of access
+        events), unwrapped together and logged as one ``key.unwrapped`` event of ``object_type``
+        naming ``object_id`` and the count; None for a person erased or not the tenant's."""
         keys: dict[uuid.UUID, bytes | None] = {p.id: None for p in persons if p.tenant_id != tenant_id}
         fresh = {p.id: self._new_keys[p.id] for p in persons if p.id in self._new_keys and p.id not in keys}
         wanted = [p for p in persons if p.id not in keys and p.id not in fresh]
@@ -206,8 +241,8 @@ class PersonService:
         group = [p for p in wanted if p.id in vault_shares]
         if group or fresh:
             db_shares = self._keys.unwrap_many(
-                tenant_id, [(_owner(p.id), p.key_version, p.wrapped_key) for p in group], actor, "case_subject_key",
-                case_id, also_used=len(fresh))
+                tenant_id, [(_owner(p.id), p.key_version, p.wrapped_key) for p in group], actor, object_type,
+                object_id, also_used=len(fresh))
             for person, db_share in zip(group, db_shares, strict=True):
                 keys[person.id] = person_data_key(person.id, db_share, vault_shares[person.id])
         keys.update(fresh)

@@ -23,6 +23,8 @@ from appliance.cases.key_copies import drop_all_copies, sole_key_cases
 from appliance.cases.models import Case
 from appliance.clock import Clock
 from appliance.errors import ErasureBlocked
+from appliance.events.models import AccessEvent
+from appliance.events.service import forget_person
 from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.persons.service import ErasureReport, PersonService
@@ -49,6 +51,10 @@ class PersonEraser:
         report.blocked = self._blockers(person, links, held_cases_checked)
         for row in links:
             report.deleted[row.kind] = report.deleted.get(row.kind, 0) + 1
+        events = len(self._session.execute(sa.select(AccessEvent.id).where(
+            AccessEvent.person_id == person.id)).all())
+        if events:
+            report.deleted["access events"] = events
         report.deleted["identifiers"] = len(self._session.execute(sa.select(PersonIdentifier.id).where(
             PersonIdentifier.person_id == person.id)).all())
         report.deleted["person key"] = 1
@@ -68,15 +74,18 @@ class PersonEraser:
             drop_all_copies(self._session, user.id)
             erase_staff_account(self._session, user, self._clock())
         self._session.execute(sa.delete(PersonLink).where(PersonLink.person_id == person_id))
+        forget_person(self._session, person_id)
         self._session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id == person_id))
         person = self._persons.get(person_id)
         tenant_id = person.tenant_id
         self._session.delete(person)
         self._session.flush()
-        links = sum(v for k, v in report.deleted.items() if k not in ("identifiers", "person key"))
+        links = sum(v for k, v in report.deleted.items() if k not in ("identifiers", "person key", "access events"))
         checked = held_cases_checked and bool(tenant_id and self._case_holds(tenant_id))
         self._logbook.record("person.erased", actor, tenant_id=tenant_id, object_type="person", object_id=person_id,
-                             detail=f"links={links}" + (" held-cases-checked" if checked else ""))
+                             detail=f"links={links}" + (f" events={report.deleted['access events']}"
+                                                        if "access events" in report.deleted else "")
+                             + (" held-cases-checked" if checked else ""))
         report.done = True
         return report
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
+from appliance.events.service import AccessEvents
 from appliance.persons.models import PersonLink
 from appliance.persons.service import CASE_SUBJECT_LINK, PersonService
 from appliance.tenants.models import Tenant
@@ -29,11 +30,12 @@ NAMED_IN_CASES = ("persons named in a case are sealed to it: which cases of this
 
 
 class PersonExport:
-    def __init__(self, session: Session, persons: PersonService, users: UserService, logbook: Logbook,
-                 clock: Clock) -> None:
+    def __init__(self, session: Session, persons: PersonService, users: UserService, events: AccessEvents,
+                 logbook: Logbook, clock: Clock) -> None:
         self._session = session
         self._persons = persons
         self._users = users
+        self._events = events
         self._logbook = logbook
         self._clock = clock
 
@@ -61,6 +63,10 @@ class PersonExport:
                 "indexed_identifiers": self._persons.indexed_kinds(person.id),
             },
             "records": records,
+            "access_events": [{
+                "source": e.source, "id": e.id, "occurred_at": e.occurred_at.isoformat(), "actor_email": e.actor_email,
+                "action": e.action, "object": e.object, "project": e.project,
+            } for e in self._events.events_of_person(person, actor)],
             "named_in_cases": NAMED_IN_CASES if person.tenant_id is not None else None,
         }
 

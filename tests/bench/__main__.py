@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from tests.bench import backup, handler_queue, large_upload, sealed_keys, submissions
+from tests.bench import api, backup, handler_queue, large_upload, logbook_room, sealed_keys, submissions
 from tests.bench.common import BACKENDS, Figures
 
 BENCHMARKS: dict[str, Callable[[bool, Sequence[str]], Figures]] = {
@@ -15,6 +15,8 @@ BENCHMARKS: dict[str, Callable[[bool, Sequence[str]], Figures]] = {
     "upload": large_upload.run,
     "sealed-keys": sealed_keys.run,
     "backup": backup.run,
+    "api": api.run,
+    "logbook": logbook_room.run,
 }
 
 

@@ -114,6 +114,10 @@ def sign_in(page: Page, site: Site, look: Look = nothing, *, first_time: bool, s
         look(page, "second-factor")
         page.get_by_label("Code from your authenticator app").fill(site.next_code())
         page.get_by_role("button", name="Sign in").click()
+    # The site's officer is a handler and an administrator: a page of links to each room first.
+    expect(page).to_have_url(re.compile(r"/staff/rooms$"))
+    look(page, "rooms")
+    page.locator("main").get_by_role("link", name="Work queue").click()
     expect(page).to_have_url(re.compile(r"/staff/queue$"))
     look(page, "queue")
 

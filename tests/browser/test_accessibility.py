@@ -342,5 +342,56 @@ def test_the_oral_report_pages_pass_axe(new_context: ContextFactory, site: Site)
     staff.reload()
     expect(staff.get_by_test_id("review-state")).to_contain_text("Approved")
     axe(staff, "oral-case-reviewed")
+    for page in (staff, reporter):  # the same pages in Swedish
+        page.locator("footer button[value=sv]").click()
+        expect(page.locator("html")).to_have_attribute("lang", "sv")
+    expect(reporter.get_by_test_id("record-approved")).to_be_visible()
+    axe(reporter, "reporter-oral-approved-sv")
+    expect(staff.get_by_test_id("review-state")).to_contain_text("Godkänd")
+    axe(staff, "oral-case-reviewed-sv")
+    staff.goto("/staff/oral-reports/new")
+    expect(staff.get_by_role("heading", level=1)).to_have_text(
+        "Dokumentera en rapport som tagits emot per telefon eller vid ett möte")
+    axe(staff, "oral-form-sv")
     axe.assert_clean({"oral-form", "oral-form-errors", "oral-receipt", "oral-case", "reporter-oral-record",
-                      "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed"})
+                      "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed",
+                      "reporter-oral-approved-sv", "oral-case-reviewed-sv", "oral-form-sv"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the room's behaviour has its own tests on both databases
+def test_the_auditor_room_and_the_start_pages_pass_axe(new_context: ContextFactory, site: Site,
+                                                       services: Services) -> None:
+    """The chooser, the logbook room (events, a refused search, a verified chain), the pages still to
+    come, in English and in Swedish."""
+    tenant = services.tenants.by_slug(site.slug)
+    officer = services.users.by_email(site.email)
+    for role in (Role.AUDITOR, Role.ANALYST, Role.INSIDER_MANAGER):
+        services.users.grant_role(officer.id, tenant.id, role, CLI)
+    services.session.commit()
+    axe = Axe()
+    page = new_context(bypass_csp=True).new_page()
+    steps.sign_in(page, site, axe, first_time=True)
+    for language in ("en", "sv"):
+        if language == "sv":
+            page.locator("footer button[value=sv]").click()
+            expect(page.locator("html")).to_have_attribute("lang", "sv")
+        page.goto("/staff/rooms")
+        expect(page.locator("main a")).to_have_count(5)
+        axe(page, f"rooms-{language}")
+        page.goto(f"/audit/t/{site.slug}/")
+        expect(page.locator("tbody tr").first).to_be_visible()
+        axe(page, f"audit-room-{language}")
+        page.locator("form[action$='/verify'] button").click()
+        expect(page.get_by_test_id("verification")).to_contain_text("intakt" if language == "sv" else "intact")
+        axe(page, f"audit-room-verified-{language}")
+        page.locator("#f-action").fill("x" * 64)
+        page.locator("#f-since").fill("2030-01-02T00:00")
+        page.locator("#f-until").fill("2030-01-01T00:00")
+        page.locator("form.filters button[type=submit]").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+        axe(page, f"audit-room-error-{language}")
+        for url, name in (("/stats/", "stats"), ("/staff/insiders-pending", "insiders-pending")):
+            page.goto(url)
+            axe(page, f"{name}-{language}")
+    axe.assert_clean({f"{n}-{lang}" for lang in ("en", "sv") for n in
+                      ("rooms", "audit-room", "audit-room-verified", "audit-room-error", "stats", "insiders-pending")})

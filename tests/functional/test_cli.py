@@ -183,6 +183,9 @@ def test_doctor_passes_on_a_fresh_install(populated: Appliance) -> None:
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     for name in ("settings", "master key file", "database", "schema", "logbook"):
         assert statuses[name] == "ok", report
+    # A fresh install has no backup site yet: a warning, not a failure.
+    sites = next(c for c in report["checks"] if c["name"] == "backup sites")
+    assert sites["status"] == "warn" and "at least 2" in sites["detail"]
 
 
 # --- broken installs: one line, never a traceback ---------------------------------------------------

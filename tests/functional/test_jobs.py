@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import logging
 from email import message_from_bytes
+from email.policy import default
 
 import pytest
 
@@ -79,8 +80,10 @@ def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock
     clock.advance(days=3)  # three nights, many log intervals: still one run each
     assert scheduler.catch_up() == {name: "ok" for name in ("backup-full", "backup-log", "backup-prune",
                                                              "deadline-reminders", "new-report-notices",
-                                                             "reader-notices", "retention")}
-    assert len(calls) == 7
+                                                             "reader-notices", "retention", "acknowledgement-mails",
+                                                             "acknowledgement-reminders", "closed-period-notices",
+                                                             "logbook-verify", "ops-alerts")}
+    assert len(calls) == 12
     next_full = {s.job: s for s in scheduler.status()}["backup-full"].next_due_at
     assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
 
@@ -142,3 +145,25 @@ def test_new_report_notices_reach_exactly_the_key_holders_once_without_content(
     assert str(receipt.case_id).encode() in raw and MARKER.encode() not in raw
     assert receipt.case_key.display.encode() not in raw
     assert outsider.user_id != org_a.handler.user_id
+
+
+@pytest.mark.fresh_database
+def test_mar_jobs_mail_the_code_and_the_closed_period_notice_once(
+        ctx: AppContext, services: Services, org_a: Org, clock: FrozenClock, inbox: tuple[Inbox, int]) -> None:
+    from appliance.actors import CLI
+
+    received, port = inbox
+    ctx.settings = dataclasses.replace(ctx.settings, smtp_url=f"smtp://127.0.0.1:{port}")
+    entry = services.pdmrs.add(org_a.tenant.id, f"{MARKER} Name", "pdmr@example.org", "CFO", CLI)
+    services.pdmrs.notify_obligations(org_a.tenant.id, entry.id, "sv", CLI)
+    services.financial_calendar.add(org_a.tenant.id, "year-end", clock().date() + dt.timedelta(days=35), "FY", CLI)
+    services.session.commit()
+    scheduler = Scheduler(ctx, "host-a:1")
+    for job in ("acknowledgement-mails", "closed-period-notices", "acknowledgement-mails", "closed-period-notices"):
+        assert scheduler.run_job(job) == "ok"
+    subjects = sorted(str(message_from_bytes(m, policy=default)["Subject"]) for m in received.messages)
+    assert len(subjects) == 2 and subjects[0].startswith("Bekräfta") and subjects[1].startswith("Closed period")
+    assert all(MARKER.encode() not in m for m in received.messages)
+    clock.advance(days=1)
+    assert scheduler.run_job("acknowledgement-reminders") == "ok"
+    assert len(received.messages) == 3

@@ -271,6 +271,26 @@ def test_each_token_has_its_own_rate_limit(world: World, small_app: Flask) -> No
     assert api.get("/api/v1/categories", headers=bearer(other)).status_code == 200
 
 
+def test_refused_requests_write_nothing_to_the_logbook(world: World, small_app: Flask) -> None:
+    """Only what a token did goes into the hash chain: a refused request rolls back, so a flood of
+    bad requests cannot grow the logbook (README, API: Logbook)."""
+    token, _ = issue(world)
+    narrow, _ = issue(world, scopes=("stats:read",))
+    api = client(world, small_app)
+    before = count(world.ctx, "audit_events")
+    refused = [
+        api.get("/api/v1/categories", headers=bearer("apl_wrong")),  # 401
+        api.post("/api/v1/reports", json=report_body(world), headers=bearer(narrow)),  # 403
+        api.post("/api/v1/reports", data=b"{", content_type="application/json", headers=bearer(token)),  # 400
+        api.post("/api/v1/reports", data="a=b", content_type="text/plain", headers=bearer(token)),  # 415
+        api.post("/api/v1/reports", json={"what": ""}, headers=bearer(token)),  # 422
+        api.post("/api/v1/reports", json=report_body(world, what="x" * 5000), headers=bearer(token)),  # 413
+        api.get("/api/v1/categories", headers=bearer(token)),  # the token's fourth request this minute: 429
+    ]
+    assert [r.status_code for r in refused] == [401, 403, 400, 415, 422, 413, 429]
+    assert count(world.ctx, "audit_events") == before
+
+
 def test_api_responses_set_no_cookie_and_allow_no_cross_origin_use(world: World) -> None:
     token, _ = issue(world)
     api = client(world)

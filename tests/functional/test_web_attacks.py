@@ -404,7 +404,7 @@ def test_a_totp_code_cannot_be_replayed_in_its_time_step(world: World) -> None:
     assert is_redirect_to(password_step(second, staff), "/staff/2fa")
     assert second.post("/staff/2fa", {"code": code}).status_code == 401
     assert is_redirect_to(second.get("/staff/"), "/staff/login")
-    assert first.get("/staff/").status_code == 200
+    assert first.get("/staff/account").status_code == 200
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -420,7 +420,7 @@ def test_the_session_cookie_rotates_at_each_sign_in_step(world: World) -> None:
                           "/staff/")
     signed_in = cookie(browser, STAFF_COOKIE)
     assert signed_in and signed_in != after_password
-    assert browser.get("/staff/").status_code == 200
+    assert browser.get("/staff/account").status_code == 200
     for stale in (after_password, "planted-by-an-attacker"):
         thief = world.browser()
         thief.client.set_cookie(STAFF_COOKIE, stale)

@@ -35,13 +35,16 @@ LAYERS: list[tuple[str, set[str]]] = [
     # The domain, one package per layer: the order is what keeps it free of cycles.
     ("data-subject rights across the domain", {"privacy"}),
     ("retention", {"retention"}),
+    ("MAR registers: delayed disclosures, PDMRs and the financial calendar", {"disclosures", "pdmr"}),
+    ("acknowledgement links (mails need staff accounts and the person chain)", {"acknowledgements"}),
     ("cases", {"cases"}),
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),
+    ("access events uploaded through the API", {"events"}),
     ("person chain", {"persons"}),
     ("tenants; backups of the database; API tokens", {"tenants", "backup", "api_tokens"}),
     ("key management backed by the database", {"keys"}),
-    ("shared services the domain uses", {"audit", "notify", "ephemeral", "job_runs"}),
+    ("shared services the domain uses", {"audit", "notify", "ephemeral", "job_runs", "documents"}),
     ("cryptographic primitives", {"crypto"}),
     ("core", {"actors", "clock", "db", "errors", "settings", ""}),
 ]

@@ -4,7 +4,9 @@ case service, only ``ReportingService.submit``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from appliance.api_tokens.service import ApiPrincipal
 from appliance.cases.api_intake import FilesAdded
@@ -12,6 +14,7 @@ from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport, Receipt
 from appliance.ephemeral.store import Lockout, Quota, Subject
 from appliance.errors import NotFound
+from appliance.events.service import EventPage, NewEvent, Rejected, UploadResult
 from appliance.tenants.models import Category, Tenant
 from webapp.desk import Desk
 
@@ -35,9 +38,14 @@ class ApiDesk(Desk):
         self._services.ctx.ephemeral.take(Quota("api/token", (str(principal.token_id),), limit, WINDOW_SECONDS))
 
     def tenant(self, principal: ApiPrincipal) -> Tenant:
+        """The token's tenant (looked up once per request)."""
+        known: Tenant | None = getattr(self, "_tenant", None)
+        if known is not None and known.id == principal.tenant_id:
+            return known
         found = self._services.tenants.by_ids(frozenset({principal.tenant_id}))
         if not found:
             raise NotFound("tenant", principal.tenant_id)
+        self._tenant: Tenant = found[0]
         return found[0]
 
     def categories(self, principal: ApiPrincipal) -> list[Category]:
@@ -57,6 +65,20 @@ class ApiDesk(Desk):
                                                     principal.actor)
         self.record(principal, "attachments_added", "case", added.case_id)
         return added
+
+    def upload_events(self, principal: ApiPrincipal, events: Sequence[NewEvent | Rejected]) -> UploadResult:
+        """Store a batch of access events for the token's tenant (idempotent by source and id)."""
+        result = self._services.access_events.upload(principal.tenant_id, events, principal.actor)
+        self.record(principal, "events_uploaded", "event_batch", result.batch_id)
+        return result
+
+    def events_for_project(self, principal: ApiPrincipal, project: str, since: dt.datetime | None, limit: int,
+                           cursor: str | None) -> EventPage:
+        """A page of the token's tenant's events for one project code."""
+        page = self._services.access_events.events_for_project(principal.tenant_id, project, since, principal.actor,
+                                                               limit, cursor)
+        self.record(principal, "events_listed")
+        return page
 
     def record(self, principal: ApiPrincipal, operation: str, object_type: str | None = None,
                object_id: uuid.UUID | None = None) -> None:

@@ -51,6 +51,8 @@ class Operation:
     form: type[Form] | None
     responses: dict[int, type[BaseModel] | None]
     problems: tuple[int, ...]
+    query: type[BaseModel] | None = None  # the query parameters, each a field of the model
+    models: tuple[type[BaseModel], ...] = ()  # models the others refer to by $ref
 
 
 @dataclass
@@ -62,7 +64,8 @@ class Operations:
 
     def operation(self, method: str, path: str, *, scope: Scope | None, summary: str,
                   body: type[BaseModel] | None = None, form: type[Form] | None = None,
-                  responses: dict[int, type[BaseModel] | None], problems: tuple[int, ...] = ()) -> Callable[[F], F]:
+                  responses: dict[int, type[BaseModel] | None], problems: tuple[int, ...] = (),
+                  query: type[BaseModel] | None = None, models: tuple[type[BaseModel], ...] = ()) -> Callable[[F], F]:
         def add(view: F) -> F:
             policy = f"api:{scope.value}" if scope is not None else "public"
             access(policy)(view)
@@ -72,14 +75,14 @@ class Operations:
             auth = (401, 403, 429) if scope is not None else ()
             self.declared.append(Operation(method.lower(), path, view.__name__, summary,
                                            inspect.cleandoc(view.__doc__ or ""), scope, body, form, responses,
-                                           tuple(sorted(set(problems) | set(auth)))))
+                                           tuple(sorted(set(problems) | set(auth))), query, models))
             return view
         return add
 
     def document(self, prefix: str, version: str) -> dict[str, Any]:
         models: list[type[BaseModel]] = [Problem]
         for op in self.declared:
-            models += [m for m in (op.body, op.form, *op.responses.values()) if m is not None]
+            models += [m for m in (op.body, op.form, *op.responses.values(), *op.models) if m is not None]
         unique = list(dict.fromkeys(models))
         _, schemas = models_json_schema([(m, "validation") for m in unique], ref_template=REF)
         paths: dict[str, dict[str, Any]] = {}
@@ -114,6 +117,12 @@ def _operation(op: Operation) -> dict[str, Any]:
         described["x-scope"] = op.scope.value
     else:
         described["security"] = []
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        described.setdefault("parameters", []).extend(
+            {"name": name, "in": "query", "required": name in schema.get("required", []),
+             "description": field.pop("description", ""), "schema": field}
+            for name, field in schema["properties"].items())
     content: dict[str, Any] = {}
     if op.body is not None:
         content["application/json"] = {"schema": {"$ref": REF.format(model=op.body.__name__)}}

@@ -25,6 +25,7 @@ from appliance.errors import (
     TooLarge,
     WindowClosed,
 )
+from appliance.events.service import CursorInvalid
 
 TYPE_BASE = "https://appliance.invalid/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -42,6 +43,7 @@ class ProblemType:
 
 
 MALFORMED = ProblemType("malformed-request", 400, "The body (or a JSON part of it) could not be read")
+BAD_CURSOR = ProblemType("invalid-cursor", 400, "The cursor is not one this listing gave")
 UNAUTHORIZED = ProblemType("unauthorized", 401, "A valid bearer token is required")
 FORBIDDEN = ProblemType("forbidden", 403, "The token lacks the scope this needs")
 NOT_FOUND = ProblemType("not-found", 404, "Not found")
@@ -56,7 +58,7 @@ UNAVAILABLE = ProblemType("channel-not-ready", 503, "The organisation cannot rec
 SERVER = ProblemType("server-error", 500, "The request could not be completed")
 GENERIC = (MALFORMED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, MEDIA, INVALID, RATE_LIMITED,
            UNAVAILABLE, SERVER)
-ALL = (*GENERIC, WINDOW_CLOSED)
+ALL = (*GENERIC, BAD_CURSOR, WINDOW_CLOSED)
 BY_STATUS = {p.status: p for p in GENERIC}
 
 
@@ -105,6 +107,8 @@ def from_domain(exc: ApplianceError) -> Response:
         return problem(UNAVAILABLE, "nothing was stored; nobody could read a report filed now")
     if isinstance(exc, WindowClosed):
         return problem(WINDOW_CLOSED, exc.what)
+    if isinstance(exc, CursorInvalid):
+        return problem(BAD_CURSOR, "ask again without a cursor")
     if isinstance(exc, Conflict):
         return problem(CONFLICT, exc.what)
     return problem(SERVER)

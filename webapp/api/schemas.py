@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 from werkzeug.datastructures import FileStorage
 
 from appliance.cases.api_intake import MAX_FILES
 from appliance.cases.content import MAX_SHORT, MAX_TEXT
+from appliance.events.service import MAX_ACTION, MAX_BATCH, MAX_ID, MAX_OBJECT, MAX_PAGE, MAX_PROJECT, MAX_SOURCE
+from appliance.persons.service import MAX_EMAIL
 
 Channel = Literal["phone", "letter", "meeting", "email", "other"]
 
@@ -85,6 +87,68 @@ class CategoryOut(Body):
 
 class CategoryList(Body):
     categories: list[CategoryOut]
+
+
+class EventIn(Body):
+    """One access event: who opened what, when, for which deal or matter."""
+
+    id: str = Field(min_length=1, max_length=MAX_ID, description="The event's id at its source; with `source`, "
+                                                                "what makes it unique (a repeated upload is a duplicate).")
+    source: str = Field(min_length=1, max_length=MAX_SOURCE, description="The system that recorded it (e.g. `dms`).")
+    occurred_at: AwareDatetime = Field(description="When it happened (RFC 3339, with an offset); not in the future.")
+    actor_email: str = Field(min_length=3, max_length=MAX_EMAIL, description="Who: their e-mail address.")
+    action: str = Field(min_length=1, max_length=MAX_ACTION, description="What they did (e.g. `open`, `download`).")
+    object: str = Field(min_length=1, max_length=MAX_OBJECT, description="What they accessed (a document, a folder).")
+    project: str = Field(min_length=1, max_length=MAX_PROJECT,
+                         description="The deal or matter code the access concerns (matched to insider-list sections).")
+
+
+class EventBatchIn(Body):
+    """A batch of access events. Each is checked on its own: a bad one is rejected by index, the
+    others are stored."""
+
+    events: list[JsonValue] = Field(max_length=MAX_BATCH, json_schema_extra={
+        "items": {"$ref": "#/components/schemas/EventIn"}},
+        description=f"At most {MAX_BATCH} events (each an `EventIn`).")
+
+
+class RejectedEvent(Body):
+    index: int = Field(description="The event's position in `events`, from 0.")
+    reason: str = Field(description="The field and the rule it breaks (never the value sent).")
+
+
+class EventUploadResult(Body):
+    """What became of a batch: nothing is stored twice (by `source` and `id`)."""
+
+    accepted: int = Field(description="New events stored.")
+    duplicates: int = Field(description="Events stored before (or twice in this batch), left as they were.")
+    rejected: list[RejectedEvent]
+
+
+class EventQuery(Body):
+    """Which events to list."""
+
+    project: str = Field(min_length=1, max_length=MAX_PROJECT, description="The deal or matter code.")
+    since: AwareDatetime | None = Field(None, description="Only events at or after this time (RFC 3339, with an offset).")
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="At most this many events per page.")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+
+
+class EventOut(Body):
+    id: str
+    source: str
+    occurred_at: AwareDatetime
+    actor_email: str | None = Field(description="None when the person was erased.")
+    action: str
+    object: str
+    project: str
+
+
+class EventPage(Body):
+    """Events oldest first (then by their order of storage); `next_cursor` is null on the last page."""
+
+    events: list[EventOut]
+    next_cursor: str | None
 
 
 class FieldProblem(Body):

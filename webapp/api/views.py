@@ -14,6 +14,7 @@ from appliance.api_tokens.service import ApiPrincipal, Scope
 from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport
 from appliance.errors import TooLarge
+from appliance.events.service import NewEvent, Rejected
 from webapp.api.desk import ApiDesk
 from webapp.api.forms import MEDIA_TYPE as FORM_MEDIA_TYPE
 from webapp.api.forms import parsed_form, uploads
@@ -22,8 +23,15 @@ from webapp.api.problems import INVALID, MALFORMED, MEDIA, BodyRefused, field_er
 from webapp.api.schemas import (
     CategoryList,
     CategoryOut,
+    EventBatchIn,
+    EventIn,
+    EventOut,
+    EventPage,
+    EventQuery,
+    EventUploadResult,
     FilesAdded,
     FilesIn,
+    RejectedEvent,
     ReportIn,
     ReportReceipt,
     ReportWithFiles,
@@ -51,6 +59,14 @@ def parsed(model: type[M]) -> M:
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False, include_input=False)):
             raise BodyRefused(problem(MALFORMED)) from None
+        raise BodyRefused(problem(INVALID, errors=field_errors(exc))) from None
+
+
+def _query(model: type[M]) -> M:
+    """The query string validated by ``model``; BodyRefused (422) otherwise, naming fields only."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
         raise BodyRefused(problem(INVALID, errors=field_errors(exc))) from None
 
 
@@ -122,6 +138,47 @@ def create_report() -> ResponseReturnValue:
     follow_up = url_for("reporter.follow_up", slug=tenant.slug, _external=True)
     return _json(ReportReceipt(reference=receipt.reference, case_key=receipt.case_key.display,
                                follow_up_url=follow_up), 201)
+
+
+@api.operation("POST", "/events", scope=Scope.EVENTS_UPLOAD, summary="Upload a batch of access events",
+               body=EventBatchIn, responses={202: EventUploadResult}, problems=(400, 413, 415, 422),
+               models=(EventIn,))
+def upload_events() -> ResponseReturnValue:
+    """Up to 1,000 access events (who opened what, for which deal or matter), the source of
+    insider-list proposals. Idempotent: an event is identified by `source` and `id`, and one
+    sent again is counted as a duplicate and changes nothing. Each event is checked on its own:
+    a bad one is listed in `rejected` with its index, the others are stored. The actor's address
+    is personal data: it is kept encrypted under that person's own key."""
+    principal = _principal()
+    body = parsed(EventBatchIn)
+    items: list[NewEvent | Rejected] = []
+    for index, raw in enumerate(body.events):
+        try:
+            event = EventIn.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "event"
+            items.append(Rejected(index, f"{where}: {first['msg']}"))
+            continue
+        items.append(NewEvent(event.id, event.source, event.occurred_at, event.actor_email, event.action,
+                              event.object, event.project))
+    result = ApiDesk.of_request().upload_events(principal, items)
+    return _json(EventUploadResult(accepted=result.accepted, duplicates=result.duplicates, rejected=[
+        RejectedEvent(index=r.index, reason=r.reason) for r in result.rejected]), 202)
+
+
+@api.operation("GET", "/events", scope=Scope.INSIDERS_READ, summary="List access events by project",
+               query=EventQuery, responses={200: EventPage}, problems=(400, 422))
+def list_events() -> ResponseReturnValue:
+    """The organisation's access events for one deal or matter code, oldest first, a page at a
+    time: pass `next_cursor` back as `cursor` for the next page (the cursor is bound to the
+    same `project` and `since`)."""
+    principal = _principal()
+    query = _query(EventQuery)
+    page = ApiDesk.of_request().events_for_project(principal, query.project, query.since, query.limit, query.cursor)
+    return _json(EventPage(events=[
+        EventOut(id=e.id, source=e.source, occurred_at=e.occurred_at, actor_email=e.actor_email, action=e.action,
+                 object=e.object, project=e.project) for e in page.events], next_cursor=page.next_cursor), 200)
 
 
 @api.operation("POST", "/reports/<reference>/attachments", scope=Scope.REPORTS_INTAKE,

@@ -1,4 +1,4 @@
-"""The handler app under /staff/: sign-in, the work queue and case pages, sharing, persons named in a
+"""The handler app under /staff/: sign-in, each role's start page, the work queue and case pages, sharing, persons named in a
 case, reports received orally, the Readers page. Each route module declares its routes;
 build_blueprint registers them."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.handler import access, auth, oral, readers, subjects, views
+from webapp.handler import access, auth, oral, readers, start, subjects, views
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("handler", __name__, url_prefix="/staff", template_folder="templates")
-    for module in (views, auth, access, readers, subjects, oral):
+    for module in (start, views, auth, access, readers, subjects, oral):
         module.routes.register_on(blueprint)
     return blueprint

@@ -35,16 +35,6 @@ from webapp.uploads import download_response, uploads_from
 routes = RouteTable()
 
 
-@routes.get("/")
-@access("staff")
-def home() -> Response | str:
-    if g.principal.has_any(Role.HANDLER):
-        return redirect(url_for("handler.queue"))
-    if g.principal.has_any(Role.ADMIN):
-        return redirect(url_for("admin.index"))
-    return render_template("handler/home.html")
-
-
 @routes.get("/queue")
 @access("staff:handler")
 def queue() -> str:

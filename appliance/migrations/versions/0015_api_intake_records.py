@@ -3,8 +3,8 @@
 Expand-only: a new table. The token that filed a report may add files to it for a few minutes
 afterwards (appliance/cases/api_intake.py); nothing in it is content.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06 00:30:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from appliance.db import GUID, UTCDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

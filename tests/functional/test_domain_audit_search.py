@@ -1,0 +1,193 @@
+"""The auditor's search of the logbook (appliance/audit/search.py, status.py) on real databases:
+each filter alone and combined, keyset pages that never repeat or skip, cursors that cannot be
+edited or carried to another search, exports line for line the CLI's, and the chain's standing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from appliance.actors import CLI, SYSTEM, Actor
+from appliance.audit.export import LogbookExport
+from appliance.audit.search import LogbookQuery, LogbookSearch, parse_moment
+from appliance.cli.audit import write_export
+from appliance.errors import InvalidInput
+from appliance.services import Services
+from tests.support import FrozenClock
+
+pytestmark = pytest.mark.one_session
+
+KEY = b"k" * 32
+
+
+@dataclass(frozen=True)
+class Logged:
+    alpha: uuid.UUID
+    beta: uuid.UUID
+    clerk: Actor
+    start: dt.datetime
+    case_ids: list[str]
+
+
+@pytest.fixture
+def logged(services: Services, clock: FrozenClock) -> Logged:
+    """30 events of alpha (three actions, two actors, three objects, an hour apart) between
+    beta's; committed."""
+    alpha, beta, clerk = uuid.uuid4(), uuid.uuid4(), Actor("user", uuid.uuid4())
+    cases = [str(uuid.uuid4()) for _ in range(3)]
+    start = clock()
+    for i in range(30):
+        services.logbook.record(("case.opened", "case.noted", "user.signed_in")[i % 3], clerk if i % 2 else SYSTEM,
+                                tenant_id=alpha, object_type="case", object_id=cases[i % 3])
+        services.logbook.record("case.opened", clerk, tenant_id=beta, object_type="case", object_id=cases[i % 3])
+        clock.advance(hours=1)
+    services.session.commit()
+    return Logged(alpha, beta, clerk, start, cases)
+
+
+def search(services: Services, page_size: int = 50) -> LogbookSearch:
+    return LogbookSearch(services.session, KEY, page_size)
+
+
+def all_pages(searcher: LogbookSearch, query: LogbookQuery) -> list[int]:
+    seqs: list[int] = []
+    page = searcher.page(query)
+    seqs += [e.seq for e in page.events]
+    while page.next_cursor:
+        page = searcher.page(query, page.next_cursor)
+        seqs += [e.seq for e in page.events]
+    return seqs
+
+
+def test_a_search_sees_its_tenant_only_newest_first(services: Services, logged: Logged) -> None:
+    page = search(services).page(LogbookQuery(logged.alpha))
+    assert len(page.events) == 30 and page.next_cursor is None
+    assert [e.seq for e in page.events] == sorted((e.seq for e in page.events), reverse=True)
+    beta = search(services).page(LogbookQuery(logged.beta)).events
+    assert not {e.seq for e in page.events} & {e.seq for e in beta}
+    assert search(services).page(LogbookQuery(uuid.uuid4())).events == []
+
+
+def test_each_filter_alone_and_combined(services: Services, logged: Logged) -> None:
+    s, alpha, t0 = search(services), logged.alpha, logged.start
+    by_action = s.page(LogbookQuery(alpha, action="case.noted")).events
+    assert len(by_action) == 10 and {e.action for e in by_action} == {"case.noted"}
+    by_actor = s.page(LogbookQuery(alpha, actor_id=str(logged.clerk.user_id))).events
+    assert len(by_actor) == 15 and {e.actor_id for e in by_actor} == {str(logged.clerk.user_id)}
+    by_object = s.page(LogbookQuery(alpha, object_id=logged.case_ids[0])).events
+    assert len(by_object) == 10 and {e.object_id for e in by_object} == {logged.case_ids[0]}
+    by_time = s.page(LogbookQuery(alpha, since=t0 + dt.timedelta(hours=10), until=t0 + dt.timedelta(hours=20))).events
+    assert len(by_time) == 10
+    assert all(t0 + dt.timedelta(hours=10) <= e.occurred_at < t0 + dt.timedelta(hours=20) for e in by_time)
+    assert len(s.page(LogbookQuery(alpha, since=t0 + dt.timedelta(hours=25))).events) == 5
+    assert len(s.page(LogbookQuery(alpha, until=t0 + dt.timedelta(hours=5))).events) == 5
+    # i % 3 == 0 (case.opened, object 0) and i odd (the clerk): i = 3, 9, 15, 21, 27; from hour 10: 15, 21, 27
+    combined = s.page(LogbookQuery(alpha, since=t0 + dt.timedelta(hours=10), actor_id=str(logged.clerk.user_id),
+                                   action="case.opened", object_id=logged.case_ids[0])).events
+    assert [e.occurred_at for e in combined] == [t0 + dt.timedelta(hours=h) for h in (27, 21, 15)]
+    assert s.page(LogbookQuery(logged.beta, action="case.noted")).events == []
+
+
+def test_keyset_pages_cover_every_event_once(services: Services, logged: Logged) -> None:
+    query = LogbookQuery(logged.alpha)
+    paged = all_pages(search(services, page_size=7), query)
+    assert paged == [e.seq for e in search(services).page(query).events]
+    assert len(paged) == 30 and len(set(paged)) == 30
+    filtered = all_pages(search(services, page_size=4), LogbookQuery(logged.alpha, action="case.opened"))
+    assert len(filtered) == 10
+
+
+def test_a_cursor_that_was_edited_or_carried_elsewhere_is_refused(services: Services, logged: Logged) -> None:
+    s = search(services, page_size=5)
+    query = LogbookQuery(logged.alpha)
+    cursor = s.page(query).next_cursor
+    assert cursor is not None
+    seq, _, mac = cursor.partition(".")
+    tampered = [f"{int(seq) + 100}.{mac}", f"{seq}.{mac[:-1]}A" if mac[-1] != "A" else f"{seq}.{mac[:-1]}B",
+                seq, "", ".", "x.y", f"-1.{mac}", "9" * 40 + f".{mac}", f"{seq}.{mac}<script>"]
+    for bad in tampered:
+        with pytest.raises(InvalidInput) as refused:
+            s.page(query, bad or ".")
+        assert refused.value.field == "cursor", bad
+    for elsewhere in (LogbookQuery(logged.beta), LogbookQuery(logged.alpha, action="case.opened")):
+        with pytest.raises(InvalidInput):
+            s.page(elsewhere, cursor)
+    with pytest.raises(InvalidInput):  # another installation's (or key's) cursor
+        LogbookSearch(services.session, b"x" * 32, 5).page(query, cursor)
+    assert [e.seq for e in s.page(query, cursor).events]  # the genuine one still works
+
+
+@pytest.mark.parametrize("field", ["actor_id", "action", "object_id"])
+def test_oversized_or_unprintable_terms_are_refused(field: str) -> None:
+    for value in ("x" * 65, "a\nb", "nul\x00"):
+        with pytest.raises(InvalidInput) as refused:
+            LogbookQuery(uuid.uuid4(), **{field: value})  # type: ignore[arg-type]
+        assert refused.value.field == field
+    LogbookQuery(uuid.uuid4(), **{field: "x" * 64})  # type: ignore[arg-type]
+
+
+def test_times_are_parsed_as_utc_and_a_backwards_range_is_refused() -> None:
+    assert parse_moment("since", "2026-03-01") == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    assert parse_moment("since", "2026-03-01T08:00") == dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
+    assert parse_moment("since", "2026-03-01T09:00+01:00") == dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
+    for bad in ("yesterday", "2026-13-01", "<script>", ""):
+        with pytest.raises(InvalidInput):
+            parse_moment("since", bad)
+    with pytest.raises(InvalidInput) as refused:
+        LogbookQuery(uuid.uuid4(), since=dt.datetime(2026, 3, 2, tzinfo=dt.UTC), until=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    assert refused.value.field == "until"
+
+
+def flat(batches: Iterator[list[str]]) -> list[str]:
+    return [line for batch in batches for line in batch]
+
+
+def cli_lines(services: Services, since: dt.datetime, until: dt.datetime | None) -> list[str]:
+    exporter = LogbookExport(services.session)
+    out = io.StringIO()
+    write_export(out, exporter.plan(since, until), exporter, "jsonl", None)
+    return out.getvalue().splitlines()
+
+
+def test_the_export_is_the_cli_export_of_the_same_range_cut_to_the_tenant(services: Services, logged: Logged) -> None:
+    since, until = logged.start + dt.timedelta(hours=5), logged.start + dt.timedelta(hours=25)
+    cli = cli_lines(services, since, until)
+    ours = flat(search(services).export_lines(LogbookQuery(logged.alpha, since=since, until=until)))
+    cli_header, ours_header = json.loads(cli[0]), json.loads(ours[0])
+    alpha_events = [line for line in cli[1:] if json.loads(line)["tenant"] == str(logged.alpha)]
+    assert ours[1:] == alpha_events and len(alpha_events) == 20
+    assert ours_header["events"] == 20
+    assert {k: v for k, v in ours_header.items() if k not in ("events", "filter")} == \
+        {k: v for k, v in cli_header.items() if k != "events"}
+    assert ours_header["filter"]["tenant"] == str(logged.alpha)
+
+    filtered = flat(search(services).export_lines(LogbookQuery(logged.alpha, action="case.noted")))
+    assert json.loads(filtered[0])["events"] == len(filtered) - 1 == 10
+    assert filtered[1:] == [line for line in cli_lines(services, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), None)[1:]
+                            if json.loads(line)["tenant"] == str(logged.alpha)
+                            and json.loads(line)["action"] == "case.noted"]
+
+
+def test_an_export_of_nothing_is_a_header_alone(services: Services, logged: Logged) -> None:
+    lines = flat(search(services).export_lines(LogbookQuery(logged.alpha, since=logged.start + dt.timedelta(days=9))))
+    assert len(lines) == 1 and json.loads(lines[0])["events"] == 0
+
+
+def test_the_status_records_each_verification_for_its_tenant(services: Services, logged: Logged) -> None:
+    status = services.chain_status
+    assert status.last_verification(logged.alpha) is None
+    report = status.verify(logged.clerk, logged.alpha)
+    services.session.commit()
+    assert report.ok
+    seen = status.last_verification(logged.alpha)
+    assert seen is not None and seen.ok and seen.events == report.events and seen.actor_id == str(logged.clerk.user_id)
+    assert status.last_verification(logged.beta) is None
+    assert status.newest_checkpoint() is None or "anchor_seq" in (status.newest_checkpoint() or {})
+    status.verify(CLI, logged.beta)
+    assert status.last_verification(logged.beta) is not None
