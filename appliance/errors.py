@@ -144,6 +144,15 @@ class Conflict(ApplianceError):
         return self.what
 
 
+class WindowClosed(Conflict):
+    """A step allowed only for a while after another came too late (files for a report an API
+    token filed: only within minutes of filing it)."""
+
+    def __init__(self, what: str, minutes: int) -> None:
+        super().__init__(f"{what} only within {minutes} minutes")
+        self.minutes = minutes
+
+
 class OwnAccessKept(ApplianceError):
     """An administrator cannot take away their own access (their admin role, their account, their second factor)."""
 

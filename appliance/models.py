@@ -4,7 +4,16 @@ from appliance.acknowledgements.models import AcknowledgementLink, Acknowledgeme
 from appliance.api_tokens.models import ApiToken
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
-from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
+from appliance.cases.models import (
+    ApiIntakeRecord,
+    Attachment,
+    AttachmentChunk,
+    Case,
+    CasePrivateKeySeal,
+    Message,
+    Note,
+    OralRecord,
+)
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
 from appliance.events.models import AccessEvent, EventBatch
@@ -23,6 +32,7 @@ __all__ = [
     "AccessEvent",
     "AcknowledgementLink",
     "AcknowledgementNotice",
+    "ApiIntakeRecord",
     "ApiToken",
     "Attachment",
     "AttachmentChunk",

@@ -15,6 +15,7 @@ from appliance.audit.search import LogbookSearch
 from appliance.audit.service import Logbook
 from appliance.audit.status import ChainStatus
 from appliance.cases.access import CaseAccess
+from appliance.cases.api_intake import ApiIntake
 from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.content import CaseContent
 from appliance.cases.key_admin import CaseKeyPairAdmin
@@ -175,6 +176,12 @@ class Services:
         return OralReports(self.session, self.reporting, self.cases,
                            CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
                            self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
+    def api_intake(self) -> ApiIntake:
+        return ApiIntake(self.session, self.reporting,
+                         CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
+                         self.logbook, self.ctx.clock, self.limits)
 
     @cached_property
     def api_tokens(self) -> ApiTokens:

@@ -258,6 +258,7 @@ def fill_values(world: World) -> dict[str, str]:
             t=world.alpha.tenant_id)))),
         "filename": "app.css",
         "disclosure_id": str(world.alpha_disclosure_id),
+        "reference": world.alpha_case.reference,
     }
 
 
