@@ -8,6 +8,7 @@ from functools import cached_property, partial
 from sqlalchemy.orm import Session
 
 from appliance.acknowledgements.entry import CodeEntry
+from appliance.acknowledgements.insiders import InsiderLinks
 from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
@@ -207,7 +208,8 @@ class Services:
 
     @cached_property
     def insider_history(self) -> InsiderHistory:
-        return InsiderHistory(self.session, self.persons, self.insider_section_keys, self.insider_chain)
+        return InsiderHistory(self.session, self.persons, self.insider_section_keys, self.insider_chain,
+                              self.ctx.clock)
 
     @cached_property
     def insider_exports(self) -> InsiderExports:
@@ -229,6 +231,12 @@ class Services:
     def acknowledgement_entry(self) -> CodeEntry:
         """Codes typed on the public page: throttled like case keys (the lockout_case_key_* settings)."""
         return CodeEntry(self.acknowledgements, self.ctx.ephemeral, self.reporter_limits.case_key, self.logbook)
+
+    @cached_property
+    def insider_links(self) -> InsiderLinks:
+        """Insiders' notice of duties and their own-details form, both by single-use codes."""
+        return InsiderLinks(self.session, self.acknowledgements, self.acknowledgement_entry, self.insider_lists,
+                            self.ctx.clock)
 
     @cached_property
     def disclosures(self) -> DelayedDisclosures:

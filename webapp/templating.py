@@ -39,6 +39,11 @@ def install_filters(app: Flask) -> None:
     def _day(value: dt.datetime | None) -> str:
         return format_date(value, "medium") if value else "—"
 
+    @app.template_filter("utc")
+    def _utc(value: dt.datetime | None) -> str:
+        # Insider lists count in UTC minutes (ITS 2022/1210, 2026/1291): shown as recorded
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
     app.jinja_env.globals.update(
         status_label=lambda s: STATUS_LABELS.get(s, s),
         outcome_label=lambda s: OUTCOME_LABELS.get(s, s),

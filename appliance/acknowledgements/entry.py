@@ -40,6 +40,16 @@ class CodeEntry:
         """Record the confirmation; the code is spent."""
         return self._attempt(tenant_id, typed, client, lambda: self._links.confirm(tenant_id, typed, CODE_HOLDER))
 
+    def check(self, tenant_id: uuid.UUID, typed: str, client: str, purpose: str) -> LinkView:
+        """The link of a valid code that opens a form of ``purpose`` (nothing changes); counted
+        and refused like ``open`` otherwise."""
+        return self._attempt(tenant_id, typed, client, lambda: self._links.check(tenant_id, typed, purpose))
+
+    def spend(self, tenant_id: uuid.UUID, typed: str, client: str, purpose: str) -> LinkView:
+        """The form of a valid code was submitted: the code is spent."""
+        return self._attempt(tenant_id, typed, client,
+                             lambda: self._links.spend(tenant_id, typed, purpose, CODE_HOLDER))
+
     def _attempt(self, tenant_id: uuid.UUID, typed: str, client: str, call: Callable[[], T]) -> T:
         throttle = Subject("acknowledgement-code/client", (str(tenant_id), client), self._lockout)
         self._clients.check(throttle)

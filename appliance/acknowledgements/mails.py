@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from appliance.acknowledgements.notices import INSIDER_DETAILS
 from appliance.acknowledgements.service import AcknowledgementLinks, LinkView
 from appliance.actors import SYSTEM, Role
 from appliance.clock import Clock
@@ -41,6 +42,28 @@ _TEXT = {
                  "fungerar inte längre.\n"),
     },
 }
+
+# A code that opens the insider's own-details form (/r/<slug>/my-details) instead of a notice.
+_DETAILS_TEXT = {
+    "en": {
+        "subject": "Please complete your details for an insider list",
+        "subject_reminder": "Reminder: please complete your details for an insider list",
+        "body": ("{org} keeps a list of persons with access to inside information (Article 18 of the Market Abuse "
+                 "Regulation) and asks you to fill in your own personal details for it.\n\n"
+                 "Open {url}\nand enter this code: {code}\n\n"
+                 "The code works once, until {until:%Y-%m-%d %H:%M} UTC. Any code sent to you before no longer works.\n"),
+    },
+    "sv": {
+        "subject": "Fyll i dina uppgifter till en insiderförteckning",
+        "subject_reminder": "Påminnelse: fyll i dina uppgifter till en insiderförteckning",
+        "body": ("{org} för en förteckning över personer med tillgång till insiderinformation (artikel 18 i "
+                 "marknadsmissbruksförordningen) och ber dig fylla i dina egna personuppgifter till den.\n\n"
+                 "Öppna {url}\noch ange den här koden: {code}\n\n"
+                 "Koden fungerar en gång, till {until:%Y-%m-%d %H:%M} UTC. Koder som skickats till dig tidigare "
+                 "fungerar inte längre.\n"),
+    },
+}
+_PAGES = {INSIDER_DETAILS: "my-details"}
 
 
 @dataclass(frozen=True)
@@ -97,9 +120,11 @@ class AcknowledgementMails:
         return tenant
 
     def _code_mail(self, link: LinkView, address: str, code: str, reminder: bool) -> Mail:
-        text = _TEXT.get(link.language, _TEXT["en"])
+        texts = _DETAILS_TEXT if link.purpose == INSIDER_DETAILS else _TEXT
+        text = texts.get(link.language, texts["en"])
         tenant = self._tenant(link.tenant_id)
-        body = text["body"].format(org=tenant.name, url=f"{self._base_url}/r/{tenant.slug}/acknowledge", code=code,
+        page = _PAGES.get(link.purpose, "acknowledge")
+        body = text["body"].format(org=tenant.name, url=f"{self._base_url}/r/{tenant.slug}/{page}", code=code,
                                    until=link.expires_at)
         return Mail(address, text["subject_reminder" if reminder else "subject"], body)
 

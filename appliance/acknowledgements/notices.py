@@ -7,6 +7,9 @@ from __future__ import annotations
 PDMR_OBLIGATIONS = "pdmr-obligations"
 INSIDER_OBLIGATIONS = "insider-obligations"
 PURPOSES = (PDMR_OBLIGATIONS, INSIDER_OBLIGATIONS)
+# A link that opens a form instead of a notice: an insider fills in their own personal details.
+INSIDER_DETAILS = "insider-details"
+FORM_PURPOSES = (INSIDER_DETAILS,)
 LANGUAGES = ("en", "sv")
 MAX_NOTICE = 20_000
 

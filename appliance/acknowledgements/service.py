@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from appliance.acknowledgements.codes import code_digest, new_code, normalise_code
 from appliance.acknowledgements.models import AcknowledgementLink, AcknowledgementNotice
-from appliance.acknowledgements.notices import LANGUAGES, MAX_NOTICE, PURPOSES, default_notice
+from appliance.acknowledgements.notices import FORM_PURPOSES, LANGUAGES, MAX_NOTICE, PURPOSES, default_notice
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
@@ -94,7 +94,7 @@ class AcknowledgementLinks:
                 language: str, actor: Actor, valid_days: int = DEFAULT_VALID_DAYS) -> LinkView:
         """Ask ``person`` (a person of this tenant) to confirm the notice of ``purpose``. The code
         is made when it is handed over: by the mail job or ``issue``."""
-        if purpose not in PURPOSES:
+        if purpose not in PURPOSES + FORM_PURPOSES:
             raise InvalidInput("purpose", "unknown notice")
         if language not in LANGUAGES:
             raise InvalidInput("language", f"one of {', '.join(LANGUAGES)}")
@@ -178,17 +178,28 @@ class AcknowledgementLinks:
     # --- the person's side ----------------------------------------------------------
     def open(self, tenant_id: uuid.UUID, typed: str) -> Pending:
         """The notice a valid code asks to confirm (nothing changes). LinkRefused otherwise."""
-        row = self._valid_row(tenant_id, typed)
+        row = self._valid_row(tenant_id, typed, PURPOSES)
         return Pending(_view(row), self.notice(tenant_id, row.purpose, row.language))
 
     def confirm(self, tenant_id: uuid.UUID, typed: str, actor: Actor) -> LinkView:
         """Record that the holder of a valid code read the notice, now. The code is spent."""
-        row = self._valid_row(tenant_id, typed)
+        return self._spend(self._valid_row(tenant_id, typed, PURPOSES), actor)
+
+    # --- a code that opens a form (FORM_PURPOSES) --------------------------------------
+    def check(self, tenant_id: uuid.UUID, typed: str, purpose: str) -> LinkView:
+        """The link a valid code of ``purpose`` stands for (nothing changes). LinkRefused otherwise."""
+        return _view(self._valid_row(tenant_id, typed, (purpose,)))
+
+    def spend(self, tenant_id: uuid.UUID, typed: str, purpose: str, actor: Actor) -> LinkView:
+        """The form was submitted: the code of ``purpose`` is spent, the time recorded."""
+        return self._spend(self._valid_row(tenant_id, typed, (purpose,)), actor)
+
+    def _spend(self, row: AcknowledgementLink, actor: Actor) -> LinkView:
         row.confirmed_at = self._clock()
         row.hash = None
         self._session.flush()
-        self._logbook.record("acknowledgement.confirmed", actor, tenant_id=tenant_id, object_type="acknowledgement",
-                             object_id=row.id)
+        self._logbook.record("acknowledgement.confirmed", actor, tenant_id=row.tenant_id,
+                             object_type="acknowledgement", object_id=row.id, detail=f"purpose={row.purpose}")
         return _view(row)
 
     # --- for the mail job -----------------------------------------------------------
@@ -241,7 +252,7 @@ class AcknowledgementLinks:
         self._session.flush()
         return code
 
-    def _valid_row(self, tenant_id: uuid.UUID, typed: str) -> AcknowledgementLink:
+    def _valid_row(self, tenant_id: uuid.UUID, typed: str, purposes: tuple[str, ...]) -> AcknowledgementLink:
         normalised = normalise_code(typed)
         # The HMAC is computed for malformed input too, so timing tells nothing either.
         digest = code_digest(self._key, tenant_id, normalised or "-")
@@ -252,6 +263,8 @@ class AcknowledgementLinks:
         if row is None or row.hash is None or not hmac.compare_digest(bytes(row.hash), digest):
             raise LinkRefused()
         if row.confirmed_at is not None or row.withdrawn_at is not None or row.expires_at <= self._clock():
+            raise LinkRefused()
+        if row.purpose not in purposes:  # a details code on the notice page, or the other way round
             raise LinkRefused()
         return row
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
 from appliance.audit.models import AuditEvent
+from appliance.clock import Clock
 from appliance.errors import InvalidInput, NotFound
 from appliance.insiders import formats
 from appliance.insiders.chain import VersionChain
@@ -42,8 +43,10 @@ Key = tuple[uuid.UUID, uuid.UUID | None]  # (section, entry or None for the sect
 
 
 class InsiderHistory:
-    def __init__(self, session: Session, persons: PersonService, keys: SectionKeys, chain: VersionChain) -> None:
+    def __init__(self, session: Session, persons: PersonService, keys: SectionKeys, chain: VersionChain,
+                 clock: Clock | None = None) -> None:
         self._session = session
+        self._clock = clock
         self._persons = persons
         self._keys = keys
         self._chain = chain
@@ -100,6 +103,17 @@ class InsiderHistory:
                 changed.append(InsiderChange(now.entry_id, now.section_id, "changed", tuple(fields)))
         return ListDiff(a, b, tuple(added), tuple(changed), tuple(ceased))
 
+    def known_persons(self, tenant_id: uuid.UUID, actor: Actor) -> dict[uuid.UUID, InsiderView]:
+        """Every person on the tenant's list now, with their newest entry (to add them elsewhere)."""
+        known: dict[uuid.UUID, InsiderView] = {}
+        for part in self.as_at(tenant_id, self._now(), actor).sections:
+            for insider in part.insiders:
+                if insider.person_id is not None and insider.details.surname:
+                    held = known.get(insider.person_id)
+                    if held is None or insider.version > held.version:
+                        known[insider.person_id] = insider
+        return known
+
     def versions(self, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> list[tuple[int, str, dt.datetime, dt.datetime]]:
         """Every version of one entry: (number, change, valid from, recorded at); ids and times only."""
         rows = self._session.execute(sa.select(InsiderVersion).where(
@@ -131,6 +145,9 @@ class InsiderHistory:
         return {"section": str(section.id), "section_kind": section.kind, "versions": versions}
 
     # --- helpers --------------------------------------------------------------------
+    def _now(self) -> dt.datetime:
+        return self._clock() if self._clock is not None else dt.datetime.now(dt.UTC)
+
     def _verified(self, tenant_id: uuid.UUID) -> list[InsiderVersion]:
         rows = list(self._session.execute(sa.select(InsiderVersion).where(InsiderVersion.tenant_id == tenant_id)
                                           .order_by(InsiderVersion.seq)).scalars())

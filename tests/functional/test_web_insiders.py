@@ -92,7 +92,7 @@ def test_an_insider_manager_lands_in_the_room_which_links_every_part(world: Worl
     text = browser.text()
     for suffix in ("disclosures", "pdmrs", "calendar", "notices"):
         assert f'href="{room(suffix)}"' in text
-    assert 'data-testid="insider-lists-coming"' in text and "Beta" not in text
+    assert 'data-testid="insider-lists"' in text and "Beta" not in text
     assert browser.get(room()).status_code == 200
     assert 'href="/insiders/"' in browser.text()  # the staff navigation
 

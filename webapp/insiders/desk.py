@@ -1,15 +1,19 @@
 """What the insider managers' pages may reach: the tenants they manage, delayed-disclosure
 records, the PDMR register with its acknowledgement links, the financial calendar and the notice
-texts. No case, no user administration, no keys."""
+texts, the insider lists with their links and exports. No case, no user administration, no keys."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
+from appliance.acknowledgements.insiders import InsiderLinks
 from appliance.acknowledgements.service import AcknowledgementLinks, LinkView
 from appliance.actors import Role, StaffPrincipal
 from appliance.disclosures.service import DelayedDisclosures
+from appliance.insiders.exports import InsiderExports
+from appliance.insiders.history import InsiderHistory
+from appliance.insiders.service import InsiderLists
 from appliance.pdmr.calendar import FinancialCalendar
 from appliance.pdmr.register import PdmrRegister
 from appliance.tenants.models import Tenant
@@ -40,6 +44,22 @@ class InsidersDesk(Desk):
     @property
     def acknowledgements(self) -> AcknowledgementLinks:
         return self._services.acknowledgements
+
+    @property
+    def insider_lists(self) -> InsiderLists:
+        return self._services.insider_lists
+
+    @property
+    def insider_history(self) -> InsiderHistory:
+        return self._services.insider_history
+
+    @property
+    def insider_exports(self) -> InsiderExports:
+        return self._services.insider_exports
+
+    @property
+    def insider_links(self) -> InsiderLinks:
+        return self._services.insider_links
 
     def links_of_entries(self, tenant_id: uuid.UUID, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, LinkView]:
         return self._services.acknowledgements.of_subjects(tenant_id, "pdmr_entry", entry_ids)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.reporter import acknowledge, views
+from webapp.reporter import acknowledge, insider_details, views
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("reporter", __name__, url_prefix="/r/<slug>", template_folder="templates")
     views.routes.register_on(blueprint)
     acknowledge.routes.register_on(blueprint)
+    insider_details.routes.register_on(blueprint)
     return blueprint

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from appliance.acknowledgements.entry import CodeEntry
+from appliance.acknowledgements.insiders import InsiderLinks
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reporting import ReportingService
 from appliance.tenants.models import Category, Tenant
@@ -36,6 +37,11 @@ class ReporterDesk(Desk):
     def acknowledgement_entry(self) -> CodeEntry:
         """The public confirmation page's codes (throttled per client)."""
         return self._services.acknowledgement_entry
+
+    @property
+    def insider_links(self) -> InsiderLinks:
+        """Only the person's half is used here: a details code and the form it opens."""
+        return self._services.insider_links
 
     def start_session(self, case_id: uuid.UUID, private_key: bytes | None) -> str:
         """A reporter session; it holds the case's private key (sealed under the cookie's token)
