@@ -31,6 +31,7 @@ from appliance.cases.reporting import NewReport
 from appliance.context import AppContext, build_context
 from appliance.crypto import totp
 from appliance.disclosures.service import DisclosureInput
+from appliance.insiders.records import InsiderDetails
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from appliance.settings import Settings
@@ -88,6 +89,8 @@ class World:
     target: Staff  # an alpha handler for administrators to act on
     signed_in: dict[uuid.UUID, Browser] = field(default_factory=dict)
     alpha_disclosure_id: uuid.UUID | None = None  # a delayed-disclosure record of alpha (MAR Art. 17(4))
+    alpha_section_id: uuid.UUID | None = None  # an event section of alpha's insider list (MAR Art. 18)
+    alpha_insider_id: uuid.UUID | None = None  # an insider on it
 
     def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
         browser = Browser(self.app)
@@ -171,6 +174,7 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
     world = World(app, ctx, clock, alpha, beta, file_case(services, alpha, "alpha"),
                   file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
     world.alpha_disclosure_id = record_disclosure(services, clock, alpha.tenant_id, "alpha")
+    world.alpha_section_id, world.alpha_insider_id = open_insider_section(services, clock, alpha.tenant_id, "alpha")
     services.session.commit()
     return world
 
@@ -186,6 +190,19 @@ def record_disclosure(services: Services, clock: FrozenClock, tenant_id: uuid.UU
                                                       "monitoring": (f"{label} counsel",)}), CLI)
     services.session.commit()
     return version.disclosure_id
+
+
+def open_insider_section(services: Services, clock: FrozenClock, tenant_id: uuid.UUID,
+                         label: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """An event section of the insider list with one insider on it; (section id, entry id)."""
+    now = clock()
+    section_id = services.insider_lists.create_section(tenant_id, f"{label} project", "", now - dt.timedelta(days=1),
+                                                       CLI)
+    entry_id = services.insider_lists.add_insider(tenant_id, section_id, InsiderDetails(
+        first_name=f"{label} first", surname=f"{label} insider", function_reason="adviser"),
+        now - dt.timedelta(hours=20), CLI)
+    services.session.commit()
+    return section_id, entry_id
 
 
 # --- reading the database between requests ------------------------------------------
@@ -259,6 +276,8 @@ def fill_values(world: World) -> dict[str, str]:
         "filename": "app.css",
         "disclosure_id": str(world.alpha_disclosure_id),
         "reference": world.alpha_case.reference,
+        "section_id": str(world.alpha_section_id),
+        "insider_id": str(world.alpha_insider_id),
     }
 
 

@@ -18,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from appliance.acknowledgements.notices import LANGUAGES
@@ -76,8 +77,8 @@ class ButtonForm(FlaskForm):
 
 class CloseForm(FlaskForm):
     reason = SelectField(_l("Why the section closes"), choices=[
-        ("disclosed", _l("The information was disclosed")),
-        ("no_longer_inside", _l("It is no longer inside information"))])
+        SelectChoice("disclosed", _l("The information was disclosed")),
+        SelectChoice("no_longer_inside", _l("It is no longer inside information"))])
     closed_at = _moment(_l("Closed at (UTC)"), True)
     confirmed = HiddenField()
 
