@@ -134,7 +134,7 @@ def test_a_section_from_opening_to_export(world: World, inbox: tuple[Inbox, int]
     assert "Project Falcon" in browser.get(room("lists")).get_data(as_text=True)
 
     anna = add(world, browser, section, "Anna", self_service="y")
-    bo = add(world, browser, section, "Bo", provider="Counsel LLP", email="bo@counsel.example")
+    add(world, browser, section, "Bo", provider="Counsel LLP", email="bo@counsel.example")
     refused(world, browser, section, "already has its one contact person", provider="Counsel LLP",
             email="other@counsel.example")
     text = browser.get(page).get_data(as_text=True)

@@ -18,14 +18,13 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from appliance.acknowledgements.notices import LANGUAGES
 from appliance.errors import InvalidInput
 from appliance.insiders.exports import FORMATS
 from appliance.insiders.service import MAX_CODE, MAX_DESCRIPTION
-from webapp.choices import plain_choices
+from webapp.choices import labelled_choices, plain_choices
 
 MOMENT_FORMAT = "%Y-%m-%dT%H:%M"
 MAX_FIELD = 500
@@ -76,9 +75,9 @@ class ButtonForm(FlaskForm):
 
 
 class CloseForm(FlaskForm):
-    reason = SelectField(_l("Why the section closes"), choices=[
-        SelectChoice("disclosed", _l("The information was disclosed")),
-        SelectChoice("no_longer_inside", _l("It is no longer inside information"))])
+    reason = SelectField(_l("Why the section closes"), choices=labelled_choices([
+        ("disclosed", _l("The information was disclosed")),
+        ("no_longer_inside", _l("It is no longer inside information"))]))
     closed_at = _moment(_l("Closed at (UTC)"), True)
     confirmed = HiddenField()
 

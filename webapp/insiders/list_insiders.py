@@ -10,13 +10,13 @@ import uuid
 from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms.fields.choices import SelectChoice
 
 from appliance.acknowledgements.notices import INSIDER_DETAILS, INSIDER_OBLIGATIONS
 from appliance.errors import Conflict, InvalidInput, NotFound, PersonConflict
 from appliance.insiders.records import InsiderDetails, InsiderView, SectionAsAt
 from appliance.insiders.templates import PERMANENT, template_for
 from appliance.tenants.models import Tenant
+from webapp.choices import labelled_choices
 from webapp.insiders.desk import desk
 from webapp.insiders.list_forms import (
     DETAIL_FIELDS,
@@ -219,8 +219,8 @@ def _page(tenant: Tenant, section_id: uuid.UUID, form: InsiderForm | None = None
     missing = {i.entry_id: room.insider_links.missing(i, part.section.kind) for i in part.insiders}
     known = room.insider_history.known_persons(tenant.id, g.principal.actor)
     form = form or InsiderForm(formdata=None, data={"obtained": now.replace(second=0, microsecond=0, tzinfo=None)})
-    form.known_person.choices = [SelectChoice("", "—"), *(SelectChoice(str(pid), " ".join(
-        p for p in (v.details.first_name, v.details.surname) if p)) for pid, v in known.items())]
+    form.known_person.choices = labelled_choices([("", "—"), *((str(pid), " ".join(
+        p for p in (v.details.first_name, v.details.surname) if p)) for pid, v in known.items())])
     template = template_for(part.section.kind, now)
     shown = [f for f in DETAIL_FIELDS if f in template.fields or f in ("email", "provider")]
     if part.section.kind == PERMANENT:
