@@ -100,6 +100,14 @@ class InsiderHistory:
                 changed.append(InsiderChange(now.entry_id, now.section_id, "changed", tuple(fields)))
         return ListDiff(a, b, tuple(added), tuple(changed), tuple(ceased))
 
+    def section_of(self, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> uuid.UUID:
+        """The section an insider's entry is on (NotFound for another tenant's or an unknown one)."""
+        section_id = self._session.execute(sa.select(InsiderEntry.section_id).where(
+            InsiderEntry.id == entry_id, InsiderEntry.tenant_id == tenant_id)).scalar_one_or_none()
+        if section_id is None:
+            raise NotFound("insider", entry_id)
+        return section_id
+
     def versions(self, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> list[tuple[int, str, dt.datetime, dt.datetime]]:
         """Every version of one entry: (number, change, valid from, recorded at); ids and times only."""
         rows = self._session.execute(sa.select(InsiderVersion).where(
