@@ -88,6 +88,7 @@ class World:
     target: Staff  # an alpha handler for administrators to act on
     signed_in: dict[uuid.UUID, Browser] = field(default_factory=dict)
     alpha_disclosure_id: uuid.UUID | None = None  # a delayed-disclosure record of alpha (MAR Art. 17(4))
+    alpha_section_id: uuid.UUID | None = None  # an event section of alpha's insider list (MAR Art. 18)
 
     def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
         browser = Browser(self.app)
@@ -171,6 +172,8 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
     world = World(app, ctx, clock, alpha, beta, file_case(services, alpha, "alpha"),
                   file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
     world.alpha_disclosure_id = record_disclosure(services, clock, alpha.tenant_id, "alpha")
+    world.alpha_section_id = services.insider_lists.create_section(
+        alpha.tenant_id, "ALPHA-DEAL", "alpha's deal", clock() - dt.timedelta(days=1), CLI)
     services.session.commit()
     return world
 
@@ -244,6 +247,9 @@ def routes_without_policy(app: Flask) -> list[str]:
                   if policy_for(app, rule.endpoint) is None)
 
 
+NOBODY = uuid.UUID(int=1)
+
+
 def fill_values(world: World) -> dict[str, str]:
     """A real object of alpha for every URL parameter the app has."""
     return {
@@ -259,6 +265,9 @@ def fill_values(world: World) -> dict[str, str]:
         "filename": "app.css",
         "disclosure_id": str(world.alpha_disclosure_id),
         "reference": world.alpha_case.reference,
+        "section_id": str(world.alpha_section_id),
+        "insider_id": str(NOBODY),  # no insider or proposed person: the routes answer 404 or re-render
+        "person_id": str(NOBODY),
     }
 
 

@@ -10,6 +10,7 @@ import uuid
 from appliance.acknowledgements.service import AcknowledgementLinks, LinkView
 from appliance.actors import Role, StaffPrincipal
 from appliance.disclosures.service import DelayedDisclosures
+from appliance.insiders.proposals import InsiderProposals
 from appliance.pdmr.calendar import FinancialCalendar
 from appliance.pdmr.register import PdmrRegister
 from appliance.tenants.models import Tenant
@@ -36,6 +37,10 @@ class InsidersDesk(Desk):
     @property
     def calendar(self) -> FinancialCalendar:
         return self._services.financial_calendar
+
+    @property
+    def proposals(self) -> InsiderProposals:
+        return self._services.insider_proposals
 
     @property
     def acknowledgements(self) -> AcknowledgementLinks:
