@@ -17,7 +17,13 @@ from appliance.cases.models import (
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
 from appliance.events.models import AccessEvent, EventBatch
-from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderTransmission, InsiderVersion
+from appliance.insiders.models import (
+    InsiderEntry,
+    InsiderProposalDecision,
+    InsiderSection,
+    InsiderTransmission,
+    InsiderVersion,
+)
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import OperationalAlert, ReminderSent
@@ -54,6 +60,7 @@ __all__ = [
     "EventBatch",
     "FinancialReport",
     "InsiderEntry",
+    "InsiderProposalDecision",
     "InsiderSection",
     "InsiderTransmission",
     "InsiderVersion",

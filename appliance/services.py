@@ -32,6 +32,7 @@ from appliance.events.service import AccessEvents
 from appliance.insiders.chain import VersionChain
 from appliance.insiders.exports import InsiderExports
 from appliance.insiders.history import InsiderHistory
+from appliance.insiders.proposals import AccessLookups, InsiderProposals
 from appliance.insiders.retention import InsiderRetention
 from appliance.insiders.section_keys import SectionKeys
 from appliance.insiders.service import InsiderLists
@@ -214,6 +215,13 @@ class Services:
     @cached_property
     def insider_exports(self) -> InsiderExports:
         return InsiderExports(self.session, self.insider_history, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def insider_proposals(self) -> InsiderProposals:
+        events = self.access_events
+        return InsiderProposals(self.session, self.insider_lists, self.persons, self.insider_section_keys,
+                                AccessLookups(events.first_access_by_person, events.last_access_by_person),
+                                self.logbook, self.ctx.clock)
 
     @cached_property
     def insider_retention(self) -> InsiderRetention:

@@ -250,6 +250,13 @@ class AccessEvents:
         return {person_id: first for person_id, first in self._session.execute(
             query.group_by(AccessEvent.person_id)).all()}
 
+    def last_access_by_person(self, tenant_id: uuid.UUID, project: str) -> dict[uuid.UUID, dt.datetime]:
+        """When each person last accessed the project (access after ceasing, or after a dismissal)."""
+        query = sa.select(AccessEvent.person_id, sa.func.max(AccessEvent.occurred_at)).where(
+            AccessEvent.tenant_id == tenant_id, AccessEvent.project_lookup == self.project_lookup(tenant_id, project))
+        return {person_id: last for person_id, last in self._session.execute(
+            query.group_by(AccessEvent.person_id)).all()}
+
     def events_of_person(self, person: Person, actor: Actor) -> list[EventView]:
         """Every event whose actor is this person (GDPR export), oldest first."""
         if person.tenant_id is None:

@@ -114,6 +114,14 @@ class InsiderHistory:
                         known[insider.person_id] = insider
         return known
 
+    def section_of(self, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> uuid.UUID:
+        """The section an insider's entry is on (NotFound for another tenant's or an unknown one)."""
+        section_id = self._session.execute(sa.select(InsiderEntry.section_id).where(
+            InsiderEntry.id == entry_id, InsiderEntry.tenant_id == tenant_id)).scalar_one_or_none()
+        if section_id is None:
+            raise NotFound("insider", entry_id)
+        return section_id
+
     def versions(self, tenant_id: uuid.UUID, entry_id: uuid.UUID) -> list[tuple[int, str, dt.datetime, dt.datetime]]:
         """Every version of one entry: (number, change, valid from, recorded at); ids and times only."""
         rows = self._session.execute(sa.select(InsiderVersion).where(

@@ -95,3 +95,24 @@ class InsiderTransmission(Base):
     transmitted_on: Mapped[dt.date] = mapped_column(sa.Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(sa.String(64))
+
+
+class InsiderProposalDecision(Base):
+    """A manager's answer to a proposal (a person whose access events name an event section's
+    project): ``accepted`` (``entry_id``: the insider it made) or ``dismissed`` with a reason, sealed
+    under the section's data key. ``person_id`` has no foreign key: erasing the person deletes
+    these rows (appliance/privacy/erasure.py) after the person row is gone from every other table."""
+
+    __tablename__ = "insider_proposal_decisions"
+    __table_args__ = (sa.Index("ix_insider_proposal_decisions_person", "tenant_id", "section_id", "person_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    section_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("insider_sections.id"))
+    person_id: Mapped[uuid.UUID] = mapped_column(GUID)
+    decision: Mapped[str] = mapped_column(sa.String(10))  # accepted | dismissed
+    access_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the first access the proposal showed
+    reason_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("insider_entries.id"))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str] = mapped_column(sa.String(64))

@@ -25,6 +25,7 @@ from appliance.clock import Clock
 from appliance.errors import ErasureBlocked
 from appliance.events.models import AccessEvent
 from appliance.events.service import forget_person
+from appliance.insiders.proposals import forget_person_decisions
 from appliance.insiders.retention import INSIDER_LINK
 from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
@@ -76,6 +77,7 @@ class PersonEraser:
             erase_staff_account(self._session, user, self._clock())
         self._session.execute(sa.delete(PersonLink).where(PersonLink.person_id == person_id))
         forget_person(self._session, person_id)
+        forget_person_decisions(self._session, person_id)
         self._session.execute(sa.delete(PersonIdentifier).where(PersonIdentifier.person_id == person_id))
         person = self._persons.get(person_id)
         tenant_id = person.tenant_id

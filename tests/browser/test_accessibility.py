@@ -395,3 +395,46 @@ def test_the_auditor_room_and_the_start_pages_pass_axe(new_context: ContextFacto
             axe(page, f"{name}-{language}")
     axe.assert_clean({f"{n}-{lang}" for lang in ("en", "sv") for n in
                       ("rooms", "audit-room", "audit-room-verified", "audit-room-error", "stats", "insiders-pending")})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the page's behaviour has its own tests on both databases
+def test_the_insider_proposals_page_passes_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
+    """Proposed insiders from access events: proposals, an access after ceasing, a form with errors,
+    a decision, in English and in Swedish."""
+    from appliance.events.service import NewEvent
+    from appliance.insiders.records import InsiderDetails
+
+    tenant = services.tenants.by_slug(site.slug)
+    officer = services.users.by_email(site.email)
+    services.users.grant_role(officer.id, tenant.id, Role.INSIDER_MANAGER, CLI)
+    now = site.clock()
+    section = services.insider_lists.create_section(tenant.id, "FALCON", "Takeover", now - dt.timedelta(days=2), CLI)
+    ceased = services.insider_lists.add_insider(tenant.id, section, InsiderDetails(
+        first_name="Cy", surname="Berg", email="cy@example.com", function_reason="Analyst"),
+        now - dt.timedelta(days=1), CLI, ceased=now - dt.timedelta(hours=20))
+    assert ceased
+    services.access_events.upload(tenant.id, [
+        NewEvent(f"ev-{n}", "dms", now - dt.timedelta(hours=hours), email, "open", "/memo.pdf", "FALCON")
+        for n, (email, hours) in enumerate((("anna@example.com", 10), ("bo@example.com", 8), ("cy@example.com", 2)))],
+        CLI)
+    services.session.commit()
+    axe = Axe()
+    page = new_context(bypass_csp=True).new_page()
+    steps.sign_in(page, site, first_time=True)
+    url = f"/insiders/t/{site.slug}/sections/{section}/proposals"
+    page.goto(url)
+    expect(page.locator("article")).to_have_count(2)
+    axe(page, "proposals")
+    page.locator("article").first.get_by_role("button", name="Dismiss").click()
+    expect(page.get_by_role("alert").first).to_be_visible()
+    axe(page, "proposals-errors")
+    page.locator("article").first.get_by_label("Why is this person not an insider of this section?").fill("IT admin")
+    page.locator("article").first.get_by_role("button", name="Dismiss").click()
+    expect(page.get_by_role("status")).to_be_visible()
+    axe(page, "proposals-dismissed")
+    page.locator("footer button[value=sv]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "sv")
+    page.goto(url)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Föreslagna insiders")
+    axe(page, "proposals-sv")
+    axe.assert_clean({"proposals", "proposals-errors", "proposals-dismissed", "proposals-sv"})

@@ -261,6 +261,9 @@ def routes_without_policy(app: Flask) -> list[str]:
                   if policy_for(app, rule.endpoint) is None)
 
 
+NOBODY = uuid.UUID(int=1)
+
+
 def fill_values(world: World) -> dict[str, str]:
     """A real object of alpha for every URL parameter the app has."""
     return {
@@ -278,6 +281,7 @@ def fill_values(world: World) -> dict[str, str]:
         "reference": world.alpha_case.reference,
         "section_id": str(world.alpha_section_id),
         "insider_id": str(world.alpha_insider_id),
+        "person_id": str(NOBODY),
     }
 
 

@@ -11,13 +11,14 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from appliance.errors import ApplianceError
-from webapp.api import problems, views
+from webapp.api import insider_views, problems, views
 
 log = logging.getLogger(__name__)
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("api", __name__, url_prefix=views.PREFIX)
+    assert insider_views.__name__  # importing it declares its operations on views.api
     views.api.routes.register_on(blueprint)
     blueprint.register_error_handler(ApplianceError, problems.from_domain)
     blueprint.register_error_handler(HTTPException, problems.from_http)

@@ -53,6 +53,7 @@ class Operation:
     problems: tuple[int, ...]
     query: type[BaseModel] | None = None  # the query parameters, each a field of the model
     models: tuple[type[BaseModel], ...] = ()  # models the others refer to by $ref
+    files: tuple[str, ...] = ()  # media types of a 200 that is a file (a binary body, not JSON)
 
 
 @dataclass
@@ -65,7 +66,8 @@ class Operations:
     def operation(self, method: str, path: str, *, scope: Scope | None, summary: str,
                   body: type[BaseModel] | None = None, form: type[Form] | None = None,
                   responses: dict[int, type[BaseModel] | None], problems: tuple[int, ...] = (),
-                  query: type[BaseModel] | None = None, models: tuple[type[BaseModel], ...] = ()) -> Callable[[F], F]:
+                  query: type[BaseModel] | None = None, models: tuple[type[BaseModel], ...] = (),
+                  files: tuple[str, ...] = ()) -> Callable[[F], F]:
         def add(view: F) -> F:
             policy = f"api:{scope.value}" if scope is not None else "public"
             access(policy)(view)
@@ -75,7 +77,7 @@ class Operations:
             auth = (401, 403, 429) if scope is not None else ()
             self.declared.append(Operation(method.lower(), path, view.__name__, summary,
                                            inspect.cleandoc(view.__doc__ or ""), scope, body, form, responses,
-                                           tuple(sorted(set(problems) | set(auth))), query, models))
+                                           tuple(sorted(set(problems) | set(auth))), query, models, files))
             return view
         return add
 
@@ -137,6 +139,9 @@ def _operation(op: Operation) -> dict[str, Any]:
         answer: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Success")}
         if model is not None:
             answer["content"] = {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
+        elif status == 200 and op.files:
+            answer["content"] = {media: {"schema": {"type": "string", "contentMediaType": media}}
+                                 for media in op.files}
         responses[str(status)] = answer
     for status in op.problems:
         text = _STATUS_TEXT.get(status, "Error")

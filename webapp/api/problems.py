@@ -17,6 +17,7 @@ from appliance.errors import (
     AuthenticationFailed,
     ChannelNotReady,
     Conflict,
+    InsiderListTampered,
     InvalidInput,
     LockedOut,
     NotFound,
@@ -56,9 +57,10 @@ INVALID = ProblemType("invalid-input", 422, "The body does not meet the schema")
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
 UNAVAILABLE = ProblemType("channel-not-ready", 503, "The organisation cannot receive reports yet")
 SERVER = ProblemType("server-error", 500, "The request could not be completed")
+TAMPERED = ProblemType("insider-list-tampered", 409, "The insider list's history failed verification; nothing is shown")
 GENERIC = (MALFORMED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, MEDIA, INVALID, RATE_LIMITED,
            UNAVAILABLE, SERVER)
-ALL = (*GENERIC, BAD_CURSOR, WINDOW_CLOSED)
+ALL = (*GENERIC, BAD_CURSOR, WINDOW_CLOSED, TAMPERED)
 BY_STATUS = {p.status: p for p in GENERIC}
 
 
@@ -107,6 +109,8 @@ def from_domain(exc: ApplianceError) -> Response:
         return problem(UNAVAILABLE, "nothing was stored; nobody could read a report filed now")
     if isinstance(exc, WindowClosed):
         return problem(WINDOW_CLOSED, exc.what)
+    if isinstance(exc, InsiderListTampered):
+        return problem(TAMPERED, "the history was changed outside the appliance; nothing is shown or added")
     if isinstance(exc, CursorInvalid):
         return problem(BAD_CURSOR, "ask again without a cursor")
     if isinstance(exc, Conflict):

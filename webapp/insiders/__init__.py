@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.insiders import calendar, disclosures, list_history, list_insiders, lists, notices, pdmrs, views
+from webapp.insiders import calendar, disclosures, list_history, list_insiders, lists, notices, pdmrs, proposals, views
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("insiders", __name__, url_prefix="/insiders", template_folder="templates")
-    for module in (views, disclosures, pdmrs, calendar, notices, lists, list_insiders, list_history):
+    for module in (views, disclosures, pdmrs, calendar, notices, lists, list_insiders, list_history, proposals):
         module.routes.register_on(blueprint)
     return blueprint

@@ -13,6 +13,7 @@ from appliance.actors import Role, StaffPrincipal
 from appliance.disclosures.service import DelayedDisclosures
 from appliance.insiders.exports import InsiderExports
 from appliance.insiders.history import InsiderHistory
+from appliance.insiders.proposals import InsiderProposals
 from appliance.insiders.service import InsiderLists
 from appliance.pdmr.calendar import FinancialCalendar
 from appliance.pdmr.register import PdmrRegister
@@ -40,6 +41,10 @@ class InsidersDesk(Desk):
     @property
     def calendar(self) -> FinancialCalendar:
         return self._services.financial_calendar
+
+    @property
+    def proposals(self) -> InsiderProposals:
+        return self._services.insider_proposals
 
     @property
     def acknowledgements(self) -> AcknowledgementLinks:
