@@ -196,8 +196,9 @@ def open_insider_section(services: Services, clock: FrozenClock, tenant_id: uuid
                          label: str) -> tuple[uuid.UUID, uuid.UUID]:
     """An event section of the insider list with one insider on it; (section id, entry id)."""
     now = clock()
-    section_id = services.insider_lists.create_section(tenant_id, f"{label} project", "", now - dt.timedelta(days=1),
-                                                       CLI)
+    # The project code the access events of the proposals tests name.
+    section_id = services.insider_lists.create_section(tenant_id, f"{label.upper()}-DEAL", f"{label}'s deal",
+                                                       now - dt.timedelta(days=1), CLI)
     entry_id = services.insider_lists.add_insider(tenant_id, section_id, InsiderDetails(
         first_name=f"{label} first", surname=f"{label} insider", function_reason="adviser"),
         now - dt.timedelta(hours=20), CLI)
