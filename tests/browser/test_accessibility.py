@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from appliance.actors import CLI, Role
 from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.services import Services
-from tests.browser import steps
+from tests.browser import insider_steps, steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
 
 pytestmark = pytest.mark.browser
@@ -438,3 +438,25 @@ def test_the_insider_proposals_page_passes_axe(new_context: ContextFactory, site
     expect(page.get_by_role("heading", level=1)).to_contain_text("Föreslagna insiders")
     axe(page, "proposals-sv")
     axe.assert_clean({"proposals", "proposals-errors", "proposals-dismissed", "proposals-sv"})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the room's behaviour has its own tests on both databases
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_the_insider_room_and_the_insiders_pages_pass_axe(new_context: ContextFactory, site: Site, services: Services,
+                                                          language: str) -> None:
+    """Every page of /insiders/ (delayed disclosures, PDMRs, calendar, notice texts, insider lists with
+    their history, proposals and closing) and the insiders' /acknowledge and /my-details pages, with
+    errors and with content, in English and in Swedish."""
+    tenant = services.tenants.by_slug(site.slug)
+    officer = services.users.by_email(site.email)
+    services.users.grant_role(officer.id, tenant.id, Role.INSIDER_MANAGER, CLI)
+    services.session.commit()
+    axe = Axe()
+    staff, person = new_context(bypass_csp=True).new_page(), new_context(bypass_csp=True).new_page()
+    steps.sign_in(staff, site, first_time=True)
+    person.goto(f"/r/{site.slug}/acknowledge")
+    for page in (staff, person):
+        page.locator(f"footer button[value={language}]").click()
+        expect(page.locator("html")).to_have_attribute("lang", language)
+    insider_steps.insider_room(staff, person, site, axe)
+    axe.assert_clean(insider_steps.EVERY_INSIDER_PAGE)
