@@ -7,9 +7,11 @@ site; the slice test proves the pages also work with JavaScript off.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, Request, Response
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Response
 
-from tests.browser import steps
+from appliance.actors import CLI, Role
+from appliance.services import Services
+from tests.browser import insider_steps, steps
 from tests.browser.conftest import ContextFactory, Site
 
 pytestmark = pytest.mark.browser
@@ -38,44 +40,70 @@ def test_script_policy_reads_the_fallback() -> None:
         "script-src": {"'self'", "'unsafe-inline'"}}
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])  # what the pages contain does not depend on the database
-def test_no_page_loads_any_script(new_context: ContextFactory, site: Site) -> None:
-    scripts: list[str] = []
-    documents: list[Response] = []
-    errors: list[str] = []
+class ScriptWatch:
+    """Listens on browser contexts: scripts requested, documents served, console errors; as a
+    look(), checks the page for script elements and inline code."""
 
-    def on_request(request: Request) -> None:
+    def __init__(self, *contexts: BrowserContext) -> None:
+        self.scripts: list[str] = []
+        self.documents: list[Response] = []
+        self.errors: list[str] = []
+        for context in contexts:
+            context.on("request", self.on_request)
+            context.on("response", self.on_response)
+            context.on("console", self.on_console)
+
+    def on_request(self, request: Request) -> None:
         if request.resource_type == "script":
-            scripts.append(request.url)
+            self.scripts.append(request.url)
 
-    def on_response(response: Response) -> None:
+    def on_response(self, response: Response) -> None:
         if response.request.resource_type == "document":
-            documents.append(response)
+            self.documents.append(response)
 
-    def on_console(message: ConsoleMessage) -> None:
+    def on_console(self, message: ConsoleMessage) -> None:
         # HTTP error statuses (a form sent back with errors, the 404 page) are not script errors.
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            errors.append(f"{message.page.url if message.page else '?'}: {message.text}")
+            self.errors.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
-    def look(page: Page, name: str) -> None:
+    def __call__(self, page: Page, name: str) -> None:
         assert page.locator("script").count() == 0, f"{name} has a <script> element"
         assert page.evaluate(INLINE_CODE) == [], f"{name} has inline event handlers or javascript: URLs"
 
-    reporter_context, staff_context = new_context(), new_context()
-    for context in (reporter_context, staff_context):
-        context.on("request", on_request)
-        context.on("response", on_response)
-        context.on("console", on_console)
-    steps.visit_every_page(reporter_context.new_page(), staff_context.new_page(), site, look)
+    def assert_clean(self, at_least: int) -> None:
+        assert self.scripts == []
+        assert self.errors == []
+        assert len(self.documents) > at_least
+        for response in self.documents:
+            csp = response.headers.get("content-security-policy")
+            assert csp, f"no CSP on {response.url}"
+            for directive, sources in script_policy(csp).items():
+                assert sources <= SAFE_SCRIPT_SOURCES, f"{directive} {sorted(sources)} on {response.url}"
 
-    assert scripts == []
-    assert errors == []
-    assert len(documents) > 30
-    for response in documents:
-        csp = response.headers.get("content-security-policy")
-        assert csp, f"no CSP on {response.url}"
-        for directive, sources in script_policy(csp).items():
-            assert sources <= SAFE_SCRIPT_SOURCES, f"{directive} {sorted(sources)} on {response.url}"
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # what the pages contain does not depend on the database
+def test_no_page_loads_any_script(new_context: ContextFactory, site: Site) -> None:
+    reporter_context, staff_context = new_context(), new_context()
+    watch = ScriptWatch(reporter_context, staff_context)
+    steps.visit_every_page(reporter_context.new_page(), staff_context.new_page(), site, watch)
+    watch.assert_clean(at_least=30)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_no_page_of_the_insider_room_loads_any_script(new_context: ContextFactory, site: Site,
+                                                     services: Services) -> None:
+    """/insiders/ and the insiders' /acknowledge and /my-details pages (the exports are downloads
+    with their own sandboxing CSP, checked by the functional tests)."""
+    tenant = services.tenants.by_slug(site.slug)
+    officer = services.users.by_email(site.email)
+    services.users.grant_role(officer.id, tenant.id, Role.INSIDER_MANAGER, CLI)
+    services.session.commit()
+    staff_context, person_context = new_context(), new_context()
+    watch = ScriptWatch(staff_context, person_context)
+    staff = staff_context.new_page()
+    steps.sign_in(staff, site, first_time=True)
+    insider_steps.insider_room(staff, person_context.new_page(), site, watch)
+    watch.assert_clean(at_least=40)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
