@@ -13,6 +13,8 @@ from appliance.cases.reporting import NewReport, Receipt
 from appliance.ephemeral.store import Lockout, Quota, Subject
 from appliance.errors import NotFound
 from appliance.events.service import EventPage, NewEvent, Rejected, UploadResult
+from appliance.statistics.figures import Figures
+from appliance.statistics.period import Period
 from appliance.tenants.models import Category, Tenant
 from webapp.desk import Desk
 
@@ -68,6 +70,13 @@ class ApiDesk(Desk):
                                                                limit, cursor)
         self.record(principal, "events_listed")
         return page
+
+    def statistics(self, principal: ApiPrincipal, first: str | None, last: str | None) -> Figures:
+        """The token's tenant's figures (InvalidInput for a bad month): never another tenant's."""
+        period = Period.parse(first, last, self._services.ctx.clock())
+        figures = self._services.case_statistics.figures([principal.tenant_id], period)
+        self.record(principal, "stats_read")
+        return figures
 
     def record(self, principal: ApiPrincipal, operation: str, object_type: str | None = None,
                object_id: uuid.UUID | None = None) -> None:

@@ -13,14 +13,18 @@ from pydantic_core import ErrorDetails
 
 from appliance.api_tokens.service import ApiPrincipal, Scope
 from appliance.cases.reporting import NewReport
-from appliance.errors import TooLarge
+from appliance.errors import InvalidInput, TooLarge
 from appliance.events.service import NewEvent, Rejected
 from webapp.api.desk import ApiDesk
 from webapp.api.openapi import Operations
 from webapp.api.problems import INVALID, MALFORMED, MEDIA, problem
 from webapp.api.schemas import (
+    BreakdownOut,
+    BreakdownRowOut,
     CategoryList,
     CategoryOut,
+    CountOut,
+    DurationOut,
     EventBatchIn,
     EventIn,
     EventOut,
@@ -30,7 +34,11 @@ from webapp.api.schemas import (
     RejectedEvent,
     ReportIn,
     ReportReceipt,
+    ShareOut,
+    StatsOut,
+    StatsQuery,
 )
+from webapp.api.stats import stats_out
 from webapp.requestctx import app_context
 from webapp.templating import category_label
 
@@ -173,3 +181,21 @@ def list_events() -> ResponseReturnValue:
     return _json(EventPage(events=[
         EventOut(id=e.id, source=e.source, occurred_at=e.occurred_at, actor_email=e.actor_email, action=e.action,
                  object=e.object, project=e.project) for e in page.events], next_cursor=page.next_cursor), 200)
+
+
+@api.operation("GET", "/stats", scope=Scope.STATS_READ, summary="The organisation's report statistics",
+               query=StatsQuery, responses={200: StatsOut}, problems=(422,),
+               models=(BreakdownOut, CountOut, DurationOut, ShareOut, BreakdownRowOut))
+def stats() -> ResponseReturnValue:
+    """Counts and times of the reports the token's organisation received in the period (ISO 37002
+    §9.1.2 indicators, the Directive's annual figures), from case metadata only. A count under five,
+    and one that would let it be worked out from a total, is withheld (null, with the reason)."""
+    principal = _principal()
+    query = _query(StatsQuery)
+    desk = ApiDesk.of_request()
+    try:
+        figures = desk.statistics(principal, query.from_, query.to)
+    except InvalidInput as exc:
+        return problem(INVALID, errors=[{"field": exc.field, "message": "must be a month as YYYY-MM, "
+                                         "`to` not before `from`, at most 120 months"}])
+    return _json(stats_out(figures), 200)
