@@ -8,9 +8,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from appliance.actors import CLI
 from appliance.audit.models import AuditEvent
 from appliance.cases.reporting import NewReport
 from appliance.errors import InvalidInput
+from appliance.events.service import NewEvent
 from appliance.services import Services
 from appliance.statistics.export import figures_csv, lines
 from appliance.statistics.period import Period
@@ -95,3 +97,23 @@ def test_a_bad_period_is_refused_naming_the_field(first: str, last: str | None) 
 def test_default_period_is_the_twelve_months_up_to_now() -> None:
     period = Period.parse(None, None, Q1.end)
     assert (period.first.label, period.last.label) == ("2025-05", "2026-04")
+
+
+def test_access_events_are_counted_by_month_from_their_times_only(services: Services, org_a: Org, org_b: Org) -> None:
+    def upload(org: Org, n: int, day: int) -> None:
+        services.access_events.upload(org.tenant.id, [NewEvent(
+            f"ev-{org.tenant.slug}-{day}-{i}", "mkstatsSource", dt.datetime(2026, 2, day, 9, tzinfo=dt.UTC),
+            f"person{i}@example.com", "opened", "mkstatsObject", "mkstatsProject") for i in range(n)], CLI)
+        services.session.commit()
+
+    upload(org_a, 6, 3)
+    upload(org_b, 3, 4)
+    before = services.session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one()
+    events = services.case_statistics.figures([org_a.tenant.id], Q1).breakdowns["events"]
+    assert {r.key: r.cell for r in events.rows} == {"2026-01": SMALL, "2026-02": Cell(6), "2026-03": SMALL}
+    assert events.total == Cell(6)
+    beta = services.case_statistics.figures([org_b.tenant.id], Q1).breakdowns["events"]
+    assert beta.total == SMALL and all(not r.cell.shown for r in beta.rows)
+    # nothing unsealed (an unwrap would be in the logbook) and no source or project in any output
+    assert services.session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one() == before
+    assert b"mkstats" not in figures_csv(services.case_statistics.figures([org_a.tenant.id], Q1))

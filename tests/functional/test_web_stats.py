@@ -60,7 +60,7 @@ def test_the_analyst_sees_the_hand_count_with_small_cells_withheld(seeded: World
     assert table(html, "channel")["phone"] == "6" and table(html, "channel")["letter"] == "<5"
     for breakdown in ("month", "category", "channel", "status", "state", "outcome"):
         assert not SMALL_VALUES & set(table(html, breakdown).values()), breakdown
-    assert html.count('role="img"') == 6 and "<title id=" in html and "<desc id=" in html
+    assert html.count('role="img"') == 7 and "<title id=" in html and "<desc id=" in html
     assert "<script" not in html and " style=" not in html
     assert MARKER not in html and seeded.alpha_case.what not in html
 

@@ -171,7 +171,8 @@ class StatsOut(Body):
     open: CountOut
     overdue: CountOut
     breakdowns: dict[str, BreakdownOut] = Field(
-        description="By `month`, `category`, `channel`, `status`, `state` (open/closed) and `outcome`.")
+        description="Reports by `month`, `category`, `channel`, `status`, `state` (open/closed) and `outcome`; "
+                    "access events uploaded through the API by the month they happened (`events`).")
     to_acknowledge: DurationOut
     to_first_feedback: DurationOut
     acknowledged_within_7_days: ShareOut

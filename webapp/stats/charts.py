@@ -24,7 +24,8 @@ WIDTH = LABEL_WIDTH + BAR_WIDTH + 60
 
 TITLES = {"month": _l("Reports by month received"), "category": _l("Reports by category"),
           "channel": _l("Reports by channel"), "status": _l("Reports by status"),
-          "state": _l("Open and closed reports"), "outcome": _l("Outcome of closed reports")}
+          "state": _l("Open and closed reports"), "outcome": _l("Outcome of closed reports"),
+          "events": _l("Access events uploaded through the API, by month")}
 CHANNEL_LABELS = {"portal": _l("Web portal"), "phone": _l("Phone"), "letter": _l("Letter"),
                   "meeting": _l("Meeting"), "email": _l("E-mail"), "other": _l("Other")}
 STATE_LABELS = {"open": _l("Open"), "closed": _l("Closed")}
