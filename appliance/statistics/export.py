@@ -74,8 +74,9 @@ def figures_csv(figures: Figures) -> bytes:
 
 def figures_xlsx(figures: Figures) -> bytes:
     book = Workbook()
-    sheet = book.active
-    sheet.title = "statistics"
+    if book.active is not None:
+        book.remove(book.active)
+    sheet = book.create_sheet("statistics")
     sheet.append(list(HEADER))
     for section, item, value in lines(figures):
         # Counts go in as numbers; "<5", "x" and every text as a string cell, never a formula.
