@@ -65,7 +65,7 @@ def test_web_the_case_file_holds_the_case_and_a_footer_on_every_page(world: Worl
     assert handler.post(f"{url}/messages", {"body": f"Tack, vi pratar med {SWEDISH_NAME} på måndag."},
                         form_url=url, content_type="multipart/form-data").status_code == 303
     page = handler.get(url).get_data(as_text=True)
-    assert "Export as PDF" in page and "Include the internal notes" in page
+    assert "Export as PDF" in page and "Include notes in the PDF" in page
 
     response = export(handler, case.id)
     assert response.status_code == 200

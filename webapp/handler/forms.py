@@ -60,7 +60,7 @@ class NoteForm(FlaskForm):
 
 
 class ExportForm(FlaskForm):
-    with_notes = BooleanField(_l("Include the internal notes"))
+    with_notes = BooleanField(_l("Include notes in the PDF"))
 
 
 class PasswordChangeForm(FlaskForm):
