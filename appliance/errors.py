@@ -144,6 +144,15 @@ class Conflict(ApplianceError):
         return self.what
 
 
+class WindowClosed(Conflict):
+    """A step allowed only for a while after another came too late (files for a report an API
+    token filed: only within minutes of filing it)."""
+
+    def __init__(self, what: str, minutes: int) -> None:
+        super().__init__(f"{what} only within {minutes} minutes")
+        self.minutes = minutes
+
+
 class OwnAccessKept(ApplianceError):
     """An administrator cannot take away their own access (their admin role, their account, their second factor)."""
 
@@ -374,3 +383,20 @@ class ErasureBlocked(ApplianceError):
 
     def message(self) -> str:
         return "erasure blocked: " + "; ".join(self.reasons)
+
+
+class InsiderListTampered(ApplianceError):
+    """A tenant's insider list does not verify: a version was changed, inserted or removed outside
+    the appliance (MAR Art. 18(4) history). Its exports are refused until it is restored from a backup."""
+
+    exit_code = 9
+
+    def __init__(self, tenant_id: uuid.UUID, seq: int, reason: str) -> None:
+        super().__init__(tenant_id, seq, reason)
+        self.tenant_id = tenant_id
+        self.seq = seq
+        self.reason = reason
+
+    def message(self) -> str:
+        return (f"the insider list of tenant {self.tenant_id} does not verify at version {self.seq}: {self.reason}; "
+                "restore it from a backup")

@@ -4,10 +4,20 @@ from appliance.acknowledgements.models import AcknowledgementLink, Acknowledgeme
 from appliance.api_tokens.models import ApiToken
 from appliance.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
-from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
+from appliance.cases.models import (
+    ApiIntakeRecord,
+    Attachment,
+    AttachmentChunk,
+    Case,
+    CasePrivateKeySeal,
+    Message,
+    Note,
+    OralRecord,
+)
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
 from appliance.events.models import AccessEvent, EventBatch
+from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderTransmission, InsiderVersion
 from appliance.job_runs.models import JobRun, SchedulerLease
 from appliance.keys.models import InstallationKey, KeyRotation, PreservedSecret, TenantKey
 from appliance.notify.models import OperationalAlert, ReminderSent
@@ -22,6 +32,7 @@ __all__ = [
     "AccessEvent",
     "AcknowledgementLink",
     "AcknowledgementNotice",
+    "ApiIntakeRecord",
     "ApiToken",
     "Attachment",
     "AttachmentChunk",
@@ -42,6 +53,10 @@ __all__ = [
     "EscrowKey",
     "EventBatch",
     "FinancialReport",
+    "InsiderEntry",
+    "InsiderSection",
+    "InsiderTransmission",
+    "InsiderVersion",
     "InstallationKey",
     "JobRun",
     "KeyRotation",

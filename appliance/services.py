@@ -7,6 +7,7 @@ from functools import cached_property, partial
 
 from sqlalchemy.orm import Session
 
+from appliance.acknowledgements.entry import CodeEntry
 from appliance.acknowledgements.service import AcknowledgementLinks
 from appliance.api_tokens.service import ApiTokens
 from appliance.audit.pruning import AuditPruner
@@ -14,6 +15,7 @@ from appliance.audit.search import LogbookSearch
 from appliance.audit.service import Logbook
 from appliance.audit.status import ChainStatus
 from appliance.cases.access import CaseAccess
+from appliance.cases.api_intake import ApiIntake
 from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.content import CaseContent
 from appliance.cases.key_admin import CaseKeyPairAdmin
@@ -26,8 +28,14 @@ from appliance.context import AppContext
 from appliance.disclosures.service import DelayedDisclosures
 from appliance.ephemeral.store import Lockout
 from appliance.events.service import AccessEvents
+from appliance.insiders.chain import VersionChain
+from appliance.insiders.exports import InsiderExports
+from appliance.insiders.history import InsiderHistory
+from appliance.insiders.retention import InsiderRetention
+from appliance.insiders.section_keys import SectionKeys
+from appliance.insiders.service import InsiderLists
 from appliance.keys.keyring import DataKeys, TenantKeyring, installation_cipher
-from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSTALLATION_DATA, checkpoint_key
+from appliance.keys.secrets import ACKNOWLEDGEMENT_CODE, API_TOKEN, INSIDER_CHAIN, INSTALLATION_DATA, checkpoint_key
 from appliance.pdmr.calendar import FinancialCalendar
 from appliance.pdmr.register import PdmrRegister
 from appliance.persons.service import PersonService
@@ -130,7 +138,8 @@ class Services:
 
     @cached_property
     def person_export(self) -> PersonExport:
-        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock)
+        return PersonExport(self.session, self.persons, self.users, self.access_events, self.logbook, self.ctx.clock,
+                            self.insider_history)
 
     @cached_property
     def person_eraser(self) -> PersonEraser:
@@ -169,6 +178,12 @@ class Services:
                            self.logbook, self.ctx.clock, self.limits)
 
     @cached_property
+    def api_intake(self) -> ApiIntake:
+        return ApiIntake(self.session, self.reporting,
+                         CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
+                         self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
     def api_tokens(self) -> ApiTokens:
         return ApiTokens(self.session, self.logbook, self.ctx.clock, self.ctx.secret(API_TOKEN))
 
@@ -178,12 +193,42 @@ class Services:
                             self.ctx.clock)
 
     @cached_property
+    def insider_section_keys(self) -> SectionKeys:
+        return SectionKeys(self.data_keys)
+
+    @cached_property
+    def insider_chain(self) -> VersionChain:
+        return VersionChain(self.session, self.ctx.secret(INSIDER_CHAIN))
+
+    @cached_property
+    def insider_lists(self) -> InsiderLists:
+        return InsiderLists(self.session, self.persons, self.insider_section_keys, self.insider_chain,
+                            self.ctx.blind_index, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def insider_history(self) -> InsiderHistory:
+        return InsiderHistory(self.session, self.persons, self.insider_section_keys, self.insider_chain)
+
+    @cached_property
+    def insider_exports(self) -> InsiderExports:
+        return InsiderExports(self.session, self.insider_history, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def insider_retention(self) -> InsiderRetention:
+        return InsiderRetention(self.session, self.persons, self.logbook)
+
+    @cached_property
     def retention(self) -> RetentionService:
         return RetentionService(self.session, self.logbook, self.ctx.clock)
 
     @cached_property
     def acknowledgements(self) -> AcknowledgementLinks:
         return AcknowledgementLinks(self.session, self.logbook, self.ctx.clock, self.ctx.secret(ACKNOWLEDGEMENT_CODE))
+
+    @cached_property
+    def acknowledgement_entry(self) -> CodeEntry:
+        """Codes typed on the public page: throttled like case keys (the lockout_case_key_* settings)."""
+        return CodeEntry(self.acknowledgements, self.ctx.ephemeral, self.reporter_limits.case_key, self.logbook)
 
     @cached_property
     def disclosures(self) -> DelayedDisclosures:

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance.context import AppContext
 from appliance.settings import LANGUAGES
-from webapp import admin, api, audit, errors, handler, metrics, policy_guard, reporter, stats, unit_of_work
+from webapp import admin, api, audit, errors, handler, insiders, metrics, policy_guard, reporter, stats, unit_of_work
 from webapp.common import blueprint as common_blueprint
 from webapp.handler.start import room_url
 from webapp.reporter.views import admit_report_before_reading
@@ -68,7 +68,7 @@ def create_app(context: AppContext) -> Flask:
     unit_of_work.install(app)
 
     app.register_blueprint(common_blueprint)
-    for audience in (reporter, handler, admin, audit, stats):
+    for audience in (reporter, handler, admin, audit, stats, insiders):
         app.register_blueprint(audience.build_blueprint())
     api_blueprint = api.build_blueprint()
     csrf.exempt(api_blueprint)  # bearer tokens, never cookies: nothing there for a forged request to ride on

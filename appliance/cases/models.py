@@ -156,3 +156,16 @@ class OralRecord(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     corrected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     correction_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+
+
+class ApiIntakeRecord(Base):
+    """A report an API token recorded from another channel (Directive 2019/1937 Art. 9(2)): which
+    token filed it and when, so that token alone may add files to it for a short while after
+    (appliance/cases/api_intake.py). Nothing here is content."""
+
+    __tablename__ = "api_intake_records"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    token_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("api_tokens.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

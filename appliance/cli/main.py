@@ -13,6 +13,7 @@ from appliance.cli.audit import audit
 from appliance.cli.backup import backup
 from appliance.cli.base import ApplianceGroup
 from appliance.cli.demo import demo
+from appliance.cli.insiders import insiders
 from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.keys import keys
 from appliance.cli.ops import doctor, serve
@@ -36,7 +37,7 @@ def cli() -> None:
 
 
 for command in (init, db, tenant, user, keys, readers, serve, audit, doctor, demo, backup, jobs, scheduler,
-                person, retention, api_token):
+                person, retention, api_token, insiders):
     cli.add_command(command)
 
 

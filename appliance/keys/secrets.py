@@ -42,13 +42,16 @@ VAULT_SHARE_WRAP = "vault-share-wrap/v1"
 KEY_BINDING = "key-binding/v1"
 # API tokens are stored as HMACs under it: a token made before a master key rotation must still work after it.
 API_TOKEN = "api-token/v1"  # noqa: S105 (a purpose name, not a secret)
+# Insider-list versions are chained by MACs under it (appliance/insiders/chain.py): they must still
+# verify after a master key rotation.
+INSIDER_CHAIN = "insider-chain/v1"
 # Acknowledgement codes are stored as HMACs under it (a code mailed before a rotation must still work).
 ACKNOWLEDGEMENT_CODE = "acknowledgement-code/v1"
 RESTIC_SITE_PREFIX = "restic-site/"
 # Every purpose ``secret()`` may be asked for. A value used through it but missing here would
 # silently change at the next master key rotation; asking for an unlisted one is a bug.
 PRESERVED_PURPOSES = (BLIND_INDEX, INSTALLATION_DATA, AUDIT_CHECKPOINT, VAULT_FILE, VAULT_SHARE_WRAP, KEY_BINDING,
-                      API_TOKEN, ACKNOWLEDGEMENT_CODE)
+                      API_TOKEN, ACKNOWLEDGEMENT_CODE, INSIDER_CHAIN)
 MASTER_KEY_CHECK = "master-key-check"
 _WRAP_PURPOSE = "preserved-secret-wrap/v1"
 

@@ -76,6 +76,9 @@ class RetentionReport:
     kept: list[uuid.UUID] = field(default_factory=list)  # no longer due when its turn came (a new hold)
     failed: dict[uuid.UUID, str] = field(default_factory=dict)
     vault_shares_swept: int | None = None
+    # Insider entries whose personal data went (five years after the person ceased); None: a dry run.
+    insider_entries_due: int = 0
+    insider_entries_cleared: int | None = None
     access_events: Pruned | None = None  # uploaded access events older than EVENT_RETENTION_DAYS
 
     def as_dict(self) -> dict[str, Any]:
@@ -95,6 +98,7 @@ class RetentionReport:
             "job_runs": self.job_runs.as_dict(),
             "logbook_events": self.logbook_events.as_dict(),
             "vault_shares_swept": self.vault_shares_swept,
+            "insider_entries": {"due": self.insider_entries_due, "cleared": self.insider_entries_cleared},
             "access_events": self.access_events.as_dict() if self.access_events else None,
         }
 
@@ -121,6 +125,7 @@ def run_retention(ctx: AppContext, actor: Actor, dry_run: bool, progress: Progre
     report.access_events = Pruned(now - dt.timedelta(days=settings.event_retention_days))
     if dry_run:
         _events_step(ctx, report)
+        _insider_step(ctx, report, actor)
         _logbook_step(ctx, report, actor)
         return report
     for number, case in enumerate(due, 1):
@@ -137,6 +142,7 @@ def run_retention(ctx: AppContext, actor: Actor, dry_run: bool, progress: Progre
     with ctx.unit_of_work() as session:
         job_runs.deleted = Services(ctx, session).retention.delete_old_job_runs(job_cutoff)
     _events_step(ctx, report)
+    _insider_step(ctx, report, actor)
     _logbook_step(ctx, report, actor)
     _vault_step(ctx, report)
     return report
@@ -151,6 +157,25 @@ def _events_step(ctx: AppContext, report: RetentionReport) -> None:
         pruned.due = old_events(session, pruned.cutoff)
         if not report.dry_run:
             pruned.deleted = delete_old_events(session, pruned.cutoff)
+
+
+def _insider_step(ctx: AppContext, report: RetentionReport, actor: Actor) -> None:
+    """Insiders' personal data five years after they ceased on every list: one entry per
+    transaction, like the cases (a failure leaves the others done)."""
+    with ctx.unit_of_work() as session:
+        due = Services(ctx, session).insider_retention.due(report.now)
+    report.insider_entries_due = len(due)
+    if report.dry_run:
+        return
+    cleared = 0
+    for tenant_id, entry_id in due:
+        try:
+            with ctx.unit_of_work() as session:
+                cleared += Services(ctx, session).insider_retention.delete_personal_data(tenant_id, entry_id,
+                                                                                         report.now, actor)
+        except (ApplianceError, sa.exc.SQLAlchemyError) as exc:
+            log.error("retention: insider entry %s not cleared: %s", entry_id, type(exc).__name__)
+    report.insider_entries_cleared = cleared
 
 
 def _logbook_step(ctx: AppContext, report: RetentionReport, actor: Actor) -> None:

@@ -21,6 +21,8 @@ from appliance.disclosures.service import disclosure_key_owner
 from appliance.errors import DecryptionFailed
 from appliance.events.models import EventBatch
 from appliance.events.service import batch_key_owner
+from appliance.insiders.models import InsiderSection
+from appliance.insiders.section_keys import SECTION_KEY, section_key_owner
 from appliance.keys.keyring import (
     legacy_content_key_version,
     open_data_key,
@@ -117,7 +119,11 @@ DELAYED_DISCLOSURES = data_key_rows("delayed disclosures", "disclosure_key", Del
 EVENT_BATCHES = data_key_rows("access event batches", "event_batch_key", EventBatch, batch_key_owner,
                               "event batch key")
 
-REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, DELAYED_DISCLOSURES, EVENT_BATCHES)
+INSIDER_SECTIONS = data_key_rows("insider sections", SECTION_KEY, InsiderSection, section_key_owner,
+                                 "insider section key")
+
+REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, DELAYED_DISCLOSURES, EVENT_BATCHES,
+                                        INSIDER_SECTIONS)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:

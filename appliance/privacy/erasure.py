@@ -25,6 +25,7 @@ from appliance.clock import Clock
 from appliance.errors import ErasureBlocked
 from appliance.events.models import AccessEvent
 from appliance.events.service import forget_person
+from appliance.insiders.retention import INSIDER_LINK
 from appliance.keys.vault import Vault
 from appliance.persons.models import Person, PersonIdentifier, PersonLink
 from appliance.persons.service import ErasureReport, PersonService
@@ -100,7 +101,10 @@ class PersonEraser:
         now = self._clock()
         reasons = []
         for row in links:
-            if row.retain_until is not None and row.retain_until > now:
+            if row.kind == INSIDER_LINK and row.retain_until is None:
+                reasons.append("the person is on an insider list and has not ceased; they must be kept by law until "
+                               "five years after they cease (MAR Art. 18)")
+            elif row.retain_until is not None and row.retain_until > now:
                 reasons.append(f"a {row.kind.replace('_', ' ')} record must be kept by law until "
                                f"{row.retain_until.date().isoformat()}")
         if person.tenant_id is not None:

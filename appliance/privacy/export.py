@@ -17,6 +17,8 @@ from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.events.service import AccessEvents
+from appliance.insiders.history import InsiderHistory
+from appliance.insiders.retention import ENTRY_OBJECT
 from appliance.persons.models import PersonLink
 from appliance.persons.service import CASE_SUBJECT_LINK, PersonService
 from appliance.tenants.models import Tenant
@@ -31,8 +33,9 @@ NAMED_IN_CASES = ("persons named in a case are sealed to it: which cases of this
 
 class PersonExport:
     def __init__(self, session: Session, persons: PersonService, users: UserService, events: AccessEvents,
-                 logbook: Logbook, clock: Clock) -> None:
+                 logbook: Logbook, clock: Clock, insiders: InsiderHistory) -> None:
         self._session = session
+        self._insiders = insiders
         self._persons = persons
         self._users = users
         self._events = events
@@ -48,7 +51,7 @@ class PersonExport:
         links = self._session.execute(sa.select(PersonLink).where(
             PersonLink.person_id == person.id, PersonLink.kind != CASE_SUBJECT_LINK).order_by(
             PersonLink.created_at, PersonLink.id)).scalars().all()
-        records = [self._record(link, slugs) for link in links]
+        records = [self._record(link, slugs, actor) for link in links]
         self._logbook.record("person.exported", actor, tenant_id=person.tenant_id, object_type="person",
                              object_id=person.id, detail=f"records={len(records)}")
         return {
@@ -70,7 +73,7 @@ class PersonExport:
             "named_in_cases": NAMED_IN_CASES if person.tenant_id is not None else None,
         }
 
-    def _record(self, link: PersonLink, slugs: dict[uuid.UUID, str]) -> dict[str, Any]:
+    def _record(self, link: PersonLink, slugs: dict[uuid.UUID, str], actor: Actor) -> dict[str, Any]:
         record: dict[str, Any] = {
             "kind": link.kind,
             "table": _TABLES.get(link.object_type, link.object_type),
@@ -81,6 +84,8 @@ class PersonExport:
         }
         if link.object_type == "user":
             record["account"] = self._account(uuid.UUID(link.object_id), slugs)
+        if link.object_type == ENTRY_OBJECT and link.tenant_id is not None:
+            record["insider_entry"] = self._insiders.entry_export(link.tenant_id, uuid.UUID(link.object_id), actor)
         return record
 
     def _account(self, user_id: uuid.UUID, slugs: dict[uuid.UUID, str]) -> dict[str, Any] | None:
@@ -101,4 +106,4 @@ class PersonExport:
         }
 
 
-_TABLES = {"user": "users"}
+_TABLES = {"user": "users", ENTRY_OBJECT: "insider_entries"}

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
-from appliance.cases.models import Attachment, AttachmentChunk, Case, CasePrivateKeySeal, Message, Note, OralRecord
+from appliance.cases.models import (
+    ApiIntakeRecord,
+    Attachment,
+    AttachmentChunk,
+    Case,
+    CasePrivateKeySeal,
+    Message,
+    Note,
+    OralRecord,
+)
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.errors import Conflict, InvalidInput, NotFound
@@ -232,7 +241,7 @@ class RetentionService:
     # --- deletion -------------------------------------------------------------------------
     def delete_case(self, case_id: uuid.UUID, reason: str, actor: Actor) -> None:
         """Delete a case and everything that belongs to it, in the caller's transaction: file
-        chunks, attachments, messages, notes, the record of a report received orally, sealed key
+        chunks, attachments, messages, notes, the record of a report received orally or through the API, sealed key
         copies, reporter sessions, reminder records, its released holds, the persons named in it
         (``case_subjects``, and links from before those); the case row takes its blind index (the
         case key's HMAC) with it. Refused while a legal hold covers the case.
@@ -249,8 +258,8 @@ class RetentionService:
         attachments = sa.select(Attachment.id).where(Attachment.case_id == case_id).scalar_subquery()
         session.execute(sa.delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_(attachments)))
         # An oral record points at its recording, attachments at messages: they go first.
-        for model in (OralRecord, Attachment, Message, Note, CasePrivateKeySeal, WebSession, ReminderSent, LegalHold,
-                      CaseSubjectEntry):
+        for model in (OralRecord, ApiIntakeRecord, Attachment, Message, Note, CasePrivateKeySeal, WebSession,
+                      ReminderSent, LegalHold, CaseSubjectEntry):
             session.execute(sa.delete(model).where(model.case_id == case_id))
         forget_object(session, "case", case_id)
         session.execute(sa.delete(Case).where(Case.id == case_id))

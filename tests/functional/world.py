@@ -10,6 +10,7 @@ world itself.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from appliance.cases.models import Attachment, Case
 from appliance.cases.reporting import NewReport
 from appliance.context import AppContext, build_context
 from appliance.crypto import totp
+from appliance.disclosures.service import DisclosureInput
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from appliance.settings import Settings
@@ -85,6 +87,7 @@ class World:
     beta_case: Filed
     target: Staff  # an alpha handler for administrators to act on
     signed_in: dict[uuid.UUID, Browser] = field(default_factory=dict)
+    alpha_disclosure_id: uuid.UUID | None = None  # a delayed-disclosure record of alpha (MAR Art. 17(4))
 
     def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
         browser = Browser(self.app)
@@ -167,8 +170,22 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
                target.user_id)
     world = World(app, ctx, clock, alpha, beta, file_case(services, alpha, "alpha"),
                   file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
+    world.alpha_disclosure_id = record_disclosure(services, clock, alpha.tenant_id, "alpha")
     services.session.commit()
     return world
+
+
+def record_disclosure(services: Services, clock: FrozenClock, tenant_id: uuid.UUID, label: str) -> uuid.UUID:
+    """A delayed-disclosure record (version 1); its id."""
+    now = clock()
+    version = services.disclosures.record(tenant_id, DisclosureInput(
+        subject=f"{label} acquisition talks", first_existed_at=now - dt.timedelta(days=2),
+        decided_at=now - dt.timedelta(days=1), planned_disclosure_at=now + dt.timedelta(days=20),
+        conditions_met=f"{label} conditions", monitoring=f"{label} monitoring",
+        confidentiality=f"{label} barriers", persons={"decision": (f"{label} chair",),
+                                                      "monitoring": (f"{label} counsel",)}), CLI)
+    services.session.commit()
+    return version.disclosure_id
 
 
 # --- reading the database between requests ------------------------------------------
@@ -240,6 +257,8 @@ def fill_values(world: World) -> dict[str, str]:
             world.ctx, "SELECT id FROM reader_changes WHERE tenant_id = :t AND kind = 'start'",
             t=world.alpha.tenant_id)))),
         "filename": "app.css",
+        "disclosure_id": str(world.alpha_disclosure_id),
+        "reference": world.alpha_case.reference,
     }
 
 

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),
     ("access events uploaded through the API", {"events"}),
+    ("insider lists (MAR Art. 18)", {"insiders"}),
     ("person chain", {"persons"}),
     ("tenants; backups of the database; API tokens", {"tenants", "backup", "api_tokens"}),
     ("key management backed by the database", {"keys"}),

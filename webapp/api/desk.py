@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Sequence
 
 from appliance.api_tokens.service import ApiPrincipal
+from appliance.cases.api_intake import FilesAdded
+from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport, Receipt
 from appliance.ephemeral.store import Lockout, Quota, Subject
 from appliance.errors import NotFound
@@ -49,11 +51,20 @@ class ApiDesk(Desk):
     def categories(self, principal: ApiPrincipal) -> list[Category]:
         return self._services.tenants.categories(principal.tenant_id)
 
-    def file_report(self, principal: ApiPrincipal, report: NewReport) -> Receipt:
-        """The portal's pipeline: sealed to the tenant's readers, the reporter (case key) and escrow."""
-        receipt = self._services.reporting.submit(self.tenant(principal), report, [], actor=principal.actor)
+    def file_report(self, principal: ApiPrincipal, report: NewReport, uploads: list[Upload]) -> Receipt:
+        """The portal's pipeline: sealed to the tenant's readers, the reporter (case key) and escrow,
+        files encrypted as the portal's are; the token is remembered for adding files shortly after."""
+        receipt = self._services.api_intake.file(self.tenant(principal), report, uploads, principal.token_id,
+                                                 principal.actor)
         self.record(principal, "report_received", "case", receipt.case_id)
         return receipt
+
+    def add_files(self, principal: ApiPrincipal, reference: str, uploads: list[Upload]) -> FilesAdded:
+        """Files for a report this token filed a few minutes ago (NotFound for any other report)."""
+        added = self._services.api_intake.add_files(principal.tenant_id, reference, uploads, principal.token_id,
+                                                    principal.actor)
+        self.record(principal, "attachments_added", "case", added.case_id)
+        return added
 
     def upload_events(self, principal: ApiPrincipal, events: Sequence[NewEvent | Rejected]) -> UploadResult:
         """Store a batch of access events for the token's tenant (idempotent by source and id)."""

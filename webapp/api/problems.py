@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Response, json
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from appliance.errors import (
@@ -21,6 +23,7 @@ from appliance.errors import (
     RateLimited,
     ReaderListTampered,
     TooLarge,
+    WindowClosed,
 )
 from appliance.events.service import CursorInvalid
 
@@ -39,22 +42,24 @@ class ProblemType:
         return TYPE_BASE + self.slug
 
 
-MALFORMED = ProblemType("malformed-request", 400, "The body is not valid JSON")
+MALFORMED = ProblemType("malformed-request", 400, "The body (or a JSON part of it) could not be read")
 BAD_CURSOR = ProblemType("invalid-cursor", 400, "The cursor is not one this listing gave")
 UNAUTHORIZED = ProblemType("unauthorized", 401, "A valid bearer token is required")
 FORBIDDEN = ProblemType("forbidden", 403, "The token lacks the scope this needs")
 NOT_FOUND = ProblemType("not-found", 404, "Not found")
 METHOD = ProblemType("method-not-allowed", 405, "Method not allowed")
 CONFLICT = ProblemType("conflict", 409, "Conflicts with the current state")
+WINDOW_CLOSED = ProblemType("attachment-window-closed", 409, "Files can be added only shortly after the report")
 TOO_LARGE = ProblemType("too-large", 413, "The body is larger than allowed")
-MEDIA = ProblemType("unsupported-media-type", 415, "Send application/json")
+MEDIA = ProblemType("unsupported-media-type", 415, "Send the media type the operation accepts")
 INVALID = ProblemType("invalid-input", 422, "The body does not meet the schema")
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
 UNAVAILABLE = ProblemType("channel-not-ready", 503, "The organisation cannot receive reports yet")
 SERVER = ProblemType("server-error", 500, "The request could not be completed")
-ALL = (MALFORMED, BAD_CURSOR, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, MEDIA, INVALID, RATE_LIMITED,
-       UNAVAILABLE, SERVER)
-BY_STATUS = {p.status: p for p in ALL if p is not BAD_CURSOR}
+GENERIC = (MALFORMED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD, CONFLICT, TOO_LARGE, MEDIA, INVALID, RATE_LIMITED,
+           UNAVAILABLE, SERVER)
+ALL = (*GENERIC, BAD_CURSOR, WINDOW_CLOSED)
+BY_STATUS = {p.status: p for p in GENERIC}
 
 
 def problem(kind: ProblemType, detail: str | None = None, errors: list[dict[str, str]] | None = None,
@@ -67,6 +72,20 @@ def problem(kind: ProblemType, detail: str | None = None, errors: list[dict[str,
     response = Response(json.dumps(body), status=kind.status, mimetype=MEDIA_TYPE)
     response.headers.update(headers or {})
     return response
+
+
+class BodyRefused(Exception):
+    """The body is not what the operation accepts; carries the problem response."""
+
+    def __init__(self, response: ResponseReturnValue) -> None:
+        super().__init__("body refused")
+        self.response = response
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Each refused field, dotted, and the rule it broke: never the value sent."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in errors]
 
 
 def from_domain(exc: ApplianceError) -> Response:
@@ -86,6 +105,8 @@ def from_domain(exc: ApplianceError) -> Response:
         return problem(TOO_LARGE, f"at most {exc.limit_bytes} bytes")
     if isinstance(exc, ChannelNotReady | ReaderListTampered):
         return problem(UNAVAILABLE, "nothing was stored; nobody could read a report filed now")
+    if isinstance(exc, WindowClosed):
+        return problem(WINDOW_CLOSED, exc.what)
     if isinstance(exc, CursorInvalid):
         return problem(BAD_CURSOR, "ask again without a cursor")
     if isinstance(exc, Conflict):

@@ -4,10 +4,12 @@ OpenAPI document (webapp/api/openapi.py) is generated from them: one source for 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+from werkzeug.datastructures import FileStorage
 
+from appliance.cases.api_intake import MAX_FILES
 from appliance.cases.content import MAX_SHORT, MAX_TEXT
 from appliance.events.service import MAX_ACTION, MAX_BATCH, MAX_ID, MAX_OBJECT, MAX_PAGE, MAX_PROJECT, MAX_SOURCE
 from appliance.persons.service import MAX_EMAIL
@@ -41,6 +43,41 @@ class ReportReceipt(Body):
     reference: str = Field(description="The case's reference, as handlers see it.")
     case_key: str = Field(description="The reporter's case key, XXXX-XXXX-XXXX-XXXX. Shown once.")
     follow_up_url: str = Field(description="Where the reporter follows up with the case key.")
+
+
+# One file part of a multipart/form-data body (OpenAPI 3.1 spells a binary part this way).
+FilePart = Annotated[FileStorage, WithJsonSchema({"type": "string", "contentMediaType": "application/octet-stream"})]
+
+
+class Form(Body):
+    """A multipart/form-data body: fields typed ``list[FilePart]`` take the parts sent as files;
+    every other field is one part holding JSON (webapp/api/forms.py)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class ReportWithFiles(Form):
+    """A report with files, as ``multipart/form-data``: the part ``report`` holds the same JSON as
+    the JSON body, each part ``files`` one file (any type; types the portal does not know are kept
+    as application/octet-stream). The portal's limits apply per file and per report."""
+
+    report: ReportIn
+    files: list[FilePart] = Field(default_factory=list, max_length=MAX_FILES,
+                                  description=f"At most {MAX_FILES} files per report.")
+
+
+class FilesIn(Form):
+    files: list[FilePart] = Field(min_length=1, max_length=MAX_FILES,
+                                  description=f"The files to add; at most {MAX_FILES} per report in all.")
+
+
+class FilesAdded(Body):
+    """What was added; it cannot be read back through the API."""
+
+    reference: str
+    count: int
+    attachments: list[uuid.UUID] = Field(description="The new attachments' ids.")
+
 
 
 class CategoryOut(Body):

@@ -9,15 +9,17 @@ from typing import TypeVar
 from flask import g, json, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from appliance.api_tokens.service import ApiPrincipal, Scope
+from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport
 from appliance.errors import TooLarge
 from appliance.events.service import NewEvent, Rejected
 from webapp.api.desk import ApiDesk
+from webapp.api.forms import MEDIA_TYPE as FORM_MEDIA_TYPE
+from webapp.api.forms import parsed_form, uploads
 from webapp.api.openapi import Operations
-from webapp.api.problems import INVALID, MALFORMED, MEDIA, problem
+from webapp.api.problems import INVALID, MALFORMED, MEDIA, BodyRefused, field_errors, problem
 from webapp.api.schemas import (
     CategoryList,
     CategoryOut,
@@ -27,43 +29,37 @@ from webapp.api.schemas import (
     EventPage,
     EventQuery,
     EventUploadResult,
+    FilesAdded,
+    FilesIn,
     RejectedEvent,
     ReportIn,
     ReportReceipt,
+    ReportWithFiles,
 )
 from webapp.requestctx import app_context
 from webapp.templating import category_label
+from webapp.unit_of_work import unit_of_work
 
 PREFIX = "/api/v1"
 api = Operations()
 M = TypeVar("M", bound=BaseModel)
 
 
-class BodyRefused(Exception):
-    """The body is not JSON, or not JSON the model accepts; carries the problem response."""
-
-    def __init__(self, response: ResponseReturnValue) -> None:
-        super().__init__("body refused")
-        self.response = response
+__all__ = ["PREFIX", "BodyRefused", "api"]
 
 
 def parsed(model: type[M]) -> M:
     """The request's JSON body validated by ``model``; BodyRefused (400, 415 or 422) otherwise.
     The problem names fields and rules, never the values sent."""
     if request.mimetype != "application/json":
-        raise BodyRefused(problem(MEDIA))
+        raise BodyRefused(problem(MEDIA, "send application/json"))
     data = _body(app_context().settings.api_max_body_bytes)
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        if any(e["type"] == "json_invalid" for e in errors):
+        if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False, include_input=False)):
             raise BodyRefused(problem(MALFORMED)) from None
-        raise BodyRefused(problem(INVALID, errors=_fields(errors))) from None
-
-
-def _fields(errors: list[ErrorDetails]) -> list[dict[str, str]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in errors]
+        raise BodyRefused(problem(INVALID, errors=field_errors(exc))) from None
 
 
 def _query(model: type[M]) -> M:
@@ -71,8 +67,7 @@ def _query(model: type[M]) -> M:
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise BodyRefused(problem(INVALID, errors=_fields(errors))) from None
+        raise BodyRefused(problem(INVALID, errors=field_errors(exc))) from None
 
 
 def _body(limit: int) -> bytes:
@@ -116,18 +111,29 @@ def categories() -> ResponseReturnValue:
 
 
 @api.operation("POST", "/reports", scope=Scope.REPORTS_INTAKE, summary="Record a report from another channel",
-               body=ReportIn, responses={201: ReportReceipt}, problems=(400, 413, 415, 422, 503))
+               body=ReportIn, form=ReportWithFiles, responses={201: ReportReceipt},
+               problems=(400, 413, 415, 422, 503))
 def create_report() -> ResponseReturnValue:
     """A report received by phone, letter, in a meeting, by e-mail or otherwise (Directive Art.
     9(2)) goes through the portal's pipeline: sealed to the organisation's readers, the reporter
     and the escrow key. The caller can add reports but never read one back. The answer carries
-    the case key, once: give it to the reporter, who follows up on the portal with it."""
+    the case key, once: give it to the reporter, who follows up on the portal with it.
+
+    With files, send ``multipart/form-data``: the report's JSON in the part ``report`` and each
+    file in a part ``files``; files are encrypted as the portal's are, with the portal's limits
+    per file and per report (413: nothing is stored)."""
     principal = _principal()
-    body = parsed(ReportIn)
+    files: list[Upload] = []
+    if request.mimetype == FORM_MEDIA_TYPE:
+        _end_transaction_before_upload()
+        form = parsed_form(ReportWithFiles)
+        body, files = form.report, uploads(form.files)
+    else:
+        body = parsed(ReportIn)
     desk = ApiDesk.of_request()
     receipt = desk.file_report(principal, NewReport(
         category_id=body.category, what=body.what, when=body.when, where=body.where, people=body.who,
-        contact=body.contact, channel=body.channel, received_at=body.received_at))
+        contact=body.contact, channel=body.channel, received_at=body.received_at), files)
     tenant = desk.tenant(principal)
     follow_up = url_for("reporter.follow_up", slug=tenant.slug, _external=True)
     return _json(ReportReceipt(reference=receipt.reference, case_key=receipt.case_key.display,
@@ -173,3 +179,24 @@ def list_events() -> ResponseReturnValue:
     return _json(EventPage(events=[
         EventOut(id=e.id, source=e.source, occurred_at=e.occurred_at, actor_email=e.actor_email, action=e.action,
                  object=e.object, project=e.project) for e in page.events], next_cursor=page.next_cursor), 200)
+
+
+@api.operation("POST", "/reports/<reference>/attachments", scope=Scope.REPORTS_INTAKE,
+               summary="Add files to a report this token just recorded", form=FilesIn, responses={201: FilesAdded},
+               problems=(400, 404, 409, 413, 415, 422))
+def add_attachments(reference: str) -> ResponseReturnValue:
+    """Files for a report recorded with this same token, within 10 minutes of recording it; they
+    are sealed to the case like the report's own and cannot be read back. Any other report, or
+    another organisation's, is 404; after the 10 minutes, 409 (`attachment-window-closed`)."""
+    principal = _principal()
+    _end_transaction_before_upload()
+    form = parsed_form(FilesIn)
+    added = ApiDesk.of_request().add_files(principal, reference, uploads(form.files))
+    return _json(FilesAdded(reference=reference, count=len(added.attachment_ids),
+                            attachments=list(added.attachment_ids)), 201)
+
+
+def _end_transaction_before_upload() -> None:
+    # The token check wrote (last use) and, on SQLite, holds the write lock: commit it before the
+    # upload streams in, as the portal does, so no other request waits on a slow client.
+    unit_of_work().commit_now()

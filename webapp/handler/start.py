@@ -19,7 +19,7 @@ ROOMS: dict[Role, str] = {
     Role.ADMIN: "admin.index",
     Role.AUDITOR: "audit.index",
     Role.ANALYST: "stats.index",
-    Role.INSIDER_MANAGER: "handler.insiders_pending",  # "insiders.index" once webapp/insiders/ is in
+    Role.INSIDER_MANAGER: "insiders.index",
 }
 ROOM_LABELS = {Role.HANDLER: _l("Work queue"), Role.ADMIN: _l("Administration"), Role.AUDITOR: _l("Logbook"),
                Role.ANALYST: _l("Statistics"), Role.INSIDER_MANAGER: _l("Insider lists")}

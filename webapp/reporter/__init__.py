@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.reporter import views
+from webapp.reporter import acknowledge, views
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("reporter", __name__, url_prefix="/r/<slug>", template_folder="templates")
     views.routes.register_on(blueprint)
+    acknowledge.routes.register_on(blueprint)
     return blueprint

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from appliance.acknowledgements.entry import CodeEntry
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reporting import ReportingService
 from appliance.tenants.models import Category, Tenant
@@ -30,6 +31,11 @@ class ReporterDesk(Desk):
     def oral_reports(self) -> OralReports:
         """Only the reporter's half is used here: reading, approving and correcting a record."""
         return self._services.oral_reports
+
+    @property
+    def acknowledgement_entry(self) -> CodeEntry:
+        """The public confirmation page's codes (throttled per client)."""
+        return self._services.acknowledgement_entry
 
     def start_session(self, case_id: uuid.UUID, private_key: bytes | None) -> str:
         """A reporter session; it holds the case's private key (sealed under the cookie's token)

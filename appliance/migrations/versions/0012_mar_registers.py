@@ -4,7 +4,7 @@ register, the financial calendar and the closed-period notices sent (Art. 19)
 Expand-only: new tables.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011 (insider lists)
 Create Date: 2026-12-06 00:30:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from appliance.db import GUID, Blob, Digest, LongText, UTCDateTime
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

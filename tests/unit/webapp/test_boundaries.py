@@ -54,7 +54,8 @@ def test_reporter_code_reaches_no_staff_service_or_blueprint(path: Path) -> None
     assert not offences(path, REPORTER_MAY_NOT)
 
 
-@pytest.mark.parametrize("path", python_files(WEBAPP / "handler") + python_files(WEBAPP / "admin"), ids=ids)
+@pytest.mark.parametrize("path", python_files(WEBAPP / "handler") + python_files(WEBAPP / "admin")
+                         + python_files(WEBAPP / "insiders"), ids=ids)
 def test_staff_code_reaches_no_reporter_service_or_blueprint(path: Path) -> None:
     assert not offences(path, STAFF_MAY_NOT)
 

@@ -1,0 +1,1 @@
+"""Insider lists (MAR Art. 18): sections, versioned insiders, templates as data, exports."""
