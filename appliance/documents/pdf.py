@@ -1,6 +1,7 @@
 """The appliance's one PDF renderer (fpdf2): a title, a metadata table, headed sections of
 paragraphs, label/value pairs and tables with wrapping cells, and a footer on every page
-("<footer text> · Page x of y").
+("<footer text> · Page x of y"). Portrait A4, or landscape for wide tables (the insider lists);
+a section may start on a new page.
 
 Pure rendering: no database, no keys, no files written; the PDF is built in memory and
 returned as bytes. The caller decides what goes in (already translated) and logs the export.
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from fpdf import FPDF
 from fpdf.enums import TableBordersLayout, XPos, YPos
@@ -48,11 +50,13 @@ class Paragraph:
 @dataclass(frozen=True)
 class Table:
     """A table with a heading row (repeated on every page it spans) and cells that wrap.
-    ``widths`` are relative column widths (equal when empty)."""
+    ``widths`` are relative column widths (equal when empty); ``size`` is the font size in points
+    (smaller for a table of many columns)."""
 
     headings: Sequence[str]
     rows: Sequence[Sequence[str]]
     widths: Sequence[float] = ()
+    size: float = 9
 
 
 @dataclass(frozen=True)
@@ -68,11 +72,13 @@ Block = Paragraph | Table | Fields
 @dataclass(frozen=True)
 class Section:
     """A heading and what follows it. ``rows`` are label/value pairs set one under the other
-    (for long values); ``blocks`` come after them."""
+    (for long values); ``blocks`` come after them. ``new_page``: the section starts on a page of
+    its own (one insider-list section per page, as an authority reads them)."""
 
     heading: str
     rows: Sequence[tuple[str, str]] = ()
     blocks: Sequence[Block] = ()
+    new_page: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,12 @@ class Document:
     page_label: str = "Page {page} of {pages}"
     language: str = "en"
     empty: str = "-"  # what an empty value shows
+    orientation: Literal["portrait", "landscape"] = "portrait"
 
 
 def render_pdf(document: Document, created_at: dt.datetime) -> bytes:
-    """The document as PDF bytes (A4, wrapped text, the footer and page x of y on every page)."""
+    """The document as PDF bytes (A4 in the document's orientation, wrapped text, the footer and
+    page x of y on every page)."""
     pdf = _Pdf(document)
     pdf.set_creation_date(created_at)
     pdf.set_title(clean(document.title))
@@ -138,7 +146,10 @@ def _glyphs() -> frozenset[int]:
 
 
 def _section(pdf: FPDF, section: Section, empty: str) -> None:
-    pdf.ln(4)
+    if section.new_page:
+        pdf.add_page()
+    else:
+        pdf.ln(4)
     pdf.set_font(FAMILY, "B", 12)
     pdf.multi_cell(0, 7, clean(section.heading), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     for label, value in section.rows:
@@ -162,9 +173,10 @@ def _paragraph(pdf: FPDF, paragraph: Paragraph, empty: str) -> None:
 
 
 def _table(pdf: FPDF, table: Table, empty: str) -> None:
-    pdf.set_font(FAMILY, "", 9)
+    pdf.set_font(FAMILY, "", table.size)
     widths = tuple(table.widths) or (1.0,) * len(table.headings)
-    with pdf.table(col_widths=widths, text_align="LEFT", line_height=LINE, padding=1, repeat_headings=1,
+    line = LINE * table.size / 9
+    with pdf.table(col_widths=widths, text_align="LEFT", line_height=line, padding=1, repeat_headings=1,
                    headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235)),
                    borders_layout=TableBordersLayout.HORIZONTAL_LINES) as out:
         heading = out.row()
@@ -190,7 +202,7 @@ def _fields(pdf: FPDF, fields: Fields, empty: str) -> None:
 
 class _Pdf(FPDF):
     def __init__(self, document: Document) -> None:
-        super().__init__(format="A4")
+        super().__init__(orientation="L" if document.orientation == "landscape" else "P", format="A4")
         self._footer_text = document.footer
         self._page_label = document.page_label
         # An alias no text can contain: fpdf2 replaces it everywhere once the page count is known.
