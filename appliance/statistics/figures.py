@@ -6,6 +6,12 @@ of acknowledgement and of first feedback are columns of ``cases``.
 Every count goes out as a ``Cell`` (appliance/statistics/suppression.py): what could single out
 fewer than five cases is withheld, in every output (page, CSV, XLSX, API) alike, because they all
 render these cells.
+
+One breakdown can give its cells away through the total alone (all of them small and adding up to
+4 each: ``pinned_by_total``). The reports' total is not only that breakdown's footer: it is the
+summary's first figure and the sum of every fully shown breakdown, and the other counts bound it.
+So then every figure of the period's cases is withheld, not just the one footer. (Access events
+have their own total, shown only under their breakdown: that footer alone is withheld.)
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,7 +33,7 @@ from appliance.cases.workflow import Outcome, Status
 from appliance.clock import Clock
 from appliance.events.models import AccessEvent
 from appliance.statistics.period import Period
-from appliance.statistics.suppression import THRESHOLD, Cell, Withheld, protect, single
+from appliance.statistics.suppression import THRESHOLD, Cell, Withheld, pinned_by_total, protect, single
 from appliance.tenants.models import Category
 
 PORTAL = "portal"
@@ -156,7 +162,7 @@ def compute(rows: Sequence[_CaseRow], period: Period, tenants: frozenset[uuid.UU
     fb_due = [r for r in rows if r.feedback_at is not None or now > _feedback_by(r)]
     overdue = sum(1 for r in rows if deadlines_for(r.received_at, r.acknowledged_at, r.feedback_at,
                                                    r.status == Status.CLOSED, now).overdue)
-    return Figures(
+    figures = Figures(
         period=period, tenant_ids=tenants, reports=single(total), breakdowns=breakdowns,
         to_acknowledge=_duration([_days(r.received_at, r.acknowledged_at) for r in acknowledged]),
         to_feedback=_duration([_days(r.received_at, r.feedback_at) for r in fed_back]),
@@ -167,12 +173,44 @@ def compute(rows: Sequence[_CaseRow], period: Period, tenants: frozenset[uuid.UU
         open=breakdowns["state"].cell("open"),
         overdue=single(overdue),
     )
+    if any(_total_withheld(b) for b in breakdowns.values()):
+        return _withheld_everywhere(figures)
+    return figures
 
 
 def _breakdown(name: str, counts: dict[str, int], total: int, total_known: bool) -> Breakdown:
+    """The rows, small cells withheld; the total is withheld (``x``) when it would pin them."""
     cells = protect(counts, total_known)
-    return Breakdown(name, tuple(Row(k, c) for k, c in cells.items()),
-                     single(total) if total_known else Cell(None, Withheld.SMALL))
+    if not total_known:
+        total_cell = Cell(None, Withheld.SMALL)
+    elif pinned_by_total(counts):
+        total_cell = Cell(None, Withheld.SECONDARY)
+    else:
+        total_cell = single(total)
+    return Breakdown(name, tuple(Row(k, c) for k, c in cells.items()), total_cell)
+
+
+def _total_withheld(breakdown: Breakdown) -> bool:
+    return breakdown.total.withheld is Withheld.SECONDARY
+
+
+def _withheld_everywhere(figures: Figures) -> Figures:
+    """Every count of the period's cases withheld (small ones stay "<5", the rest become "x") and
+    no median, percentile or share: nothing left to work the reports' total out from."""
+    def hide(cell: Cell) -> Cell:
+        return Cell(None, Withheld.SECONDARY) if cell.shown else cell
+
+    def hide_share(share: Share) -> Share:
+        return Share(hide(share.due), hide(share.in_time), None)
+
+    breakdowns = {name: Breakdown(name, tuple(Row(r.key, hide(r.cell)) for r in b.rows), hide(b.total))
+                  for name, b in figures.breakdowns.items()}
+    return replace(figures, reports=hide(figures.reports), breakdowns=breakdowns, open=hide(figures.open),
+                   overdue=hide(figures.overdue),
+                   to_acknowledge=Duration(hide(figures.to_acknowledge.cases), None, None),
+                   to_feedback=Duration(hide(figures.to_feedback.cases), None, None),
+                   acknowledged_in_time=hide_share(figures.acknowledged_in_time),
+                   fed_back_in_time=hide_share(figures.fed_back_in_time))
 
 
 def _feedback_by(row: _CaseRow) -> dt.datetime:

@@ -7,6 +7,11 @@ cells too when they can only add up one way (all at 4, say). Then the smallest s
 withheld as well (*secondary*): as it is at least 5 and of unknown size, the small cells are no
 longer determined. Totals are never computed over withheld cells on the way out: the caller sees
 only ``Cell.value`` None.
+
+When *every* cell of a breakdown is small there is no shown cell to withhold, and the total can
+pin them all: k cells, each 0 to 4, adding up to 4 × k can only all be 4 (``pinned_by_total``).
+Then the total itself must not be known (figures.py withholds it, and everything it can be
+worked out from).
 """
 
 from __future__ import annotations
@@ -50,6 +55,12 @@ def protect(counts: Mapping[str, int], total_known: bool = True) -> dict[str, Ce
     return {key: (Cell(None, Withheld.SMALL) if key in small else
                   Cell(None, Withheld.SECONDARY) if key in secondary else Cell(n))
             for key, n in counts.items()}
+
+
+def pinned_by_total(counts: Mapping[str, int]) -> bool:
+    """Whether the breakdown's cells are all small and its total alone gives one of them away."""
+    values = list(counts.values())
+    return bool(values) and all(n < THRESHOLD for n in values) and _determined(values)
 
 
 def _determined(small: list[int]) -> bool:
