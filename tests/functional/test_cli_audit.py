@@ -188,7 +188,7 @@ def test_verify_records_its_outcome_for_the_room_and_metrics(installed: Applianc
         assert newest is not None and newest.ok and newest.actor_type == "cli"
         shown = services.chain_status.last_verification(services.tenants.by_slug("other").id)
         assert shown is not None and shown.seq == newest.seq
-    tamper(installed, "UPDATE audit_events SET detail = 'role=admin' WHERE seq = 2")
+    tamper(installed, "UPDATE audit_events SET detail = 'role=admin granted-by=dba' WHERE seq = 2")
     failed = installed.run("audit", "verify", "--json")
     assert failed.returncode == 1 and json.loads(failed.stdout)["broken_seq"] == 2
     with in_process(installed) as services:
