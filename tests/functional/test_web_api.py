@@ -25,7 +25,16 @@ from appliance.actors import CLI, Role
 from appliance.db import Base
 from appliance.services import Services
 from tests.functional.api_support import PROBLEM, assert_problem, bearer, client, issue, report_body
-from tests.functional.world import Markers, World, app_with, audit_details, content_counts, count, scalar
+from tests.functional.world import (
+    Markers,
+    World,
+    app_with,
+    audit_details,
+    audit_trail,
+    content_counts,
+    count,
+    scalar,
+)
 from webapp.api.schemas import ReportIn
 
 assert appliance.models  # every table is in Base.metadata for the database scan
@@ -85,7 +94,10 @@ def test_a_report_from_the_api_is_sealed_to_the_readers_and_never_readable_by_th
         refused = api.get(url, headers=bearer(token))
         assert refused.status_code in (404, 405) and refused.mimetype == PROBLEM
         assert b"depot manager" not in refused.data
-    assert f"token={token_id}" in audit_details(world.ctx, "api.report_received")
+    # Logged once, as the case's own event, by the token (its id, never the token).
+    by_token = [e for e in audit_trail(world.ctx, case_id) if e[1] == "api-token"]
+    assert by_token == [("case.created", "api-token", token_id)]
+    assert audit_details(world.ctx, "api.report_received") == []
 
 
 def test_markers_and_the_token_appear_in_no_log_logbook_event_or_database_value(

@@ -55,11 +55,11 @@ class ApiDesk(Desk):
 
     def file_report(self, principal: ApiPrincipal, report: NewReport, uploads: list[Upload]) -> Receipt:
         """The portal's pipeline: sealed to the tenant's readers, the reporter (case key) and escrow,
-        files encrypted as the portal's are; the token is remembered for adding files shortly after."""
-        receipt = self._services.api_intake.file(self.tenant(principal), report, uploads, principal.token_id,
-                                                 principal.actor)
-        self.record(principal, "report_received", "case", receipt.case_id)
-        return receipt
+        files encrypted as the portal's are; the token is remembered for adding files shortly after.
+        Logged once, as the case's own ``case.created`` by the token's actor (its id, never the
+        token): a second ``api.*`` event would say the same thing and cost a second append."""
+        return self._services.api_intake.file(self.tenant(principal), report, uploads, principal.token_id,
+                                              principal.actor)
 
     def add_files(self, principal: ApiPrincipal, reference: str, uploads: list[Upload]) -> FilesAdded:
         """Files for a report this token filed a few minutes ago (NotFound for any other report)."""
