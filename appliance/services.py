@@ -45,6 +45,7 @@ from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
+from appliance.statistics.figures import CaseStatistics
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
 from appliance.users.service import UserService, staff_account_of
@@ -257,6 +258,10 @@ class Services:
     @cached_property
     def financial_calendar(self) -> FinancialCalendar:
         return FinancialCalendar(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def case_statistics(self) -> CaseStatistics:
+        return CaseStatistics(self.session, self.ctx.clock)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

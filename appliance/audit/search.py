@@ -1,7 +1,13 @@
 """Searching one tenant's part of the logbook: filters, and keyset pages newest first.
 
 A page is cut on the event's sequence number (``seq < cursor``), never with OFFSET, so the
-thousandth page costs what the first does (migration 0013's indexes lead with the tenant).
+thousandth page costs what the first does (migration 0014's indexes lead with the tenant).
+A time range is cut in chain order, as an export cuts it: it becomes the seq range from the
+tenant's first event at or after ``since`` to the last before its first event at or after
+``until``, each end found by one seek on the (tenant, time, seq) index (migration 0017), so a
+day in the middle of a large logbook costs what the newest page does. Appends take the chain
+lock and stamp the time under it, so time and seq rise together; were a host's clock to step
+back, the cut is still one contiguous run of the chain.
 The cursor is signed and bound to the tenant and the filters it was made for: a cursor that
 was edited, or carried over to another tenant or another search, is refused, not followed.
 """
@@ -120,7 +126,7 @@ class LogbookSearch:
         """The events before ``cursor`` (from the newest when None); InvalidInput for a cursor
         this search did not hand out."""
         before = self._open_cursor(query, cursor) if cursor else None
-        statement = sa.select(AuditEvent).where(*query.where())
+        statement = sa.select(AuditEvent).where(*query.where(times=False), *self._seq_range(query))
         if before is not None:
             statement = statement.where(AuditEvent.seq < before)
         rows = self._session.execute(
@@ -157,6 +163,26 @@ class LogbookSearch:
             for row in rows:
                 self._session.expunge(row)
             yield lines
+
+    def _seq_range(self, query: LogbookQuery) -> list[sa.ColumnElement[bool]]:
+        """The query's time range as conditions on seq (nothing for no range; false for an empty one)."""
+        clauses: list[sa.ColumnElement[bool]] = []
+        if query.since is not None:
+            first = self._first_seq_at_or_after(query.tenant_id, query.since)
+            if first is None:
+                return [sa.false()]
+            clauses.append(AuditEvent.seq >= first)
+        if query.until is not None:
+            stop = self._first_seq_at_or_after(query.tenant_id, query.until)
+            if stop is not None:
+                clauses.append(AuditEvent.seq < stop)
+        return clauses
+
+    def _first_seq_at_or_after(self, tenant_id: uuid.UUID, moment: dt.datetime) -> int | None:
+        seq = self._session.execute(
+            sa.select(AuditEvent.seq).where(AuditEvent.tenant_id == tenant_id, AuditEvent.occurred_at >= moment)
+            .order_by(AuditEvent.occurred_at, AuditEvent.seq).limit(1)).scalar()
+        return None if seq is None else int(seq)
 
     def _cursor(self, query: LogbookQuery, seq: int) -> str:
         return f"{seq}.{self._mac(query, seq)}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ from appliance.crypto.case_keys import CaseKey
 from appliance.crypto.fields import FieldCipher, Place
 from appliance.crypto.sealing import fingerprint, new_private_key, open_sealed, public_key_of, seal_to
 from appliance.errors import CaseLocked, InvalidInput, KeyBindingInvalid, ReaderListTampered
-from appliance.readers.service import HANDLER_TARGET, ReaderLists
+from appliance.readers.service import HANDLER_TARGET, ReaderLists, SealingTarget
 from appliance.tenants.models import EscrowKey
 from appliance.users.models import User
 
@@ -111,11 +112,13 @@ class CaseAccess:
         self._set_reporter_key(case, reporter_public)
         self._add_seal(case, REPORTER_SEAL, None, reporter_public, private_key)
 
-    def seal_to_channel(self, case: Case, private_key: bytes) -> list[uuid.UUID]:
+    def seal_to_channel(self, case: Case, private_key: bytes,
+                        targets: Sequence[SealingTarget] | None = None) -> list[uuid.UUID]:
         """Seal to the keys on the tenant's confirmed reader list that receive new reports (and
-        its escrow key); returns the handlers reached."""
+        its escrow key); returns the handlers reached. ``targets``: the list's keys as
+        ``channel_targets`` just read them in this transaction (read again when None)."""
         reached = []
-        for target in self._readers.sealing_targets(case.tenant_id):
+        for target in self._readers.sealing_targets(case.tenant_id) if targets is None else targets:
             if target.kind == HANDLER_TARGET:
                 assert target.user_id is not None
                 self._add_seal(case, HANDLER, target.user_id, target.box_key, private_key)
@@ -127,10 +130,15 @@ class CaseAccess:
     def accepting(self, tenant_id: uuid.UUID) -> bool:
         """Whether a report filed now would be sealed to anyone: a confirmed reader who receives
         new reports, or a confirmed escrow key. False (and logged) when the list does not verify."""
+        return bool(self.channel_targets(tenant_id))
+
+    def channel_targets(self, tenant_id: uuid.UUID) -> list[SealingTarget]:
+        """The keys a report filed now is sealed to; empty when there are none or the list does
+        not verify (logged). Filing reads them once and passes them to ``seal_to_channel``."""
         try:
-            return bool(self._readers.sealing_targets(tenant_id))
+            return self._readers.sealing_targets(tenant_id)
         except ReaderListTampered:
-            return False
+            return []
 
     # --- opening ------------------------------------------------------------------------
     def open_for_user(self, case: Case, user_id: uuid.UUID, user_private: bytes | None, actor: Actor) -> OpenedCase:

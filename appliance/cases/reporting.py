@@ -151,7 +151,8 @@ class ReportingService:
         """``submit`` for any filer: the reporter through the portal, an API token, or a handler
         recording a report received orally (``received_at``: when it was received, default the
         report's own or now)."""
-        if not self.accepting(tenant):
+        targets = self._access.channel_targets(tenant.id)  # read once: checked here, sealed to below
+        if not targets:
             raise ChannelNotReady(tenant.id)
         if report.category_id is None:
             raise InvalidInput("category", "is required")
@@ -193,7 +194,7 @@ class ReportingService:
         case.contact_sealed = seal_optional(cipher, "cases", "contact", case_id, contact)
         self._session.add(case)
         self._access.seal_for_reporter(case, keys.private_key, case_key)
-        recipients = self._access.seal_to_channel(case, keys.private_key)
+        recipients = self._access.seal_to_channel(case, keys.private_key, targets)
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, load_only
 
 from appliance.actors import Role, StaffPrincipal
 from appliance.audit.service import Logbook
-from appliance.cases.access import CaseAccess, Holder
+from appliance.cases.access import CaseAccess, Holder, OpenedCase
 from appliance.cases.attachments import Download, Upload
+from appliance.cases.case_file import CaseFile, attachment_digests, status_history
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
 from appliance.cases.deadlines import Deadlines, deadlines_for
 from appliance.cases.models import Case, CasePrivateKeySeal, Note
@@ -114,9 +115,25 @@ class CaseService:
         case.handler_read_at = self._clock()
         self._logbook.record("case.viewed", principal.actor, tenant_id=case.tenant_id, object_type="case",
                              object_id=case.id)
+        return self._view(case, keys, with_notes=True)
+
+    def case_file(self, principal: StaffPrincipal, case_id: uuid.UUID, with_notes: bool) -> CaseFile:
+        """Everything the handler may read of the case for an export, with the files' SHA-256 and the
+        status history; the logbook records the export (the case id, never content)."""
+        case = self._case(principal, case_id)
+        keys = self._content.staff_keys(case, principal)
+        if not keys.readable:
+            raise CaseLocked(case.id, "no-access")
+        self._logbook.record("case.exported_pdf", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id, detail="with-notes" if with_notes else None)
+        return CaseFile(self._view(case, keys, with_notes=with_notes), status_history(self._session, case),
+                        attachment_digests(self._content.attachments, self._session, case, keys.cipher), with_notes,
+                        self._clock())
+
+    def _view(self, case: Case, keys: OpenedCase, *, with_notes: bool) -> HandlerCaseView:
         notes = self._session.execute(
             sa.select(Note).where(Note.case_id == case.id).order_by(Note.created_at, Note.id)
-        ).scalars().all()
+        ).scalars().all() if with_notes else ()
         cipher = keys.cipher
         return HandlerCaseView(
             id=case.id, tenant_id=case.tenant_id, reference=case.reference, category_id=case.category_id,

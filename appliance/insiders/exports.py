@@ -21,17 +21,18 @@ from sqlalchemy.orm import Session
 from appliance.actors import Actor
 from appliance.audit.service import Logbook
 from appliance.clock import Clock
-from appliance.documents.tables import Table, render_tables
+from appliance.documents.pdf import Document, Fields, Section, Table, render_pdf
 from appliance.errors import InvalidInput
 from appliance.insiders import formats
 from appliance.insiders.history import InsiderHistory
 from appliance.insiders.models import InsiderTransmission
 from appliance.insiders.records import InsiderView, ListAsAt, SectionAsAt
-from appliance.insiders.templates import PERMANENT, TEXT, Template, template_for
+from appliance.insiders.templates import DATETIME_MINUTE_T, PERMANENT, TEXT, Template, template_for
 
 FORMATS = ("csv", "xlsx", "pdf")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 SHEET_TITLE_LIMIT = 31
+PDF_TABLE_SIZE = 6  # points: a template has up to 17 columns on a landscape page
 
 
 class RenderedSection:
@@ -69,7 +70,7 @@ class InsiderExports:
             raise InvalidInput("format", "one of " + ", ".join(FORMATS))
         moment = formats.past_minute("as_at", as_at or self._clock(), self._clock())
         view = self._history.as_at(tenant_id, moment, actor, section_id)
-        data = render(view, export_format)
+        data = render(view, export_format, self._clock())
         self._logbook.record("insider.exported", actor, tenant_id=tenant_id, object_type="insider_section",
                              object_id=section_id or "all",
                              detail=f"format={export_format} as_at={moment.isoformat()} sections={len(view.sections)}")
@@ -94,13 +95,23 @@ class InsiderExports:
         return row.id
 
 
-def render(view: ListAsAt, export_format: str) -> bytes:
+def render(view: ListAsAt, export_format: str, created_at: dt.datetime) -> bytes:
     parts = [RenderedSection(part, view.as_at) for part in view.sections]
     if export_format == "csv":
         return _csv(parts)
     if export_format == "xlsx":
         return _xlsx(parts)
-    return render_tables([Table(p.title, p.heading, p.header, p.rows) for p in parts])
+    return _pdf(parts, view.as_at, created_at)
+
+
+def _pdf(parts: Sequence[RenderedSection], as_at: dt.datetime, created_at: dt.datetime) -> bytes:
+    """Landscape A4 (the template's many columns), each section on a page of its own."""
+    sections = [Section(part.title, new_page=number > 0,
+                        blocks=[Fields(part.heading), Table(part.header, part.rows, size=PDF_TABLE_SIZE)])
+                for number, part in enumerate(parts)]
+    return render_pdf(Document(title="Insider list", subtitle=f"As at {formats.render(as_at, DATETIME_MINUTE_T)}",
+                               sections=sections, footer="Insider list", orientation="landscape", empty=""),
+                      created_at)
 
 
 def _csv(parts: Sequence[RenderedSection]) -> bytes:

@@ -1,6 +1,6 @@
 """The installation's health as numbers, for /metrics (webapp/metrics.py) and the alert rules
 (deploy/prometheus/alerts.yml): backup ages, site and job outcomes, open and overdue cases,
-the logbook check, API tokens about to expire.
+the newest logbook check, API tokens about to expire.
 
 Read at scrape time, so it reads metadata only: timestamps, outcomes and counts from the
 catalog and job-run tables, never a sealed or encrypted column, and it unwraps no key.
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from appliance.api_tokens.models import ApiToken
+from appliance.audit.status import Verification, newest_verification
 from appliance.backup.models import BackupCopy, BackupRecord, SiteStatus
 from appliance.cases.deadlines import deadlines_for
 from appliance.cases.models import Case
@@ -81,6 +82,7 @@ def health(session: Session, now: dt.datetime, sites: tuple[str, ...]) -> list[G
     gauges[0].add(1)
     gauges += _backups(session, now, sites)
     gauges += _jobs(session)
+    gauges += _logbook(session)
     gauges += _cases(session, now)
     gauges.append(_tokens(session, now))
     return gauges
@@ -138,18 +140,30 @@ def _jobs(session: Session) -> list[Gauge]:
     finished = Gauge("appliance_job_last_run_timestamp_seconds", "When the job's last finished run ended.", ("job",))
     failures = Gauge("appliance_job_consecutive_failures",
                      f"Runs in a row (newest first, at most {RECENT_RUNS} counted) that failed.", ("job",))
-    logbook = Gauge("appliance_logbook_verify_success",
-                    "1 when the last check of the logbook's hash chain (job logbook-verify) proved it intact.")
-    logbook_at = Gauge("appliance_logbook_verify_timestamp_seconds", "When the logbook's chain was last checked.")
     for job, outcome in last_outcomes(session).items():
         success.add(1 if outcome.ok else 0, job)
         duration.add(max(0.0, (outcome.finished_at - outcome.started_at).total_seconds()), job)
         finished.add(_seconds(outcome.finished_at), job)
         failures.add(outcome.consecutive_failures, job)
-        if job == LOGBOOK_JOB:
-            logbook.add(1 if outcome.ok else 0)
-            logbook_at.add(_seconds(outcome.finished_at))
-    return [success, duration, finished, failures, logbook, logbook_at]
+    return [success, duration, finished, failures]
+
+
+def _logbook(session: Session) -> list[Gauge]:
+    logbook = Gauge("appliance_logbook_verify_success",
+                    "1 when the newest check of the logbook's hash chain (the scheduler's logbook-verify, "
+                    "`appliance audit verify` or an auditor's room) proved it intact.")
+    logbook_at = Gauge("appliance_logbook_verify_timestamp_seconds", "When the logbook's chain was last checked.")
+    newest = newest_logbook_check(session)
+    if newest is not None:  # never checked: no sample, not a failure
+        logbook.add(1 if newest.ok else 0)
+        logbook_at.add(_seconds(newest.at))
+    return [logbook, logbook_at]
+
+
+def newest_logbook_check(session: Session) -> Verification | None:
+    """The newest verification of the logbook's chain, whoever made it (metadata of the
+    ``audit.verified`` events: outcome, time, counts)."""
+    return newest_verification(session, session.execute(sa.select(Tenant.id)).scalars().all())
 
 
 def _cases(session: Session, now: dt.datetime) -> list[Gauge]:

@@ -162,7 +162,9 @@ def test_audit_verify_names_the_tampered_event(populated: Appliance) -> None:
         with context.unit_of_work() as session:
             count = session.execute(sa.text("SELECT count(*) FROM audit_events")).scalar_one()
             victim = count // 2 + 1
-            session.execute(sa.text("UPDATE audit_events SET detail = 'role=admin' WHERE seq = :s"), {"s": victim})
+            # A value no event holds: the verification `audit verify` just recorded moved the victim.
+            session.execute(sa.text("UPDATE audit_events SET detail = 'role=admin granted-by=dba' WHERE seq = :s"),
+                            {"s": victim})
     finally:
         context.close()
 

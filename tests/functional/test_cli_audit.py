@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from appliance.audit.chain import canonical, event_fields
 from appliance.audit.models import AuditCheckpoint, AuditEvent
+from appliance.operations.health import health, newest_logbook_check
 from appliance.services import Services
 from tests.functional.console import Appliance, in_process, initialised_on, mode, one_line_failure
 from tests.support import BACKENDS
@@ -178,3 +179,20 @@ def test_the_web_app_writes_each_committed_event_as_one_json_line_on_stdout(inst
         assert line == canonical(event_fields(last)).decode()
     assert (json.loads(line)["action"], json.loads(line)["detail"]) == ("test.streamed", "kept")
     assert "test.streamed" not in result.stderr  # not repeated by the root logger
+
+
+def test_verify_records_its_outcome_for_the_room_and_metrics(installed: Appliance) -> None:
+    assert "chain intact" in installed.ok("audit", "verify")
+    with in_process(installed) as services:
+        newest = newest_logbook_check(services.session)
+        assert newest is not None and newest.ok and newest.actor_type == "cli"
+        shown = services.chain_status.last_verification(services.tenants.by_slug("other").id)
+        assert shown is not None and shown.seq == newest.seq
+    tamper(installed, "UPDATE audit_events SET detail = 'role=admin granted-by=dba' WHERE seq = 2")
+    failed = installed.run("audit", "verify", "--json")
+    assert failed.returncode == 1 and json.loads(failed.stdout)["broken_seq"] == 2
+    with in_process(installed) as services:
+        newest = newest_logbook_check(services.session)
+        assert newest is not None and (newest.ok, newest.broken_seq, newest.actor_type) == (False, 2, "cli")
+        values = {g.name: g.samples for g in health(services.session, services.ctx.clock(), ())}
+        assert values["appliance_logbook_verify_success"] == [((), 0)]

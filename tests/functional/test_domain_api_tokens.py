@@ -104,3 +104,19 @@ def test_a_report_from_another_channel_keeps_its_channel_and_time(services: Serv
                   NewReport(org_a.category_id, "x", channel="phone", received_at=clock() + dt.timedelta(hours=1))):
         with pytest.raises(InvalidInput):
             services.reporting.submit(org_a.tenant, wrong, [], actor=actor)
+
+
+def test_last_use_is_kept_to_the_minute_without_a_write_per_request(services: Services, org_a: Org,
+                                                                   clock: FrozenClock) -> None:
+    issued = services.api_tokens.create(org_a.tenant.id, "Hotline desk", ["reports:intake"], None, CLI)
+    row = services.session.get_one(ApiToken, issued.view.id)
+    assert row.last_used_at is None
+    services.api_tokens.authenticate(issued.token)
+    first = clock()
+    assert row.last_used_at == first
+    clock.advance(seconds=30)
+    services.api_tokens.authenticate(issued.token)
+    assert row.last_used_at == first and row not in services.session.dirty
+    clock.advance(seconds=30)
+    services.api_tokens.authenticate(issued.token)
+    assert row.last_used_at == clock()

@@ -191,3 +191,37 @@ def test_the_status_records_each_verification_for_its_tenant(services: Services,
     assert status.newest_checkpoint() is None or "anchor_seq" in (status.newest_checkpoint() or {})
     status.verify(CLI, logged.beta)
     assert status.last_verification(logged.beta) is not None
+
+
+def test_a_time_range_is_a_run_of_the_chain_paged_like_any_search(services: Services, logged: Logged) -> None:
+    s, alpha, t0 = search(services, page_size=4), logged.alpha, logged.start
+    hours = dt.timedelta(hours=1)
+    query = LogbookQuery(alpha, since=t0 + 7 * hours, until=t0 + 19 * hours)
+    paged = all_pages(s, query)
+    everything = search(services).page(LogbookQuery(alpha)).events
+    expected = [e.seq for e in everything if t0 + 7 * hours <= e.occurred_at < t0 + 19 * hours]
+    assert paged == expected and len(paged) == 12
+    # The cut is by the tenant's own events: beta's events in between change nothing.
+    assert all_pages(s, LogbookQuery(alpha, since=t0 + 7 * hours - dt.timedelta(minutes=1),
+                                     until=t0 + 19 * hours - dt.timedelta(minutes=1))) == expected
+    # Ranges past either end, and ranges with nothing of this tenant in them, are empty.
+    assert s.page(LogbookQuery(alpha, since=t0 + 40 * hours)).events == []
+    assert s.page(LogbookQuery(alpha, until=t0 - hours)).events == []
+    assert s.page(LogbookQuery(alpha, since=t0 + 7 * hours + dt.timedelta(minutes=1),
+                               until=t0 + 7 * hours + dt.timedelta(minutes=59))).events == []
+    assert s.page(LogbookQuery(uuid.uuid4(), since=t0, until=t0 + 40 * hours)).events == []
+
+
+def test_a_clock_that_stepped_back_still_gives_one_run_of_the_chain(services: Services, logged: Logged,
+                                                                    clock: FrozenClock) -> None:
+    # A host whose clock is behind appends after the others: its event is later in the chain but
+    # earlier in time. A range is cut in chain order (as exports are), so it stays one run.
+    clock.advance(hours=-10)
+    late = services.logbook.record("case.noted", SYSTEM, tenant_id=logged.alpha)
+    clock.advance(hours=10)
+    after = services.logbook.record("case.noted", SYSTEM, tenant_id=logged.alpha)
+    services.session.commit()
+    seqs = all_pages(search(services, page_size=3), LogbookQuery(logged.alpha, since=logged.start + dt.timedelta(
+        hours=25)))
+    assert seqs[:2] == [after, late] and seqs == sorted(seqs, reverse=True)
+    assert len(seqs) == 7  # hours 25 to 29, then the two appended

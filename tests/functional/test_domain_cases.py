@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.cases.service import ACK_MESSAGE, QueueFilter
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import CaseLocked, InvalidInput, NotFound
 from appliance.services import Services
 from tests.functional.conftest import Org, ReportFactory, StaffFactory, count_rows, drain, upload
 from tests.support import FrozenClock
@@ -112,6 +113,39 @@ def test_open_case_decrypts_report_attachments_and_thread(
     assert (message.author, message.body) == ("reporter", "Photos follow.")
     assert drain(services.cases.download(org_a.handler, receipt.case_id, message.attachments[0].id)) == b"\xff\xd8jpeg"
     assert case.notes == () and case.conclusions == ""
+
+
+def test_the_case_file_gathers_the_case_with_digests_and_status_history(
+        services: Services, clock: FrozenClock, org_a: Org, org_b: Org, file_report: ReportFactory,
+        make_staff: StaffFactory) -> None:
+    evidence = os.urandom(200_000)  # several chunks: the digest is of the whole plaintext
+    receipt = file_report(org_a, what="Invoices are split to stay under the limit.", uploads=[upload("e.pdf", evidence)])
+    clock.advance(minutes=5)
+    services.cases.change_status(org_a.handler, receipt.case_id, "acknowledged")
+    services.cases.post_message(org_a.handler, receipt.case_id, "Thanks.", [upload("a.txt", b"reply file", "text/plain")])
+    services.cases.add_note(org_a.handler, receipt.case_id, "Check the ledger.")
+
+    plain = services.cases.case_file(org_a.handler, receipt.case_id, with_notes=False)
+    full = services.cases.case_file(org_a.handler, receipt.case_id, with_notes=True)
+
+    assert plain.case.notes == () and [n.body for n in full.case.notes] == ["Check the ledger."]
+    assert plain.case.report.what == "Invoices are split to stay under the limit."
+    assert [(d.info.filename, d.sha256) for d in plain.attachments] == [
+        ("e.pdf", hashlib.sha256(evidence).hexdigest()), ("a.txt", hashlib.sha256(b"reply file").hexdigest())]
+    (change,) = plain.status_history
+    assert (change.before, change.after, change.user_id) == ("received", "acknowledged", org_a.handler.user_id)
+    assert plain.exported_at == clock()
+    exports = services.session.execute(sa.select(AuditEvent.object_id, AuditEvent.detail).where(
+        AuditEvent.action == "case.exported_pdf").order_by(AuditEvent.seq)).all()
+    assert exports == [(str(receipt.case_id), None), (str(receipt.case_id), "with-notes")]
+    # Nobody else gets one: another tenant's handler, a same-tenant admin.
+    with pytest.raises(NotFound):
+        services.cases.case_file(org_b.handler, receipt.case_id, with_notes=True)
+    with pytest.raises(NotFound):
+        services.cases.case_file(org_a.admin, receipt.case_id, with_notes=True)
+    colleague = make_staff((org_a.tenant, Role.HANDLER))  # a handler without a copy of this case
+    with pytest.raises(CaseLocked):
+        services.cases.case_file(colleague, receipt.case_id, with_notes=True)
 
 
 # --- status flow ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from appliance.insiders.templates import EVENT, PERMANENT, template_for
 from appliance.services import Services
 from tests.functional.conftest import Org
 from tests.functional.insiders_support import AFTER_2026_ITS, details
+from tests.functional.pdf_text import pdf_pages
 from tests.support import FrozenClock
 
 pytestmark = pytest.mark.one_session
@@ -108,6 +109,17 @@ def test_pdf_holds_the_rows(services: Services, org_a: Org, clock: FrozenClock, 
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     for expected in ("LindAnna", "Öberg", "2026-09-01T13:07 UTC", "198001011234", "(EU) 2026/1291"):
         assert expected in text
+
+
+def test_pdf_keeps_swedish_letters_in_the_bundled_font(services: Services, org_a: Org, clock: FrozenClock) -> None:
+    clock.now = T0 + dt.timedelta(days=1)
+    section = services.insider_lists.create_section(org_a.tenant.id, "Älgen", "Förvärv", T0, CLI)
+    services.insider_lists.add_insider(org_a.tenant.id, section, details("Åsa", surname="Håkansson-Älvö"), T0, CLI)
+    services.insider_lists.create_section(org_a.tenant.id, "Örnen", "Avyttring", T0, CLI)
+    pages = pdf_pages(services.insider_exports.export(org_a.tenant.id, None, "pdf", None, CLI))
+    assert len(pages) == 2  # each section on a page of its own
+    assert "Älgen" in pages[0] and "Håkansson-Älvö" in pages[0] and "Åsa" in pages[0] and "Örnen" in pages[1]
+    assert "?" not in "".join(pages)  # no letter fell back to a replacement
 
 
 def test_exports_and_transmissions_are_logged_without_content(services: Services, org_a: Org,

@@ -235,3 +235,34 @@ def test_no_smtp_means_no_alert_mail_and_no_failed_job(ctx: AppContext, services
     assert scheduler.run_job("ops-alerts") == "ok"
     status = {s.job: s for s in scheduler.status()}["ops-alerts"]
     assert status.last_outcome == "ok"
+
+
+def test_attack_a_broken_chain_found_on_the_command_line_is_alerted_on_like_the_schedulers(
+        app, ctx: AppContext, services: Services, org_a: Org, clock: FrozenClock,  # type: ignore[no-untyped-def]
+        inbox: tuple[Inbox, int]) -> None:
+    box, port = inbox
+    ctx.settings = dataclasses.replace(ctx.settings, smtp_url=f"smtp://127.0.0.1:{port}", alert_email=(IT_OPS,))
+    services.session.rollback()
+    scheduler = Scheduler(ctx, "host-a:1")
+    assert scheduler.run_job("logbook-verify") == "ok"
+    with ctx.engine.begin() as connection:  # the DBA rewrites who did something, after the nightly check
+        victim = connection.execute(sa.text("SELECT max(seq) FROM audit_events")).scalar_one()
+        connection.execute(sa.text("UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = :s"), {"s": victim})
+    clock.advance(hours=2)
+    with ctx.unit_of_work() as session:  # IT runs `appliance audit verify`: the same recorded check
+        report = Services(ctx, session).chain_status.verify(CLI)
+    assert (report.ok, report.broken_seq) == (False, victim)
+    scraped = scrape(app)[1]
+    assert scraped["appliance_logbook_verify_success"] == 0
+    assert scraped["appliance_logbook_verify_timestamp_seconds"] == clock.now.timestamp()
+    assert scraped['appliance_job_last_run_success{job="logbook-verify"}'] == 1  # the job's own last run
+    assert scheduler.run_job("ops-alerts") == "ok"
+    body = message_from_bytes(box.messages[0]).get_payload(decode=True)
+    assert isinstance(body, bytes) and b"logbook's hash chain does not verify" in body
+    mailed = len(box.messages)
+    # The scheduler's next check finds the same: the same open alert, no second mail the same day.
+    clock.advance(hours=1)
+    assert scheduler.run_job("logbook-verify") == "failed"
+    assert scrape(app)[1]["appliance_logbook_verify_success"] == 0
+    assert scheduler.run_job("ops-alerts") == "ok"
+    assert len(box.messages) == mailed

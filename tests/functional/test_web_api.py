@@ -7,7 +7,6 @@ every field searched for in the logs, the logbook and the database.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import logging
@@ -15,60 +14,30 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
 from openapi_spec_validator import validate
-from werkzeug.test import TestResponse
 
 import appliance.models
 from appliance.actors import CLI, Role
 from appliance.db import Base
 from appliance.services import Services
-from tests.functional.world import Markers, World, app_with, audit_details, content_counts, count, scalar
+from tests.functional.api_support import PROBLEM, assert_problem, bearer, client, issue, report_body
+from tests.functional.world import (
+    Markers,
+    World,
+    app_with,
+    audit_details,
+    audit_trail,
+    content_counts,
+    count,
+    scalar,
+)
 from webapp.api.schemas import ReportIn
 
-PROBLEM = "application/problem+json"
-TYPES = "https://appliance.invalid/problems/"
 assert appliance.models  # every table is in Base.metadata for the database scan
-
-
-def issue(world: World, slug: str = "alpha", scopes: tuple[str, ...] = ("reports:intake",),
-          days: int | None = None) -> tuple[str, str]:
-    """(token, id) of a new token, made as the CLI makes it."""
-    with world.ctx.unit_of_work() as session:
-        services = Services(world.ctx, session)
-        tenant = services.tenants.by_slug(slug)
-        issued = services.api_tokens.create(tenant.id, f"{slug} desk", list(scopes), days, CLI)
-        return issued.token, str(issued.view.id)
-
-
-def client(world: World, app: Flask | None = None, address: str = "198.51.100.7") -> FlaskClient:
-    test_client = (app or world.app).test_client()
-    test_client.environ_base["REMOTE_ADDR"] = address
-    return test_client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def report_body(world: World, **overrides: Any) -> dict[str, Any]:
-    return {"category": str(world.alpha.category_id), "what": "Told us by phone about invoices.", "when": "May",
-            "where": "Depot", "who": "A buyer", "contact": "", "channel": "phone",
-            "received_at": (world.clock() - dt.timedelta(hours=3)).isoformat(), **overrides}
-
-
-def assert_problem(response: TestResponse, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body: dict[str, Any] = response.get_json(force=True)
-    assert body["type"] == TYPES + slug and body["status"] == status and body["title"]
-    assert "Set-Cookie" not in response.headers
-    return body
 
 
 def cases(world: World) -> int:
@@ -125,7 +94,10 @@ def test_a_report_from_the_api_is_sealed_to_the_readers_and_never_readable_by_th
         refused = api.get(url, headers=bearer(token))
         assert refused.status_code in (404, 405) and refused.mimetype == PROBLEM
         assert b"depot manager" not in refused.data
-    assert f"token={token_id}" in audit_details(world.ctx, "api.report_received")
+    # Logged once, as the case's own event, by the token (its id, never the token).
+    by_token = [e for e in audit_trail(world.ctx, case_id) if e[1] == "api-token"]
+    assert by_token == [("case.created", "api-token", token_id)]
+    assert audit_details(world.ctx, "api.report_received") == []
 
 
 def test_markers_and_the_token_appear_in_no_log_logbook_event_or_database_value(

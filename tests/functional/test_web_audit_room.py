@@ -10,11 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
-from appliance.actors import Actor, Role
+from appliance.actors import CLI, SYSTEM, Actor, Role
 from appliance.audit.export import LogbookExport
 from appliance.audit.models import AuditEvent
 from appliance.audit.search import EPOCH
 from appliance.cli.audit import write_export
+from appliance.services import Services
 from tests.functional.world import World, count, is_redirect_to
 from tests.web import Browser
 
@@ -144,15 +145,34 @@ def test_the_export_is_the_cli_export_cut_to_the_tenant_and_is_recorded(world: W
 def test_verify_needs_csrf_and_shows_the_outcome(world: World) -> None:
     browser = auditor(world)
     browser.get(ROOM)
-    assert "Not verified from this room yet." in browser.text()
+    assert "Not verified yet." in browser.text()
     assert browser.post("/audit/t/alpha/verify", csrf=False).status_code == 400
     assert browser.post("/audit/t/alpha/verify", {"csrf_token": "forged"}, csrf=False).status_code == 400
     assert count(world.ctx, "audit_events", "action = 'audit.verified'") == 0
     assert is_redirect_to(browser.post("/audit/t/alpha/verify", form_url=ROOM), ROOM)
     browser.get(ROOM)
-    assert "intact" in browser.text()
+    assert "intact" in browser.text() and "Checked by an auditor in this room." in browser.text()
     beta_admin = world.staff_browser(world.beta.staff[Role.ADMIN])
     assert beta_admin.get(ROOM).status_code == 403
+
+
+def test_the_room_shows_the_newest_check_whoever_made_it_but_no_other_tenants(world: World) -> None:
+    browser = auditor(world)
+    with world.ctx.unit_of_work() as session:  # the scheduler's daily job
+        Services(world.ctx, session).chain_status.verify(SYSTEM)
+    browser.get(ROOM)
+    assert "intact" in browser.text() and "Checked by the scheduler (job logbook-verify)." in browser.text()
+    with world.ctx.unit_of_work() as session:  # IT on the command line
+        Services(world.ctx, session).chain_status.verify(CLI)
+    browser.get(ROOM)
+    assert "Checked on the command line (appliance audit verify)." in browser.text()
+    # Another tenant's auditor checking from their room is theirs: alpha's room keeps the CLI's.
+    with world.ctx.unit_of_work() as session:
+        Services(world.ctx, session).chain_status.verify(Actor("user", world.beta.staff[Role.ADMIN].user_id),
+                                                          world.beta.tenant_id)
+    browser.get(ROOM)
+    assert "Checked on the command line (appliance audit verify)." in browser.text()
+    assert "Checked by an auditor in this room." not in browser.text()
 
 
 def test_other_roles_are_refused_and_the_auditor_reaches_no_case(world: World) -> None:

@@ -86,6 +86,6 @@ def test_an_account_without_roles_gets_the_welcome_page(world: World, services) 
 
 def test_the_start_pages_refuse_other_roles(world: World) -> None:
     handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
-    for url in ("/stats/", "/staff/insiders-pending", "/audit/", "/audit/t/alpha/"):
+    for url in ("/stats/", "/insiders/", "/audit/", "/audit/t/alpha/"):
         assert handler.get(url).status_code == 403, url
     assert is_redirect_to(Browser(world.app).get("/staff/rooms"), "/staff/login")

@@ -318,6 +318,17 @@ def audit_details(ctx: AppContext, action: str) -> list[str | None]:
             session.rollback()
 
 
+def audit_trail(ctx: AppContext, object_id: object) -> list[tuple[str, str, str | None]]:
+    """(action, actor type, actor id) of every logbook event about one object, oldest first."""
+    with ctx.sessions() as session:
+        try:
+            return [tuple(row) for row in session.execute(  # type: ignore[misc]
+                sa.select(AuditEvent.action, AuditEvent.actor_type, AuditEvent.actor_id)
+                .where(AuditEvent.object_id == str(object_id)).order_by(AuditEvent.seq))]
+        finally:
+            session.rollback()
+
+
 LOGGERS = ("", "appliance", "appliance.audit", "webapp", "flask.app", "werkzeug", "sqlalchemy", "flask_wtf")
 
 

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("retention", {"retention"}),
     ("MAR registers: delayed disclosures, PDMRs and the financial calendar", {"disclosures", "pdmr"}),
     ("acknowledgement links (mails need staff accounts and the person chain)", {"acknowledgements"}),
+    ("statistics over case metadata", {"statistics"}),
     ("cases", {"cases"}),
     ("reader lists", {"readers"}),
     ("staff accounts", {"users"}),

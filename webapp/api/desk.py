@@ -15,6 +15,8 @@ from appliance.cases.reporting import NewReport, Receipt
 from appliance.ephemeral.store import Lockout, Quota, Subject
 from appliance.errors import NotFound
 from appliance.events.service import EventPage, NewEvent, Rejected, UploadResult
+from appliance.statistics.figures import Figures
+from appliance.statistics.period import Period
 from appliance.tenants.models import Category, Tenant
 from webapp.desk import Desk
 
@@ -53,11 +55,11 @@ class ApiDesk(Desk):
 
     def file_report(self, principal: ApiPrincipal, report: NewReport, uploads: list[Upload]) -> Receipt:
         """The portal's pipeline: sealed to the tenant's readers, the reporter (case key) and escrow,
-        files encrypted as the portal's are; the token is remembered for adding files shortly after."""
-        receipt = self._services.api_intake.file(self.tenant(principal), report, uploads, principal.token_id,
-                                                 principal.actor)
-        self.record(principal, "report_received", "case", receipt.case_id)
-        return receipt
+        files encrypted as the portal's are; the token is remembered for adding files shortly after.
+        Logged once, as the case's own ``case.created`` by the token's actor (its id, never the
+        token): a second ``api.*`` event would say the same thing and cost a second append."""
+        return self._services.api_intake.file(self.tenant(principal), report, uploads, principal.token_id,
+                                              principal.actor)
 
     def add_files(self, principal: ApiPrincipal, reference: str, uploads: list[Upload]) -> FilesAdded:
         """Files for a report this token filed a few minutes ago (NotFound for any other report)."""
@@ -79,6 +81,13 @@ class ApiDesk(Desk):
                                                                limit, cursor)
         self.record(principal, "events_listed")
         return page
+
+    def statistics(self, principal: ApiPrincipal, first: str | None, last: str | None) -> Figures:
+        """The token's tenant's figures (InvalidInput for a bad month): never another tenant's."""
+        period = Period.parse(first, last, self._services.ctx.clock())
+        figures = self._services.case_statistics.figures([principal.tenant_id], period)
+        self.record(principal, "stats_read")
+        return figures
 
     def record(self, principal: ApiPrincipal, operation: str, object_type: str | None = None,
                object_id: uuid.UUID | None = None) -> None:

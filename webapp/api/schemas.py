@@ -151,6 +151,71 @@ class EventPage(Body):
     next_cursor: str | None
 
 
+class StatsQuery(Body):
+    """Which months: both as YYYY-MM (UTC), both included; either left out, the twelve months up to
+    this one."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    from_: str | None = Field(None, alias="from", max_length=7, pattern=r"^[0-9]{4}-[0-9]{2}$",
+                              description="The first month, YYYY-MM.")
+    to: str | None = Field(None, max_length=7, pattern=r"^[0-9]{4}-[0-9]{2}$", description="The last month, YYYY-MM.")
+
+
+class CountOut(Body):
+    """A count, or null when withheld: `small` (fewer than five cases) or `secondary` (five or more,
+    withheld so that a small count cannot be worked out from a total)."""
+
+    value: int | None
+    withheld: Literal["small", "secondary"] | None
+
+
+class BreakdownRowOut(Body):
+    key: str = Field(description="Month (YYYY-MM), category label, channel, status, open/closed or outcome; "
+                                 "an empty key is no category or no outcome recorded.")
+    count: CountOut
+
+
+class BreakdownOut(Body):
+    rows: list[BreakdownRowOut]
+    total: CountOut = Field(description="What the rows add up to: the reports (closed reports for `outcome`).")
+
+
+class DurationOut(Body):
+    """Days from receipt, over the cases that reached the step; null below five cases."""
+
+    cases: CountOut
+    median_days: float | None
+    p90_days: float | None
+
+
+class ShareOut(Body):
+    """Of the cases whose deadline has passed or that were answered, how many in time; the percentage is
+    null when it would single out fewer than five cases."""
+
+    due: CountOut
+    in_time: CountOut
+    percent: float | None
+
+
+class StatsOut(Body):
+    """The organisation's figures over the reports received in the period, with small cells withheld
+    exactly as on the analyst's page and in its exports."""
+
+    period_from: str = Field(description="YYYY-MM")
+    period_to: str = Field(description="YYYY-MM")
+    reports: CountOut
+    open: CountOut
+    overdue: CountOut
+    breakdowns: dict[str, BreakdownOut] = Field(
+        description="Reports by `month`, `category`, `channel`, `status`, `state` (open/closed) and `outcome`; "
+                    "access events uploaded through the API by the month they happened (`events`).")
+    to_acknowledge: DurationOut
+    to_first_feedback: DurationOut
+    acknowledged_within_7_days: ShareOut
+    feedback_within_3_months: ShareOut
+
+
 class FieldProblem(Body):
     field: str = Field(description="Where in the body, dotted (e.g. `received_at`).")
     message: str

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from appliance.api_tokens.service import ApiPrincipal, Scope
 from appliance.cases.attachments import Upload
 from appliance.cases.reporting import NewReport
-from appliance.errors import TooLarge
+from appliance.errors import InvalidInput, TooLarge
 from appliance.events.service import NewEvent, Rejected
 from webapp.api.desk import ApiDesk
 from webapp.api.forms import MEDIA_TYPE as FORM_MEDIA_TYPE
@@ -21,8 +21,12 @@ from webapp.api.forms import parsed_form, uploads
 from webapp.api.openapi import Operations
 from webapp.api.problems import INVALID, MALFORMED, MEDIA, BodyRefused, field_errors, problem
 from webapp.api.schemas import (
+    BreakdownOut,
+    BreakdownRowOut,
     CategoryList,
     CategoryOut,
+    CountOut,
+    DurationOut,
     EventBatchIn,
     EventIn,
     EventOut,
@@ -35,7 +39,11 @@ from webapp.api.schemas import (
     ReportIn,
     ReportReceipt,
     ReportWithFiles,
+    ShareOut,
+    StatsOut,
+    StatsQuery,
 )
+from webapp.api.stats import stats_out
 from webapp.requestctx import app_context
 from webapp.templating import category_label
 from webapp.unit_of_work import unit_of_work
@@ -200,3 +208,21 @@ def _end_transaction_before_upload() -> None:
     # The token check wrote (last use) and, on SQLite, holds the write lock: commit it before the
     # upload streams in, as the portal does, so no other request waits on a slow client.
     unit_of_work().commit_now()
+
+
+@api.operation("GET", "/stats", scope=Scope.STATS_READ, summary="The organisation's report statistics",
+               query=StatsQuery, responses={200: StatsOut}, problems=(422,),
+               models=(BreakdownOut, CountOut, DurationOut, ShareOut, BreakdownRowOut))
+def stats() -> ResponseReturnValue:
+    """Counts and times of the reports the token's organisation received in the period (ISO 37002
+    §9.1.2 indicators, the Directive's annual figures), from case metadata only. A count under five,
+    and one that would let it be worked out from a total, is withheld (null, with the reason)."""
+    principal = _principal()
+    query = _query(StatsQuery)
+    desk = ApiDesk.of_request()
+    try:
+        figures = desk.statistics(principal, query.from_, query.to)
+    except InvalidInput as exc:
+        return problem(INVALID, errors=[{"field": exc.field, "message": "must be a month as YYYY-MM, "
+                                         "`to` not before `from`, at most 120 months"}])
+    return _json(stats_out(figures), 200)

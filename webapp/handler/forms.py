@@ -59,6 +59,10 @@ class NoteForm(FlaskForm):
                          description=_l("Only case handlers see notes; the reporter never does."))
 
 
+class ExportForm(FlaskForm):
+    with_notes = BooleanField(_l("Include notes in the PDF"))
+
+
 class PasswordChangeForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[InputRequired(), Length(max=MAX_PASSWORD_LENGTH)])
     new = PasswordField(_l("New password"),

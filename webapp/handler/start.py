@@ -50,9 +50,3 @@ def home() -> Response | str:
 @access("staff")
 def rooms() -> str:
     return render_template("handler/rooms.html", rooms=rooms_of(frozenset(r for _t, r in g.principal.roles)))
-
-
-@routes.get("/insiders-pending")
-@access("staff:insider-manager")
-def insiders_pending() -> str:
-    return render_template("handler/insiders_pending.html")

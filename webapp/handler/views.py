@@ -17,6 +17,7 @@ from webapp.handler.desk import AccountDesk, HandlerDesk
 from webapp.handler.forms import (
     ROLE_LABELS,
     AssignForm,
+    ExportForm,
     GrantAccessForm,
     MessageForm,
     NoteForm,
@@ -182,6 +183,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None), subjects=subjects,
         person_form=person_form or new_person_form(formdata=False), role_labels=ROLE_LABELS,
         reporter_copy_pending=reporter_copy_pending, oral=oral, channel_label=channel_label,
+        export_form=ExportForm(formdata=None),
     )
 
 

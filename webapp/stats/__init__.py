@@ -1,5 +1,6 @@
-"""Statistics under /stats/ (the analyst's room). Until the statistics land, a page that says so,
-in the staff frame, so an analyst who signs in finds their place instead of an empty page."""
+"""Statistics under /stats/ (the analyst's room): counts and times of the reports of the tenants
+the analyst holds the role in, one or all of them, by period, with small cells withheld; charts
+drawn on the server as SVG beside their tables, and CSV and XLSX exports of the same cells."""
 
 from __future__ import annotations
 
