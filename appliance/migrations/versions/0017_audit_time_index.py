@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"  # TODO(integrator): "0016" once it is on main
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
