@@ -15,7 +15,6 @@ import io
 import uuid
 from collections.abc import Sequence
 
-from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from appliance.actors import Actor
@@ -130,6 +129,8 @@ def _csv(parts: Sequence[RenderedSection]) -> bytes:
 
 
 def _xlsx(parts: Sequence[RenderedSection]) -> bytes:
+    from openpyxl import Workbook  # loaded at the first export: the CLI and the app start without it
+
     book = Workbook()
     if book.active is not None:
         book.remove(book.active)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 
-from openpyxl import Workbook
-
 from appliance.statistics.figures import Duration, Figures, Share
 from appliance.statistics.suppression import Cell, Withheld
 
@@ -73,6 +71,8 @@ def figures_csv(figures: Figures) -> bytes:
 
 
 def figures_xlsx(figures: Figures) -> bytes:
+    from openpyxl import Workbook  # loaded at the first export: the CLI and the app start without it
+
     book = Workbook()
     if book.active is not None:
         book.remove(book.active)
