@@ -171,6 +171,7 @@ def test_a_tampered_wrapped_key_fails_loudly_and_stops_the_rotation(services: Se
     assert key_rotations(services).unfinished(scope) is not None
 
 
+@pytest.mark.fresh_database  # /metrics reads its health gauges in a session of its own
 def test_unwraps_are_counted_on_the_metrics_endpoint(app, services: Services, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]
     (person_id,) = add_persons(services, tenant.id, ["Counted"])
     add_legacy_case(services, tenant.id, "counted case")

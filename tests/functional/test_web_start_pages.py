@@ -46,8 +46,8 @@ def test_every_role_lands_in_its_room(world: World) -> None:
         assert sign_in_lands(world, staff.email, staff.secret) == LANDINGS[role], role
 
 
-@pytest.mark.parametrize("role,words", [(Role.ANALYST, "Statistics"), (Role.INSIDER_MANAGER, "Insider lists (Art. 18)")])
-def test_the_rooms_still_to_come_say_so_in_the_staff_frame(world: World, role: Role, words: str) -> None:
+@pytest.mark.parametrize("role,words", [(Role.ANALYST, "Statistics"), (Role.INSIDER_MANAGER, "Insider lists")])
+def test_the_rooms_say_so_in_the_staff_frame(world: World, role: Role, words: str) -> None:
     browser = world.staff_browser(world.alpha.staff[role])
     assert browser.get(LANDINGS[role]).status_code == 200
     page = browser.text()
