@@ -276,9 +276,8 @@ class ChannelNotReady(ApplianceError):
                 "compliance lead confirms their fingerprint (see README, \"Who can read a report\")")
 
 
-class ReaderListTampered(ApplianceError):
-    """A tenant's reader list does not verify: a row was changed, inserted or removed by someone
-    who could not sign for it. Nothing is sealed to any key of it until this is resolved."""
+class ChainBroken(ApplianceError):
+    """A tenant's signed chain (reader list, insider list) does not verify at entry ``seq``."""
 
     exit_code = 9
 
@@ -287,6 +286,11 @@ class ReaderListTampered(ApplianceError):
         self.tenant_id = tenant_id
         self.seq = seq
         self.reason = reason
+
+
+class ReaderListTampered(ChainBroken):
+    """A tenant's reader list does not verify: a row was changed, inserted or removed by someone
+    who could not sign for it. Nothing is sealed to any key of it until this is resolved."""
 
     def message(self) -> str:
         return (f"the reader list of tenant {self.tenant_id} does not verify at entry {self.seq}: {self.reason}; "
@@ -385,17 +389,9 @@ class ErasureBlocked(ApplianceError):
         return "erasure blocked: " + "; ".join(self.reasons)
 
 
-class InsiderListTampered(ApplianceError):
+class InsiderListTampered(ChainBroken):
     """A tenant's insider list does not verify: a version was changed, inserted or removed outside
     the appliance (MAR Art. 18(4) history). Its exports are refused until it is restored from a backup."""
-
-    exit_code = 9
-
-    def __init__(self, tenant_id: uuid.UUID, seq: int, reason: str) -> None:
-        super().__init__(tenant_id, seq, reason)
-        self.tenant_id = tenant_id
-        self.seq = seq
-        self.reason = reason
 
     def message(self) -> str:
         return (f"the insider list of tenant {self.tenant_id} does not verify at version {self.seq}: {self.reason}; "
