@@ -17,9 +17,11 @@ from playwright.sync_api import Page, expect
 
 from appliance.actors import CLI, Role
 from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.events.service import NewEvent
 from appliance.services import Services
 from tests.browser import insider_steps, steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
+from tests.functional.stats_support import seed
 
 pytestmark = pytest.mark.browser
 
@@ -460,3 +462,53 @@ def test_the_insider_room_and_the_insiders_pages_pass_axe(new_context: ContextFa
         expect(page.locator("html")).to_have_attribute("lang", language)
     insider_steps.insider_room(staff, person, site, axe)
     axe.assert_clean(insider_steps.EVERY_INSIDER_PAGE)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the rooms' behaviour has its own tests on both databases
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_every_state_of_the_statistics_and_logbook_rooms_passes_axe(new_context: ContextFactory, site: Site,
+                                                                    services: Services, language: str) -> None:
+    """The analyst's room with figures, withheld cells, charts and the access-event tables (by month
+    and by day, one organisation and all), the insider manager's access-event page (with figures and
+    with a refused period), and the logbook room's index, second page, empty search and refused
+    cursor: in English and in Swedish."""
+    tenant = services.tenants.by_slug(site.slug)
+    officer = services.users.by_email(site.email)
+    for role in (Role.AUDITOR, Role.ANALYST, Role.INSIDER_MANAGER):
+        services.users.grant_role(officer.id, tenant.id, role, CLI)
+    categories = services.tenants.categories(tenant.id)
+    seed(services, tenant, categories[0].id, categories[-1].id, "axe")
+    for source, project, day, n in (("badge", "FALCON", 3, 12), ("vpn", "HAWK", 4, 6), ("vpn", "FALCON", 5, 3)):
+        services.access_events.upload(tenant.id, [NewEvent(
+            f"{source}-{project}-{i}", source, dt.datetime(2026, 2, day, 9, tzinfo=dt.UTC), f"p{i}@example.com",
+            "opened", "doc", project) for i in range(n)], CLI)
+    for i in range(60):  # a logbook room with a second page
+        services.logbook.record("case.opened", CLI, tenant_id=tenant.id, object_type="case", object_id=f"axe-{i}")
+    services.session.commit()
+    axe = Axe()
+    page = new_context(bypass_csp=True).new_page()
+    steps.sign_in(page, site, first_time=True)
+    page.locator(f"footer button[value={language}]").click()
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    names = []
+    for url, name in ((f"/stats/?from=2026-01&to=2026-03&tenant={site.slug}", "stats-figures"),
+                      ("/stats/?from=2026-01&to=2026-03", "stats-all-organisations"),
+                      ("/stats/?from=2026-02&to=2026-02", "stats-by-day"),
+                      ("/stats/?from=2020-01&to=2020-02", "stats-empty"),
+                      (f"/insiders/t/{site.slug}/access-events?from=2026-01&to=2026-03", "insider-access-events"),
+                      (f"/insiders/t/{site.slug}/access-events?from=2026-02&to=2026-02", "insider-access-events-by-day"),
+                      (f"/insiders/t/{site.slug}/access-events?from=2026-13", "insider-access-events-error"),
+                      ("/audit/", "audit-index"),
+                      (f"/audit/t/{site.slug}/?action=nothing.like.this", "audit-room-empty"),
+                      (f"/audit/t/{site.slug}/?cursor=1.forged", "audit-room-cursor-error")):
+        page.goto(url)
+        axe(page, f"{name}-{language}")
+        names.append(f"{name}-{language}")
+    page.goto(f"/stats/?from=2026-01&to=2026-03&tenant={site.slug}")
+    expect(page.locator("table[data-access=source] tbody tr")).to_have_count(2)
+    expect(page.locator("abbr").first).to_be_visible()  # withheld cells are marked
+    page.goto(f"/audit/t/{site.slug}/")
+    page.locator("a[rel=next]").click()
+    expect(page.locator("tbody tr").first).to_be_visible()
+    axe(page, f"audit-room-older-{language}")
+    axe.assert_clean({*names, f"audit-room-older-{language}"})
