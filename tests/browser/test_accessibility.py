@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from appliance.actors import CLI, Role
-from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal, queue_columns
 from appliance.services import Services
 from tests.browser import insider_steps, steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
@@ -186,7 +186,9 @@ def test_the_retention_page_passes_axe(new_context: ContextFactory, site: Site, 
     reporter, staff = new_context(bypass_csp=True).new_page(), new_context(bypass_csp=True).new_page()
     steps.make_report(reporter, site)
     # Received 400 days ago and never acknowledged: due under the default 365-day limit.
-    services.session.execute(sa.update(Case).values(received_at=site.clock() - dt.timedelta(days=400)))
+    long_ago = site.clock() - dt.timedelta(days=400)
+    services.session.execute(sa.update(Case).values(received_at=long_ago,
+                                                    **queue_columns(long_ago, None, None, "received")))
     reference = services.session.execute(sa.select(Case.reference)).scalar_one()
     services.session.commit()
     steps.sign_in(staff, site, first_time=True)
