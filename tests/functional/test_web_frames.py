@@ -123,3 +123,13 @@ def test_enrolment_groups_the_secret_and_offers_the_otpauth_link_only_in_a_no_st
     with world.ctx.sessions() as session:
         logbook = " ".join(str(row) for row in session.execute(sa.text("SELECT * FROM audit_events")).all())
     assert secret not in logbook and str(user_id) in logbook
+
+
+def test_an_organisations_name_is_text_in_every_frame(world: World) -> None:
+    payload = '<script>alert("frame")</script> AB'
+    with world.ctx.unit_of_work() as session:
+        Services(world.ctx, session).tenants.create_tenant(payload, "xss", CLI)
+    browser = world.browser()
+    for url, status in (("/r/xss/no-such-page", 404), ("/r/xss/signed-out", 200)):
+        assert browser.get(url).status_code == status, url
+        assert payload not in browser.text() and "&lt;script&gt;alert(" in browser.text()
