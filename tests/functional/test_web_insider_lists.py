@@ -19,10 +19,11 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from appliance.actors import Role
+from appliance.actors import SYSTEM, Role
 from appliance.audit.models import AuditEvent
 from appliance.insiders.templates import template_for
 from appliance.jobs.definitions import acknowledgement_mails
+from appliance.operations.retention_run import run_retention
 from appliance.services import Services
 from tests.functional.conftest import Inbox
 from tests.functional.world import (
@@ -288,6 +289,21 @@ def test_a_known_person_is_added_to_a_second_section_and_ceases(world: World) ->
     assert browser.post(cease, {"ceased_at": minute(world)}, form_url=f"{page}/insiders/{cy}/change").status_code == 303
     again = browser.post(cease, {"ceased_at": minute(world)}, form_url=f"{page}/insiders/{cy}/change")
     assert again.status_code == 400 and "ceased already" in browser.text()
+
+
+def test_an_insider_erased_by_retention_is_shown_as_erased(world: World) -> None:
+    browser = manager(world)
+    section = open_section(world, browser, "Project Old")
+    olga = add(world, browser, section, "Olga")
+    page = room(f"lists/{section}")
+    assert browser.post(f"{page}/insiders/{olga}/cease", {"ceased_at": minute(world)},
+                        form_url=f"{page}/insiders/{olga}/change").status_code == 303
+    world.clock.advance(days=5 * 366)
+    assert run_retention(world.ctx, SYSTEM, dry_run=False).insider_entries_cleared == 1
+    world.signed_in.clear()  # five years later: signed in again
+    html = manager(world).get(page).get_data(as_text=True)
+    assert f'data-testid="insider-{olga}"' in html
+    assert "Erased five years after ceasing (MAR Art. 18(5))" in html and "LindOlga" not in html
 
 
 # --- codes ------------------------------------------------------------------------------------------------

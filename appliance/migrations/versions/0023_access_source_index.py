@@ -8,7 +8,7 @@ each tenant's events does (``AccessEvents.index_sources``), and until then the s
 those events as "not indexed yet".
 
 Revision ID: 0023
-Revises: 0017
+Revises: 0022
 Create Date: 2026-12-06 04:10:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from appliance.db import Digest
 
 revision = "0023"
-down_revision = "0017"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
