@@ -13,6 +13,7 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
+    ReporterNotifyAddress,
 )
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
@@ -83,6 +84,7 @@ __all__ = [
     "ReaderNotice",
     "RecoveryCode",
     "ReminderSent",
+    "ReporterNotifyAddress",
     "RetentionPolicy",
     "SchedulerLease",
     "SiteStatus",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, load_only
@@ -20,6 +20,7 @@ from appliance.cases.attachments import Download, Upload
 from appliance.cases.case_file import CaseFile, attachment_digests, status_history
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
 from appliance.cases.deadlines import Deadlines, deadlines_for
+from appliance.cases.metadata_removal import MetadataRemover
 from appliance.cases.models import Case, CasePrivateKeySeal, Note
 from appliance.cases.read_models import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.reporting import Limits
@@ -33,6 +34,7 @@ from appliance.keys.keyring import TenantKeyring
 from appliance.users.models import Membership, User
 
 ACK_MESSAGE = "acknowledgement"
+CLEANED_CHUNK = 64 * 1024
 # What a queue row shows and its deadlines need. The sealed report and the wrapped key are
 # not fetched at all: on PostgreSQL their bytea alone made the queue ~1.3x slower.
 QUEUE_COLUMNS = (Case.tenant_id, Case.public_key, Case.reference, Case.category_id, Case.status, Case.received_at,
@@ -63,9 +65,10 @@ class QueueFilter:
 
 class CaseService:
     def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
-                 clock: Clock, limits: Limits) -> None:
+                 clock: Clock, limits: Limits, remover: MetadataRemover | None = None) -> None:
         self._session = session
         self._logbook = logbook
+        self._remover = remover or MetadataRemover()
         self._clock = clock
         self._limits = limits
         self._access = access
@@ -218,15 +221,31 @@ class CaseService:
                              object_id=case.id)
 
     def download(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+        """The stored file as it was uploaded (logbook: which file, ``original``)."""
+        return self._download(principal, case_id, attachment_id, cleaned=False)
+
+    def download_cleaned(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+        """A copy without metadata (mat2), made now and never stored; MetadataNotRemovable when
+        none can be made (the original stays downloadable). Logbook: which file, ``cleaned``."""
+        return self._download(principal, case_id, attachment_id, cleaned=True)
+
+    def _download(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID, *,
+                  cleaned: bool) -> Download:
         case = self._case(principal, case_id)
         attachment = self._content.attachments.get(case.id, attachment_id)
         if attachment is None:
             raise NotFound("attachment", attachment_id)
         keys = self._content.staff_keys(case, principal)
+        info = self._content.attachments.info(attachment, keys.cipher)
+        chunks = self._content.attachments.stream(attachment, keys.cipher)
+        if cleaned:
+            data = self._remover.clean(info.filename, chunks)
+            info = replace(info, size_bytes=len(data))
+            chunks = iter([data[i:i + CLEANED_CHUNK] for i in range(0, len(data), CLEANED_CHUNK)] or [b""])
         self._logbook.record("attachment.downloaded", principal.actor, tenant_id=case.tenant_id,
-                             object_type="attachment", object_id=attachment.id)
-        return Download(self._content.attachments.info(attachment, keys.cipher),
-                        self._content.attachments.stream(attachment, keys.cipher))
+                             object_type="attachment", object_id=attachment.id,
+                             detail="cleaned" if cleaned else "original")
+        return Download(info, chunks)
 
     # --- access -----------------------------------------------------------------------
     def holders(self, principal: StaffPrincipal, case_id: uuid.UUID) -> list[Holder]:
