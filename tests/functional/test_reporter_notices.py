@@ -16,7 +16,10 @@ import sqlalchemy as sa
 from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.models import Case, ReporterNotifyAddress
+from appliance.cases.reporter_notices import ReporterNotices
 from appliance.jobs.scheduler import Scheduler
+from appliance.notify.mailer import Mailer
+from appliance.operations.rotation import Scope, key_rotations
 from appliance.services import Services
 from tests.functional.conftest import Inbox, Org, ReportFactory
 from tests.functional.world import PASSWORD, World, count
@@ -176,3 +179,26 @@ def test_deleting_the_case_erases_the_address(services: Services, org_a: Org, fi
     assert set(rows) == {receipt.case_id, kept.case_id}
     services.retention.delete_case(receipt.case_id, "test", CLI)
     assert services.session.scalars(sa.select(ReporterNotifyAddress.case_id)).all() == [kept.case_id]
+
+
+@pytest.mark.one_session
+def test_a_tenant_key_rotation_moves_the_address_and_the_mail_still_goes(
+        services: Services, org_a: Org, file_report: ReportFactory, inbox: tuple[Inbox, int]) -> None:
+    mailbox, port = inbox
+    receipt = file_report(org_a, notify="rotated@example.com")
+    scope = Scope(org_a.tenant.id, org_a.tenant.slug)
+    rotations = key_rotations(services)
+    started = rotations.start_or_resume(scope, CLI)
+    while rotations.run_batch(scope, started.rotation_id, CLI, batch=10):
+        pass
+    assert rotations.finish(scope, started.rotation_id, CLI)
+    row = services.session.scalars(sa.select(ReporterNotifyAddress)).one()
+    assert row.key_version == started.target_version == 2
+
+    services.cases.post_message(org_a.handler, receipt.case_id, "an answer", [])
+    sent = ReporterNotices(services.session, services.data_keys, Mailer(f"smtp://127.0.0.1:{port}", "a@example.com"),
+                           services.ctx.clock, "https://whistle.example.com").send()
+    assert sent == 1
+    (raw,) = mailbox.messages
+    assert message_from_bytes(raw)["To"] == "rotated@example.com"
+    assert b"https://whistle.example.com/r/" in raw
