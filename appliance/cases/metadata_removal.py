@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,6 +46,11 @@ class MetadataNotRemovable(ApplianceError):
 def supports(filename: str) -> bool:
     """Whether a cleaned copy can be offered for a file of this name."""
     return extension_of(filename) in SUPPORTED_EXTENSIONS
+
+
+def cleaned_name(attachment_id: uuid.UUID, filename: str) -> str:
+    """The cleaned copy's download name: neutral, since the uploaded name may itself identify someone."""
+    return f"file-{attachment_id.hex[:8]}.{extension_of(filename)}"
 
 
 class MetadataRemover:

@@ -20,7 +20,7 @@ from appliance.cases.attachments import Download, Upload
 from appliance.cases.case_file import CaseFile, attachment_digests, status_history
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
 from appliance.cases.deadlines import Deadlines, deadlines_for
-from appliance.cases.metadata_removal import MetadataRemover
+from appliance.cases.metadata_removal import MetadataRemover, cleaned_name
 from appliance.cases.models import Case, CasePrivateKeySeal, Note
 from appliance.cases.read_models import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.reporting import Limits
@@ -240,7 +240,8 @@ class CaseService:
         chunks = self._content.attachments.stream(attachment, keys.cipher)
         if cleaned:
             data = self._remover.clean(info.filename, chunks)
-            info = replace(info, size_bytes=len(data))
+            # The uploaded name can identify someone too ("Jane's notes.docx"): the copy gets a neutral one.
+            info = replace(info, filename=cleaned_name(attachment.id, info.filename), size_bytes=len(data))
             chunks = iter([data[i:i + CLEANED_CHUNK] for i in range(0, len(data), CLEANED_CHUNK)] or [b""])
         self._logbook.record("attachment.downloaded", principal.actor, tenant_id=case.tenant_id,
                              object_type="attachment", object_id=attachment.id,

@@ -95,11 +95,13 @@ def test_a_handler_downloads_a_photo_without_its_gps_position(world: World, serv
     assert cleaned.status_code == 200 and cleaned.mimetype == "image/jpeg"
     assert gps_of(cleaned.data) == {} and b"Jane Reporter" not in cleaned.data
     assert cleaned.headers["Content-Length"] == str(len(cleaned.data))
+    attachment_id = original.rsplit("/", 1)[1]
+    neutral = f"file-{uuid.UUID(attachment_id).hex[:8]}.jpg"
+    assert cleaned.headers["Content-Disposition"] == f"attachment; filename=\"{neutral}\"; filename*=UTF-8''{neutral}"
     assert_download_headers(cleaned)
     kept = handler.get(original)
     assert kept.data == photo and gps_of(kept.data)  # the original stays as it was
 
-    attachment_id = original.rsplit("/", 1)[1]
     with world.ctx.sessions() as session:
         details = session.execute(sa.select(AuditEvent.detail, AuditEvent.object_type).where(
             AuditEvent.action == "attachment.downloaded", AuditEvent.object_id == attachment_id)
