@@ -14,6 +14,7 @@ from appliance.cases.models import (
     Note,
     OralRecord,
     ReporterNotifyAddress,
+    SavedQueueFilter,
 )
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
@@ -86,6 +87,7 @@ __all__ = [
     "ReminderSent",
     "ReporterNotifyAddress",
     "RetentionPolicy",
+    "SavedQueueFilter",
     "SchedulerLease",
     "SiteStatus",
     "Tenant",
