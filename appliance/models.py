@@ -13,6 +13,7 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
+    ReporterNotifyAddress,
     SavedQueueFilter,
 )
 from appliance.db import Base
@@ -84,6 +85,7 @@ __all__ = [
     "ReaderNotice",
     "RecoveryCode",
     "ReminderSent",
+    "ReporterNotifyAddress",
     "RetentionPolicy",
     "SavedQueueFilter",
     "SchedulerLease",

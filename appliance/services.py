@@ -23,6 +23,7 @@ from appliance.cases.key_admin import CaseKeyPairAdmin
 from appliance.cases.key_copies import HandlerCopies
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reconcile import CaseSubjectReconciler
+from appliance.cases.reporter_notices import ReporterAddresses
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.saved_filters import SavedQueueFilters
 from appliance.cases.service import CaseService
@@ -170,7 +171,8 @@ class Services:
     @cached_property
     def reporting(self) -> ReportingService:
         return ReportingService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.blind_index,
-                                self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits)
+                                self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits,
+                                ReporterAddresses(self.session, self.data_keys, self.ctx.clock))
 
     @cached_property
     def cases(self) -> CaseService:

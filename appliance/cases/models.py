@@ -208,6 +208,28 @@ class ApiIntakeRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class ReporterNotifyAddress(Base):
+    """The e-mail address a reporter left to be told "there is a new message" (never what it says).
+
+    Sealed under its own data key, wrapped under the tenant's KEK, not under the case key: the
+    mail job must read it without the reporter's key. So the server (with the master key) can
+    read it; a DBA without the master key cannot, and no page shows it to staff
+    (appliance/cases/reporter_notices.py; README, "Reporter notifications")."""
+
+    __tablename__ = "reporter_notify_addresses"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), unique=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    key_version: Mapped[int] = mapped_column(sa.Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(Blob)
+    address_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The newest handler message already announced (or, when set, the newest there was then).
+    announced_up_to: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class SavedQueueFilter(Base):
     """A handler's saved queue search: its name and query string sealed to the handler's own key
     (appliance/cases/saved_filters.py), so no one else, not even with the master key, reads them."""

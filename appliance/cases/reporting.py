@@ -24,6 +24,7 @@ from appliance.cases.attachments import Download, Upload
 from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text, seal_optional
 from appliance.cases.models import Case
 from appliance.cases.read_models import ReporterAccess, ReporterCaseView, ReportText
+from appliance.cases.reporter_notices import ReporterAddresses, check_address
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.crypto.blind_index import BlindIndex
@@ -49,6 +50,8 @@ class NewReport:
     where: str = ""
     people: str = ""
     contact: str = ""
+    # Where to say "there is a new message" (sealed under the tenant's key, never shown; optional).
+    notify: str = ""
     # A report recorded by an API client from another channel (Directive Art. 9(2)): how and
     # when it reached the organisation. None for the portal (received now, through the web).
     channel: str | None = None
@@ -106,8 +109,9 @@ class KeyAttempts:
 class ReportingService:
     def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
                  blind_index: BlindIndex, clients: EphemeralStore, clock: Clock, limits: Limits,
-                 reporter_limits: ReporterLimits) -> None:
+                 reporter_limits: ReporterLimits, addresses: ReporterAddresses | None = None) -> None:
         self._session = session
+        self._addresses = addresses
         self._logbook = logbook
         self._index = blind_index
         self._clients = clients
@@ -176,6 +180,7 @@ class ReportingService:
         contact = check_text("contact", report.contact, 254)
         if contact and not CONTACT.match(contact):
             raise InvalidInput("contact", "is not a valid e-mail address")
+        notify = check_address(report.notify)
 
         now = self._clock()
         if report.channel is not None and report.channel not in OTHER_CHANNELS:
@@ -207,6 +212,8 @@ class ReportingService:
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
+        if notify:
+            self.notification_addresses.replace(tenant.id, case_id, notify, actor)
         channel = f" channel={report.channel}" if report.channel else ""
         self._logbook.record("case.created", actor, tenant_id=tenant.id, object_type="case", object_id=case_id,
                              detail=f"attachments={len(uploads)} recipients={len(recipients)}{channel}")
@@ -268,6 +275,17 @@ class ReportingService:
         self._logbook.record("message.sent", REPORTER, tenant_id=tenant.id, object_type="case", object_id=case.id,
                              detail=f"attachments={len(uploads)}")
 
+    def set_notification_address(self, tenant: Tenant, case_id: uuid.UUID, address: str) -> None:
+        """Store, replace or (empty) remove where "there is a new message" mails go. Says nothing
+        back: whether an address was stored before is told to nobody."""
+        self.notification_addresses.replace(tenant.id, self._case(tenant, case_id).id, address, REPORTER)
+
+    @property
+    def notification_addresses(self) -> ReporterAddresses:
+        if self._addresses is None:
+            raise RuntimeError("this ReportingService was built without notification addresses")
+        return self._addresses
+
     def download(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None,
                  attachment_id: uuid.UUID) -> Download:
         """(info, chunk iterator) for an attachment the reporter may see (own or a handler's reply)."""
@@ -280,7 +298,7 @@ class ReportingService:
             raise NotFound("attachment", attachment_id)
         info = self._content.attachments.info(attachment, keys.cipher)
         self._logbook.record("attachment.downloaded", REPORTER, tenant_id=tenant.id, object_type="attachment",
-                             object_id=attachment.id)
+                             object_id=attachment.id, detail="original")
         return Download(info, self._content.attachments.stream(attachment, keys.cipher))
 
     def _case(self, tenant: Tenant, case_id: uuid.UUID) -> Case:

@@ -7,6 +7,7 @@ that principal holds the handler role; a case elsewhere is simply "not found".
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from appliance.cases.access import CaseAccess, Holder, OpenedCase
 from appliance.cases.attachments import Download, Upload
 from appliance.cases.case_file import CaseFile, attachment_digests, status_history
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
+from appliance.cases.metadata_removal import MetadataRemover, cleaned_name
 from appliance.cases.models import Case, Note
 from appliance.cases.queue import MAX_PAGE_SIZE, PAGE_SIZE, CaseQueue, QueuePage, case_deadlines, queue_row, readable_ids
 from appliance.cases.queue_filter import QueueFilter
@@ -31,13 +33,16 @@ from appliance.keys.keyring import TenantKeyring
 from appliance.users.models import Membership, User
 
 ACK_MESSAGE = "acknowledgement"
+CLEANED_CHUNK = 64 * 1024
 
 
 class CaseService:
     def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
-                 clock: Clock, limits: Limits, queue_cursor_key: bytes) -> None:
+                 clock: Clock, limits: Limits, queue_cursor_key: bytes,
+                 remover: MetadataRemover | None = None) -> None:
         self._session = session
         self._logbook = logbook
+        self._remover = remover or MetadataRemover()
         self._clock = clock
         self._limits = limits
         self._access = access
@@ -164,15 +169,32 @@ class CaseService:
                              object_id=case.id)
 
     def download(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+        """The stored file as it was uploaded (logbook: which file, ``original``)."""
+        return self._download(principal, case_id, attachment_id, cleaned=False)
+
+    def download_cleaned(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Download:
+        """A copy without metadata (mat2), made now and never stored; MetadataNotRemovable when
+        none can be made (the original stays downloadable). Logbook: which file, ``cleaned``."""
+        return self._download(principal, case_id, attachment_id, cleaned=True)
+
+    def _download(self, principal: StaffPrincipal, case_id: uuid.UUID, attachment_id: uuid.UUID, *,
+                  cleaned: bool) -> Download:
         case = self._case(principal, case_id)
         attachment = self._content.attachments.get(case.id, attachment_id)
         if attachment is None:
             raise NotFound("attachment", attachment_id)
         keys = self._content.staff_keys(case, principal)
+        info = self._content.attachments.info(attachment, keys.cipher)
+        chunks = self._content.attachments.stream(attachment, keys.cipher)
+        if cleaned:
+            data = self._remover.clean(info.filename, chunks)
+            # The uploaded name can identify someone too ("Jane's notes.docx"): the copy gets a neutral one.
+            info = replace(info, filename=cleaned_name(attachment.id, info.filename), size_bytes=len(data))
+            chunks = iter([data[i:i + CLEANED_CHUNK] for i in range(0, len(data), CLEANED_CHUNK)] or [b""])
         self._logbook.record("attachment.downloaded", principal.actor, tenant_id=case.tenant_id,
-                             object_type="attachment", object_id=attachment.id)
-        return Download(self._content.attachments.info(attachment, keys.cipher),
-                        self._content.attachments.stream(attachment, keys.cipher))
+                             object_type="attachment", object_id=attachment.id,
+                             detail="cleaned" if cleaned else "original")
+        return Download(info, chunks)
 
     # --- access -----------------------------------------------------------------------
     def holders(self, principal: StaffPrincipal, case_id: uuid.UUID) -> list[Holder]:

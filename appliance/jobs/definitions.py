@@ -18,6 +18,7 @@ from appliance.audit.verify import LogbookBroken
 from appliance.backup.sites import parse_sites
 from appliance.cases.new_reports import NewReportNotices
 from appliance.cases.reminders import ReminderService
+from appliance.cases.reporter_notices import ReporterNotices
 from appliance.context import AppContext
 from appliance.errors import BackupError, SiteCopyFailed
 from appliance.notify.mailer import Mailer
@@ -105,6 +106,15 @@ def new_report_notices(ctx: AppContext) -> str:
         mailer = Mailer(ctx.settings.smtp_url, ctx.settings.mail_from)
         sent = NewReportNotices(session, services.users, services.case_access, mailer, ctx.clock,
                                 ctx.settings.base_url).send()
+    return f"{sent} mail(s)"
+
+
+def reporter_notices(ctx: AppContext) -> str:
+    """"A new message is waiting" to reporters who left an address (nothing else, at most once per case in 6 hours)."""
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        mailer = Mailer(ctx.settings.smtp_url, ctx.settings.mail_from)
+        sent = ReporterNotices(session, services.data_keys, mailer, ctx.clock, ctx.settings.base_url).send()
     return f"{sent} mail(s)"
 
 
@@ -209,6 +219,8 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
         JobSpec("deadline-reminders", IntervalTrigger(minutes=settings.reminder_minutes, timezone=zone), reminders,
                 remind_every),
         JobSpec("new-report-notices", IntervalTrigger(minutes=NOTICE_MINUTES, timezone=zone), new_report_notices,
+                dt.timedelta(minutes=NOTICE_MINUTES)),
+        JobSpec("reporter-notices", IntervalTrigger(minutes=NOTICE_MINUTES, timezone=zone), reporter_notices,
                 dt.timedelta(minutes=NOTICE_MINUTES)),
         JobSpec("reader-notices", IntervalTrigger(minutes=READER_NOTICE_MINUTES, timezone=zone), reader_notices,
                 dt.timedelta(minutes=READER_NOTICE_MINUTES)),

@@ -15,7 +15,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from appliance.cases.models import Case
+from appliance.cases.models import Case, ReporterNotifyAddress
+from appliance.cases.reporter_notices import KEY_TYPE, notify_key_owner
 from appliance.disclosures.models import DelayedDisclosure
 from appliance.disclosures.service import disclosure_key_owner
 from appliance.errors import DecryptionFailed
@@ -122,8 +123,12 @@ EVENT_BATCHES = data_key_rows("access event batches", "event_batch_key", EventBa
 INSIDER_SECTIONS = data_key_rows("insider sections", SECTION_KEY, InsiderSection, section_key_owner,
                                  "insider section key")
 
+# The reporters' notification addresses (readable by the mail job without the case key).
+REPORTER_NOTIFY_ADDRESSES = data_key_rows("reporter notification addresses", KEY_TYPE, ReporterNotifyAddress,
+                                          notify_key_owner, "reporter notification key")
+
 REGISTRY: tuple[WrappedKeyRows, ...] = (PERSONS, LEGACY_CONTENT_KEYS, DELAYED_DISCLOSURES, EVENT_BATCHES,
-                                        INSIDER_SECTIONS)
+                                        INSIDER_SECTIONS, REPORTER_NOTIFY_ADDRESSES)
 
 
 def tables_for(tenant_id: uuid.UUID | None) -> tuple[WrappedKeyRows, ...]:

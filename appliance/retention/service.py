@@ -27,6 +27,7 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
+    ReporterNotifyAddress,
 )
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
@@ -242,7 +243,8 @@ class RetentionService:
     def delete_case(self, case_id: uuid.UUID, reason: str, actor: Actor) -> None:
         """Delete a case and everything that belongs to it, in the caller's transaction: file
         chunks, attachments, messages, notes, the record of a report received orally or through the API, sealed key
-        copies, reporter sessions, reminder records, its released holds, the persons named in it
+        copies, reporter sessions, the reporter's notification address, reminder records, its released holds,
+        the persons named in it
         (``case_subjects``, and links from before those); the case row takes its blind index (the
         case key's HMAC) with it. Refused while a legal hold covers the case.
 
@@ -259,7 +261,7 @@ class RetentionService:
         session.execute(sa.delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_(attachments)))
         # An oral record points at its recording, attachments at messages: they go first.
         for model in (OralRecord, ApiIntakeRecord, Attachment, Message, Note, CasePrivateKeySeal, WebSession,
-                      ReminderSent, LegalHold, CaseSubjectEntry):
+                      ReminderSent, LegalHold, CaseSubjectEntry, ReporterNotifyAddress):
             session.execute(sa.delete(model).where(model.case_id == case_id))
         forget_object(session, "case", case_id)
         session.execute(sa.delete(Case).where(Case.id == case_id))

@@ -517,6 +517,42 @@ def test_every_state_of_the_statistics_and_logbook_rooms_passes_axe(new_context:
     axe.assert_clean({*names, f"audit-room-older-{language}"})
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the pages' behaviour has its own tests on both databases
+def test_notice_and_metadata_pages_pass_axe(new_context: ContextFactory, site: Site) -> None:
+    """The reporter's notification address (error, saved, removed) and the handler's page for a
+    file mat2 could not clean."""
+    axe = Axe()
+    reporter, staff = new_context(bypass_csp=True).new_page(), new_context(bypass_csp=True).new_page()
+    key = steps.make_report(reporter, site)
+    steps.open_case_with_key(reporter, site, key)
+    reporter.get_by_label("E-mail address for notices").fill("not an address")
+    reporter.get_by_role("button", name="Save this address").click()
+    expect(reporter.get_by_role("alert")).to_contain_text("does not look like an e-mail address")
+    axe(reporter, "reporter-notify-errors")
+    reporter.get_by_label("E-mail address for notices").fill("me@example.org")
+    reporter.get_by_role("button", name="Save this address").click()
+    expect(reporter.get_by_test_id("notify-done")).to_contain_text("Saved.")
+    expect(reporter.get_by_label("E-mail address for notices")).to_have_value("")  # never shown back
+    axe(reporter, "reporter-notify-saved")
+    reporter.get_by_role("button", name="Remove any saved address").click()
+    expect(reporter.get_by_test_id("notify-done")).to_contain_text("No address is saved now")
+    axe(reporter, "reporter-notify-removed")
+
+    steps.sign_in(staff, site, first_time=True)
+    steps.open_first_case(staff)
+    staff.get_by_test_id("cleaned-link").first.click()  # the test's "PDF" is not one mat2 can read
+    expect(staff.get_by_test_id("not-cleaned")).to_be_visible()
+    axe(staff, "attachment-not-cleaned")
+    refused_url = staff.url
+    staff.locator("footer button[value=sv]").click()
+    expect(staff.locator("html")).to_have_attribute("lang", "sv")
+    staff.goto(refused_url)
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Ingen kopia utan metadata")
+    axe(staff, "attachment-not-cleaned-sv")
+    axe.assert_clean({"reporter-notify-errors", "reporter-notify-saved", "reporter-notify-removed",
+                      "attachment-not-cleaned", "attachment-not-cleaned-sv"})
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])  # the queue's behaviour has its own tests on both databases
 def test_the_queue_pages_pass_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
     """The work queue with many cases: the first page and the next (links only), a search that finds

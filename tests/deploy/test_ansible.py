@@ -13,7 +13,7 @@ the second run must change nothing. Everything the roles write goes under a temp
   role's venv with the installed unit's ExecStart and Environment=, nginx from the rendered
   site — and checks the portal through it;
 * packages are not installed (``appliance_install_packages: false``): nginx, restic, sudo,
-  openssl, aide and gpg come from ./scripts/test.
+  openssl, aide, gpg and mat2 come from ./scripts/test.
 
 The wheelhouse gets its manifest (deploy/wheelhouse-manifest) signed by a release key made
 for the run (gpg in a temp home), as docs/install.md builds and signs it; the integrity role

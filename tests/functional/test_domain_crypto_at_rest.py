@@ -76,11 +76,11 @@ class Planted:
 def plant(services: Services, org: Org, file_report: ReportFactory, clock: FrozenClock) -> Planted:
     m = {name: marker(name) for name in (
         "what", "when", "where", "people", "contact", "reply", "message", "note", "conclusions", "filename",
-        "content", "replyfile", "staffemail")}
+        "content", "replyfile", "staffemail", "notify")}
     file_bytes = os.urandom(1000) + b"RAWBYTES" + secrets.token_bytes(16) + os.urandom(1000)
     receipt = file_report(
         org, what=f"What: {m['what']}", when=m["when"], where=m["where"], people=m["people"],
-        contact=f"{m['contact']}@example.org",
+        contact=f"{m['contact']}@example.org", notify=f"{m['notify']}@example.net",
         uploads=[upload(f"{m['filename']}.pdf", f"%PDF {m['content']} end".encode()),
                  upload("raw.bin", file_bytes, "application/octet-stream")])
     other = file_report(org, what="A second, unrelated report.")

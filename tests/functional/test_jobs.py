@@ -80,10 +80,11 @@ def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock
     clock.advance(days=3)  # three nights, many log intervals: still one run each
     assert scheduler.catch_up() == {name: "ok" for name in ("backup-full", "backup-log", "backup-prune",
                                                              "deadline-reminders", "new-report-notices",
-                                                             "reader-notices", "retention", "acknowledgement-mails",
+                                                             "reporter-notices", "reader-notices", "retention",
+                                                             "acknowledgement-mails",
                                                              "acknowledgement-reminders", "closed-period-notices",
                                                              "logbook-verify", "ops-alerts")}
-    assert len(calls) == 12
+    assert len(calls) == 13
     next_full = {s.job: s for s in scheduler.status()}["backup-full"].next_due_at
     assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
 

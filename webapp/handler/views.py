@@ -8,6 +8,7 @@ from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from appliance.cases.metadata_removal import MetadataNotRemovable, supports
 from appliance.cases.workflow import TRANSITIONS, Outcome, Status
 from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.tenants.models import Tenant
@@ -107,6 +108,18 @@ def download(case_id: uuid.UUID, attachment_id: uuid.UUID) -> Response:
     return download_response(result)
 
 
+@routes.get("/cases/<uuid:case_id>/attachments/<uuid:attachment_id>/cleaned")
+@access("staff:handler")
+def download_cleaned(case_id: uuid.UUID, attachment_id: uuid.UUID) -> Response | tuple[str, int]:
+    """The file without metadata (mat2), made for this download; the original stays as it was."""
+    try:
+        result = HandlerDesk.of_request().cases.download_cleaned(g.principal, case_id, attachment_id)
+    except MetadataNotRemovable as exc:
+        return render_template("handler/not_cleaned.html", case_id=case_id, attachment_id=attachment_id,
+                               reason=exc.reason, logout=PostForm()), 503 if exc.reason == "unavailable" else 422
+    return download_response(result)
+
+
 @routes.route("/account", methods=["GET", "POST"])
 @access("staff")
 def account() -> str | tuple[str, int]:
@@ -162,7 +175,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None), subjects=subjects,
         person_form=person_form or new_person_form(formdata=False), role_labels=ROLE_LABELS,
         reporter_copy_pending=reporter_copy_pending, oral=oral, channel_label=channel_label,
-        export_form=ExportForm(formdata=None),
+        export_form=ExportForm(formdata=None), cleanable=supports,
     )
 
 

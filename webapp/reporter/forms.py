@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, MultipleFileField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from appliance.cases.content import MAX_SHORT, MAX_TEXT
+
+NOTIFY_HINT = _l("We will only write “a new message is waiting”, never anything from your report, no reference "
+                 "and no names. The address is stored encrypted and is never shown to the people handling "
+                 "your report, but the system that sends the mail can read it, and an address can identify "
+                 "you: leave it empty to stay fully anonymous.")
 
 
 class ReportForm(FlaskForm):
@@ -24,6 +29,8 @@ class ReportForm(FlaskForm):
                          validators=[Optional(), Length(max=254)],
                          description=_l("Leave empty to stay anonymous. If given, it is stored encrypted "
                                         "and only the people handling your report can read it."))
+    notify = EmailField(_l("E-mail address for notices (optional)"), validators=[Optional(), Length(max=254)],
+                        description=NOTIFY_HINT)
     attachments = MultipleFileField(_l("Documents or pictures (optional)"),
                                     description=_l("Files can contain hidden information about you, such as "
                                                    "author names or location. Remove it before uploading if "
@@ -53,3 +60,12 @@ class CorrectRecordForm(FlaskForm):
                                description=_l("Say what is wrong or missing in the record. Your corrections are "
                                               "added to the case as you write them; the record itself stays as "
                                               "it was written."))
+
+
+class NotifyForm(FlaskForm):
+    """Add, change or remove the address for "a new message is waiting" mails (never shown back)."""
+
+    address = EmailField(_l("E-mail address for notices"), validators=[Optional(), Length(max=254)],
+                         description=NOTIFY_HINT)
+    save = SubmitField(_l("Save this address"))
+    remove = SubmitField(_l("Remove any saved address"))

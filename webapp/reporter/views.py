@@ -33,6 +33,7 @@ from webapp.reporter.forms import (
     ApproveRecordForm,
     CorrectRecordForm,
     FollowUpForm,
+    NotifyForm,
     ReplyForm,
     ReportForm,
     SignOutForm,
@@ -91,7 +92,7 @@ def report(slug: str) -> str | tuple[str, int]:
                     receipt = reporter.reporting.submit(tenant, NewReport(
                         category_id=uuid.UUID(form.category.data), what=form.what.data or "",
                         when=form.when.data or "", where=form.where.data or "", people=form.people.data or "",
-                        contact=form.contact.data or "",
+                        contact=form.contact.data or "", notify=form.notify.data or "",
                     ), uploads_from("attachments"))
             except InvalidInput as exc:
                 getattr(form, exc.field, form.what).errors = [_field_error(exc)]
@@ -164,6 +165,28 @@ def reply(slug: str) -> Response | tuple[str, int]:
     return _render_case(slug, form=form), 400
 
 
+@routes.post("/case/notify")
+@access("reporter-session")
+def notify(slug: str) -> Response | tuple[str, int]:
+    """Save, replace or remove the address for "a new message is waiting" mails. The answer is
+    the same whether an address was stored before or not, and the address is never shown."""
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    form = NotifyForm()
+    if form.validate_on_submit():
+        removing = bool(form.remove.data)
+        try:
+            with reporter.attempt():
+                reporter.reporting.set_notification_address(
+                    tenant, g.reporter_case_id, "" if removing else form.address.data or "")
+        except InvalidInput as exc:
+            form.address.errors = [_field_error(exc)]
+        else:
+            done = "removed" if removing or not (form.address.data or "").strip() else "saved"
+            return redirect(url_for("reporter.case", slug=slug, notify=done, _anchor="notices"), code=303)
+    return _render_case(slug, notify_form=form), 400
+
+
 @routes.post("/case/record/approve")
 @access("reporter-session")
 def approve_record(slug: str) -> Response | tuple[str, int]:
@@ -201,7 +224,7 @@ def correct_record(slug: str) -> Response | tuple[str, int]:
 
 
 def _render_case(slug: str, *, form: ReplyForm | None = None, correction_form: CorrectRecordForm | None = None,
-                 review_error: str | None = None) -> str:
+                 review_error: str | None = None, notify_form: NotifyForm | None = None) -> str:
     reporter = desk()
     tenant = reporter.tenant(slug)
     view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
@@ -209,7 +232,10 @@ def _render_case(slug: str, *, form: ReplyForm | None = None, correction_form: C
     return render_template("reporter/case.html", tenant=tenant, case=view, form=form or ReplyForm(formdata=None),
                            sign_out=SignOutForm(), record=record, approve_form=ApproveRecordForm(),
                            correction_form=correction_form or CorrectRecordForm(formdata=None),
-                           review_error=review_error, channel_phrase=_channel_phrase)
+                           review_error=review_error, channel_phrase=_channel_phrase,
+                           notify_form=notify_form or NotifyForm(formdata=None),
+                           notify_done=request.args.get("notify") if request.args.get("notify") in ("saved", "removed")
+                           else None)
 
 
 def _channel_phrase(channel: str) -> str:
@@ -282,6 +308,7 @@ def _field_error(exc: InvalidInput) -> str:
         "what": _("Please describe what happened (at most 20,000 characters)."),
         "category": _("Please choose what the report is about."),
         "contact": _("This does not look like an e-mail address. Leave it empty to stay anonymous."),
+        "notify": _("This does not look like an e-mail address. Leave it empty to get no notices."),
         "message": _("Write a message or add a file (at most 20,000 characters)."),
     }
     return messages.get(exc.field, _("Please check this field."))
