@@ -31,7 +31,14 @@ from appliance.pdmr.models import ClosedPeriodNotice, FinancialReport, PdmrEntry
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
-from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tenant
+from appliance.tenants.models import (
+    Category,
+    ChannelRecipient,
+    EscrowKey,
+    ReportingChannel,
+    ReportingChannelCategory,
+    Tenant,
+)
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
@@ -83,6 +90,8 @@ __all__ = [
     "ReaderNotice",
     "RecoveryCode",
     "ReminderSent",
+    "ReportingChannel",
+    "ReportingChannelCategory",
     "RetentionPolicy",
     "SchedulerLease",
     "SiteStatus",

@@ -46,6 +46,7 @@ from appliance.privacy.export import PersonExport
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.statistics.figures import CaseStatistics
+from appliance.tenants.channels import ChannelService
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
 from appliance.users.service import UserService, staff_account_of
@@ -116,6 +117,10 @@ class Services:
         return TenantService(self.session, self.logbook, self.keyring, self.ctx.clock)
 
     @cached_property
+    def channels(self) -> ChannelService:
+        return ChannelService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
                            installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
@@ -168,7 +173,7 @@ class Services:
     @cached_property
     def reporting(self) -> ReportingService:
         return ReportingService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.blind_index,
-                                self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits)
+                                self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits, self.channels)
 
     @cached_property
     def cases(self) -> CaseService:

@@ -32,7 +32,8 @@ from appliance.crypto.fields import Place
 from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
 from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, NotFound
 from appliance.keys.keyring import TenantKeyring
-from appliance.tenants.models import Category, Tenant
+from appliance.tenants.channels import ChannelService
+from appliance.tenants.models import Category, ReportingChannel, Tenant
 
 # The channels other than the portal that a report can be recorded from (README, "API").
 OTHER_CHANNELS = ("phone", "letter", "meeting", "email", "other")
@@ -53,6 +54,8 @@ class NewReport:
     # when it reached the organisation. None for the portal (received now, through the web).
     channel: str | None = None
     received_at: dt.datetime | None = None
+    # The tenant's reporting channel it is filed through (None: the default channel).
+    reporting_channel_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,9 @@ class ReporterLimits:
 class ReportingService:
     def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
                  blind_index: BlindIndex, clients: EphemeralStore, clock: Clock, limits: Limits,
-                 reporter_limits: ReporterLimits) -> None:
+                 reporter_limits: ReporterLimits, channels: ChannelService | None = None) -> None:
         self._session = session
+        self._channels = channels or ChannelService(session, logbook, clock)
         self._logbook = logbook
         self._index = blind_index
         self._clients = clients
@@ -108,10 +112,22 @@ class ReportingService:
         self._access = access
         self._content = CaseContent(session, keyring, access, clock)
 
-    def accepting(self, tenant: Tenant) -> bool:
-        """Whether a report filed now would reach someone: a confirmed reader who receives new
-        reports, or the confirmed escrow key. The portal says so before a reporter writes anything."""
-        return self._access.accepting(tenant.id)
+    def accepting(self, tenant: Tenant, channel: ReportingChannel | None = None) -> bool:
+        """Whether a report filed now (through ``channel``; default: the tenant's default one)
+        would reach someone: a confirmed reader who receives its reports, or the confirmed escrow
+        key. The portal says so before a reporter writes anything."""
+        return self._access.accepting(tenant.id, None if channel is None or channel.is_default else channel.id)
+
+    def channels(self, tenant: Tenant) -> list[ReportingChannel]:
+        """The channels the portal offers (open ones, the default first)."""
+        return self._channels.channels(tenant.id)
+
+    def channel(self, tenant: Tenant, channel_id: uuid.UUID | None) -> ReportingChannel:
+        """An open channel of this tenant (NotFound otherwise); the default one for None."""
+        return self._channels.open_channel(tenant.id, channel_id)
+
+    def categories(self, channel: ReportingChannel) -> list[Category]:
+        return self._channels.categories(channel)
 
     def admit_report(self, tenant: Tenant, client: str) -> Ticket:
         """Take a report slot for this client and for this channel before the form (and its
@@ -151,7 +167,9 @@ class ReportingService:
         """``submit`` for any filer: the reporter through the portal, an API token, or a handler
         recording a report received orally (``received_at``: when it was received, default the
         report's own or now)."""
-        targets = self._access.channel_targets(tenant.id)  # read once: checked here, sealed to below
+        channel = self._channels.open_channel(tenant.id, report.reporting_channel_id)
+        # Read once: checked here, sealed to below. The default channel reaches the whole list.
+        targets = self._access.channel_targets(tenant.id, None if channel.is_default else channel.id)
         if not targets:
             raise ChannelNotReady(tenant.id)
         if report.category_id is None:
@@ -159,7 +177,8 @@ class ReportingService:
         category = self._session.execute(sa.select(Category).where(
             Category.id == report.category_id, Category.tenant_id == tenant.id, Category.active.is_(True)
         )).scalar_one_or_none()
-        if category is None:
+        offered = self._channels.category_ids(channel)
+        if category is None or (offered and category.id not in offered):
             raise InvalidInput("category", "is not one of this organisation's categories")
         what = check_text("what", report.what, MAX_TEXT, required=True)
         when, where, people = (check_text(n, v, MAX_SHORT) for n, v in
@@ -183,6 +202,7 @@ class ReportingService:
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
             status=Status.RECEIVED.value, received_at=received_at, updated_at=now,
             case_key_index=self._key_index(tenant.id, case_key), channel=report.channel,
+            reporting_channel_id=channel.id,
         )
         keys = self._access.create_keys(case)
         assert keys.private_key is not None
@@ -198,9 +218,9 @@ class ReportingService:
         self._session.flush()
         self._content.store_uploads(case, keys, uploads, source="reporter", message_id=None,
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
-        channel = f" channel={report.channel}" if report.channel else ""
+        other = f" channel={report.channel}" if report.channel else ""
         self._logbook.record("case.created", actor, tenant_id=tenant.id, object_type="case", object_id=case_id,
-                             detail=f"attachments={len(uploads)} recipients={len(recipients)}{channel}")
+                             detail=f"attachments={len(uploads)} recipients={len(recipients)}{other}")
         return Filed(case, keys, Receipt(case_id, case_key, keys.private_key, case.reference), recipients)
 
     def open_with_key(self, tenant: Tenant, case_key: str | CaseKey, client: str) -> ReporterAccess:

@@ -30,6 +30,7 @@ from appliance.crypto.fields import Place
 from appliance.crypto.sealing import fingerprint, public_key_of
 from appliance.errors import CaseLocked, InvalidInput, NotFound
 from appliance.keys.keyring import TenantKeyring
+from appliance.tenants.models import ReportingChannel
 from appliance.users.models import Membership, User
 
 ACK_MESSAGE = "acknowledgement"
@@ -80,6 +81,12 @@ class CaseService:
         if not tenants:
             return []
         query = sa.select(Case).options(load_only(*QUEUE_COLUMNS)).where(Case.tenant_id.in_(tenants))
+        # A report of a channel with readers of its own is in the queue only of those it was sealed to.
+        defaults = sa.select(ReportingChannel.id).where(ReportingChannel.is_default.is_(True),
+                                                        ReportingChannel.tenant_id.in_(tenants))
+        sealed_to_me = sa.select(CasePrivateKeySeal.case_id).where(CasePrivateKeySeal.user_id == principal.user_id)
+        query = query.where(sa.or_(Case.reporting_channel_id.is_(None), Case.reporting_channel_id.in_(defaults),
+                                   Case.id.in_(sealed_to_me)))
         if filters.status:
             query = query.where(Case.status == parse_status(filters.status).value)
         elif filters.open_only:

@@ -7,7 +7,7 @@ import uuid
 from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, SelectMultipleField, StringField
+from wtforms import EmailField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -65,5 +65,34 @@ def posted_id(form: FlaskForm, field: str) -> uuid.UUID:
         abort(400)
     try:
         return uuid.UUID(getattr(form, field).data or "")
+    except ValueError:
+        abort(400)
+
+
+class ChannelForm(FlaskForm):
+    """A reporting channel's name, intro text and categories (the domain checks the ids)."""
+
+    name = StringField(_l("Name"), validators=[InputRequired(), Length(max=200)],
+                       description=_l("What reporters see, e.g. the subsidiary, language or topic."))
+    intro = TextAreaField(_l("Intro text (optional)"), validators=[Length(max=4000)],
+                          description=_l("Shown to reporters above the form of this channel."))
+    categories = CheckboxesField(_l("Categories"), choices=[], validate_choice=False,
+                                 description=_l("None chosen: every category of the organisation."))
+
+
+class ChannelReadersForm(FlaskForm):
+    members = CheckboxesField(_l("Readers of this channel"), choices=[], validate_choice=False)
+
+
+class ExternalInfoForm(FlaskForm):
+    text = TextAreaField(_l("Information on reporting to the authorities"), validators=[Length(max=8000)],
+                         description=_l("Leave empty to show the standard text. Name the competent authorities "
+                                        "for your country and sector, and how to reach them."))
+
+
+def checked_ids(values: list[str] | None) -> list[uuid.UUID]:
+    """The ids a group of checkboxes posted: 400 for anything but a UUID (a tampered page)."""
+    try:
+        return [uuid.UUID(v) for v in values or []]
     except ValueError:
         abort(400)
