@@ -76,6 +76,7 @@ class HandlerCaseView:
     thread: tuple[ThreadMessage, ...]
     notes: tuple[NoteView, ...]
     channel: str | None = None  # None: the web portal; else how an API client says it was received
+    reporting_channel: str | None = None  # the name of the reporting channel, unless it is the default one
 
 
 @dataclass(frozen=True)

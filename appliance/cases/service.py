@@ -103,6 +103,14 @@ class CaseService:
                 rows.append(row)
         return rows
 
+    def _reporting_channel(self, case: Case) -> str | None:
+        if case.reporting_channel_id is None:
+            return None
+        channel = self._session.execute(sa.select(ReportingChannel).where(
+            ReportingChannel.id == case.reporting_channel_id, ReportingChannel.tenant_id == case.tenant_id)
+        ).scalar_one_or_none()
+        return channel.name if channel is not None and not channel.is_default else None
+
     def _readable_ids(self, principal: StaffPrincipal, case_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these cases hold a copy sealed to the principal's current key."""
         if not case_ids or principal.private_key is None:
@@ -145,6 +153,7 @@ class CaseService:
         return HandlerCaseView(
             id=case.id, tenant_id=case.tenant_id, reference=case.reference, category_id=case.category_id,
             status=case.status, outcome=case.outcome, received_at=case.received_at, channel=case.channel,
+            reporting_channel=self._reporting_channel(case),
             acknowledged_at=case.acknowledged_at, feedback_at=case.feedback_at, closed_at=case.closed_at,
             assignee_id=case.assignee_id,
             deadlines=case_deadlines(case, self._clock()),

@@ -83,7 +83,11 @@ def test_a_second_channels_report_reaches_only_its_readers_over_http(world: Worl
             CasePrivateKeySeal.case_id == case.id, CasePrivateKeySeal.kind == "handler")).scalars())
     assert sealed == {world.target.user_id}
     assert case.reference not in handler.get("/staff/queue").get_data(as_text=True)
-    assert case.reference in world.staff_browser(world.target).get("/staff/queue").get_data(as_text=True)
+    target = world.staff_browser(world.target)
+    assert case.reference in target.get("/staff/queue").get_data(as_text=True)
+    page = target.get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert "For the subsidiary only" in page
+    assert 'data-testid="reporting-channel">Subsidiary &lt;script&gt;' in page and XSS not in page
 
 
 def test_a_report_link_with_a_tampered_channel_is_not_found(world: World) -> None:
