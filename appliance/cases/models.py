@@ -62,6 +62,10 @@ class Case(Base):
     # plain ADD COLUMN on every backend; the reporting service only ever writes a channel of
     # the case's own tenant.
     reporting_channel_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
+    # The questionnaire version the reporter answered (``QuestionnaireVersion``; no foreign key,
+    # as above) and the answers, sealed under the case's content key like the rest of the report.
+    questionnaire_version_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
+    answers_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
 
 
 class Message(Base):

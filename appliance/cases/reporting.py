@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import secrets
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -34,6 +35,8 @@ from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput
 from appliance.keys.keyring import TenantKeyring
 from appliance.tenants.channels import ChannelService
 from appliance.tenants.models import Category, ReportingChannel, Tenant
+from appliance.tenants.questionnaire import Question, check_answers, dump_answers
+from appliance.tenants.questionnaires import Questionnaires
 
 # The channels other than the portal that a report can be recorded from (README, "API").
 OTHER_CHANNELS = ("phone", "letter", "meeting", "email", "other")
@@ -56,6 +59,8 @@ class NewReport:
     received_at: dt.datetime | None = None
     # The tenant's reporting channel it is filed through (None: the default channel).
     reporting_channel_id: uuid.UUID | None = None
+    # Answers to the channel's questionnaire, per question key (file questions: the uploads' names).
+    answers: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class ReportingService:
                  reporter_limits: ReporterLimits, channels: ChannelService | None = None) -> None:
         self._session = session
         self._channels = channels or ChannelService(session, logbook, clock)
+        self._questionnaires = Questionnaires(session, logbook, clock)
         self._logbook = logbook
         self._index = blind_index
         self._clients = clients
@@ -128,6 +134,10 @@ class ReportingService:
 
     def categories(self, channel: ReportingChannel) -> list[Category]:
         return self._channels.categories(channel)
+
+    def questions(self, channel: ReportingChannel) -> tuple[Question, ...]:
+        """The questions the channel asks now (its questionnaire's newest version)."""
+        return self._questionnaires.questions(self._questionnaires.current(channel))
 
     def admit_report(self, tenant: Tenant, client: str) -> Ticket:
         """Take a report slot for this client and for this channel before the form (and its
@@ -183,6 +193,8 @@ class ReportingService:
         what = check_text("what", report.what, MAX_TEXT, required=True)
         when, where, people = (check_text(n, v, MAX_SHORT) for n, v in
                                (("when", report.when), ("where", report.where), ("people", report.people)))
+        version = self._questionnaires.current(channel)
+        answers = check_answers(self._questionnaires.questions(version), report.answers)
         contact = check_text("contact", report.contact, 254)
         if contact and not CONTACT.match(contact):
             raise InvalidInput("contact", "is not a valid e-mail address")
@@ -202,7 +214,7 @@ class ReportingService:
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
             status=Status.RECEIVED.value, received_at=received_at, updated_at=now,
             case_key_index=self._key_index(tenant.id, case_key), channel=report.channel,
-            reporting_channel_id=channel.id,
+            reporting_channel_id=channel.id, questionnaire_version_id=version.id if version is not None else None,
         )
         keys = self._access.create_keys(case)
         assert keys.private_key is not None
@@ -212,6 +224,7 @@ class ReportingService:
         case.where_sealed = seal_optional(cipher, "cases", "where", case_id, where)
         case.people_sealed = seal_optional(cipher, "cases", "people", case_id, people)
         case.contact_sealed = seal_optional(cipher, "cases", "contact", case_id, contact)
+        case.answers_sealed = seal_optional(cipher, "cases", "answers", case_id, dump_answers(answers) if answers else "")
         self._session.add(case)
         self._access.seal_for_reporter(case, keys.private_key, case_key)
         recipients = self._access.seal_to_channel(case, keys.private_key, targets)

@@ -153,7 +153,7 @@ class CaseService:
         return HandlerCaseView(
             id=case.id, tenant_id=case.tenant_id, reference=case.reference, category_id=case.category_id,
             status=case.status, outcome=case.outcome, received_at=case.received_at, channel=case.channel,
-            reporting_channel=self._reporting_channel(case),
+            reporting_channel=self._reporting_channel(case), answers=self._content.answers(case, keys),
             acknowledged_at=case.acknowledged_at, feedback_at=case.feedback_at, closed_at=case.closed_at,
             assignee_id=case.assignee_id,
             deadlines=case_deadlines(case, self._clock()),

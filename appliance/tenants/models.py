@@ -63,6 +63,22 @@ class ReportingChannelCategory(Base):
     category_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("categories.id"), primary_key=True)
 
 
+class QuestionnaireVersion(Base):
+    """One version of a channel's questionnaire (``appliance.tenants.questionnaire``). Append-only:
+    every change is a new version, and a report keeps the id of the version it was asked, so an
+    old report is shown with its own questions. The questions are the organisation's public text."""
+
+    __tablename__ = "questionnaire_versions"
+    __table_args__ = (sa.UniqueConstraint("channel_id", "number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    channel_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("reporting_channels.id"))
+    number: Mapped[int] = mapped_column(sa.Integer)
+    questions: Mapped[str] = mapped_column(LongText)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class EscrowKey(Base):
     """The public half of a tenant's escrow key pair. The private half lives only in a
     passphrase-protected file that the compliance lead keeps offline; it was made there

@@ -1,4 +1,5 @@
-"""reporting channels: reporting_channels, reporting_channel_categories, cases.reporting_channel_id,
+"""reporting channels: reporting_channels, reporting_channel_categories, questionnaire_versions,
+cases.reporting_channel_id, cases.questionnaire_version_id, cases.answers_sealed,
 the channel columns of reader_changes, tenants.external_reporting_info
 
 Expand-only. Every tenant gets one default channel (named after the tenant) and every existing
@@ -18,7 +19,7 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-from appliance.db import GUID, LongText, UTCDateTime
+from appliance.db import GUID, Blob, LongText, UTCDateTime
 
 revision = "0019"
 down_revision = "0017"
@@ -51,7 +52,25 @@ def upgrade() -> None:
                                 name=op.f("fk_reporting_channel_categories_channel_id_reporting_channels")),
         sa.PrimaryKeyConstraint("channel_id", "category_id", name=op.f("pk_reporting_channel_categories")),
     )
+    op.create_table(
+        "questionnaire_versions",
+        sa.Column("id", GUID, nullable=False),
+        sa.Column("tenant_id", GUID, nullable=False),
+        sa.Column("channel_id", GUID, nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("questions", LongText, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["channel_id"], ["reporting_channels.id"],
+                                name=op.f("fk_questionnaire_versions_channel_id_reporting_channels")),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_questionnaire_versions_tenant_id_tenants")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_questionnaire_versions")),
+        sa.UniqueConstraint("channel_id", "number", name=op.f("uq_questionnaire_versions_channel_id_number")),
+    )
+    op.create_index(op.f("ix_questionnaire_versions_tenant_id"), "questionnaire_versions", ["tenant_id"],
+                    unique=False)
     op.add_column("cases", sa.Column("reporting_channel_id", GUID, nullable=True))
+    op.add_column("cases", sa.Column("questionnaire_version_id", GUID, nullable=True))
+    op.add_column("cases", sa.Column("answers_sealed", Blob, nullable=True))
     op.add_column("reader_changes", sa.Column("channel_id", GUID, nullable=True))
     op.add_column("reader_changes", sa.Column("members", sa.Unicode(length=4000), nullable=True))
     op.add_column("tenants", sa.Column("external_reporting_info", LongText, nullable=True))
@@ -81,7 +100,11 @@ def downgrade() -> None:
     op.drop_column("tenants", "external_reporting_info")
     op.drop_column("reader_changes", "members")
     op.drop_column("reader_changes", "channel_id")
+    op.drop_column("cases", "answers_sealed")
+    op.drop_column("cases", "questionnaire_version_id")
     op.drop_column("cases", "reporting_channel_id")
+    op.drop_index(op.f("ix_questionnaire_versions_tenant_id"), table_name="questionnaire_versions")
+    op.drop_table("questionnaire_versions")
     op.drop_table("reporting_channel_categories")
     op.drop_index(op.f("ix_reporting_channels_tenant_id"), table_name="reporting_channels")
     op.drop_table("reporting_channels")
