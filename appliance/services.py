@@ -47,6 +47,7 @@ from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.statistics.figures import CaseStatistics
 from appliance.tenants.channels import ChannelService
+from appliance.tenants.questionnaires import Questionnaires
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
 from appliance.users.service import UserService, staff_account_of
@@ -119,6 +120,10 @@ class Services:
     @cached_property
     def channels(self) -> ChannelService:
         return ChannelService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def questionnaires(self) -> Questionnaires:
+        return Questionnaires(self.session, self.logbook, self.ctx.clock)
 
     @cached_property
     def users(self) -> UserService:

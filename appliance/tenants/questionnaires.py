@@ -14,7 +14,7 @@ from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.errors import Conflict, NotFound
 from appliance.tenants.models import QuestionnaireVersion, ReportingChannel
-from appliance.tenants.questionnaire import Question, check_questions, dump_questions, load_questions
+from appliance.tenants.questionnaire import Condition, Question, check_questions, dump_questions, load_questions
 
 
 class Questionnaires:
@@ -41,13 +41,28 @@ class Questionnaires:
     def questions(self, version: QuestionnaireVersion | None) -> tuple[Question, ...]:
         return load_questions(version.questions) if version is not None else ()
 
+    def add_question(self, channel: ReportingChannel, kind: str, label: str, required: bool,
+                     options: Sequence[str], show_if: Condition | None, actor: Actor) -> QuestionnaireVersion:
+        """A new version with one more question at the end (its key: the next free ``qN``)."""
+        questions = self.questions(self.current(channel))
+        taken = {q.key for q in questions}
+        key = next(f"q{n}" for n in range(1, len(taken) + 2) if f"q{n}" not in taken)
+        question = Question(key, kind, label.strip(), required, tuple(o.strip() for o in options if o.strip()),
+                            show_if)
+        return self.publish(channel, (*questions, question), actor)
+
+    def remove_question(self, channel: ReportingChannel, key: str, actor: Actor) -> QuestionnaireVersion:
+        """A new version without that question (InvalidInput while another question's condition names it)."""
+        questions = self.questions(self.current(channel))
+        if key not in {q.key for q in questions}:
+            raise NotFound("question", key)
+        return self.publish(channel, tuple(q for q in questions if q.key != key), actor)
+
     def publish(self, channel: ReportingChannel, questions: Sequence[Question], actor: Actor) -> QuestionnaireVersion:
         """A new version with these questions (Conflict when they are the current ones)."""
         checked = check_questions(questions)
         current = self.current(channel)
-        if current is not None and self.questions(current) == checked:
-            raise Conflict("the questionnaire has not changed")
-        if current is None and not checked:
+        if checked == self.questions(current):
             raise Conflict("the questionnaire has not changed")
         row = QuestionnaireVersion(id=uuid.uuid4(), tenant_id=channel.tenant_id, channel_id=channel.id,
                                    number=(current.number + 1) if current is not None else 1,

@@ -4,6 +4,7 @@ readers; the Art. 9(1)(g) text. Policies, CSRF, other tenants, tampered ids, XSS
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 
@@ -13,6 +14,7 @@ from appliance.actors import Role
 from appliance.cases.models import Case, CasePrivateKeySeal
 from appliance.readers.models import ReaderChange
 from appliance.tenants.models import ReportingChannel
+from tests.functional.pdf_text import pdf_text, squeezed
 from tests.functional.world import World, count, is_redirect_to
 from tests.web import CASE_KEY
 
@@ -23,6 +25,12 @@ def channel_id(world: World, name: str) -> uuid.UUID:
     with world.ctx.sessions() as session:
         return session.execute(sa.select(ReportingChannel.id).where(
             ReportingChannel.tenant_id == world.alpha.tenant_id, ReportingChannel.name == name)).scalar_one()
+
+
+def default_channel(world: World) -> uuid.UUID:
+    with world.ctx.sessions() as session:
+        return session.execute(sa.select(ReportingChannel.id).where(
+            ReportingChannel.tenant_id == world.alpha.tenant_id, ReportingChannel.is_default.is_(True))).scalar_one()
 
 
 def pending_channel_change(world: World) -> uuid.UUID:
@@ -119,9 +127,7 @@ def test_a_closed_channel_is_not_offered(world: World) -> None:
 
 def test_the_default_channel_stays_open(world: World) -> None:
     admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
-    with world.ctx.sessions() as session:
-        default = session.execute(sa.select(ReportingChannel.id).where(
-            ReportingChannel.tenant_id == world.alpha.tenant_id, ReportingChannel.is_default.is_(True))).scalar_one()
+    default = default_channel(world)
     response = admin.post(f"/admin/t/alpha/channels/{default}/toggle", form_url="/admin/t/alpha/channels")
     assert response.status_code == 400
     assert "The default channel stays open." in admin.text()
@@ -184,3 +190,91 @@ def test_logbook_names_channels_by_id_only(world: World) -> None:
     with world.ctx.sessions() as session:
         details = " ".join(str(d) for d in session.execute(sa.text("SELECT detail FROM audit_events")).scalars())
     assert name not in details and not re.search(r"Intro", details)
+
+
+# --- questionnaires ---------------------------------------------------------------------------
+def add_question(world: World, channel: uuid.UUID, **data: str) -> int:
+    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+    response = admin.post(f"/admin/t/alpha/channels/{channel}/questions", {"kind": "text", **data},
+                          form_url=f"/admin/t/alpha/channels/{channel}")
+    return response.status_code
+
+
+def test_a_questionnaire_with_a_condition_changed_after_a_report(world: World) -> None:
+    channel = default_channel(world)
+    assert add_question(world, channel, label="Were you harmed?", kind="yes_no", required="y") == 303
+    assert add_question(world, channel, label=f"How were you harmed? {XSS}", kind="long_text", required="y",
+                        show_if="q1", show_value="yes") == 303
+    reporter = world.browser("192.0.2.88")
+    form = reporter.get("/r/alpha/report").get_data(as_text=True)
+    assert 'name="q_q1"' in form and 'name="q_q2"' in form and XSS not in form
+    assert "Answer only if your answer to “Were you harmed?” is “Yes”." in form
+    base = {"category": str(world.alpha.category_id), "what": "Questionnaire report"}
+    # Required, and shown by the condition: the server refuses without it, and keeps what was typed.
+    response = reporter.post("/r/alpha/report", {**base, "q_q1": "yes"}, content_type="multipart/form-data")
+    assert response.status_code == 400 and 'data-testid="question-errors"' in reporter.text()
+    assert 'value="yes" checked' in reporter.text()
+    response = reporter.post("/r/alpha/report", {**base, "q_q1": "maybe"}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    response = reporter.post("/r/alpha/report", {**base, "q_q1": "yes", "q_q2": "Marker harm 9ZT"},
+                             content_type="multipart/form-data")
+    assert response.status_code == 200 and CASE_KEY.search(reporter.text())
+    # The questionnaire changes: the old report keeps its questions.
+    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+    assert admin.post(f"/admin/t/alpha/channels/{channel}/questions/q2/remove",
+                      form_url=f"/admin/t/alpha/channels/{channel}").status_code == 303
+    assert admin.post(f"/admin/t/alpha/channels/{channel}/questions/q1/remove",
+                      form_url=f"/admin/t/alpha/channels/{channel}").status_code == 303
+    assert add_question(world, channel, label="Which site?", kind="single", options="Malmö\nLund") == 303
+    assert 'name="q_q2"' not in reporter.get("/r/alpha/report").get_data(as_text=True)
+    with world.ctx.sessions() as session:
+        old = session.execute(sa.select(Case).where(Case.questionnaire_version_id.is_not(None))).scalar_one()
+        versions = session.execute(sa.text("SELECT count(*) FROM questionnaire_versions")).scalar_one()
+    assert versions == 5
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    page = handler.get(f"/staff/cases/{old.id}").get_data(as_text=True)
+    assert "Were you harmed?" in page and "How were you harmed? &lt;script&gt;" in page and "Marker harm 9ZT" in page
+    assert "Which site?" not in page and XSS not in page
+    pdf = handler.post(f"/staff/cases/{old.id}/export", {}, form_url=f"/staff/cases/{old.id}")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = squeezed(pdf_text(pdf.data))
+    assert squeezed("Were you harmed?") in text and squeezed("Marker harm 9ZT") in text
+    assert squeezed("Which site?") not in text
+
+
+def test_a_question_removed_while_another_depends_on_it_stays(world: World) -> None:
+    channel = default_channel(world)
+    assert add_question(world, channel, label="Anything else?", kind="yes_no") == 303
+    assert add_question(world, channel, label="What else?", show_if="q1", show_value="yes") == 303
+    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+    assert admin.post(f"/admin/t/alpha/channels/{channel}/questions/q1/remove",
+                      form_url=f"/admin/t/alpha/channels/{channel}").status_code == 400
+    assert add_question(world, channel, label="Bad condition", show_if="q2", show_value="x") == 400
+    assert add_question(world, channel, label="", kind="text") == 400
+    assert add_question(world, channel, label="Choice without options", kind="single") == 400
+    assert add_question(world, channel, label="Unknown kind", kind="slider") == 400
+    beta_admin = world.staff_browser(world.beta.staff[Role.ADMIN])
+    assert beta_admin.post(f"/admin/t/beta/channels/{channel}/questions", {"label": "x", "kind": "text"},
+                           form_url="/admin/t/beta/channels").status_code == 404
+    with world.ctx.sessions() as session:
+        assert session.execute(sa.text("SELECT count(*) FROM questionnaire_versions")).scalar_one() == 2
+
+
+def test_a_file_question_uses_the_attachment_path(world: World) -> None:
+    channel = default_channel(world)
+    assert add_question(world, channel, label="Evidence", kind="file", required="y") == 303
+    reporter = world.browser("192.0.2.99")
+    base = {"category": str(world.alpha.category_id), "what": "With evidence"}
+    assert reporter.post("/r/alpha/report", base, content_type="multipart/form-data").status_code == 400
+    response = reporter.post("/r/alpha/report", {**base, "q_q1": (io.BytesIO(b"%PDF-1.4 evidence"), "scan.pdf",
+                                                                  "application/pdf")},
+                             content_type="multipart/form-data")
+    assert response.status_code == 200, reporter.text()
+    with world.ctx.sessions() as session:
+        case = session.execute(sa.select(Case).where(Case.questionnaire_version_id.is_not(None))).scalar_one()
+        attachments = session.execute(sa.text("SELECT count(*) FROM attachments WHERE case_id = :c"),
+                                      {"c": case.id.hex if session.get_bind().dialect.name == "sqlite" else case.id}
+                                      ).scalar_one()
+    assert attachments == 1
+    page = world.staff_browser(world.alpha.staff[Role.HANDLER]).get(f"/staff/cases/{case.id}").get_data(as_text=True)
+    assert 'data-testid="answers"' in page and "scan.pdf" in page

@@ -16,7 +16,15 @@ from werkzeug.wrappers import Response
 from appliance.errors import Conflict, InvalidInput
 from appliance.tenants.models import ReportingChannel, Tenant
 from webapp.admin.desk import AdminDesk
-from webapp.admin.forms import ChannelForm, ChannelReadersForm, ExternalInfoForm, PostForm, checked_ids
+from webapp.admin.forms import (
+    ChannelForm,
+    ChannelReadersForm,
+    ExternalInfoForm,
+    PostForm,
+    QuestionForm,
+    checked_ids,
+    question_form,
+)
 from webapp.policy import access
 from webapp.routes import RouteTable
 from webapp.templating import category_label
@@ -61,7 +69,7 @@ def channel(slug: str, channel_id: uuid.UUID) -> Response | tuple[str, int]:
             _form_error(form, exc)
         else:
             return redirect(url_for("admin.channel", slug=slug, channel_id=row.id, saved=1), code=303)
-    return _render_channel(desk, tenant, row, form), 400 if form.errors else 200
+    return render_channel(desk, tenant, row, form), 400 if form.errors else 200
 
 
 @routes.post("/t/<slug>/channels/<uuid:channel_id>/readers")
@@ -83,8 +91,7 @@ def channel_readers(slug: str, channel_id: uuid.UUID) -> Response | tuple[str, i
     except Conflict:
         error = _("This channel already has exactly these readers, or the reader list is not started yet.")
     if error:
-        return _render_channel(desk, tenant, row, _channel_form(desk, tenant, row, empty=True),
-                               readers_error=error), 400
+        return render_channel(desk, tenant, row, readers_error=error), 400
     return redirect(url_for("admin.readers", slug=slug, _anchor="pending"), code=303)
 
 
@@ -149,15 +156,24 @@ def _form_error(form: ChannelForm, exc: InvalidInput | Conflict) -> None:
         field.errors = [_("This text is too long or contains a character that is not allowed.")]
 
 
-def _render_channel(desk: AdminDesk, tenant: Tenant, row: ReportingChannel, form: ChannelForm,
-                    readers_error: str | None = None) -> str:
+def render_channel(desk: AdminDesk, tenant: Tenant, row: ReportingChannel, form: ChannelForm | None = None,
+                   readers_error: str | None = None, questions_form: QuestionForm | None = None,
+                   question_error: str | None = None) -> str:
+    """The channel's page: its texts and categories, its readers, its questionnaire."""
+    form = form or _channel_form(desk, tenant, row, empty=True)
     found = desk.reader_overview(tenant.id)
     members = desk.readers.channel_members(tenant.id, row.id)
     readers_form = ChannelReadersForm(formdata=None, members=[str(m) for m in members or ()])
     readers_form.members.choices = [(str(r.user_id), r.email) for r in found.readers]
     emails = {r.user_id: r.email for r in found.readers}
     current = [emails.get(m, str(m)) for m in members] if members is not None else None
+    version = desk.questionnaires.current(row)
+    questions = desk.questionnaires.questions(version)
+    conditions = [(q.key, q.label) for q in questions if q.kind in ("yes_no", "single")]
     return render_template("admin/channel.html", tenant=tenant, row=row, form=form, readers_form=readers_form,
                            started=found.started, current=current, readers_error=readers_error,
-                           pending=[p for p in found.pending if p.kind == "channel" and p.channel_id == row.id])
+                           pending=[p for p in found.pending if p.kind == "channel" and p.channel_id == row.id],
+                           version=version, questions=questions, labels={q.key: q.label for q in questions},
+                           question_form=questions_form or question_form(conditions, empty=True),
+                           question_error=question_error, post=PostForm())
 

@@ -13,6 +13,7 @@ from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.tenants.channels import ChannelService
 from appliance.tenants.models import Tenant
+from appliance.tenants.questionnaires import Questionnaires
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
 from appliance.users.service import UserSummary
@@ -34,6 +35,10 @@ class AdminDesk(Desk):
     @property
     def channels(self) -> ChannelService:
         return self._services.channels
+
+    @property
+    def questionnaires(self) -> Questionnaires:
+        return self._services.questionnaires
 
     @property
     def accounts(self) -> UserAdministration:
