@@ -13,6 +13,7 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
+    SavedQueueFilter,
 )
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
@@ -95,6 +96,7 @@ __all__ = [
     "ReportingChannel",
     "ReportingChannelCategory",
     "RetentionPolicy",
+    "SavedQueueFilter",
     "SchedulerLease",
     "SiteStatus",
     "Tenant",

@@ -90,7 +90,7 @@ def test_0019_gives_every_tenant_a_default_channel_and_files_its_cases_there(
     config = runner.alembic_config()
     with ctx.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0017")
+        command.downgrade(config, "0023")
     assert "reporting_channels" not in sa.inspect(ctx.engine).get_table_names()
     runner.upgrade(ctx.engine)
     with ctx.sessions() as session:

@@ -7,7 +7,7 @@ case is filed under it, so an upgraded installation works as before: the default
 the tenant's portal and its whole reader list.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0023
 Create Date: 2026-12-06 04:10:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from appliance.db import GUID, Blob, LongText, UTCDateTime
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
