@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.queue_filter import QueueFilter
 from appliance.cases.reporting import NewReport
-from appliance.cases.service import QueueFilter
 from appliance.errors import AccessDenied, Conflict, InvalidInput, NotAReader, NotFound
 from appliance.readers.models import ReaderNotice
 from appliance.readers.service import Signer
