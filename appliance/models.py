@@ -33,7 +33,15 @@ from appliance.pdmr.models import ClosedPeriodNotice, FinancialReport, PdmrEntry
 from appliance.persons.models import CaseSubjectEntry, Person, PersonIdentifier, PersonLink
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
 from appliance.retention.models import LegalHold, RetentionPolicy
-from appliance.tenants.models import Category, ChannelRecipient, EscrowKey, Tenant
+from appliance.tenants.models import (
+    Category,
+    ChannelRecipient,
+    EscrowKey,
+    QuestionnaireVersion,
+    ReportingChannel,
+    ReportingChannelCategory,
+    Tenant,
+)
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
 __all__ = [
@@ -80,12 +88,15 @@ __all__ = [
     "PersonIdentifier",
     "PersonLink",
     "PreservedSecret",
+    "QuestionnaireVersion",
     "ReaderChange",
     "ReaderListEntry",
     "ReaderNotice",
     "RecoveryCode",
     "ReminderSent",
     "ReporterNotifyAddress",
+    "ReportingChannel",
+    "ReportingChannelCategory",
     "RetentionPolicy",
     "SavedQueueFilter",
     "SchedulerLease",

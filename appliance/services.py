@@ -49,6 +49,8 @@ from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.statistics.access import AccessStatistics
 from appliance.statistics.figures import CaseStatistics
+from appliance.tenants.channels import ChannelService
+from appliance.tenants.questionnaires import Questionnaires
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
 from appliance.users.service import UserService, staff_account_of
@@ -119,6 +121,14 @@ class Services:
         return TenantService(self.session, self.logbook, self.keyring, self.ctx.clock)
 
     @cached_property
+    def channels(self) -> ChannelService:
+        return ChannelService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def questionnaires(self) -> Questionnaires:
+        return Questionnaires(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
     def users(self) -> UserService:
         return UserService(self.session, self.logbook, self.ctx.passwords, self.ctx.blind_index,
                            installation_cipher(self.ctx.secret(INSTALLATION_DATA)), self.throttles, self.ctx.clock, self.persons,
@@ -172,7 +182,7 @@ class Services:
     def reporting(self) -> ReportingService:
         return ReportingService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.blind_index,
                                 self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits,
-                                ReporterAddresses(self.session, self.data_keys, self.ctx.clock))
+                                ReporterAddresses(self.session, self.data_keys, self.ctx.clock), self.channels)
 
     @cached_property
     def cases(self) -> CaseService:

@@ -8,6 +8,8 @@ from flask import Flask
 from flask_babel import format_date, format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 
+from appliance.cases.read_models import AnsweredQuestion
+
 STATUS_LABELS = {
     "received": _l("Received"), "acknowledged": _l("Acknowledged"), "assessing": _l("Assessing"),
     "investigating": _l("Investigating"), "closed": _l("Closed"),
@@ -38,6 +40,15 @@ def category_label(label: str) -> str:
     return gettext(label) if label else label
 
 
+def answer_text(answer: AnsweredQuestion) -> str:
+    """A questionnaire answer as text: yes/no in the reader's language, several choices or files joined."""
+    if isinstance(answer.answer, tuple):
+        return ", ".join(answer.answer)
+    if answer.kind == "yes_no":
+        return gettext("Yes") if answer.answer == "yes" else gettext("No")
+    return answer.answer
+
+
 def install_filters(app: Flask) -> None:
     @app.template_filter("when")
     def _when(value: dt.datetime | None) -> str:
@@ -58,6 +69,7 @@ def install_filters(app: Flask) -> None:
         outcome_label=lambda s: OUTCOME_LABELS.get(s, s),
         role_label=lambda s: ROLE_LABELS.get(s, s),
         category_label=category_label,
+        answer_text=answer_text,
     )
 
     @app.template_filter("filesize")

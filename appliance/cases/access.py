@@ -118,7 +118,9 @@ class CaseAccess:
         its escrow key); returns the handlers reached. ``targets``: the list's keys as
         ``channel_targets`` just read them in this transaction (read again when None)."""
         reached = []
-        for target in self._readers.sealing_targets(case.tenant_id) if targets is None else targets:
+        if targets is None:
+            targets = self._readers.sealing_targets(case.tenant_id, case.reporting_channel_id)
+        for target in targets:
             if target.kind == HANDLER_TARGET:
                 assert target.user_id is not None
                 self._add_seal(case, HANDLER, target.user_id, target.box_key, private_key)
@@ -127,16 +129,18 @@ class CaseAccess:
                 self._add_seal(case, ESCROW, None, target.box_key, private_key)
         return reached
 
-    def accepting(self, tenant_id: uuid.UUID) -> bool:
-        """Whether a report filed now would be sealed to anyone: a confirmed reader who receives
-        new reports, or a confirmed escrow key. False (and logged) when the list does not verify."""
-        return bool(self.channel_targets(tenant_id))
+    def accepting(self, tenant_id: uuid.UUID, channel_id: uuid.UUID | None = None) -> bool:
+        """Whether a report filed now (through this reporting channel) would be sealed to anyone:
+        a confirmed reader who receives its reports, or a confirmed escrow key. False (and logged)
+        when the list does not verify."""
+        return bool(self.channel_targets(tenant_id, channel_id))
 
-    def channel_targets(self, tenant_id: uuid.UUID) -> list[SealingTarget]:
-        """The keys a report filed now is sealed to; empty when there are none or the list does
-        not verify (logged). Filing reads them once and passes them to ``seal_to_channel``."""
+    def channel_targets(self, tenant_id: uuid.UUID, channel_id: uuid.UUID | None = None) -> list[SealingTarget]:
+        """The keys a report filed now through this reporting channel is sealed to; empty when
+        there are none or the list does not verify (logged). Filing reads them once and passes
+        them to ``seal_to_channel``."""
         try:
-            return self._readers.sealing_targets(tenant_id)
+            return self._readers.sealing_targets(tenant_id, channel_id)
         except ReaderListTampered:
             return []
 

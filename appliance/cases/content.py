@@ -11,12 +11,14 @@ from appliance.actors import REPORTER, Actor, StaffPrincipal
 from appliance.cases.access import CaseAccess, OpenedCase
 from appliance.cases.attachments import SAFE_TYPES, AttachmentInfo, AttachmentStore, Upload, remaining_budget
 from appliance.cases.models import Attachment, Case, Message
-from appliance.cases.read_models import ReportText, ThreadMessage
+from appliance.cases.read_models import AnsweredQuestion, ReportText, ThreadMessage
 from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place, Sealed
-from appliance.errors import InvalidInput
+from appliance.errors import InvalidInput, NotFound
 from appliance.keys.keyring import TenantKeyring
+from appliance.tenants.models import QuestionnaireVersion
+from appliance.tenants.questionnaire import load_answers, load_questions
 
 MAX_TEXT = 20_000
 MAX_SHORT = 2_000
@@ -76,6 +78,20 @@ class CaseContent:
             return cipher.open(value, Place("cases", column, case.id)) if value is not None else ""
 
         return ReportText(*(read(c) for c in REPORT_FIELDS))
+
+    def answers(self, case: Case, keys: OpenedCase) -> tuple[AnsweredQuestion, ...]:
+        """The questionnaire's answers with the questions of the version the report was asked
+        (never the channel's newest), in that version's order; questions left out are skipped."""
+        if case.answers_sealed is None or case.questionnaire_version_id is None:
+            return ()
+        version = self._session.execute(sa.select(QuestionnaireVersion).where(
+            QuestionnaireVersion.id == case.questionnaire_version_id,
+            QuestionnaireVersion.tenant_id == case.tenant_id)).scalar_one_or_none()
+        if version is None:
+            raise NotFound("questionnaire version", case.questionnaire_version_id)
+        answers = load_answers(keys.cipher.open(case.answers_sealed, Place("cases", "answers", case.id)))
+        return tuple(AnsweredQuestion(q.label, q.kind, answers[q.key]) for q in load_questions(version.questions)
+                     if q.key in answers)
 
     def conclusions(self, case: Case, keys: OpenedCase) -> str:
         if case.conclusions_sealed is None:

@@ -63,6 +63,15 @@ class Case(Base):
     # How the report came in: NULL for the web portal; phone, letter, meeting, email or other for
     # one an API client recorded (Directive Art. 9(2)). Not sensitive: it says nothing of the content.
     channel: Mapped[str | None] = mapped_column(sa.String(16))
+    # The tenant's reporting channel the report was filed through (``ReportingChannel``; NULL:
+    # filed before channels, backfilled to the default one). No foreign key, so adding it is a
+    # plain ADD COLUMN on every backend; the reporting service only ever writes a channel of
+    # the case's own tenant.
+    reporting_channel_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
+    # The questionnaire version the reporter answered (``QuestionnaireVersion``; no foreign key,
+    # as above) and the answers, sealed under the case's content key like the rest of the report.
+    questionnaire_version_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
+    answers_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     # Derived from the columns above on every ORM write (keep_queue_columns below); a bulk
     # ``UPDATE``/``INSERT`` must set them with queue_columns(). They say nothing the dates and
     # the status do not already say.

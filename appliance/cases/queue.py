@@ -37,6 +37,7 @@ from appliance.cases.workflow import Status
 from appliance.clock import Clock
 from appliance.crypto.sealing import fingerprint, public_key_of
 from appliance.errors import InvalidInput
+from appliance.tenants.models import ReportingChannel
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -139,6 +140,12 @@ class CaseQueue:
         if not tenants:
             return None
         clauses: list[sa.ColumnElement[bool]] = [Case.tenant_id.in_(sorted(tenants))]
+        # A report of a channel with readers of its own is in the queue only of those it was sealed to.
+        defaults = sa.select(ReportingChannel.id).where(ReportingChannel.is_default.is_(True),
+                                                        ReportingChannel.tenant_id.in_(sorted(tenants)))
+        sealed_to_me = sa.select(CasePrivateKeySeal.case_id).where(CasePrivateKeySeal.user_id == principal.user_id)
+        clauses.append(sa.or_(Case.reporting_channel_id.is_(None), Case.reporting_channel_id.in_(defaults),
+                              Case.id.in_(sealed_to_me)))
         if filters.status:
             clauses.append(Case.status == filters.status)
         elif filters.open_only:

@@ -76,6 +76,17 @@ class HandlerCaseView:
     thread: tuple[ThreadMessage, ...]
     notes: tuple[NoteView, ...]
     channel: str | None = None  # None: the web portal; else how an API client says it was received
+    reporting_channel: str | None = None  # the name of the reporting channel, unless it is the default one
+    answers: tuple[AnsweredQuestion, ...] = ()  # the channel's questionnaire, as this report was asked it
+
+
+@dataclass(frozen=True)
+class AnsweredQuestion:
+    """A question as the reporter was asked it (the version their report kept) and their answer."""
+
+    label: str
+    kind: str
+    answer: str | tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import secrets
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -33,7 +34,10 @@ from appliance.crypto.fields import Place
 from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
 from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, LockedOut, NotFound
 from appliance.keys.keyring import TenantKeyring
-from appliance.tenants.models import Category, Tenant
+from appliance.tenants.channels import ChannelService
+from appliance.tenants.models import Category, ReportingChannel, Tenant
+from appliance.tenants.questionnaire import Question, check_answers, dump_answers
+from appliance.tenants.questionnaires import Questionnaires
 
 # The channels other than the portal that a report can be recorded from (README, "API").
 OTHER_CHANNELS = ("phone", "letter", "meeting", "email", "other")
@@ -56,6 +60,10 @@ class NewReport:
     # when it reached the organisation. None for the portal (received now, through the web).
     channel: str | None = None
     received_at: dt.datetime | None = None
+    # The tenant's reporting channel it is filed through (None: the default channel).
+    reporting_channel_id: uuid.UUID | None = None
+    # Answers to the channel's questionnaire, per question key (file questions: the uploads' names).
+    answers: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,12 @@ class KeyAttempts:
 class ReportingService:
     def __init__(self, session: Session, keyring: TenantKeyring, access: CaseAccess, logbook: Logbook,
                  blind_index: BlindIndex, clients: EphemeralStore, clock: Clock, limits: Limits,
-                 reporter_limits: ReporterLimits, addresses: ReporterAddresses | None = None) -> None:
+                 reporter_limits: ReporterLimits, addresses: ReporterAddresses | None = None,
+                 channels: ChannelService | None = None) -> None:
         self._session = session
         self._addresses = addresses
+        self._channels = channels or ChannelService(session, logbook, clock)
+        self._questionnaires = Questionnaires(session, logbook, clock)
         self._logbook = logbook
         self._index = blind_index
         self._clients = clients
@@ -121,10 +132,26 @@ class ReportingService:
         self._access = access
         self._content = CaseContent(session, keyring, access, clock)
 
-    def accepting(self, tenant: Tenant) -> bool:
-        """Whether a report filed now would reach someone: a confirmed reader who receives new
-        reports, or the confirmed escrow key. The portal says so before a reporter writes anything."""
-        return self._access.accepting(tenant.id)
+    def accepting(self, tenant: Tenant, channel: ReportingChannel | None = None) -> bool:
+        """Whether a report filed now (through ``channel``; default: the tenant's default one)
+        would reach someone: a confirmed reader who receives its reports, or the confirmed escrow
+        key. The portal says so before a reporter writes anything."""
+        return self._access.accepting(tenant.id, None if channel is None or channel.is_default else channel.id)
+
+    def channels(self, tenant: Tenant) -> list[ReportingChannel]:
+        """The channels the portal offers (open ones, the default first)."""
+        return self._channels.channels(tenant.id)
+
+    def channel(self, tenant: Tenant, channel_id: uuid.UUID | None) -> ReportingChannel:
+        """An open channel of this tenant (NotFound otherwise); the default one for None."""
+        return self._channels.open_channel(tenant.id, channel_id)
+
+    def categories(self, channel: ReportingChannel) -> list[Category]:
+        return self._channels.categories(channel)
+
+    def questions(self, channel: ReportingChannel) -> tuple[Question, ...]:
+        """The questions the channel asks now (its questionnaire's newest version)."""
+        return self._questionnaires.questions(self._questionnaires.current(channel))
 
     def admit_report(self, tenant: Tenant, client: str) -> Ticket:
         """Take a report slot for this client and for this channel before the form (and its
@@ -164,7 +191,9 @@ class ReportingService:
         """``submit`` for any filer: the reporter through the portal, an API token, or a handler
         recording a report received orally (``received_at``: when it was received, default the
         report's own or now)."""
-        targets = self._access.channel_targets(tenant.id)  # read once: checked here, sealed to below
+        channel = self._channels.open_channel(tenant.id, report.reporting_channel_id)
+        # Read once: checked here, sealed to below. The default channel reaches the whole list.
+        targets = self._access.channel_targets(tenant.id, None if channel.is_default else channel.id)
         if not targets:
             raise ChannelNotReady(tenant.id)
         if report.category_id is None:
@@ -172,11 +201,14 @@ class ReportingService:
         category = self._session.execute(sa.select(Category).where(
             Category.id == report.category_id, Category.tenant_id == tenant.id, Category.active.is_(True)
         )).scalar_one_or_none()
-        if category is None:
+        offered = self._channels.category_ids(channel)
+        if category is None or (offered and category.id not in offered):
             raise InvalidInput("category", "is not one of this organisation's categories")
         what = check_text("what", report.what, MAX_TEXT, required=True)
         when, where, people = (check_text(n, v, MAX_SHORT) for n, v in
                                (("when", report.when), ("where", report.where), ("people", report.people)))
+        version = self._questionnaires.current(channel)
+        answers = check_answers(self._questionnaires.questions(version), report.answers)
         contact = check_text("contact", report.contact, 254)
         if contact and not CONTACT.match(contact):
             raise InvalidInput("contact", "is not a valid e-mail address")
@@ -197,6 +229,7 @@ class ReportingService:
             id=case_id, tenant_id=tenant.id, reference=self._new_reference(), category_id=category.id,
             status=Status.RECEIVED.value, received_at=received_at, updated_at=now,
             case_key_index=self._key_index(tenant.id, case_key), channel=report.channel,
+            reporting_channel_id=channel.id, questionnaire_version_id=version.id if version is not None else None,
         )
         keys = self._access.create_keys(case)
         assert keys.private_key is not None
@@ -206,6 +239,7 @@ class ReportingService:
         case.where_sealed = seal_optional(cipher, "cases", "where", case_id, where)
         case.people_sealed = seal_optional(cipher, "cases", "people", case_id, people)
         case.contact_sealed = seal_optional(cipher, "cases", "contact", case_id, contact)
+        case.answers_sealed = seal_optional(cipher, "cases", "answers", case_id, dump_answers(answers) if answers else "")
         self._session.add(case)
         self._access.seal_for_reporter(case, keys.private_key, case_key)
         recipients = self._access.seal_to_channel(case, keys.private_key, targets)
@@ -214,9 +248,9 @@ class ReportingService:
                                     per_file=self._limits.per_file, per_batch=self._limits.per_report)
         if notify:
             self.notification_addresses.replace(tenant.id, case_id, notify, actor)
-        channel = f" channel={report.channel}" if report.channel else ""
+        other = f" channel={report.channel}" if report.channel else ""
         self._logbook.record("case.created", actor, tenant_id=tenant.id, object_type="case", object_id=case_id,
-                             detail=f"attachments={len(uploads)} recipients={len(recipients)}{channel}")
+                             detail=f"attachments={len(uploads)} recipients={len(recipients)}{other}")
         return Filed(case, keys, Receipt(case_id, case_key, keys.private_key, case.reference), recipients)
 
     def open_with_key(self, tenant: Tenant, case_key: str | CaseKey, client: str) -> ReporterAccess:

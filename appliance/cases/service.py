@@ -30,6 +30,7 @@ from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
 from appliance.errors import CaseLocked, InvalidInput, NotFound
 from appliance.keys.keyring import TenantKeyring
+from appliance.tenants.models import ReportingChannel
 from appliance.users.models import Membership, User
 
 ACK_MESSAGE = "acknowledgement"
@@ -58,6 +59,14 @@ class CaseService:
     def queue(self, principal: StaffPrincipal, filters: QueueFilter) -> list[QueueRow]:
         """The first page's rows, at the largest page size."""
         return self._queue.page(principal, filters, None, MAX_PAGE_SIZE).rows
+
+    def _reporting_channel(self, case: Case) -> str | None:
+        if case.reporting_channel_id is None:
+            return None
+        channel = self._session.execute(sa.select(ReportingChannel).where(
+            ReportingChannel.id == case.reporting_channel_id, ReportingChannel.tenant_id == case.tenant_id)
+        ).scalar_one_or_none()
+        return channel.name if channel is not None and not channel.is_default else None
 
     # --- one case ---------------------------------------------------------------------
     def open_case(self, principal: StaffPrincipal, case_id: uuid.UUID) -> HandlerCaseView:
@@ -89,6 +98,7 @@ class CaseService:
         return HandlerCaseView(
             id=case.id, tenant_id=case.tenant_id, reference=case.reference, category_id=case.category_id,
             status=case.status, outcome=case.outcome, received_at=case.received_at, channel=case.channel,
+            reporting_channel=self._reporting_channel(case), answers=self._content.answers(case, keys),
             acknowledged_at=case.acknowledged_at, feedback_at=case.feedback_at, closed_at=case.closed_at,
             assignee_id=case.assignee_id,
             deadlines=case_deadlines(case, self._clock()),

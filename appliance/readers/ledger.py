@@ -12,6 +12,13 @@ the MAC failing; IT (with the master key) can make MACs but cannot sign as a rea
 nobody can put a key on the list that its owner did not sign. ``verify_chain`` checks all
 of it and recomputes each entry's list from the previous one and its change, so an entry
 can never carry more than the change it names.
+
+A list may also name, per reporting channel, which of its readers receive that channel's
+reports (a ``channel`` change). Those readers are always readers of the list, so a channel can
+only narrow who reads, never widen it; an existing reader of the channel (or, for a channel
+that has no entry yet, any reader of the list, all of whom receive its reports until then)
+signs the change, and a reader never signs their own way into a channel. A channel without an
+entry reaches the list's receiving readers, as the tenant's portal did before channels.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ FORMAT = "appliance-readers/v1"
 ENTRY_CONTEXT = b"appliance/readers/v1"
 GENESIS_PREV = "0" * 64
 START, ADD, REMOVE, RECEIVES, REKEY, ESCROW = "start", "add", "remove", "receives", "rekey", "escrow"
-KINDS = (START, ADD, REMOVE, RECEIVES, REKEY, ESCROW)
+CHANNEL = "channel"
+KINDS = (START, ADD, REMOVE, RECEIVES, REKEY, ESCROW, CHANNEL)
 USER, ESCROW_SIGNER = "user", "escrow"
 
 
@@ -75,15 +83,24 @@ class EscrowReader:
 
 
 @dataclass(frozen=True)
+class ChannelReaders:
+    """The readers of the list who receive one reporting channel's reports (user ids, sorted)."""
+
+    channel_id: uuid.UUID
+    members: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
 class Change:
     """One change to the list: ``reader`` for start/add/rekey, ``user_id`` (+ ``receives``) for
-    remove/receives, ``escrow`` for escrow."""
+    remove/receives, ``escrow`` for escrow, ``channel`` for channel."""
 
     kind: str
     user_id: uuid.UUID | None = None
     reader: Reader | None = None
     receives: bool | None = None
     escrow: EscrowReader | None = None
+    channel: ChannelReaders | None = None
 
 
 @dataclass(frozen=True)
@@ -93,12 +110,24 @@ class ReaderState:
     head: str  # hash of the newest entry, hex
     readers: tuple[Reader, ...]
     escrow: tuple[EscrowReader, ...]
+    channels: tuple[ChannelReaders, ...] = ()
 
     def reader(self, user_id: uuid.UUID) -> Reader | None:
         return next((r for r in self.readers if r.user_id == user_id), None)
 
     def receiving(self) -> tuple[Reader, ...]:
         return tuple(r for r in self.readers if r.receives)
+
+    def channel(self, channel_id: uuid.UUID) -> ChannelReaders | None:
+        return next((c for c in self.channels if c.channel_id == channel_id), None)
+
+    def receiving_in(self, channel_id: uuid.UUID | None) -> tuple[Reader, ...]:
+        """Who receives a channel's new reports: the readers its entry names, or (no entry,
+        or no channel) the list's receiving readers."""
+        entry = self.channel(channel_id) if channel_id is not None else None
+        if entry is None:
+            return self.receiving()
+        return tuple(r for r in self.readers if r.user_id in entry.members)
 
 
 @dataclass(frozen=True)
@@ -160,15 +189,49 @@ def apply_change(readers: tuple[Reader, ...], escrow: tuple[EscrowReader, ...], 
     return tuple(sorted(by_user.values(), key=lambda r: str(r.user_id))), escrow
 
 
+def apply_full(readers: tuple[Reader, ...], escrow: tuple[EscrowReader, ...],
+               channels: tuple[ChannelReaders, ...], change: Change
+               ) -> tuple[tuple[Reader, ...], tuple[EscrowReader, ...], tuple[ChannelReaders, ...]]:
+    """``apply_change`` with the channels' readers: a channel change sets one channel's readers
+    (all on the list, at least one); removing a reader takes them out of every channel, and is
+    impossible while they are a channel's only reader."""
+    if change.kind == CHANNEL:
+        assert change.channel is not None
+        on_list = {r.user_id for r in readers}
+        members = tuple(sorted(set(change.channel.members), key=str))
+        if not members:
+            raise ValueError("a channel keeps at least one reader")
+        if not set(members) <= on_list:
+            raise ValueError("a channel's readers must be readers of the list")
+        entry = ChannelReaders(change.channel.channel_id, members)
+        if any(c == entry for c in channels):
+            raise ValueError("nothing to change")
+        others = tuple(c for c in channels if c.channel_id != entry.channel_id)
+        return readers, escrow, tuple(sorted((*others, entry), key=lambda c: str(c.channel_id)))
+    readers, escrow = apply_change(readers, escrow, change)
+    if change.kind == REMOVE:
+        narrowed = []
+        for entry in channels:
+            members = tuple(m for m in entry.members if m != change.user_id)
+            if not members:
+                raise ValueError("the only reader of a channel; change that channel's readers first")
+            narrowed.append(ChannelReaders(entry.channel_id, members))
+        channels = tuple(narrowed)
+    return readers, escrow, channels
+
+
 def encode_body(tenant_id: uuid.UUID, seq: int, prev: str, at: dt.datetime, change: Change,
-                readers: tuple[Reader, ...], escrow: tuple[EscrowReader, ...]) -> bytes:
-    document = {
+                readers: tuple[Reader, ...], escrow: tuple[EscrowReader, ...],
+                channels: tuple[ChannelReaders, ...] = ()) -> bytes:
+    document: dict[str, object] = {
         "format": FORMAT, "tenant": str(tenant_id), "seq": seq, "prev": prev,
         "at": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "change": _change_json(change),
         "readers": [_reader_json(r) for r in readers],
         "escrow": [_escrow_json(e) for e in escrow],
     }
+    if channels:  # entries of lists without channels read exactly as before channels existed
+        document["channels"] = [_channel_json(c) for c in channels]
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -202,7 +265,8 @@ def _verify_entry(tenant_id: uuid.UUID, seq: int, record: EntryRecord, previous:
         change = _change_from(document["change"])
         readers = tuple(_reader_from(item) for item in document["readers"])
         escrow = tuple(_escrow_from(item) for item in document["escrow"])
-    except (ValueError, KeyError, TypeError):
+        channels = tuple(_channel_from(item) for item in document.get("channels", []))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise fail("its body cannot be read") from None
     if document.get("format") != FORMAT or document.get("tenant") != str(tenant_id) or document.get("seq") != seq:
         raise fail("it names another list or position")
@@ -220,7 +284,9 @@ def _verify_entry(tenant_id: uuid.UUID, seq: int, record: EntryRecord, previous:
                 or record.signer_id != change.reader.user_id:
             raise fail("the first entry must be signed by its only reader")
         signer_key = change.reader.sign_key
-        expected = apply_change((), (), change)
+        first_readers, first_escrow = apply_change((), (), change)
+        expected: tuple[tuple[Reader, ...], tuple[EscrowReader, ...], tuple[ChannelReaders, ...]] = (
+            first_readers, first_escrow, ())
     else:
         signer_key = _signer_key(previous, record)
         if signer_key is None:
@@ -229,15 +295,30 @@ def _verify_entry(tenant_id: uuid.UUID, seq: int, record: EntryRecord, previous:
             raise fail("only the first entry starts a list")
         if change.reader is not None and record.signer_kind == USER and change.reader.user_id == record.signer_id:
             raise fail("a reader cannot confirm their own key")
+        if change.channel is not None and record.signer_kind == USER:
+            reason = channel_signer_refused(previous, change.channel, record.signer_id)
+            if reason:
+                raise fail(reason)
         try:
-            expected = apply_change(previous.readers, previous.escrow, change)
+            expected = apply_full(previous.readers, previous.escrow, previous.channels, change)
         except ValueError as exc:
             raise fail(f"its change cannot apply ({exc})") from None
-    if expected != (readers, escrow):
+    if expected != (readers, escrow, channels):
         raise fail("its list is not the list before it with its change")
     if not verify(signer_key, ENTRY_CONTEXT, record.body, record.signature):
         raise fail("its signature does not verify")
-    return ReaderState(tenant_id, seq, entry_hash(record), readers, escrow)
+    return ReaderState(tenant_id, seq, entry_hash(record), readers, escrow, channels)
+
+
+def channel_signer_refused(previous: ReaderState, change: ChannelReaders, signer_id: uuid.UUID) -> str | None:
+    """Why a reader may not sign this channel change (None: they may). The channel's existing
+    readers decide; nobody signs themselves into a channel that already has readers."""
+    current = previous.channel(change.channel_id)
+    if current is None:
+        return None
+    if signer_id not in current.members:
+        return "it is not signed by a reader of that channel"
+    return None
 
 
 def _signer_key(previous: ReaderState, record: EntryRecord) -> bytes | None:
@@ -281,6 +362,17 @@ def _escrow_from(item: dict[str, Any]) -> EscrowReader:
                         _unb64(item["self"]))
 
 
+def _channel_json(entry: ChannelReaders) -> dict[str, object]:
+    return {"channel": str(entry.channel_id), "members": [str(m) for m in entry.members]}
+
+
+def _channel_from(item: dict[str, Any]) -> ChannelReaders:
+    members = item["members"]
+    if not isinstance(members, list):
+        raise ValueError("members")
+    return ChannelReaders(uuid.UUID(item["channel"]), tuple(uuid.UUID(m) for m in members))
+
+
 def _change_json(change: Change) -> dict[str, object]:
     document: dict[str, object] = {"kind": change.kind}
     if change.user_id is not None:
@@ -291,6 +383,8 @@ def _change_json(change: Change) -> dict[str, object]:
         document["receives"] = change.receives
     if change.escrow is not None:
         document["escrow"] = _escrow_json(change.escrow)
+    if change.channel is not None:
+        document["channel"] = _channel_json(change.channel)
     return document
 
 
@@ -301,10 +395,12 @@ def _change_from(document: dict[str, Any]) -> Change:
     reader = _reader_from(document["reader"]) if "reader" in document else None
     escrow = _escrow_from(document["escrow"]) if "escrow" in document else None
     user_id = uuid.UUID(document["user"]) if "user" in document else None
+    channel = _channel_from(document["channel"]) if "channel" in document else None
     receives = document.get("receives")
     if receives is not None and not isinstance(receives, bool):
         raise ValueError("receives")
-    needs = {START: reader, ADD: reader, REKEY: reader, ESCROW: escrow, REMOVE: user_id, RECEIVES: user_id}
+    needs = {START: reader, ADD: reader, REKEY: reader, ESCROW: escrow, REMOVE: user_id, RECEIVES: user_id,
+             CHANNEL: channel}
     if needs[kind] is None or (kind == RECEIVES and receives is None):
         raise ValueError("incomplete change")
-    return Change(kind, user_id, reader, receives, escrow)
+    return Change(kind, user_id, reader, receives, escrow, channel)

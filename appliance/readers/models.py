@@ -39,13 +39,16 @@ class ReaderChange(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
-    kind: Mapped[str] = mapped_column(sa.String(10))  # start | add | remove | receives | rekey | escrow
+    kind: Mapped[str] = mapped_column(sa.String(10))  # start | add | remove | receives | rekey | escrow | channel
     user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("users.id"))
     escrow_key_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("escrow_keys.id"))
     receives: Mapped[bool | None] = mapped_column(sa.Boolean)
     box_key: Mapped[bytes | None] = mapped_column(Blob)
     sign_key: Mapped[bytes | None] = mapped_column(Blob)
     key_signature: Mapped[bytes | None] = mapped_column(Blob)
+    # channel: the reporting channel whose readers it sets, and those readers' user ids (JSON list).
+    channel_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
+    members: Mapped[str | None] = mapped_column(sa.Unicode(4000))
     # start: the entry the first reader signed when asking to start the list.
     start_body: Mapped[bytes | None] = mapped_column(Blob)
     start_signature: Mapped[bytes | None] = mapped_column(Blob)

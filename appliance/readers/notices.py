@@ -19,8 +19,9 @@ from appliance.clock import Clock
 from appliance.crypto.signing import key_fingerprint, show_fingerprint
 from appliance.errors import NotFound, ReaderListTampered
 from appliance.notify.mailer import Mail, Mailer
+from appliance.readers.ledger import CHANNEL
 from appliance.readers.models import ReaderChange, ReaderNotice
-from appliance.readers.service import ReaderLists
+from appliance.readers.service import ReaderLists, change_members
 from appliance.tenants.models import Tenant
 from appliance.users.models import Membership, User
 from appliance.users.service import UserService
@@ -32,6 +33,7 @@ _WHAT = {
     "receives": "{email} {receiving} new reports",
     "rekey": "confirm a new key of {email} (after a password reset)",
     "escrow": "a new escrow key",
+    "channel": "set who receives the reports of one reporting channel",
 }
 _EVENT = {
     "proposed": "Proposed: {what}.",
@@ -103,6 +105,9 @@ class ReaderNotices:
         what = _WHAT[change.kind].format(email=self._email(change.user_id) or "a user",
                                          receiving="receives" if change.receives else "stops receiving")
         lines = [_EVENT.get(event, "{what}").format(what=what), ""]
+        if change.kind == CHANNEL and change.channel_id is not None:
+            readers = ", ".join(sorted(self._email(m) or str(m) for m in change_members(change)))
+            lines.append(f"Readers of that channel: {readers}")
         if change.box_key is not None and change.sign_key is not None:
             lines.append(f"Key fingerprint: {show_fingerprint(key_fingerprint(change.box_key, change.sign_key))}")
         who = self._email(change.proposed_by) or ("the command line (IT)" if change.proposed_via == "cli"

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from appliance.crypto.signing import key_fingerprint, show_fingerprint
 from appliance.errors import NotFound, ReaderListTampered
+from appliance.readers.ledger import CHANNEL
 from appliance.readers.models import ReaderChange
-from appliance.readers.service import ReaderLists
+from appliance.readers.service import ReaderLists, change_members
 from appliance.users.models import User
 from appliance.users.service import UserService
 
@@ -42,6 +43,9 @@ class PendingLine:
     proposed_by: str | None  # an address, or None for the command line / the system
     proposed_via: str
     created_at: dt.datetime
+    channel: str | None = None  # a channel change: the channel's name
+    channel_id: uuid.UUID | None = None
+    members: tuple[str, ...] = ()  # a channel change: the addresses of the readers it names
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ def overview(readers: ReaderLists, users: UserService, tenant_id: uuid.UUID) -> 
             lines.append(ReaderLine(reader.user_id, email(reader.user_id) or "", show_fingerprint(reader.key_fingerprint),
                                     reader.receives, user is not None and user.public_key == reader.box_key))
         escrow = [EscrowLine(e.escrow_id, show_fingerprint(e.key_fingerprint)) for e in state.escrow]
-    pending = tuple(_pending_line(row, email) for row in readers.pending(tenant_id))
+    pending = tuple(_pending_line(row, email, readers) for row in readers.pending(tenant_id))
     return Overview(state is not None or problem is not None, state.seq if state else 0, problem,
                     tuple(sorted(lines, key=lambda r: r.email)), tuple(escrow), pending)
 
@@ -95,8 +99,14 @@ def readers_user(users: UserService, user_id: uuid.UUID) -> User | None:
         return None
 
 
-def _pending_line(row: ReaderChange, email: Callable[[uuid.UUID | None], str | None]) -> PendingLine:
+def _pending_line(row: ReaderChange, email: Callable[[uuid.UUID | None], str | None],
+                  readers: ReaderLists) -> PendingLine:
     fingerprint = (show_fingerprint(key_fingerprint(row.box_key, row.sign_key))
                    if row.box_key is not None and row.sign_key is not None else None)
+    channel: str | None = None
+    members: tuple[str, ...] = ()
+    if row.kind == CHANNEL and row.channel_id is not None:
+        channel = readers.channel_name(row.tenant_id, row.channel_id)
+        members = tuple(sorted(email(m) or str(m) for m in change_members(row)))
     return PendingLine(row.id, row.kind, row.user_id, email(row.user_id), fingerprint, row.receives,
-                       email(row.proposed_by), row.proposed_via, row.created_at)
+                       email(row.proposed_by), row.proposed_via, row.created_at, channel, row.channel_id, members)

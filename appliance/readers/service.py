@@ -15,6 +15,7 @@ to the keys the list holds (never to whatever a ``users`` row says now).
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from appliance.errors import (
 )
 from appliance.readers.ledger import (
     ADD,
+    CHANNEL,
     ENTRY_CONTEXT,
     ESCROW,
     ESCROW_SIGNER,
@@ -60,18 +62,20 @@ from appliance.readers.ledger import (
     START,
     USER,
     Change,
+    ChannelReaders,
     EntryRecord,
     EscrowReader,
     Reader,
     ReaderState,
-    apply_change,
+    apply_full,
+    channel_signer_refused,
     encode_body,
     entry_hash,
     mac_parts,
     verify_chain,
 )
 from appliance.readers.models import ReaderChange, ReaderListEntry, ReaderNotice
-from appliance.tenants.models import EscrowKey, Tenant
+from appliance.tenants.models import EscrowKey, ReportingChannel, Tenant
 from appliance.users.models import Membership, User
 
 PENDING, CONFIRMED, REJECTED, WITHDRAWN, SUPERSEDED = "pending", "confirmed", "rejected", "withdrawn", "superseded"
@@ -171,15 +175,17 @@ class ReaderLists:
                                  object_id=tenant_id, detail=f"entry={exc.seq}")
             raise
 
-    def sealing_targets(self, tenant_id: uuid.UUID) -> list[SealingTarget]:
-        """The keys a new report is sealed to: confirmed readers who receive new reports and are
-        still active handlers here, and the confirmed escrow key. Empty while the list is not
-        started; ReaderListTampered (logged) when it does not verify."""
+    def sealing_targets(self, tenant_id: uuid.UUID, channel_id: uuid.UUID | None = None) -> list[SealingTarget]:
+        """The keys a new report is sealed to: confirmed readers who receive new reports (of this
+        reporting channel, when its readers are on the list) and are still active handlers here,
+        and the confirmed escrow key. Empty while the list is not started; ReaderListTampered
+        (logged) when it does not verify."""
         state = self.checked_state(tenant_id)
         if state is None:
             return []
-        usable = self._usable(tenant_id, state.receiving())
-        targets = [SealingTarget(HANDLER_TARGET, r.user_id, r.box_key) for r in state.receiving() if r.user_id in usable]
+        receiving = state.receiving_in(channel_id)
+        usable = self._usable(tenant_id, receiving)
+        targets = [SealingTarget(HANDLER_TARGET, r.user_id, r.box_key) for r in receiving if r.user_id in usable]
         return targets + [SealingTarget(ESCROW_TARGET, None, e.box_key) for e in state.escrow]
 
     def reader(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Reader:
@@ -253,6 +259,8 @@ class ReaderLists:
             raise NotAReader(user_id)
         if len(state.readers) == 1:
             raise InvalidInput("user", "is the only reader; add another reader first")
+        if any(c.members == (user_id,) for c in state.channels):
+            raise InvalidInput("user", "is the only reader of a channel; change that channel's readers first")
         return self._new_change(tenant_id, REMOVE, actor, via, user_id=user_id)
 
     def propose_receives(self, tenant_id: uuid.UUID, user_id: uuid.UUID, receives: bool, actor: Actor,
@@ -264,6 +272,40 @@ class ReaderLists:
         if reader.receives == receives:
             raise Conflict("nothing to change")
         return self._new_change(tenant_id, RECEIVES, actor, via, user_id=user_id, receives=receives)
+
+    def propose_channel(self, tenant_id: uuid.UUID, channel_id: uuid.UUID, members: Sequence[uuid.UUID],
+                        actor: Actor, via: str) -> ReaderChange:
+        """Propose which readers of the list receive one reporting channel's reports. A reader of
+        that channel (any reader, for a channel without readers of its own yet) confirms it."""
+        state = self._started(tenant_id)
+        channel = self._session.get(ReportingChannel, channel_id)
+        if channel is None or channel.tenant_id != tenant_id:
+            raise NotFound("channel", channel_id)
+        if channel.is_default:
+            raise InvalidInput("channel", "the default channel reaches the whole reader list")
+        wanted = tuple(sorted(set(members), key=str))
+        if not wanted:
+            raise InvalidInput("members", "choose at least one reader")
+        if any(state.reader(m) is None for m in wanted):
+            raise InvalidInput("members", "every reader of a channel must be on the reader list")
+        current = state.channel(channel_id)
+        if current is not None and current.members == wanted:
+            raise Conflict("nothing to change")
+        return self._new_change(tenant_id, CHANNEL, actor, via, channel_id=channel_id, members=wanted)
+
+    def channel_members(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[uuid.UUID, ...] | None:
+        """The readers the verified list names for a channel (None: the channel has no entry,
+        or the list is not started or does not verify)."""
+        try:
+            state = self.state(tenant_id)
+        except ReaderListTampered:
+            return None
+        entry = state.channel(channel_id) if state is not None else None
+        return entry.members if entry is not None else None
+
+    def channel_name(self, tenant_id: uuid.UUID, channel_id: uuid.UUID) -> str:
+        channel = self._session.get(ReportingChannel, channel_id)
+        return channel.name if channel is not None and channel.tenant_id == tenant_id else str(channel_id)
 
     def propose_escrow(self, tenant_id: uuid.UUID, escrow_key_id: uuid.UUID, actor: Actor, via: str) -> ReaderChange:
         self._started(tenant_id)
@@ -308,12 +350,15 @@ class ReaderLists:
         change = self._as_change(tenant_id, row, state)
         if signer.kind == USER and change.reader is not None and change.reader.user_id == signer.id:
             raise AccessDenied("confirm your own key; another reader does")
+        if signer.kind == USER and change.channel is not None \
+                and channel_signer_refused(state, change.channel, signer.id) is not None:
+            raise AccessDenied("change the readers of a channel you do not read; a reader of it does")
         try:
-            readers, escrow = apply_change(state.readers, state.escrow, change)
+            readers, escrow, channels = apply_full(state.readers, state.escrow, state.channels, change)
         except ValueError:
             self._decide(row, SUPERSEDED, actor)
             raise Conflict("this change no longer applies to the list") from None
-        body = encode_body(tenant_id, state.seq + 1, state.head, self._clock(), change, readers, escrow)
+        body = encode_body(tenant_id, state.seq + 1, state.head, self._clock(), change, readers, escrow, channels)
         seq = self._append(tenant_id, state.seq + 1, body, signer.kind, signer.id,
                            sign(signer.seed, ENTRY_CONTEXT, body), row.id, actor)
         if row.kind == ESCROW:
@@ -390,14 +435,16 @@ class ReaderLists:
 
     def _new_change(self, tenant_id: uuid.UUID, kind: str, actor: Actor, via: str, *,
                     user_id: uuid.UUID | None = None, escrow_key_id: uuid.UUID | None = None,
-                    keys: Reader | tuple[bytes, bytes, bytes] | None = None, receives: bool | None = None
+                    keys: Reader | tuple[bytes, bytes, bytes] | None = None, receives: bool | None = None,
+                    channel_id: uuid.UUID | None = None, members: tuple[uuid.UUID, ...] | None = None
                     ) -> ReaderChange:
         box, signer, signature = ((keys.box_key, keys.sign_key, keys.self_signature) if isinstance(keys, Reader)
                                   else keys if keys is not None else (None, None, None))
         row = ReaderChange(id=uuid.uuid4(), tenant_id=tenant_id, kind=kind, user_id=user_id,
                            escrow_key_id=escrow_key_id, receives=receives, box_key=box, sign_key=signer,
                            key_signature=signature, proposed_by=actor.user_id if actor.kind == "user" else None,
-                           proposed_via=via, created_at=self._clock(), state=PENDING)
+                           proposed_via=via, created_at=self._clock(), state=PENDING, channel_id=channel_id,
+                           members=json.dumps([str(m) for m in members]) if members is not None else None)
         self._session.add(row)
         self._session.flush()
         self._notice(row, "proposed")
@@ -436,6 +483,9 @@ class ReaderLists:
             if (escrow.box_key, escrow.sign_key) != (row.box_key, row.sign_key):
                 raise KeyBindingInvalid("escrow", row.escrow_key_id)
             return Change(ESCROW, escrow=escrow)
+        if row.kind == CHANNEL:
+            assert row.channel_id is not None and row.members is not None
+            return Change(CHANNEL, channel=ChannelReaders(row.channel_id, change_members(row)))
         return Change(row.kind, user_id=row.user_id, receives=row.receives if row.kind == RECEIVES else None)
 
     def _check_signer(self, tenant_id: uuid.UUID, state: ReaderState, signer: Signer) -> None:
@@ -521,6 +571,14 @@ class ReaderLists:
     def _has_entries(self, tenant_id: uuid.UUID) -> bool:
         return self._session.execute(sa.select(ReaderListEntry.seq).where(
             ReaderListEntry.tenant_id == tenant_id).limit(1)).first() is not None
+
+
+def change_members(row: ReaderChange) -> tuple[uuid.UUID, ...]:
+    """The readers a channel change names (what the confirming reader signs, not what a row says now)."""
+    try:
+        return tuple(sorted({uuid.UUID(m) for m in json.loads(row.members or "[]")}, key=str))
+    except (ValueError, TypeError):
+        raise InvalidInput("members", "cannot be read") from None
 
 
 def _record(row: ReaderListEntry) -> EntryRecord:

@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from appliance.db import GUID, Base, Blob, Digest, UTCDateTime, new_id
+from appliance.db import GUID, Base, Blob, Digest, LongText, UTCDateTime, new_id
 
 
 class Tenant(Base):
@@ -18,6 +18,10 @@ class Tenant(Base):
     slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
     name: Mapped[str] = mapped_column(sa.Unicode(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Directive Art. 9(1)(g): what the portal says about reporting externally to the competent
+    # authorities and about the reporter's protection. NULL: the appliance's own template.
+    # Public text, shown to anyone who opens the portal: not sealed.
+    external_reporting_info: Mapped[str | None] = mapped_column(LongText)
 
 
 class Category(Base):
@@ -29,6 +33,50 @@ class Category(Base):
     label: Mapped[str] = mapped_column(sa.Unicode(200))
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+
+class ReportingChannel(Base):
+    """One of a tenant's reporting channels (a subsidiary, a language, a topic): its name and
+    intro text on the portal, its categories, and whom its reports reach. Who reads a channel's
+    reports is never this row: it is the channel's entry on the tenant's signed reader list
+    (``appliance.readers``); a channel without one reaches the whole list. Every tenant has one
+    default channel (its portal before channels existed)."""
+
+    __tablename__ = "reporting_channels"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.Unicode(200))
+    intro: Mapped[str | None] = mapped_column(LongText)
+    is_default: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ReportingChannelCategory(Base):
+    """A category offered on a channel. A channel with none offers all the tenant's active categories."""
+
+    __tablename__ = "reporting_channel_categories"
+
+    channel_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("reporting_channels.id"), primary_key=True)
+    category_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("categories.id"), primary_key=True)
+
+
+class QuestionnaireVersion(Base):
+    """One version of a channel's questionnaire (``appliance.tenants.questionnaire``). Append-only:
+    every change is a new version, and a report keeps the id of the version it was asked, so an
+    old report is shown with its own questions. The questions are the organisation's public text."""
+
+    __tablename__ = "questionnaire_versions"
+    __table_args__ = (sa.UniqueConstraint("channel_id", "number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
+    channel_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("reporting_channels.id"))
+    number: Mapped[int] = mapped_column(sa.Integer)
+    questions: Mapped[str] = mapped_column(LongText)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class EscrowKey(Base):

@@ -13,7 +13,7 @@ from appliance.audit.service import Logbook
 from appliance.clock import Clock
 from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.keys.keyring import TenantKeyring
-from appliance.tenants.models import Category, Tenant
+from appliance.tenants.models import Category, ReportingChannel, Tenant
 
 
 def N_(text: str) -> str:
@@ -53,6 +53,8 @@ class TenantService:
         self._session.add(tenant)
         self._session.flush()
         self._keyring.create_tenant_key(tenant.id)
+        self._session.add(ReportingChannel(id=uuid.uuid4(), tenant_id=tenant.id, name=name, is_default=True,
+                                           active=True, position=0, created_at=self._clock()))
         for position, label in enumerate(DEFAULT_CATEGORIES):
             self._session.add(Category(tenant_id=tenant.id, label=label, position=position, active=True))
         self._logbook.record("tenant.created", actor, tenant_id=tenant.id, object_type="tenant",

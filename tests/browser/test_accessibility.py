@@ -553,6 +553,78 @@ def test_notice_and_metadata_pages_pass_axe(new_context: ContextFactory, site: S
                       "attachment-not-cleaned", "attachment-not-cleaned-sv"})
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the pages' behaviour has its own tests on both databases
+def test_the_channel_pages_pass_axe(new_context: ContextFactory, site: Site) -> None:
+    """Reporting channels: the list, a form with errors, one channel with its readers form and a
+    pending proposal, the Art. 9(1)(g) text; the portal listing two channels and a channel's report
+    form, in English and in Swedish."""
+    axe = Axe()
+    staff = new_context(bypass_csp=True).new_page()
+    steps.sign_in(staff, site, first_time=True)
+    staff.get_by_role("link", name="Administration").click()
+    staff.get_by_role("link", name="Reporting channels").click()
+    expect(staff.get_by_test_id("channels")).to_contain_text(site.tenant_name)
+    axe(staff, "admin-channels")
+    staff.get_by_role("button", name="Add", exact=True).click()
+    expect(staff.get_by_role("alert")).to_be_visible()
+    axe(staff, "admin-channels-errors")
+    staff.get_by_label("Name").fill("Nordic subsidiary")
+    staff.get_by_label("Intro text (optional)").fill("For reports about Nordic Widgets AB.")
+    staff.get_by_label(site.category).check()
+    staff.get_by_role("button", name="Add", exact=True).click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Nordic subsidiary")
+    axe(staff, "admin-channel")
+    staff.get_by_label(site.email).check()
+    staff.get_by_role("button", name="Propose").click()
+    expect(staff.get_by_test_id("pending")).to_contain_text("Nordic subsidiary")
+    staff.go_back()
+    staff.reload()
+    axe(staff, "admin-channel-pending")
+    staff.get_by_role("button", name="Add the question").click()
+    expect(staff.get_by_role("alert").first).to_be_visible()
+    axe(staff, "admin-channel-question-errors")
+    staff.locator("#question-label").fill("Were you harmed?")
+    staff.locator("#question-kind").select_option("yes_no")
+    staff.get_by_label("An answer is required").check()
+    staff.get_by_role("button", name="Add the question").click()
+    staff.locator("#question-label").fill("How were you harmed?")
+    staff.locator("#question-kind").select_option("long_text")
+    staff.get_by_label("An answer is required").check()
+    staff.locator("#question-show_if").select_option(label="Were you harmed?")
+    staff.locator("#question-show_value").fill("yes")
+    staff.get_by_role("button", name="Add the question").click()
+    expect(staff.get_by_test_id("questions").locator("tbody tr")).to_have_count(2)
+    axe(staff, "admin-channel-questions")
+    staff.goto(f"/admin/t/{site.slug}/external-reporting")
+    axe(staff, "admin-external-info")
+    staff.get_by_role("button", name="Save").click()
+    expect(staff.get_by_role("status")).to_contain_text("Saved.")
+    axe(staff, "admin-external-info-saved")
+
+    reporter = new_context(bypass_csp=True).new_page()
+    for language in ("en", "sv"):
+        if language == "sv":
+            reporter.locator("footer button[value=sv]").click()
+            expect(reporter.locator("html")).to_have_attribute("lang", "sv")
+        reporter.goto(f"/r/{site.slug}/")
+        expect(reporter.get_by_test_id("channels").locator("li")).to_have_count(2)
+        expect(reporter.get_by_test_id("external-reporting")).to_be_visible()
+        axe(reporter, f"portal-channels-{language}")
+        reporter.get_by_test_id("channels").locator("li").nth(1).get_by_role("link").click()
+        expect(reporter.get_by_test_id("channel-name")).to_contain_text("Nordic subsidiary")
+        expect(reporter.get_by_test_id("question")).to_have_count(2)
+        axe(reporter, f"report-form-channel-{language}")
+        reporter.locator("select[name=category]").select_option(index=1)
+        reporter.locator("textarea[name=what]").fill("Stock sold off the books.")
+        reporter.locator("input[name=q_q1][value=yes]").check()
+        reporter.locator("main form button[type=submit]").click()
+        expect(reporter.get_by_test_id("question-errors")).to_be_visible()
+        axe(reporter, f"report-form-question-errors-{language}")
+    axe.assert_clean({"admin-channels", "admin-channels-errors", "admin-channel", "admin-channel-pending",
+                      "admin-external-info", "admin-external-info-saved", "portal-channels-en", "portal-channels-sv",
+                      "report-form-channel-en", "report-form-channel-sv", "admin-channel-questions",
+                      "admin-channel-question-errors", "report-form-question-errors-en",
+                      "report-form-question-errors-sv"})
 @pytest.mark.parametrize("backend", ["sqlite"])  # the queue's behaviour has its own tests on both databases
 def test_the_queue_pages_pass_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
     """The work queue with many cases: the first page and the next (links only), a search that finds

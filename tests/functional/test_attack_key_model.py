@@ -11,28 +11,42 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from appliance.actors import CLI, Role
+from appliance.actors import CLI, Role, StaffPrincipal
 from appliance.audit.models import AuditEvent
 from appliance.cases.access import _context
 from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.reporting import NewReport
 from appliance.context import AppContext
 from appliance.crypto.escrow_file import ESCROW_KEY_CONTEXT, escrow_statement, read_public_file, write_escrow_files
 from appliance.crypto.sealing import fingerprint, new_private_key, open_sealed, public_key_of
 from appliance.crypto.signing import USER_KEYS_CONTEXT, sign, signing_public, signing_seed, user_keys_statement
 from appliance.errors import ChannelNotReady, DecryptionFailed, KeyBindingInvalid, NotAReader, ReaderListTampered
 from appliance.notify.mailer import Mailer
-from appliance.readers.ledger import ADD, ENTRY_CONTEXT, USER, Change, EntryRecord, Reader, encode_body, mac_parts
-from appliance.readers.models import ReaderListEntry
+from appliance.readers.ledger import (
+    ADD,
+    CHANNEL,
+    ENTRY_CONTEXT,
+    USER,
+    Change,
+    ChannelReaders,
+    EntryRecord,
+    Reader,
+    apply_full,
+    encode_body,
+    mac_parts,
+)
+from appliance.readers.models import ReaderChange, ReaderListEntry
 from appliance.readers.notices import ReaderNotices
-from appliance.readers.service import Signer
+from appliance.readers.service import Signer, VerifiedLists
 from appliance.services import Services
-from appliance.tenants.models import ChannelRecipient, EscrowKey
+from appliance.tenants.models import ChannelRecipient, EscrowKey, ReportingChannel
 from appliance.users.models import User
 from tests.functional.conftest import (
     STAFF_PASSWORD,
@@ -295,3 +309,87 @@ def test_a_proposed_reader_cannot_confirm_themselves_nor_can_the_cli(
     web = services.readers.propose_receives(org_a.tenant.id, org_a.handler.user_id, False, org_a.admin.actor, "web")
     with pytest.raises(Exception, match="withdraw"):
         services.readers.withdraw_cli(org_a.tenant.id, web.id, CLI)
+
+
+# --- a reporting channel's readers (issue 17) ---------------------------------------------------
+def channel_read_by(services: Services, org: Org, reader: StaffPrincipal) -> ReportingChannel:
+    """A second channel of ``org`` whose only reader is ``reader`` (confirmed by the org's first reader)."""
+    channel = services.channels.create(org.tenant.id, "Subsidiary", "", [], CLI)
+    change = services.readers.propose_channel(org.tenant.id, channel.id, [reader.user_id], CLI, "cli")
+    services.readers.confirm(org.tenant.id, change.id, Signer.user(org.handler), org.handler.actor)
+    services.session.commit()
+    return channel
+
+
+def file_to(services: Services, org: Org, channel: ReportingChannel, what: str) -> uuid.UUID:
+    receipt = services.reporting.submit(org.tenant, NewReport(org.category_id, what,
+                                                              reporting_channel_id=channel.id), [])
+    services.session.commit()
+    return receipt.case_id
+
+
+def test_a_dba_who_edits_a_channel_entry_or_its_change_adds_nobody_to_the_channel(
+        ctx: AppContext, services: Services, org_a: Org, make_reader: ReaderFactory,
+        other_services: ServicesOpener) -> None:
+    bo = make_reader(org_a)
+    channel = channel_read_by(services, org_a, bo)
+    tenant_id, channel_id = org_a.tenant.id, channel.id
+    assert org_a.handler.private_key is not None
+    # The confirmed change row says who the channel's readers are: rewriting it changes nothing.
+    with ctx.engine.begin() as db:
+        db.execute(sa.update(ReaderChange.__table__).where(ReaderChange.__table__.c.kind == "channel")
+                   .values(members=json.dumps([str(bo.user_id), str(org_a.handler.user_id)])))
+    case_id = file_to(services, org_a, channel, "after the change row was edited")
+    assert fingerprint(public_key_of(org_a.handler.private_key)) not in seal_fingerprints(ctx, case_id)
+
+    # The entry itself: the handler written into the channel's readers, the MAC kept.
+    with ctx.engine.begin() as db:
+        table = ReaderListEntry.__table__
+        seq, body = db.execute(sa.select(table.c.seq, table.c.body).where(table.c.tenant_id == tenant_id)
+                               .order_by(table.c.seq.desc()).limit(1)).one()
+        document = json.loads(body)
+        document["channels"][0]["members"] = sorted([str(bo.user_id), str(org_a.handler.user_id)])
+        db.execute(sa.update(table).where(table.c.tenant_id == tenant_id, table.c.seq == seq)
+                   .values(body=json.dumps(document, sort_keys=True, separators=(",", ":")).encode()))
+    # This process verified the list before the edit: it keeps sealing to what was signed.
+    warm = file_to(services, org_a, channel, "while this process remembers the verified list")
+    assert fingerprint(public_key_of(org_a.handler.private_key)) not in seal_fingerprints(ctx, warm)
+    # A process that reads the list afresh (a restart, another app host) finds the edit and refuses.
+    ctx.verified_lists = VerifiedLists()
+    with other_services() as desk:
+        tenant = desk.tenants.by_slug("alpha")
+        assert desk.reporting.accepting(tenant, desk.channels.channel(tenant_id, channel_id)) is False
+        with pytest.raises(ChannelNotReady):
+            desk.reporting.submit(tenant, NewReport(org_a.category_id, "never stored",
+                                                    reporting_channel_id=channel_id), [])
+        desk.session.rollback()
+    assert opened_by(ctx, org_a.handler.private_key) == []
+
+
+def test_it_with_the_master_key_cannot_sign_a_reader_into_a_channel(
+        ctx: AppContext, services: Services, org_a: Org, make_reader: ReaderFactory) -> None:
+    """The first reader is on the tenant's list, holds their own key and has IT's help with the
+    MAC: still they cannot write themselves into a channel whose reader is someone else."""
+    bo = make_reader(org_a)
+    channel = channel_read_by(services, org_a, bo)
+    tenant_id = org_a.tenant.id
+    state = services.readers.state(tenant_id)
+    assert state is not None and org_a.handler.private_key is not None
+    members = tuple(sorted((bo.user_id, org_a.handler.user_id), key=str))
+    change = Change(CHANNEL, channel=ChannelReaders(channel.id, members))
+    readers, escrow, channels = apply_full(state.readers, state.escrow, state.channels, change)
+    body = encode_body(tenant_id, state.seq + 1, state.head, ctx.clock(), change, readers, escrow, channels)
+    record = EntryRecord(state.seq + 1, body, USER, org_a.handler.user_id,
+                         sign(signing_seed(org_a.handler.private_key), ENTRY_CONTEXT, body), b"")
+    mac = ctx.binding.tag("reader-entry", *mac_parts(tenant_id, record))
+    services.session.commit()  # (SQLite: one writer at a time)
+    with ctx.engine.begin() as db:
+        db.execute(sa.insert(ReaderListEntry.__table__).values(
+            tenant_id=tenant_id, seq=record.seq, body=body, signer_kind=USER, signer_id=org_a.handler.user_id,
+            signature=record.signature, mac=mac, created_at=ctx.clock()))
+    with pytest.raises(ReaderListTampered, match="not signed by a reader of that channel"):
+        services.readers.state(tenant_id)
+    with pytest.raises(ChannelNotReady):
+        file_to(services, org_a, channel, "refused while the list does not verify")
+    services.session.rollback()
+    assert opened_by(ctx, org_a.handler.private_key) == []

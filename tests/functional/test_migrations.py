@@ -14,12 +14,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from appliance.actors import CLI, Role
+from appliance.cases.models import Case
 from appliance.context import AppContext, build_context
 from appliance.crypto.keys import MasterKey
 from appliance.migrations import runner
 from appliance.models import Base
 from appliance.services import Services
+from appliance.tenants.models import ReportingChannel
 from appliance.users.models import Throttle
+from tests.functional.conftest import Org, ReportFactory
 from tests.support import make_settings
 
 
@@ -77,3 +80,26 @@ def test_sql_server_migrations_and_a_report(tmp_path: Path) -> None:
             assert Services(context, session).logbook.verify().ok
     finally:
         context.close()
+
+
+def test_0019_gives_every_tenant_a_default_channel_and_files_its_cases_there(
+        ctx: AppContext, services: Services, org_a: Org, org_b: Org, file_report: ReportFactory) -> None:
+    receipt = file_report(org_a)
+    services.session.commit()
+    services.session.close()
+    config = runner.alembic_config()
+    with ctx.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0018")
+    assert "reporting_channels" not in sa.inspect(ctx.engine).get_table_names()
+    runner.upgrade(ctx.engine)
+    with ctx.sessions() as session:
+        channels = session.execute(sa.select(ReportingChannel.tenant_id, ReportingChannel.name, ReportingChannel.id)
+                                   .where(ReportingChannel.is_default.is_(True), ReportingChannel.active.is_(True))
+                                   ).all()
+        assert sorted((t, n) for t, n, _ in channels) == sorted([(org_a.tenant.id, "Alpha AB"),
+                                                                 (org_b.tenant.id, "Beta GmbH")])
+        filed_under = session.execute(sa.select(Case.reporting_channel_id).where(Case.id == receipt.case_id)
+                                      ).scalar_one()
+        assert filed_under == next(i for t, _, i in channels if t == org_a.tenant.id)
+        assert Services(ctx, session).reporting.accepting(Services(ctx, session).tenants.by_slug("alpha"))

@@ -288,6 +288,10 @@ def fill_values(world: World) -> dict[str, str]:
         "section_id": str(world.alpha_section_id),
         "insider_id": str(world.alpha_insider_id),
         "person_id": str(NOBODY),
+        "question_key": "q1",
+        "channel_id": str(uuid.UUID(str(scalar(  # alpha's default reporting channel
+            world.ctx, "SELECT id FROM reporting_channels WHERE tenant_id = :t AND is_default = :d",
+            t=world.alpha.tenant_id, d=True)))),
         "filter_id": str(world.alpha_filter_id),
     }
 

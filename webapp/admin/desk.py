@@ -1,5 +1,5 @@
 """What the administration pages under /admin/ may reach: the tenants the principal administers,
-their users (through UserAdministration, which carries the rules), categories, the reader list
+their users (through UserAdministration, which carries the rules), categories, reporting channels, the reader list
 proposals, retention and API tokens. No case content, no reporting, no keys."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from appliance.api_tokens.service import ApiTokens
 from appliance.readers.overview import Overview, overview
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
+from appliance.tenants.channels import ChannelService
 from appliance.tenants.models import Tenant
+from appliance.tenants.questionnaires import Questionnaires
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
 from appliance.users.service import UserSummary
@@ -29,6 +31,14 @@ class AdminDesk(Desk):
     @property
     def tenants(self) -> TenantService:
         return self._services.tenants
+
+    @property
+    def channels(self) -> ChannelService:
+        return self._services.channels
+
+    @property
+    def questionnaires(self) -> Questionnaires:
+        return self._services.questionnaires
 
     @property
     def accounts(self) -> UserAdministration:

@@ -7,7 +7,15 @@ import uuid
 from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -78,3 +86,57 @@ def posted_id(form: FlaskForm, field: str) -> uuid.UUID:
         return uuid.UUID(getattr(form, field).data or "")
     except ValueError:
         abort(400)
+
+
+class ChannelForm(FlaskForm):
+    """A reporting channel's name, intro text and categories (the domain checks the ids)."""
+
+    name = StringField(_l("Name"), validators=[InputRequired(), Length(max=200)],
+                       description=_l("What reporters see, e.g. the subsidiary, language or topic."))
+    intro = TextAreaField(_l("Intro text (optional)"), validators=[Length(max=4000)],
+                          description=_l("Shown to reporters above the form of this channel."))
+    categories = CheckboxesField(_l("Categories"), choices=[], validate_choice=False,
+                                 description=_l("None chosen: every category of the organisation."))
+
+
+class ChannelReadersForm(FlaskForm):
+    members = CheckboxesField(_l("Readers of this channel"), choices=[], validate_choice=False)
+
+
+class ExternalInfoForm(FlaskForm):
+    text = TextAreaField(_l("Information on reporting to the authorities"), validators=[Length(max=8000)],
+                         description=_l("Leave empty to show the standard text. Name the competent authorities "
+                                        "for your country and sector, and how to reach them."))
+
+
+def checked_ids(values: list[str] | None) -> list[uuid.UUID]:
+    """The ids a group of checkboxes posted: 400 for anything but a UUID (a tampered page)."""
+    try:
+        return [uuid.UUID(v) for v in values or []]
+    except ValueError:
+        abort(400)
+
+
+class QuestionForm(FlaskForm):
+    """One more question for a channel's questionnaire (the domain checks everything)."""
+
+    label = StringField(_l("Question"), validators=[InputRequired(), Length(max=500)])
+    kind = SelectField(_l("Kind of answer"), choices=[])  # labelled by question_form()
+    required = BooleanField(_l("An answer is required"))
+    options = TextAreaField(_l("Options (choices only)"), validators=[Length(max=10_000)],
+                            description=_l("One option per line."))
+    show_if = SelectField(_l("Ask only when"), choices=[], validate_choice=False,
+                          description=_l("Another yes/no or single-choice question, and the answer that shows "
+                                         "this one."))
+    show_value = StringField(_l("is answered"), validators=[Length(max=200)],
+                             description=_l("For a yes/no question: yes or no."))
+
+
+def question_form(conditions: list[tuple[str, str]], empty: bool = False) -> QuestionForm:
+    form = QuestionForm(formdata=None) if empty else QuestionForm()
+    form.kind.choices = [("text", str(_l("Short text"))), ("long_text", str(_l("Long text"))),
+                         ("date", str(_l("Date"))), ("single", str(_l("One choice"))),
+                         ("multiple", str(_l("Several choices"))), ("yes_no", str(_l("Yes or no"))),
+                         ("file", str(_l("File")))]
+    form.show_if.choices = [("", str(_l("Always"))), *conditions]
+    return form

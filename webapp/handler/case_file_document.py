@@ -12,7 +12,7 @@ from appliance.cases.case_file import CaseFile
 from appliance.cases.read_models import ThreadMessage
 from appliance.documents.pdf import Document, Fields, Paragraph, Section, Table
 from webapp.handler.oral import channel_label
-from webapp.templating import OUTCOME_LABELS, STATUS_LABELS
+from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, answer_text
 
 ACK_MESSAGE = "acknowledgement"
 
@@ -88,6 +88,7 @@ def _report(case_file: CaseFile) -> Section:
         Paragraph(report.people, _("Who is involved?")),
         Paragraph(report.contact or _("Anonymous — reply through the messages below."), _("Reporter's e-mail")),
     ]
+    blocks += [Paragraph(answer_text(a), a.label) for a in case_file.case.answers]
     if case_file.case.conclusions:
         blocks.append(Paragraph(case_file.case.conclusions, _("Conclusions")))
     return Section(_("The report"), blocks=blocks)

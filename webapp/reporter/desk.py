@@ -13,16 +13,13 @@ from appliance.acknowledgements.entry import CodeEntry
 from appliance.acknowledgements.insiders import InsiderLinks
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reporting import ReportingService
-from appliance.tenants.models import Category, Tenant
+from appliance.tenants.models import Tenant
 from webapp.desk import Desk
 
 
 class ReporterDesk(Desk):
     def tenant(self, slug: str) -> Tenant:
         return self._services.tenants.by_slug(slug)
-
-    def categories(self, tenant: Tenant) -> list[Category]:
-        return self._services.tenants.categories(tenant.id)
 
     @property
     def reporting(self) -> ReportingService:

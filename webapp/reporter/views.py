@@ -38,6 +38,7 @@ from webapp.reporter.forms import (
     ReportForm,
     SignOutForm,
 )
+from webapp.reporter.questions import answer_error, posted_answers, question_views
 from webapp.requestctx import app_context
 from webapp.routes import RouteTable
 from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
@@ -51,10 +52,25 @@ routes = RouteTable()
 @routes.get("/")
 @access("reporter")
 def portal(slug: str) -> str:
+    """The portal; with several open channels it lists them (each with its intro text), with
+    one it leads straight to the form."""
     reporter = desk()
     tenant = reporter.tenant(slug)
+    channels = reporter.reporting.channels(tenant)
+    listed = [(c, reporter.reporting.accepting(tenant, c)) for c in channels] if len(channels) > 1 else []
     accepting = reporter.reporting.accepting(tenant)
-    return render_template("reporter/portal.html", tenant=tenant, accepting=accepting)
+    return render_template("reporter/portal.html", tenant=tenant, accepting=accepting, channels=listed)
+
+
+def _requested_channel() -> uuid.UUID | None:
+    """The channel a report link names (``?channel=``); a malformed id is as unknown as any other."""
+    raw = request.args.get("channel", "")
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("channel", raw[:40]) from None
 
 
 def admit_report_before_reading() -> None:
@@ -79,34 +95,45 @@ def report(slug: str) -> str | tuple[str, int]:
     admission: Ticket | None = g.pop("report_admission", None)
     stored = False
     try:
+        channel = reporter.reporting.channel(tenant, _requested_channel())
+        questions = reporter.reporting.questions(channel)
+        question_errors: dict[str, str] = {}
         form = ReportForm()
         form.category.choices = [("", _("Choose…"))] + [(str(c.id), category_label(c.label))
-                                                         for c in reporter.categories(tenant)]
-        if not reporter.reporting.accepting(tenant):
+                                                         for c in reporter.reporting.categories(channel)]
+        if not reporter.reporting.accepting(tenant, channel):
             # Nobody could ever read a report filed now: say so before anything is written (or, on a
             # POST, keep what was written in the form so the reporter can copy it; nothing is stored).
-            return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
+            return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True,
+                                   channel=channel, questions=question_views(questions)), 503
         if form.validate_on_submit():
+            answers, answer_files = posted_answers(questions)
             try:
                 with reporter.attempt():
                     receipt = reporter.reporting.submit(tenant, NewReport(
                         category_id=uuid.UUID(form.category.data), what=form.what.data or "",
                         when=form.when.data or "", where=form.where.data or "", people=form.people.data or "",
                         contact=form.contact.data or "", notify=form.notify.data or "",
-                    ), uploads_from("attachments"))
+                        reporting_channel_id=channel.id, answers=answers,
+                    ), uploads_from("attachments") + answer_files)
             except InvalidInput as exc:
-                getattr(form, exc.field, form.what).errors = [_field_error(exc)]
+                if exc.field.startswith("q_"):
+                    question_errors[exc.field] = answer_error(exc)
+                else:
+                    getattr(form, exc.field, form.what).errors = [_field_error(exc)]
             except ChannelNotReady:
-                return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True), 503
+                return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True,
+                                       channel=channel, questions=question_views(questions)), 503
             else:
                 stored = True
                 return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key.display)
         if request.method == "POST":
-            return render_template("reporter/report.html", tenant=tenant, form=form), 400
+            return render_template("reporter/report.html", tenant=tenant, form=form, channel=channel,
+                                   questions=question_views(questions, question_errors)), 400
         # Say it before the reporter writes anything, rather than after (a refused post is not read).
         wait = reporter.reporting.report_wait_seconds(tenant, client_address())
-        return render_template("reporter/report.html", tenant=tenant, form=form,
-                               wait_minutes=_minutes(wait) if wait else None)
+        return render_template("reporter/report.html", tenant=tenant, form=form, channel=channel,
+                               questions=question_views(questions), wait_minutes=_minutes(wait) if wait else None)
     finally:
         if admission is not None and not stored:  # a form error, a file too large, no recipient
             reporter.reporting.return_admission(admission)

@@ -9,7 +9,7 @@ Expand-only on PostgreSQL and SQL Server (a column added, a NOT NULL dropped); S
 table in batch mode.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-06 04:20:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from appliance.db import Blob, Digest
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

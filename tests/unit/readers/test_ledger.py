@@ -25,6 +25,7 @@ from appliance.crypto.signing import (
 from appliance.errors import ReaderListTampered
 from appliance.readers.ledger import (
     ADD,
+    CHANNEL,
     ENTRY_CONTEXT,
     ESCROW,
     ESCROW_SIGNER,
@@ -35,11 +36,13 @@ from appliance.readers.ledger import (
     START,
     USER,
     Change,
+    ChannelReaders,
     EntryRecord,
     EscrowReader,
     Reader,
     ReaderState,
     apply_change,
+    apply_full,
     encode_body,
     entry_hash,
     mac_parts,
@@ -89,15 +92,16 @@ class Chain:
                binding: KeyBinding | None = None) -> EntryRecord:
         readers = self.state.readers if self.state else ()
         escrow = self.state.escrow if self.state else ()
-        new_readers, new_escrow = apply_change(readers, escrow, change)
+        channels = self.state.channels if self.state else ()
+        new_readers, new_escrow, new_channels = apply_full(readers, escrow, channels, change)
         seq = len(self.records) + 1
         body = encode_body(TENANT, seq, self.state.head if self.state else GENESIS_PREV, AT, change, new_readers,
-                           new_escrow)
+                           new_escrow, new_channels)
         record = EntryRecord(seq, body, signer_kind, signer_id, sign(seed, ENTRY_CONTEXT, body), b"")
         record = dataclasses.replace(record, mac=(binding or self.binding).tag("reader-entry",
                                                                                *mac_parts(TENANT, record)))
         self.records.append(record)
-        self.state = ReaderState(TENANT, seq, entry_hash(record), new_readers, new_escrow)
+        self.state = ReaderState(TENANT, seq, entry_hash(record), new_readers, new_escrow, new_channels)
         return record
 
 
@@ -243,3 +247,64 @@ def test_the_body_is_canonical_json_naming_its_place(chain: Chain) -> None:
     document = json.loads(chain.records[0].body)
     assert document["tenant"] == str(TENANT) and document["seq"] == 1 and document["prev"] == GENESIS_PREV
     assert chain.records[0].body == json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+# --- a reporting channel's readers (issue 17) ---------------------------------------------------
+CHANNEL_ID = uuid.UUID("00000000-0000-4000-8000-00000000c4a1")
+
+
+def test_a_channel_names_some_readers_of_the_list(chain: Chain, binding: KeyBinding, anna: Person) -> None:
+    bo = person()
+    chain.append(Change(ADD, reader=bo.reader()), USER, anna.user_id, anna.seed)
+    chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, (bo.user_id,))), USER, anna.user_id, anna.seed)
+    state = verify_chain(TENANT, chain.records, binding)
+    assert state is not None and state.channel(CHANNEL_ID) == ChannelReaders(CHANNEL_ID, (bo.user_id,))
+    assert [r.user_id for r in state.receiving_in(CHANNEL_ID)] == [bo.user_id]
+    assert {r.user_id for r in state.receiving_in(None)} == {anna.user_id, bo.user_id}
+    assert {r.user_id for r in state.receiving_in(uuid.uuid4())} == {anna.user_id, bo.user_id}
+
+
+def test_only_a_reader_of_a_channel_changes_who_reads_it(chain: Chain, binding: KeyBinding, anna: Person) -> None:
+    bo = person()
+    chain.append(Change(ADD, reader=bo.reader()), USER, anna.user_id, anna.seed)
+    chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, (bo.user_id,))), USER, anna.user_id, anna.seed)
+    both = tuple(sorted((anna.user_id, bo.user_id), key=str))
+    chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, both)), USER, anna.user_id, anna.seed)
+    assert fails_at(binding, chain.records) == 4  # anna is on the list, not on the channel
+
+
+def test_a_channel_names_only_readers_of_the_list(chain: Chain, anna: Person) -> None:
+    stranger = person()
+    with pytest.raises(ValueError, match="readers of the list"):
+        chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, (stranger.user_id,))), USER, anna.user_id,
+                     anna.seed)
+    with pytest.raises(ValueError, match="at least one"):
+        chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, ())), USER, anna.user_id, anna.seed)
+
+
+def test_an_entry_whose_channel_readers_were_widened_fails(chain: Chain, binding: KeyBinding, anna: Person) -> None:
+    bo = person()
+    chain.append(Change(ADD, reader=bo.reader()), USER, anna.user_id, anna.seed)
+    record = chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, (bo.user_id,))), USER, anna.user_id,
+                          anna.seed)
+    document = json.loads(record.body)
+    document["channels"][0]["members"] = sorted([str(anna.user_id), str(bo.user_id)])
+    body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    forged = dataclasses.replace(record, body=body, signature=sign(anna.seed, ENTRY_CONTEXT, body))
+    forged = dataclasses.replace(forged, mac=binding.tag("reader-entry", *mac_parts(TENANT, forged)))
+    assert fails_at(binding, [*chain.records[:-1], forged]) == 3
+
+
+def test_removing_a_reader_takes_them_out_of_every_channel(chain: Chain, binding: KeyBinding, anna: Person) -> None:
+    bo, cy = person(), person()
+    chain.append(Change(ADD, reader=bo.reader()), USER, anna.user_id, anna.seed)
+    chain.append(Change(ADD, reader=cy.reader()), USER, anna.user_id, anna.seed)
+    chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, (bo.user_id,))), USER, anna.user_id, anna.seed)
+    assert chain.state is not None
+    with pytest.raises(ValueError, match="only reader of a channel"):
+        apply_full(chain.state.readers, chain.state.escrow, chain.state.channels, Change(REMOVE, user_id=bo.user_id))
+    both = tuple(sorted((bo.user_id, cy.user_id), key=str))
+    chain.append(Change(CHANNEL, channel=ChannelReaders(CHANNEL_ID, both)), USER, bo.user_id, bo.seed)
+    chain.append(Change(REMOVE, user_id=bo.user_id), USER, anna.user_id, anna.seed)
+    state = verify_chain(TENANT, chain.records, binding)
+    assert state is not None and state.channel(CHANNEL_ID) == ChannelReaders(CHANNEL_ID, (cy.user_id,))
