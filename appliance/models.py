@@ -10,9 +10,12 @@ from appliance.cases.models import (
     AttachmentChunk,
     Case,
     CasePrivateKeySeal,
+    IdentityConsentRequest,
+    IdentityDisclosure,
     Message,
     Note,
     OralRecord,
+    Redaction,
 )
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
@@ -59,6 +62,8 @@ __all__ = [
     "EscrowKey",
     "EventBatch",
     "FinancialReport",
+    "IdentityConsentRequest",
+    "IdentityDisclosure",
     "InsiderEntry",
     "InsiderProposalDecision",
     "InsiderSection",
@@ -82,6 +87,7 @@ __all__ = [
     "ReaderListEntry",
     "ReaderNotice",
     "RecoveryCode",
+    "Redaction",
     "ReminderSent",
     "RetentionPolicy",
     "SchedulerLease",

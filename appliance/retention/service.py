@@ -24,9 +24,12 @@ from appliance.cases.models import (
     AttachmentChunk,
     Case,
     CasePrivateKeySeal,
+    IdentityConsentRequest,
+    IdentityDisclosure,
     Message,
     Note,
     OralRecord,
+    Redaction,
 )
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
@@ -258,8 +261,8 @@ class RetentionService:
         attachments = sa.select(Attachment.id).where(Attachment.case_id == case_id).scalar_subquery()
         session.execute(sa.delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_(attachments)))
         # An oral record points at its recording, attachments at messages: they go first.
-        for model in (OralRecord, ApiIntakeRecord, Attachment, Message, Note, CasePrivateKeySeal, WebSession,
-                      ReminderSent, LegalHold, CaseSubjectEntry):
+        for model in (OralRecord, ApiIntakeRecord, Redaction, Attachment, Message, Note, CasePrivateKeySeal,
+                      WebSession, ReminderSent, LegalHold, CaseSubjectEntry, IdentityDisclosure, IdentityConsentRequest):
             session.execute(sa.delete(model).where(model.case_id == case_id))
         forget_object(session, "case", case_id)
         session.execute(sa.delete(Case).where(Case.id == case_id))
