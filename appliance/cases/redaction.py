@@ -9,10 +9,11 @@ and downloads for nobody.
 What was taken out is either kept sealed under the case's content key (``retained``: a legal
 hold; only the case's readers could open it) or destroyed (``purged``): the passages' ciphertext
 is overwritten with NULL, an attachment's chunks are deleted and its name overwritten. On SQLite
-every redaction turns on ``secure_delete`` for its connection (the field's old ciphertext holds
-the passage), so freed cells are zeroed rather than
-left in free pages; their old frames leave the ``-wal`` file at the next checkpoint. Backups
-keep the original until they age out (README).
+every redaction makes sure ``secure_delete`` is on for its connection (SQLCipher's default for an
+encrypted file; the field's old ciphertext holds the passage), so freed cells and pages are
+zeroed rather than left in the file; their old frames leave the ``-wal`` file at the next
+checkpoint. On PostgreSQL the old row versions stay in the table's files until (auto)vacuum
+reuses their space. Backups keep the original until they age out (README).
 
 The logbook records the redaction's id, the kind of target and the disposition, never the text
 or the reason.

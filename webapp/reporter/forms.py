@@ -53,3 +53,8 @@ class CorrectRecordForm(FlaskForm):
                                description=_l("Say what is wrong or missing in the record. Your corrections are "
                                               "added to the case as you write them; the record itself stays as "
                                               "it was written."))
+
+
+class ConsentAnswerForm(FlaskForm):
+    """The reporter's answer to a request for consent to disclose their identity: two buttons
+    (``answer``: given or refused) and the CSRF token."""
