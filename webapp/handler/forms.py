@@ -144,7 +144,7 @@ class RedactionForm(FlaskForm):
     target = SelectField(_l("Which text or file?"), choices=[], validate_choice=False)
     passage = TextAreaField(_l("The exact passage to redact (leave empty for a file)"),
                             validators=[Optional(), Length(max=MAX_TEXT)],
-                            description=_l("Copy it from the text above. Every occurrence in the chosen text is "
+                            description=_l("Copy it from the texts below. Every occurrence in the chosen text is "
                                            "replaced with [redacted]."))
     reason = TextAreaField(_l("Why is it redacted?"), validators=[InputRequired(), Length(max=MAX_SHORT)],
                            description=_l("Other handlers see this reason. Sealed to the case."))
