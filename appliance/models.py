@@ -16,6 +16,7 @@ from appliance.cases.models import (
     Note,
     OralRecord,
     Redaction,
+    SavedQueueFilter,
 )
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
@@ -90,6 +91,7 @@ __all__ = [
     "Redaction",
     "ReminderSent",
     "RetentionPolicy",
+    "SavedQueueFilter",
     "SchedulerLease",
     "SiteStatus",
     "Tenant",

@@ -151,6 +151,10 @@ class RedactionForm(FlaskForm):
     keep = SelectField(_l("What happens to the original?"), choices=[], validate_choice=False)
 
 
+class SaveFilterForm(FlaskForm):
+    name = StringField(_l("Name of this search"), validators=[InputRequired(), Length(max=80)])
+
+
 class PostForm(FlaskForm):
     """A button-only form: CSRF token and nothing else."""
 

@@ -6,7 +6,7 @@ content key; kinds, states and times are readable metadata (appliance/cases/cons
 appliance/cases/redaction.py).
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0023 (re-chained at the merge with main; the brief gave 0017)
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from appliance.db import GUID, Blob, UTCDateTime
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
