@@ -18,12 +18,14 @@ from appliance.audit.status import ChainStatus
 from appliance.cases.access import CaseAccess
 from appliance.cases.api_intake import ApiIntake
 from appliance.cases.case_subjects import CaseSubjects
+from appliance.cases.consent import IdentityConsents
 from appliance.cases.content import CaseContent
 from appliance.cases.key_admin import CaseKeyPairAdmin
 from appliance.cases.key_copies import HandlerCopies
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporter_notices import ReporterAddresses
+from appliance.cases.redaction import Redactions
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.saved_filters import SavedQueueFilters
 from appliance.cases.service import CaseService
@@ -198,6 +200,16 @@ class Services:
         return OralReports(self.session, self.reporting, self.cases,
                            CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
                            self.logbook, self.ctx.clock, self.limits)
+
+    @cached_property
+    def identity_consents(self) -> IdentityConsents:
+        return IdentityConsents(self.session, self.cases,
+                                CaseContent(self.session, self.keyring, self.case_access, self.ctx.clock),
+                                self.logbook, self.ctx.clock)
+
+    @cached_property
+    def redactions(self) -> Redactions:
+        return Redactions(self.session, self.cases, self.logbook, self.ctx.clock)
 
     @cached_property
     def api_intake(self) -> ApiIntake:

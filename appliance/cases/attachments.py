@@ -21,6 +21,8 @@ from appliance.crypto.files import ChunkSealer, open_chunks, read_chunks, seal_s
 from appliance.errors import DecryptionFailed, TooLarge
 
 MAX_FILENAME = 200
+# A file a handler took out of the case (appliance/cases/redaction.py): listed nowhere, downloaded by nobody.
+REDACTED_SOURCE = "redacted"
 MAX_EXTENSION = 16  # longer "extensions" are part of the name, shortened with it
 DRIVE = re.compile(r"^[A-Za-z]:")
 SAFE_TYPES = {
@@ -137,7 +139,8 @@ class AttachmentStore:
 
     def get(self, case_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment | None:
         return self._session.execute(
-            sa.select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == case_id)
+            sa.select(Attachment).where(Attachment.id == attachment_id, Attachment.case_id == case_id,
+                                        Attachment.source != REDACTED_SOURCE)
         ).scalar_one_or_none()
 
     def stream(self, attachment: Attachment, cipher: CaseCipher) -> Iterator[bytes]:

@@ -239,6 +239,64 @@ class ReporterNotifyAddress(Base):
     notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class IdentityConsentRequest(Base):
+    """A handler's request for the reporter's explicit consent to disclose their identity
+    (Directive 2019/1937 Art. 16(1)): to whom and why, sealed under the case's content key (the
+    recipients are personal data); the reporter's answer and its time are readable metadata."""
+
+    __tablename__ = "identity_consent_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    requested_by: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recipients_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    purpose_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    state: Mapped[str] = mapped_column(sa.String(10))  # pending | given | refused
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdentityDisclosure(Base):
+    """A disclosure of the reporter's identity a handler recorded: on a given consent, or on a
+    legal ground (Art. 16(2)) whose kind is readable and whose explanation is sealed."""
+
+    __tablename__ = "identity_disclosures"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    consent_id: Mapped[uuid.UUID | None] = mapped_column(GUID, sa.ForeignKey("identity_consent_requests.id"))
+    legal_ground: Mapped[str | None] = mapped_column(sa.String(20))
+    ground_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    recipients_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    disclosed_by: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    disclosed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Redaction(Base):
+    """A passage of the report, a message or a note, or a whole attachment, taken out of what
+    everyone reads (Art. 16-17). The passages taken out are kept sealed under the case's content
+    key (``retained``: a legal hold) or destroyed (``purged``: ``removed_sealed`` is NULL, the
+    attachment's chunks are gone). ``target``: report (``field`` says which), message, note or
+    attachment; ``target_id`` the row."""
+
+    __tablename__ = "case_redactions"
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    target: Mapped[str] = mapped_column(sa.String(10))
+    target_id: Mapped[uuid.UUID] = mapped_column(GUID)
+    field: Mapped[str | None] = mapped_column(sa.String(10))
+    created_by: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    removed_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    disposition: Mapped[str] = mapped_column(sa.String(10))  # retained | purged
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class SavedQueueFilter(Base):
     """A handler's saved queue search: its name and query string sealed to the handler's own key
     (appliance/cases/saved_filters.py), so no one else, not even with the master key, reads them."""

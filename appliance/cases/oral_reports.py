@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import REPORTER, Role, StaffPrincipal
 from appliance.audit.service import Logbook
-from appliance.cases.attachments import RECORDING_TYPES, AttachmentInfo, Upload
+from appliance.cases.attachments import RECORDING_TYPES, REDACTED_SOURCE, AttachmentInfo, Upload
 from appliance.cases.content import MAX_TEXT, CaseContent, check_text
 from appliance.cases.models import Attachment, Case, OralRecord
 from appliance.cases.reporting import Limits, NewReport, Receipt, ReportingService
@@ -206,7 +206,8 @@ class OralReports:
         recording = None
         if record.recording_id is not None:
             attachment = self._session.get_one(Attachment, record.recording_id)
-            recording = self._content.attachments.info(attachment, cipher)
+            if attachment.source != REDACTED_SOURCE:
+                recording = self._content.attachments.info(attachment, cipher)
         return OralRecordView(record.case_id, record.channel, record.received_at, record.recorded_by,
                               record.recorded_at, record.consent_at, record.review_state, record.approved_at,
                               record.corrected_at, correction, recording)

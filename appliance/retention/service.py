@@ -24,10 +24,13 @@ from appliance.cases.models import (
     AttachmentChunk,
     Case,
     CasePrivateKeySeal,
+    IdentityConsentRequest,
+    IdentityDisclosure,
     Message,
     Note,
     OralRecord,
     ReporterNotifyAddress,
+    Redaction,
 )
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
@@ -260,8 +263,9 @@ class RetentionService:
         attachments = sa.select(Attachment.id).where(Attachment.case_id == case_id).scalar_subquery()
         session.execute(sa.delete(AttachmentChunk).where(AttachmentChunk.attachment_id.in_(attachments)))
         # An oral record points at its recording, attachments at messages: they go first.
-        for model in (OralRecord, ApiIntakeRecord, Attachment, Message, Note, CasePrivateKeySeal, WebSession,
-                      ReminderSent, LegalHold, CaseSubjectEntry, ReporterNotifyAddress):
+        for model in (OralRecord, ApiIntakeRecord, Redaction, Attachment, Message, Note, CasePrivateKeySeal,
+                      WebSession, ReminderSent, LegalHold, CaseSubjectEntry, IdentityDisclosure, IdentityConsentRequest,
+                      ReporterNotifyAddress):
             session.execute(sa.delete(model).where(model.case_id == case_id))
         forget_object(session, "case", case_id)
         session.execute(sa.delete(Case).where(Case.id == case_id))

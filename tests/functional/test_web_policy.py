@@ -155,7 +155,8 @@ def test_reporter_session_routes_need_a_case_key(world: World, staff_signed_in: 
     session_calls = [c for c in calls(world.app, fill_values(world)) if c.policy == "reporter-session"]
     assert {c.endpoint for c in session_calls} == {"reporter.case", "reporter.reply", "reporter.download",
                                                    "reporter.sign_out", "reporter.approve_record",
-                                                   "reporter.correct_record", "reporter.notify"}
+                                                   "reporter.correct_record", "reporter.notify",
+                                                   "reporter.answer_consent"}
     for call in session_calls:
         response = send(browser, call, token)
         assert is_redirect_to(response, "/r/alpha/follow-up"), f"{call}: {response.status_code}"

@@ -92,6 +92,7 @@ class World:
     alpha_disclosure_id: uuid.UUID | None = None  # a delayed-disclosure record of alpha (MAR Art. 17(4))
     alpha_section_id: uuid.UUID | None = None  # an event section of alpha's insider list (MAR Art. 18)
     alpha_insider_id: uuid.UUID | None = None  # an insider on it
+    alpha_redaction_id: uuid.UUID | None = None  # a retained redaction in a note of alpha's case (to purge)
     alpha_filter_id: uuid.UUID | None = None  # a queue search alpha's handler saved
 
     def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
@@ -177,11 +178,23 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
                   file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
     world.alpha_disclosure_id = record_disclosure(services, clock, alpha.tenant_id, "alpha")
     world.alpha_section_id, world.alpha_insider_id = open_insider_section(services, clock, alpha.tenant_id, "alpha")
+    world.alpha_redaction_id = redact_a_note(services, alpha, world.alpha_case.id)
     world.alpha_filter_id = services.saved_queue_filters.save(
         principal(services, alpha.staff[Role.HANDLER].user_id, PASSWORD), "alpha overdue",
         QueueFilter(overdue_only=True)).id
     services.session.commit()
     return world
+
+
+def redact_a_note(services: Services, org: Org, case_id: uuid.UUID) -> uuid.UUID:
+    """A second note of the case with a passage redacted and kept (retained), for the route walks."""
+    handler_id = org.staff[Role.HANDLER].user_id
+    handler = services.users.principal(handler_id, services.users.unlock_private_key(handler_id, PASSWORD))
+    passage = f"redactable {uuid.uuid4().hex}"
+    services.cases.add_note(handler, case_id, f"A second note: {passage}.")
+    note = next(n for n in services.cases.open_case(handler, case_id).notes if passage in n.body)
+    return services.redactions.redact_text(handler, case_id, "note", str(note.id), passage, "not relevant",
+                                           purge=False)
 
 
 def record_disclosure(services: Services, clock: FrozenClock, tenant_id: uuid.UUID, label: str) -> uuid.UUID:
@@ -292,6 +305,8 @@ def fill_values(world: World) -> dict[str, str]:
         "channel_id": str(uuid.UUID(str(scalar(  # alpha's default reporting channel
             world.ctx, "SELECT id FROM reporting_channels WHERE tenant_id = :t AND is_default = :d",
             t=world.alpha.tenant_id, d=True)))),
+        "request_id": str(NOBODY),  # a consent request (none exists: the policy is what is walked)
+        "redaction_id": str(world.alpha_redaction_id),
         "filter_id": str(world.alpha_filter_id),
     }
 

@@ -1,9 +1,10 @@
 """What the staff pages under /staff/ may reach.
 
-HandlerDesk: the work queue and saved searches, case pages, sharing, persons named in a case, reports received
-orally and the Readers page. AccountDesk: signing in (password, TOTP, enrolment, the first own password), signing
-out and the account page, and the policy guard's session look-up. Neither reaches the
-reporting service, retention, keys or user administration.
+HandlerDesk: the work queue and saved searches, case pages, sharing, persons named in a case, consent to
+disclose the reporter's identity, redaction, reports received orally and the Readers page. AccountDesk:
+signing in (password, TOTP, enrolment, the first own password), signing out and the account page, and
+the policy guard's session look-up. Neither reaches the reporting service, retention, keys or user
+administration.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import uuid
 
 from appliance.actors import Actor, Role, StaffPrincipal
 from appliance.cases.case_subjects import CaseSubjects
+from appliance.cases.consent import IdentityConsents
 from appliance.cases.oral_reports import OralReports
+from appliance.cases.redaction import Redactions
 from appliance.cases.saved_filters import SavedQueueFilters
 from appliance.cases.service import CaseService
 from appliance.errors import NotFound
@@ -41,6 +44,14 @@ class HandlerDesk(Desk):
     @property
     def oral_reports(self) -> OralReports:
         return self._services.oral_reports
+
+    @property
+    def identity_consents(self) -> IdentityConsents:
+        return self._services.identity_consents
+
+    @property
+    def redactions(self) -> Redactions:
+        return self._services.redactions
 
     @property
     def readers(self) -> ReaderLists:

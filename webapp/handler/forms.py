@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -18,7 +19,8 @@ from wtforms import (
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from appliance.cases.case_subjects import ROLES
-from appliance.cases.content import MAX_TEXT
+from appliance.cases.consent import ConsentOverview, LegalGround
+from appliance.cases.content import MAX_SHORT, MAX_TEXT
 from appliance.crypto.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
 
@@ -114,6 +116,41 @@ class OralReportForm(FlaskForm):
                               "(Directive 2019/1937 Art. 18(2))"))
 
 
+class ConsentRequestForm(FlaskForm):
+    """Ask the reporter for consent to disclose their identity (Directive 2019/1937 Art. 16(1))."""
+
+    recipients = TextAreaField(_l("To whom would the identity be disclosed?"),
+                               validators=[InputRequired(), Length(max=MAX_SHORT)],
+                               description=_l("Names or roles of the persons. The reporter sees this text; it is "
+                                              "sealed to the case."))
+    purpose = TextAreaField(_l("Why?"), validators=[InputRequired(), Length(max=MAX_SHORT)],
+                            description=_l("The purpose of the disclosure, in words the reporter understands."))
+
+
+class DisclosureForm(FlaskForm):
+    """Record a disclosure of the reporter's identity: on a given consent or a legal ground."""
+
+    recipients = TextAreaField(_l("Disclosed to"), validators=[InputRequired(), Length(max=MAX_SHORT)])
+    basis = SelectField(_l("On what basis?"), choices=[], validate_choice=False)
+    ground = TextAreaField(_l("The legal ground, explained (when not on consent)"),
+                           validators=[Optional(), Length(max=MAX_SHORT)],
+                           description=_l("For example the authority or court, and the provision that obliges "
+                                          "the disclosure. Sealed to the case."))
+
+
+class RedactionForm(FlaskForm):
+    """Take a passage out of a text of the case, or a whole file (Directive 2019/1937 Art. 16-17)."""
+
+    target = SelectField(_l("Which text or file?"), choices=[], validate_choice=False)
+    passage = TextAreaField(_l("The exact passage to redact (leave empty for a file)"),
+                            validators=[Optional(), Length(max=MAX_TEXT)],
+                            description=_l("Copy it from the texts below. Every occurrence in the chosen text is "
+                                           "replaced with [redacted]."))
+    reason = TextAreaField(_l("Why is it redacted?"), validators=[InputRequired(), Length(max=MAX_SHORT)],
+                           description=_l("Other handlers see this reason. Sealed to the case."))
+    keep = SelectField(_l("What happens to the original?"), choices=[], validate_choice=False)
+
+
 class SaveFilterForm(FlaskForm):
     name = StringField(_l("Name of this search"), validators=[InputRequired(), Length(max=80)])
 
@@ -130,4 +167,24 @@ def person_form(formdata: bool = True) -> PersonForm:
     """The form naming a person in a case, with the roles a case knows."""
     form = PersonForm() if formdata else PersonForm(formdata=None)
     form.role.choices = [(role, str(ROLE_LABELS[role])) for role in ROLES]
+    return form
+
+
+GROUND_LABELS = {
+    LegalGround.INVESTIGATION.value: _l("Legal ground: an investigation by a national authority"),
+    LegalGround.JUDICIAL.value: _l("Legal ground: judicial proceedings"),
+    LegalGround.OTHER_LAW.value: _l("Legal ground: another obligation under Union or national law"),
+}
+STATE_LABELS = {"pending": _l("Waiting for the reporter's answer"), "given": _l("Consent given"),
+                "refused": _l("Consent refused")}
+
+
+def disclosure_form(overview: ConsentOverview, formdata: bool = False) -> DisclosureForm:
+    """The form with a choice per consent the reporter gave, then the legal grounds."""
+    form = DisclosureForm() if formdata else DisclosureForm(formdata=None)
+    given = [r for r in overview.requests if r.state == "given"]
+    form.basis.choices = [("", _("Choose…"))] + [
+        (f"consent:{r.id}", _("Consent given on %(day)s: %(to)s", day=r.answered_at.date().isoformat()
+                              if r.answered_at else "", to=r.recipients[:80]))
+        for r in given] + [(f"ground:{kind}", str(label)) for kind, label in GROUND_LABELS.items()]
     return form

@@ -14,8 +14,12 @@ from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.tenants.models import Tenant
 from webapp.handler.desk import AccountDesk, HandlerDesk
 from webapp.handler.forms import (
+    GROUND_LABELS,
     ROLE_LABELS,
+    STATE_LABELS,
     AssignForm,
+    ConsentRequestForm,
+    DisclosureForm,
     ExportForm,
     GrantAccessForm,
     MessageForm,
@@ -25,6 +29,7 @@ from webapp.handler.forms import (
     PostForm,
     StatusForm,
 )
+from webapp.handler.forms import disclosure_form as new_disclosure_form
 from webapp.handler.forms import person_form as new_person_form
 from webapp.handler.oral import channel_label
 from webapp.policy import access
@@ -145,7 +150,9 @@ def account() -> str | tuple[str, int]:
 # --- helpers ---------------------------------------------------------------------------
 def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
                 status_form_error: str | None = None, assign_error: str | None = None,
-                access_error: str | None = None, person_form: PersonForm | None = None) -> str:
+                access_error: str | None = None, person_form: PersonForm | None = None,
+                consent_form: ConsentRequestForm | None = None, disclosure_form: DisclosureForm | None = None,
+                redaction_error: str | None = None) -> str:
     """The case page; raises CaseLocked (answered by the locked page) when no key of the user opens it."""
     desk = HandlerDesk.of_request()
     view = desk.cases.open_case(g.principal, case_id)
@@ -158,6 +165,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     readers = desk.readers.confirmed_user_ids(tenant.id)
     reporter_copy_pending = desk.cases.reporter_copy_pending(g.principal, case_id)
     oral = desk.oral_reports.for_handler(g.principal, case_id)
+    consents = desk.identity_consents.for_handler(g.principal, case_id)
+    redactions = desk.redactions.for_handler(g.principal, case_id)
     status_form = _status_form(Status(view.status))
     assign_form = AssignForm()
     assign_form.assignee.choices = [("", _("Nobody"))] + [(str(h.id), h.email) for h in handlers]
@@ -175,7 +184,10 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         grant_form=grant_form, access_error=access_error, post=PostForm(formdata=None), subjects=subjects,
         person_form=person_form or new_person_form(formdata=False), role_labels=ROLE_LABELS,
         reporter_copy_pending=reporter_copy_pending, oral=oral, channel_label=channel_label,
-        export_form=ExportForm(formdata=None), cleanable=supports,
+        export_form=ExportForm(formdata=None), cleanable=supports, consents=consents, redactions=redactions,
+        consent_form=consent_form or ConsentRequestForm(formdata=None),
+        disclosure_form=disclosure_form or new_disclosure_form(consents), redaction_error=redaction_error,
+        state_labels=STATE_LABELS, ground_labels=GROUND_LABELS,
     )
 
 

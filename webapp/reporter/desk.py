@@ -11,6 +11,7 @@ import uuid
 
 from appliance.acknowledgements.entry import CodeEntry
 from appliance.acknowledgements.insiders import InsiderLinks
+from appliance.cases.consent import IdentityConsents
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reporting import ReportingService
 from appliance.tenants.models import Tenant
@@ -29,6 +30,11 @@ class ReporterDesk(Desk):
     def oral_reports(self) -> OralReports:
         """Only the reporter's half is used here: reading, approving and correcting a record."""
         return self._services.oral_reports
+
+    @property
+    def identity_consents(self) -> IdentityConsents:
+        """Only the reporter's half is used here: reading and answering a consent request."""
+        return self._services.identity_consents
 
     @property
     def acknowledgement_entry(self) -> CodeEntry:

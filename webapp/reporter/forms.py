@@ -69,3 +69,8 @@ class NotifyForm(FlaskForm):
                          description=NOTIFY_HINT)
     save = SubmitField(_l("Save this address"))
     remove = SubmitField(_l("Remove any saved address"))
+
+
+class ConsentAnswerForm(FlaskForm):
+    """The reporter's answer to a request for consent to disclose their identity: two buttons
+    (``answer``: given or refused) and the CSRF token."""

@@ -31,6 +31,7 @@ from webapp.policy import access
 from webapp.reporter.desk import desk
 from webapp.reporter.forms import (
     ApproveRecordForm,
+    ConsentAnswerForm,
     CorrectRecordForm,
     FollowUpForm,
     NotifyForm,
@@ -250,19 +251,42 @@ def correct_record(slug: str) -> Response | tuple[str, int]:
     return _render_case(slug, correction_form=form), 400
 
 
+@routes.post("/case/consent/<uuid:request_id>")
+@access("reporter-session")
+def answer_consent(slug: str, request_id: uuid.UUID) -> Response | tuple[str, int]:
+    """The reporter's answer to a request for consent to disclose their identity: once; a
+    replayed or second answer is refused (409). A request of another case is a 404."""
+    reporter = desk()
+    tenant = reporter.tenant(slug)
+    answer = request.form.get("answer", "")
+    if ConsentAnswerForm().validate_on_submit():
+        if answer not in ("given", "refused"):
+            return _render_case(slug, consent_error=_("Choose yes or no.")), 400
+        try:
+            with reporter.attempt():
+                reporter.identity_consents.answer(tenant, g.reporter_case_id, g.reporter_key, request_id,
+                                                  answer == "given")
+        except Conflict:
+            return _render_case(slug, consent_error=_("You have already answered this request.")), 409
+    return redirect(url_for("reporter.case", slug=slug, _anchor="identity"), code=303)
+
+
 def _render_case(slug: str, *, form: ReplyForm | None = None, correction_form: CorrectRecordForm | None = None,
-                 review_error: str | None = None, notify_form: NotifyForm | None = None) -> str:
+                 review_error: str | None = None, notify_form: NotifyForm | None = None,
+                 consent_error: str | None = None) -> str:
     reporter = desk()
     tenant = reporter.tenant(slug)
     view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
     record = reporter.oral_reports.for_reporter(tenant, g.reporter_case_id, g.reporter_key)
+    consents = reporter.identity_consents.for_reporter(tenant, g.reporter_case_id, g.reporter_key)
     return render_template("reporter/case.html", tenant=tenant, case=view, form=form or ReplyForm(formdata=None),
                            sign_out=SignOutForm(), record=record, approve_form=ApproveRecordForm(),
                            correction_form=correction_form or CorrectRecordForm(formdata=None),
                            review_error=review_error, channel_phrase=_channel_phrase,
                            notify_form=notify_form or NotifyForm(formdata=None),
                            notify_done=request.args.get("notify") if request.args.get("notify") in ("saved", "removed")
-                           else None)
+                           else None, consents=consents,
+                           consent_form=ConsentAnswerForm(), consent_error=consent_error)
 
 
 def _channel_phrase(channel: str) -> str:

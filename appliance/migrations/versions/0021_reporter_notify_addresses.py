@@ -5,7 +5,7 @@ is waiting (never its content), sealed under its own data key wrapped under the 
 (appliance/cases/reporter_notices.py), and when the last notice went out.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from appliance.db import GUID, Blob, UTCDateTime
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
