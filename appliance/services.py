@@ -46,6 +46,7 @@ from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
+from appliance.statistics.access import AccessStatistics
 from appliance.statistics.figures import CaseStatistics
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
@@ -268,6 +269,10 @@ class Services:
     @cached_property
     def case_statistics(self) -> CaseStatistics:
         return CaseStatistics(self.session, self.ctx.clock)
+
+    @cached_property
+    def access_statistics(self) -> AccessStatistics:
+        return AccessStatistics(self.session, self.access_events)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

@@ -52,3 +52,14 @@ def seed(services: Services, tenant: Tenant, first: uuid.UUID, second: uuid.UUID
             closed_at=at + dt.timedelta(days=25) if closed else None))
     services.session.commit()
     return ids
+
+
+def file_by_month(services: Services, tenant: Tenant, category: uuid.UUID, months: dict[str, int], marker: str) -> None:
+    """File ``months[YYYY-MM]`` reports received on the 10th of each month; committed."""
+    for month, n in months.items():
+        year, number = (int(part) for part in month.split("-"))
+        for _ in range(n):
+            case_id = services.reporting.submit(tenant, NewReport(category, f"{marker} report"), []).case_id
+            services.session.execute(sa.update(Case).where(Case.id == case_id, Case.tenant_id == tenant.id).values(
+                received_at=dt.datetime(year, number, 10, tzinfo=dt.UTC)))
+    services.session.commit()

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -302,6 +302,21 @@ def calls(app: Flask, values: dict[str, str]) -> Iterator[Call]:
                 url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments if a not in choice}, **choice)
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                 yield Call(rule.endpoint, method, url, policy_for(app, rule.endpoint) or "none")
+
+
+def assert_other_roles_refused(world: World, routes: Iterable[tuple[str, str]], *allowed: Role) -> None:
+    """Every alpha staff member without one of the ``allowed`` roles gets 403 on every (method, url)
+    of ``routes``: a GET as it is, a POST with a valid CSRF token (so the refusal is the role's)."""
+    routes = list(routes)
+    assert routes, "no routes to try"
+    for role, staff in world.alpha.staff.items():
+        if role in allowed:
+            continue
+        browser = world.staff_browser(staff)
+        token = browser.token("/staff/account")
+        for method, url in routes:
+            response = browser.get(url) if method == "GET" else browser.post(url, {"csrf_token": token}, csrf=False)
+            assert response.status_code == 403, f"{role.value} on {method} {url}: {response.status_code}"
 
 
 def _choice_arguments(rule: Rule) -> dict[str, AnyConverter]:
