@@ -168,7 +168,10 @@ class CasePrivateKeySeal(Base):
     (after an administrator's password reset gave the handler a new key pair)."""
 
     __tablename__ = "case_key_seals"
-    __table_args__ = (sa.UniqueConstraint("case_id", "recipient_fingerprint"),)
+    # (user_id, case_id): which cases of a queue page the handler holds a copy of, one seek per
+    # case (migration 0018); by user_id alone the planner scanned all of a handler's copies.
+    __table_args__ = (sa.UniqueConstraint("case_id", "recipient_fingerprint"),
+                      sa.Index("ix_case_key_seals_user_case", "user_id", "case_id"))
 
     id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
     case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), index=True)

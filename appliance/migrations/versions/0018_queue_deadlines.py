@@ -7,8 +7,9 @@ orders the status sort by the flow. Both are derived from the dates and the stat
 backfilled here with the same Python the model uses on every write (appliance/cases/deadlines.py),
 so SQL and Python agree on every case. The columns are nullable so that a server still running
 the previous version can insert cases during an upgrade; the contract step (NOT NULL) follows in
-a later release, after this backfill has been run again. ``queue_filters``: a handler's saved
-queue searches, name and query sealed to the handler's own key.
+a later release, after this backfill has been run again. An index on case_key_seals (user_id,
+case_id) finds which cases of a page the handler holds a copy of by one seek each.
+``queue_filters``: a handler's saved queue searches, name and query sealed to the handler's own key.
 
 Revision ID: 0018
 Revises: 0017
@@ -33,6 +34,7 @@ INDEXES = {
     "ix_cases_tenant_received": ["tenant_id", "received_at", "id"],
     "ix_cases_tenant_rank": ["tenant_id", "status_rank", "received_at", "id"],
 }
+SEALS_INDEX = "ix_case_key_seals_user_case"  # a queue page's "locked" marks: one seek per case
 BATCH = 1000
 
 
@@ -44,6 +46,7 @@ def upgrade() -> None:
         backfill(op.get_bind())
     for name, columns in INDEXES.items():
         op.create_index(name, "cases", columns)
+    op.create_index(SEALS_INDEX, "case_key_seals", ["user_id", "case_id"])
     op.create_table(
         "queue_filters",
         sa.Column("id", GUID, nullable=False),
@@ -85,6 +88,7 @@ def backfill(connection: sa.Connection) -> None:
 def downgrade() -> None:
     op.drop_index("ix_queue_filters_user_tenant", table_name="queue_filters")
     op.drop_table("queue_filters")
+    op.drop_index(SEALS_INDEX, table_name="case_key_seals")
     for name in INDEXES:
         op.drop_index(name, table_name="cases")
     with op.batch_alter_table("cases", schema=None) as batch_op:
