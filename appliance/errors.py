@@ -158,7 +158,7 @@ class WindowClosed(Conflict):
 
 
 class OwnAccessKept(ApplianceError):
-    """An administrator cannot take away their own access (their admin role, their account, their second factor)."""
+    """An administrator cannot take away their own access (their roles, their account, their password or second factor)."""
 
     exit_code = 3
 

@@ -13,6 +13,7 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
+    SavedQueueFilter,
 )
 from appliance.db import Base
 from appliance.disclosures.models import DelayedDisclosure, DisclosureVersion
@@ -84,6 +85,7 @@ __all__ = [
     "RecoveryCode",
     "ReminderSent",
     "RetentionPolicy",
+    "SavedQueueFilter",
     "SchedulerLease",
     "SiteStatus",
     "Tenant",

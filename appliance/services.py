@@ -24,6 +24,7 @@ from appliance.cases.key_copies import HandlerCopies
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
+from appliance.cases.saved_filters import SavedQueueFilters
 from appliance.cases.service import CaseService
 from appliance.context import AppContext
 from appliance.disclosures.service import DelayedDisclosures
@@ -45,6 +46,7 @@ from appliance.privacy.erasure import PersonEraser
 from appliance.privacy.export import PersonExport
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
+from appliance.statistics.access import AccessStatistics
 from appliance.statistics.figures import CaseStatistics
 from appliance.tenants.service import TenantService
 from appliance.users.administration import UserAdministration
@@ -172,7 +174,12 @@ class Services:
 
     @cached_property
     def cases(self) -> CaseService:
-        return CaseService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.clock, self.limits)
+        return CaseService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.clock, self.limits,
+                           self.ctx.master.derive("queue-cursor/v1"))
+
+    @cached_property
+    def saved_queue_filters(self) -> SavedQueueFilters:
+        return SavedQueueFilters(self.session, self.logbook, self.ctx.clock)
 
     @cached_property
     def oral_reports(self) -> OralReports:
@@ -262,6 +269,10 @@ class Services:
     @cached_property
     def case_statistics(self) -> CaseStatistics:
         return CaseStatistics(self.session, self.ctx.clock)
+
+    @cached_property
+    def access_statistics(self) -> AccessStatistics:
+        return AccessStatistics(self.session, self.access_events)
 
 
 def staff_session_limits(ctx: AppContext) -> SessionLimits:

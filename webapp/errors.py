@@ -24,13 +24,17 @@ from appliance.errors import (
     TooLarge,
 )
 from webapp.api import is_api_path, problems
+from webapp.frames import frame_of_request
 
 log = logging.getLogger(__name__)
 Page = tuple[str, int, dict[str, str]]  # body, status, headers
 
 
 def page(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Page:
-    return render_template("error.html", status=status, title=title, message=message), status, headers or {}
+    """An error page in its audience's frame (webapp/frames.py), with a link back."""
+    frame = frame_of_request()
+    return render_template("error.html", frame=frame, status=status, title=title, message=message,
+                           **frame.context), status, headers or {}
 
 
 def locked_message(reason: str) -> str:
@@ -55,8 +59,9 @@ def install(app: Flask) -> None:
     @app.errorhandler(OwnAccessKept)
     def _own_access(_exc: OwnAccessKept) -> Page:
         return page(400, _("Not on your own account"),
-                    _("Nobody can remove their own administrator role, disable their own account or reset their "
-                      "own second factor. Ask another administrator."))
+                    _("Nobody can remove their own roles, disable their own account or reset their own password "
+                      "or second factor. Change your password on your account page; ask another administrator for "
+                      "the rest."))
 
     @app.errorhandler(CaseLocked)
     def _case_locked(exc: CaseLocked) -> Page:

@@ -22,6 +22,15 @@ ROLE_LABELS = {
     "analyst": _l("Analyst"), "insider-manager": _l("Insider-list manager"),
 }
 
+# One line per role on the users page: what holding it lets a person do.
+ROLE_HELP = {
+    "admin": _l("Manages users, roles, categories, retention and API tokens, and proposes readers; reads no report."),
+    "handler": _l("Receives, reads and answers the reports sealed or shared to them; can become a reader."),
+    "auditor": _l("Reads the logbook only: who did what and when, never what a report says."),
+    "analyst": _l("Sees statistics only, with small numbers withheld."),
+    "insider-manager": _l("Keeps the insider lists, delayed disclosures, managers' dealings and the closed periods."),
+}
+
 
 def category_label(label: str) -> str:
     """A category's label in the reader's language: the defaults (N_ in appliance/tenants/service.py) are in

@@ -103,12 +103,16 @@ class AcknowledgementLinks:
         if person.tenant_id != tenant_id:
             raise NotFound("person", person.id)
         now = self._clock()
+        replaced = self._replace_open(tenant_id, purpose, subject_type, subject_id, now)
         row = AcknowledgementLink(id=uuid.uuid4(), tenant_id=tenant_id, purpose=purpose, subject_type=subject_type,
                                   subject_id=subject_id, person_id=person.id, language=language, created_at=now,
                                   created_by=actor.audit_id or actor.kind,
                                   expires_at=now + dt.timedelta(days=valid_days), reminders_sent=0)
         self._session.add(row)
         self._session.flush()
+        for earlier in replaced:
+            self._logbook.record("acknowledgement.withdrawn", actor, tenant_id=tenant_id,
+                                 object_type="acknowledgement", object_id=earlier, detail=f"replaced_by={row.id}")
         self._logbook.record("acknowledgement.requested", actor, tenant_id=tenant_id,
                              object_type="acknowledgement", object_id=row.id, detail=f"purpose={purpose}")
         return _view(row)
@@ -251,6 +255,21 @@ class AcknowledgementLinks:
         row.issued_at = self._clock()
         self._session.flush()
         return code
+
+    def _replace_open(self, tenant_id: uuid.UUID, purpose: str, subject_type: str, subject_id: uuid.UUID,
+                      now: dt.datetime) -> list[uuid.UUID]:
+        """Withdraw the open links of the same subject and purpose: a link sent again replaces the
+        one before, whose code is then refused like a used one (a mail that went astray stays useless)."""
+        rows = self._session.execute(sa.select(AcknowledgementLink).where(
+            AcknowledgementLink.tenant_id == tenant_id, AcknowledgementLink.purpose == purpose,
+            AcknowledgementLink.subject_type == subject_type, AcknowledgementLink.subject_id == subject_id,
+            AcknowledgementLink.confirmed_at.is_(None), AcknowledgementLink.withdrawn_at.is_(None),
+            AcknowledgementLink.expires_at > now)).scalars().all()
+        for row in rows:
+            row.withdrawn_at = now
+            row.hash = None
+        self._session.flush()
+        return [row.id for row in rows]
 
     def _valid_row(self, tenant_id: uuid.UUID, typed: str, purposes: tuple[str, ...]) -> AcknowledgementLink:
         normalised = normalise_code(typed)

@@ -64,8 +64,7 @@ class LogbookExport:
         """Fix the range; events appended while the export runs are left for the next one."""
         session = self._session
         head = session.execute(sa.select(AuditHead.seq).where(AuditHead.id == HEAD_ROW)).scalar_one()
-        newest = session.execute(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)).scalar()
-        checkpoint = checkpoint_fields(newest) if newest else None
+        checkpoint = self.newest_checkpoint()
         first = self._first_at_or_after(since, 0, head)
         if first is not None and until is not None:
             stop = self._first_at_or_after(until, first - 1, head)
@@ -74,9 +73,22 @@ class LogbookExport:
             last = head
         if first is None or last < first:
             return ExportPlan(since, until, None, None, 0, None, None, checkpoint)
-        first_event, last_event = session.get_one(AuditEvent, first), session.get_one(AuditEvent, last)
         count = session.execute(sa.select(sa.func.count()).where(AuditEvent.seq.between(first, last))).scalar_one()
-        return ExportPlan(since, until, first, last, int(count), first_event.prev_hash, last_event.hash, checkpoint)
+        return self.run(since, until, first, last, int(count), checkpoint)
+
+    def run(self, since: dt.datetime, until: dt.datetime | None, first: int | None, last: int | None, events: int,
+            checkpoint: dict[str, Any] | None = None) -> ExportPlan:
+        """The plan of a run of the chain whose ends the caller found (None: nothing to export):
+        its anchor and last hash read by primary key, two look-ups whatever the run's length."""
+        if first is None or last is None or last < first:
+            return ExportPlan(since, until, None, None, 0, None, None, checkpoint)
+        first_event, last_event = self._session.get_one(AuditEvent, first), self._session.get_one(AuditEvent, last)
+        return ExportPlan(since, until, first, last, events, first_event.prev_hash, last_event.hash, checkpoint)
+
+    def newest_checkpoint(self) -> dict[str, Any] | None:
+        newest = self._session.execute(
+            sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)).scalar()
+        return checkpoint_fields(newest) if newest else None
 
     def events(self, plan: ExportPlan, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """The planned events' chain fields (exactly what each hash covers), in order."""

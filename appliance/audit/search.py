@@ -2,12 +2,13 @@
 
 A page is cut on the event's sequence number (``seq < cursor``), never with OFFSET, so the
 thousandth page costs what the first does (migration 0014's indexes lead with the tenant).
-A time range is cut in chain order, as an export cuts it: it becomes the seq range from the
+A time range is cut in chain order, for a page and an export alike: it becomes the seq range from the
 tenant's first event at or after ``since`` to the last before its first event at or after
 ``until``, each end found by one seek on the (tenant, time, seq) index (migration 0017), so a
 day in the middle of a large logbook costs what the newest page does. Appends take the chain
 lock and stamp the time under it, so time and seq rise together; were a host's clock to step
-back, the cut is still one contiguous run of the chain.
+back, the cut is still one contiguous run of the chain. (`appliance audit export` cuts the whole
+chain by time; the room's export is one tenant's, cut by that tenant's own events.)
 The cursor is signed and bound to the tenant and the filters it was made for: a cursor that
 was edited, or carried over to another tenant or another search, is refused, not followed.
 """
@@ -26,9 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from appliance.audit.chain import canonical, event_fields
+from appliance.audit.chain import HEAD_ROW, canonical, event_fields
 from appliance.audit.export import LogbookExport
-from appliance.audit.models import AuditEvent
+from appliance.audit.models import AuditEvent, AuditHead
 from appliance.errors import InvalidInput
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # "since the beginning" for an export without a start
@@ -139,20 +140,27 @@ class LogbookSearch:
 
     def export_lines(self, query: LogbookQuery, batch: int = 1000) -> Iterator[list[str]]:
         """The export as JSON lines, oldest first, in the format of `appliance audit export`: its
-        header (the same range, anchor and last hash of the chain run, plus the filters, and
-        ``events``: how many lines follow), then each event of the tenant that passes the
-        filters as the canonical JSON its chain hash covers, byte for byte the CLI's line for
-        that event. The range is cut in chain order exactly as the CLI cuts it. Yields the lines
-        in batches (the header alone first), so a caller can end its transaction between them."""
-        plan = LogbookExport(self._session).plan(query.since or EPOCH, query.until)
-        conditions: list[sa.ColumnElement[bool]]
-        if plan.first_seq is None or plan.last_seq is None:
-            conditions = [sa.false()]
-        else:
-            conditions = [*query.where(times=False), AuditEvent.seq.between(plan.first_seq, plan.last_seq)]
+        header, then each event of the tenant that passes the filters as the canonical JSON its
+        chain hash covers, byte for byte the CLI's line for that event. The time range is cut as
+        a search cuts it (one seek at each end on the (tenant, time, seq) index, never a scan of
+        the chain), so the export holds exactly the events the search's pages show. The header
+        names the run of the chain from the tenant's first to its last event in the range
+        (``first_seq``, ``anchor_hash``: the hash that first event links to; ``last_seq``,
+        ``last_hash``), the filters, and ``events``: how many lines follow. Events appended while
+        the export runs are left for the next one. Yields the lines in batches (the header alone
+        first), so a caller can end its transaction between them."""
+        head = self._session.execute(sa.select(AuditHead.seq).where(AuditHead.id == HEAD_ROW)).scalar_one()
+        cut = [*self._seq_range(query), AuditEvent.seq <= head]
+        conditions = [*query.where(times=False), *cut]
+        run = self._session.execute(sa.select(sa.func.min(AuditEvent.seq), sa.func.max(AuditEvent.seq)).where(
+            AuditEvent.tenant_id == query.tenant_id, *cut)).one()
         count = self._session.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one()
-        yield [canonical({**plan.header(), "events": int(count), "filter": query.filters()}).decode()]
-        after = 0
+        exporter = LogbookExport(self._session)
+        plan = exporter.run(query.since or EPOCH, query.until, run[0], run[1], int(count), exporter.newest_checkpoint())
+        yield [canonical({**plan.header(), "filter": query.filters()}).decode()]
+        if plan.first_seq is None:
+            return
+        after = plan.first_seq - 1
         while True:
             rows = self._session.execute(sa.select(AuditEvent).where(*conditions, AuditEvent.seq > after)
                                          .order_by(AuditEvent.seq).limit(batch)).scalars().all()

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 ACK_WITHIN = dt.timedelta(days=7)
 FEEDBACK_MONTHS = 3
+# A case with no deadline pending (closed, or acknowledged and answered) sorts after every real
+# one. A value rather than NULL: NULLs sort first on SQLite and last on PostgreSQL, and a keyset
+# page must compare the same way on every backend.
+NO_DEADLINE = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 
 def add_months(moment: dt.datetime, months: int) -> dt.datetime:
@@ -46,3 +50,21 @@ def deadlines_for(received_at: dt.datetime, acknowledged_at: dt.datetime | None,
         acknowledge_overdue=acknowledged_at is None and not closed and now > acknowledge_by,
         feedback_overdue=feedback_at is None and not closed and now > feedback_by,
     )
+
+
+def next_due_at(received_at: dt.datetime, acknowledged_at: dt.datetime | None, feedback_at: dt.datetime | None,
+                closed: bool) -> dt.datetime:
+    """The earliest deadline still pending, NO_DEADLINE when none is.
+
+    A case is overdue exactly when ``now > next_due_at(...)`` (deadlines_for's ``overdue`` for any
+    ``now``): the queue stores this value so that "overdue" and "by deadline" are one indexed
+    range in SQL (``Case.next_due_at``, kept by the model on every write)."""
+    if closed:
+        return NO_DEADLINE
+    acknowledge_by = received_at + ACK_WITHIN
+    pending = []
+    if acknowledged_at is None:
+        pending.append(acknowledge_by)
+    if feedback_at is None:
+        pending.append(add_months(acknowledged_at or acknowledge_by, FEEDBACK_MONTHS))
+    return min(pending, default=NO_DEADLINE)

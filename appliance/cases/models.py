@@ -12,13 +12,19 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from appliance.cases.deadlines import next_due_at
+from appliance.cases.workflow import STATUS_RANK, Status
 from appliance.crypto.fields import EncryptedBytes, Sealed
 from appliance.db import GUID, Base, Blob, Digest, UTCDateTime, new_id
 
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (sa.Index("ix_cases_tenant_status", "tenant_id", "status"),)
+    # One index per queue sort, each ending in the id that breaks ties (appliance/cases/queue.py).
+    __table_args__ = (sa.Index("ix_cases_tenant_status", "tenant_id", "status"),
+                      sa.Index("ix_cases_tenant_due", "tenant_id", "next_due_at", "id"),
+                      sa.Index("ix_cases_tenant_received", "tenant_id", "received_at", "id"),
+                      sa.Index("ix_cases_tenant_rank", "tenant_id", "status_rank", "received_at", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
@@ -57,6 +63,37 @@ class Case(Base):
     # How the report came in: NULL for the web portal; phone, letter, meeting, email or other for
     # one an API client recorded (Directive Art. 9(2)). Not sensitive: it says nothing of the content.
     channel: Mapped[str | None] = mapped_column(sa.String(16))
+    # Derived from the columns above on every ORM write (keep_queue_columns below); a bulk
+    # ``UPDATE``/``INSERT`` must set them with queue_columns(). They say nothing the dates and
+    # the status do not already say.
+    # Nullable only while a server of the previous version may still insert (migration 0018).
+    next_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status_rank: Mapped[int | None] = mapped_column(sa.SmallInteger)
+
+
+def queue_columns(received_at: dt.datetime, acknowledged_at: dt.datetime | None, feedback_at: dt.datetime | None,
+                  status: str) -> dict[str, object]:
+    """The queue's derived columns for a case with these dates and this status."""
+    return {"next_due_at": next_due_at(received_at, acknowledged_at, feedback_at, status == Status.CLOSED),
+            "status_rank": STATUS_RANK[status]}
+
+
+_QUEUE_SOURCES = ("received_at", "acknowledged_at", "feedback_at", "status")
+
+
+@sa.event.listens_for(Case, "before_insert")
+def _queue_columns_on_insert(_mapper: object, _connection: object, case: Case) -> None:
+    for name, value in queue_columns(case.received_at, case.acknowledged_at, case.feedback_at, case.status).items():
+        setattr(case, name, value)
+
+
+@sa.event.listens_for(Case, "before_update")
+def _queue_columns_on_update(_mapper: object, _connection: object, case: Case) -> None:
+    # Only when a source changed: a queue row is loaded with few columns, and marking it read
+    # must not load the others inside the flush.
+    state = sa.inspect(case)
+    if any(state.attrs[name].history.has_changes() for name in _QUEUE_SOURCES):
+        _queue_columns_on_insert(_mapper, _connection, case)
 
 
 class Message(Base):
@@ -168,4 +205,18 @@ class ApiIntakeRecord(Base):
     case_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("cases.id"), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), index=True)
     token_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("api_tokens.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SavedQueueFilter(Base):
+    """A handler's saved queue search: its name and query string sealed to the handler's own key
+    (appliance/cases/saved_filters.py), so no one else, not even with the master key, reads them."""
+
+    __tablename__ = "queue_filters"
+    __table_args__ = (sa.Index("ix_queue_filters_user_tenant", "user_id", "tenant_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
+    sealed: Mapped[bytes] = mapped_column(Blob)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -30,7 +30,7 @@ from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.case_keys import CROCKFORD, CaseKey
 from appliance.crypto.fields import Place
 from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
-from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, NotFound
+from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, LockedOut, NotFound
 from appliance.keys.keyring import TenantKeyring
 from appliance.tenants.models import Category, Tenant
 
@@ -92,6 +92,15 @@ class ReporterLimits:
     def attempts_per_client(self) -> int:
         # Posts of the report form, stored or not (forms with errors give their report slot back).
         return 3 * self.reports_per_client
+
+
+@dataclass(frozen=True)
+class KeyAttempts:
+    """``paused_seconds``: further case keys from this client are refused for this long (0: none);
+    ``pause_after_next``: the pause the next wrong key starts (None while more attempts remain)."""
+
+    paused_seconds: int
+    pause_after_next: int | None
 
 
 class ReportingService:
@@ -208,7 +217,7 @@ class ReportingService:
         one person lock every reporter out, and a client may be a NAT or a Tor exit that many
         reporters share); 80-bit keys make guessing hopeless anyway. The client is counted only
         in the host's ephemeral store."""
-        throttle = Subject("case-key/client", (str(tenant.id), client), self._reporter_limits.case_key)
+        throttle = self._key_throttle(tenant, client)
         self._clients.check(throttle)
         key = _parsed(case_key)
         case_id = None
@@ -224,6 +233,19 @@ class ReportingService:
                              object_id=case_id)
         assert key is not None
         return ReporterAccess(case_id, self._access.open_for_reporter(self._case(tenant, case_id), key))
+
+    def key_attempts(self, tenant: Tenant, client: str) -> KeyAttempts:
+        """Where this client stands with wrong case keys, so the follow-up page can warn before
+        the last attempt and say when a pause has begun."""
+        throttle = self._key_throttle(tenant, client)
+        try:
+            self._clients.check(throttle)
+        except LockedOut as exc:
+            return KeyAttempts(exc.retry_after_seconds, None)
+        return KeyAttempts(0, throttle.lockout.lock_seconds(self._clients.failures(throttle) + 1))
+
+    def _key_throttle(self, tenant: Tenant, client: str) -> Subject:
+        return Subject("case-key/client", (str(tenant.id), client), self._reporter_limits.case_key)
 
     def view(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None) -> ReporterCaseView:
         case = self._case(tenant, case_id)

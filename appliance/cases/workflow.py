@@ -15,6 +15,11 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
 
 
+# The order a queue sorted by status follows: the flow's order, not the words' (stored as
+# ``Case.status_rank`` so that the sort is an index scan).
+STATUS_RANK: dict[str, int] = {status.value: rank for rank, status in enumerate(Status)}
+
+
 class Outcome(enum.StrEnum):
     SUBSTANTIATED = "substantiated"
     PARTLY_SUBSTANTIATED = "partly-substantiated"

@@ -190,6 +190,13 @@ class EphemeralStore:
                     "ON CONFLICT (name) DO UPDATE SET count = excluded.count, locked_until = excluded.locked_until, "
                     "expires_at = excluded.expires_at", (name, now.day, count, locked_until, expires_at))
 
+    def failures(self, subject: Subject) -> int:
+        """How many failures are counted for this subject now (0: none, or forgotten)."""
+        with self._now(create_key=False) as now:
+            row = None if now.key is None else now.connection.execute(
+                "SELECT count FROM failures WHERE name = ?", (now.name(subject.purpose, subject.values),)).fetchone()
+        return int(row[0]) if row else 0
+
     def clear(self, *subjects: Subject) -> None:
         """Forget the failures of these subjects (a success)."""
         with self._now(create_key=False) as now:

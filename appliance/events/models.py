@@ -4,7 +4,9 @@ Nothing an event says is stored in clear but its time: the actor's e-mail addres
 under the actor's person key (erasure shreds it), source, id, action, object and project under
 the data key of the batch it came in (wrapped under the tenant's key-encryption key, rotated
 with it). Look-ups go through keyed hashes: ``dedupe`` over (source, id), ``project_lookup``
-over the project code, both scoped to the tenant.
+over the project code and ``source_lookup`` over the source, all scoped to the tenant.
+``source_lookup`` came with migration 0023: events stored before it have none until the next
+upload of their tenant fills it in (``AccessEvents.index_sources``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class AccessEvent(Base):
         sa.UniqueConstraint("tenant_id", "dedupe"),
         sa.Index("ix_access_events_project", "tenant_id", "project_lookup", "occurred_at", "id"),
         sa.Index("ix_access_events_occurred_at", "occurred_at"),
+        sa.Index("ix_access_events_source", "tenant_id", "source_lookup", "occurred_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(GUID, primary_key=True, default=new_id)
@@ -45,6 +48,7 @@ class AccessEvent(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("persons.id"), index=True)
     dedupe: Mapped[bytes] = mapped_column(Digest)  # HMAC over tenant, source and id
     project_lookup: Mapped[bytes] = mapped_column(Digest)  # HMAC over tenant and project code
+    source_lookup: Mapped[bytes | None] = mapped_column(Digest, nullable=True)  # HMAC over tenant and source
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)  # under the person's key

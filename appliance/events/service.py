@@ -17,7 +17,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -43,6 +43,7 @@ MAX_ACTION = 64
 MAX_OBJECT = 512
 MAX_PROJECT = 64
 MAX_PAGE = 1000
+INDEX_BATCH = 5000  # events given their source's blind index at each upload (migration 0023)
 # Clocks of the systems that upload drift; a day ahead is a wrong clock or a wrong zone.
 FUTURE_SLACK = dt.timedelta(minutes=15)
 BATCH_FIELD_VERSION = 1
@@ -169,6 +170,7 @@ class AccessEvents:
         if fresh:
             result.batch_id = self._store(tenant_id, fresh, now, actor)
             result.accepted = len(fresh)
+        self.index_sources(tenant_id, actor)  # events stored before migration 0023, a batch at a time
         self._logbook.record("events.uploaded", actor, tenant_id=tenant_id, object_type="event_batch",
                              object_id=result.batch_id, detail=f"accepted={result.accepted} "
                              f"duplicates={result.duplicates} rejected={len(result.rejected)}")
@@ -194,6 +196,7 @@ class AccessEvents:
         actor_ciphers = {person_id: FieldCipher(key, PERSON_FIELD_VERSION) for person_id, key in keys.items() if key is not None}
         batch_cipher = FieldCipher(data_key, BATCH_FIELD_VERSION)
         projects: dict[str, bytes] = {}
+        sources: dict[str, bytes] = {}
         rows: list[dict[str, Any]] = []
         for dedupe, event in events.items():
             row_id = uuid.uuid4()
@@ -201,11 +204,14 @@ class AccessEvents:
             project = projects.get(event.project)
             if project is None:
                 project = projects[event.project] = self.project_lookup(tenant_id, event.project)
+            source = sources.get(event.source)
+            if source is None:
+                source = sources[event.source] = self.source_lookup(tenant_id, event.source)
             content = json.dumps({"id": event.id, "source": event.source, "action": event.action,
                                   "object": event.object, "project": event.project}, ensure_ascii=False)
             rows.append({
                 "id": row_id, "tenant_id": tenant_id, "batch_id": batch_id, "person_id": person.id, "dedupe": dedupe,
-                "project_lookup": project, "occurred_at": event.occurred_at, "received_at": now,
+                "project_lookup": project, "source_lookup": source, "occurred_at": event.occurred_at, "received_at": now,
                 "actor_sealed": actor_ciphers[person.id].seal(event.actor_email, _actor_place(row_id)),
                 "content_sealed": batch_cipher.seal(content, _content_place(row_id)),
             })
@@ -215,6 +221,37 @@ class AccessEvents:
 
     def project_lookup(self, tenant_id: uuid.UUID, project: str) -> bytes:
         return self._index.compute("access-event-project", project, tenant_id)
+
+    def source_lookup(self, tenant_id: uuid.UUID, source: str) -> bytes:
+        """The source's blind index: the project's construction, under its own purpose."""
+        return self._index.compute("access-event-source", source, tenant_id)
+
+    def index_sources(self, tenant_id: uuid.UUID, actor: Actor, limit: int = INDEX_BATCH) -> int:
+        """Fill in the source's blind index of up to ``limit`` of the tenant's events stored before
+        it existed (migration 0023), opening each one's sealed content; returns how many. The
+        logbook has the batch keys' unwraps, never a source."""
+        rows = list(self._session.execute(sa.select(AccessEvent).where(
+            AccessEvent.tenant_id == tenant_id, AccessEvent.source_lookup.is_(None)).limit(limit)).scalars())
+        contents = self._contents(tenant_id, rows, actor, tenant_id)
+        lookups: dict[str, bytes] = {}
+        for row in rows:
+            source = contents[row.id]["source"]
+            if source not in lookups:
+                lookups[source] = self.source_lookup(tenant_id, source)
+            row.source_lookup = lookups[source]
+        if rows:
+            self._session.flush()
+        return len(rows)
+
+    def labels(self, tenant_id: uuid.UUID, row_ids: Collection[uuid.UUID], actor: Actor) -> dict[uuid.UUID, tuple[str, str]]:
+        """(source, project) of each of these events of the tenant, opened for display."""
+        rows: list[AccessEvent] = []
+        ids = list(row_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            rows += self._session.execute(sa.select(AccessEvent).where(
+                AccessEvent.tenant_id == tenant_id, AccessEvent.id.in_(ids[start:start + _IN_CHUNK]))).scalars()
+        contents = self._contents(tenant_id, rows, actor, tenant_id)
+        return {row_id: (content["source"], content["project"]) for row_id, content in contents.items()}
 
     # --- reading --------------------------------------------------------------------
     def events_for_project(self, tenant_id: uuid.UUID, project: str, since: dt.datetime | None, actor: Actor,
@@ -266,23 +303,32 @@ class AccessEvents:
             AccessEvent.occurred_at, AccessEvent.id)).scalars())
         return self._open(person.tenant_id, rows, actor, person.id)
 
-    def _open(self, tenant_id: uuid.UUID, rows: list[AccessEvent], actor: Actor,
-              use: uuid.UUID) -> list[EventView]:
+    def _contents(self, tenant_id: uuid.UUID, rows: list[AccessEvent], actor: Actor,
+                  use: uuid.UUID) -> dict[uuid.UUID, dict[str, str]]:
+        """Each row's sealed content (id, source, action, object, project), opened under its batch's key."""
         if not rows:
-            return []
+            return {}
         batches = {b.id: b for b in self._session.execute(sa.select(EventBatch).where(
             EventBatch.tenant_id == tenant_id, EventBatch.id.in_({r.batch_id for r in rows}))).scalars()}
         ordered = list(batches.values())
         opened = self._keys.unwrap_many(tenant_id, [(batch_key_owner(b.id), b.key_version, b.wrapped_key)
                                                     for b in ordered], actor, BATCH_KEY, use)
         ciphers = {b.id: FieldCipher(key, BATCH_FIELD_VERSION) for b, key in zip(ordered, opened, strict=True)}
+        return {row.id: json.loads(ciphers[row.batch_id].open(row.content_sealed, _content_place(row.id)))
+                for row in rows}
+
+    def _open(self, tenant_id: uuid.UUID, rows: list[AccessEvent], actor: Actor,
+              use: uuid.UUID) -> list[EventView]:
+        if not rows:
+            return []
+        contents = self._contents(tenant_id, rows, actor, use)
         persons = list(self._session.execute(sa.select(Person).where(
             Person.tenant_id == tenant_id, Person.id.in_({r.person_id for r in rows}))).scalars())
         keys = self._persons.keys_for_use(tenant_id, persons, ACTOR_KEY, use, actor)
         actor_ciphers = {person_id: FieldCipher(key, PERSON_FIELD_VERSION) for person_id, key in keys.items() if key is not None}
         views = []
         for row in rows:
-            content = json.loads(ciphers[row.batch_id].open(row.content_sealed, _content_place(row.id)))
+            content = contents[row.id]
             actor_cipher = actor_ciphers.get(row.person_id)
             email = actor_cipher.open(row.actor_sealed, _actor_place(row.id)) if actor_cipher else None
             views.append(EventView(row.id, content["id"], content["source"], row.occurred_at, email,

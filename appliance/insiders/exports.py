@@ -25,8 +25,8 @@ from appliance.errors import InvalidInput
 from appliance.insiders import formats
 from appliance.insiders.history import InsiderHistory
 from appliance.insiders.models import InsiderTransmission
-from appliance.insiders.records import InsiderView, ListAsAt, SectionAsAt
-from appliance.insiders.templates import DATETIME_MINUTE_T, PERMANENT, TEXT, Template, template_for
+from appliance.insiders.records import ERASED, InsiderView, ListAsAt, SectionAsAt
+from appliance.insiders.templates import DATETIME_MINUTE_T, PERMANENT, TEXT, TIME_FIELDS, Template, template_for
 
 FORMATS = ("csv", "xlsx", "pdf")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -46,7 +46,7 @@ class RenderedSection:
         self.heading = [(c.header, formats.render(values.get(c.field), c.format)) for c in self.template.heading]
         self.header = list(self.template.headers)
         insiders = [i for i in part.insiders if not (part.section.kind == PERMANENT and _ceased_by(i, as_at))]
-        self.rows = [[formats.render(i.value(c.field), c.format) for c in self.template.columns] for i in insiders]
+        self.rows = [[_cell(i, c.field, c.format) for c in self.template.columns] for i in insiders]
         self.text_columns = [c.format == TEXT for c in self.template.columns]
 
     @property
@@ -148,6 +148,13 @@ def _xlsx(parts: Sequence[RenderedSection]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _cell(insider: InsiderView, field: str, fmt: str) -> str:
+    """A field as the template shows it; every field but the times of an erased insider says so."""
+    if insider.erased and field not in TIME_FIELDS:
+        return ERASED
+    return formats.render(insider.value(field), fmt)
 
 
 def _safe(value: str) -> str:

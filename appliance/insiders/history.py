@@ -2,7 +2,8 @@
 
 The version of a section or entry valid at a moment is the one with the latest ``valid_from``
 not after it (the change recorded last wins a tie). Every read first verifies the tenant's
-chain: a history that was rewritten with SQL is refused, never shown.
+chain: a history that was rewritten with SQL is refused, never shown. Versions whose data the
+retention run deleted show their times and ``erased``, never a gap that looks like an empty field.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from appliance.audit.models import AuditEvent
 from appliance.clock import Clock
 from appliance.errors import InvalidInput, NotFound
 from appliance.insiders import formats
-from appliance.insiders.chain import VersionChain
+from appliance.insiders.chain import SignedVersion, VersionChain, erased
 from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderTransmission, InsiderVersion
 from appliance.insiders.records import (
     FieldChange,
@@ -53,13 +54,16 @@ class InsiderHistory:
 
     def verify(self, tenant_id: uuid.UUID) -> int:
         """Check the tenant's whole chain against itself and the logbook; return its length."""
-        return self._chain.verify(tenant_id, self._announced(tenant_id))
+        return self._chain.verify(tenant_id, self._announced(tenant_id), self._now())
 
     def as_at(self, tenant_id: uuid.UUID, moment: dt.datetime, actor: Actor,
               section_id: uuid.UUID | None = None) -> ListAsAt:
         """The list (or one section) exactly as its versions stood at ``moment`` (UTC minute)."""
-        at = formats.utc_minute("as_at", moment)
-        rows = self._verified(tenant_id)
+        return self._as_at(tenant_id, self._verified(tenant_id), formats.utc_minute("as_at", moment), actor,
+                           section_id)
+
+    def _as_at(self, tenant_id: uuid.UUID, rows: list[SignedVersion], at: dt.datetime, actor: Actor,
+               section_id: uuid.UUID | None) -> ListAsAt:
         if section_id is not None and not any(r.section_id == section_id for r in rows):
             raise NotFound("insider section", section_id)
         current = _valid_at(rows, at)
@@ -86,8 +90,10 @@ class InsiderHistory:
         a, b = formats.utc_minute("since", since), formats.utc_minute("until", until)
         if b < a:
             raise InvalidInput("until", "must not be before since")
-        before = {i.entry_id: i for s in self.as_at(tenant_id, a, actor, section_id).sections for i in s.insiders}
-        after = [i for s in self.as_at(tenant_id, b, actor, section_id).sections for i in s.insiders]
+        rows = self._verified(tenant_id)  # once for both moments: one read, one verification
+        before = {i.entry_id: i for s in self._as_at(tenant_id, rows, a, actor, section_id).sections
+                  for i in s.insiders}
+        after = [i for s in self._as_at(tenant_id, rows, b, actor, section_id).sections for i in s.insiders]
         added, changed, ceased = [], [], []
         for now in after:
             then = before.get(now.entry_id)
@@ -139,16 +145,14 @@ class InsiderHistory:
             return None
         section = self._session.execute(sa.select(InsiderSection).where(
             InsiderSection.id == entry.section_id, InsiderSection.tenant_id == tenant_id)).scalar_one()
-        self._verified(tenant_id)
-        rows = self._session.execute(sa.select(InsiderVersion).where(
-            InsiderVersion.tenant_id == tenant_id, InsiderVersion.entry_id == entry.id).order_by(
-            InsiderVersion.seq)).scalars().all()
+        rows = [r for r in self._verified(tenant_id) if r.entry_id == entry.id]
         versions = []
         for row in rows:
             view = self._insider(section, entry, row, actor)
             versions.append({"version": row.seq, "change": row.change, "valid_from": row.valid_from.isoformat(),
                              "obtained": view.obtained.isoformat(),
                              "ceased": view.ceased.isoformat() if view.ceased else None,
+                             "erased": view.erased,
                              "details": {k: _text(v) for k, v in asdict(view.details).items() if v is not None}})
         return {"section": str(section.id), "section_kind": section.kind, "versions": versions}
 
@@ -156,11 +160,8 @@ class InsiderHistory:
     def _now(self) -> dt.datetime:
         return self._clock() if self._clock is not None else dt.datetime.now(dt.UTC)
 
-    def _verified(self, tenant_id: uuid.UUID) -> list[InsiderVersion]:
-        rows = list(self._session.execute(sa.select(InsiderVersion).where(InsiderVersion.tenant_id == tenant_id)
-                                          .order_by(InsiderVersion.seq)).scalars())
-        self._chain.verify_rows(tenant_id, rows, self._announced(tenant_id))
-        return rows
+    def _verified(self, tenant_id: uuid.UUID) -> list[SignedVersion]:
+        return self._chain.verified_rows(tenant_id, self._announced(tenant_id), self._now())
 
     def _announced(self, tenant_id: uuid.UUID) -> int | None:
         """The newest version number the logbook announced for this tenant (None: none kept)."""
@@ -170,14 +171,18 @@ class InsiderHistory:
         found = _VERSION_NUMBER.search(details or "")
         return int(found.group(1)) if found else None
 
-    def _section(self, section: InsiderSection, version: InsiderVersion, updated: dt.datetime,
+    def _section(self, section: InsiderSection, version: SignedVersion, updated: dt.datetime,
                  actor: Actor) -> SectionView:
+        assert version.content_sealed is not None  # the chain refuses a section without its content
         content = open_json(self._keys.cipher(section, actor), version.content_sealed, content_place(version.id))
         return SectionView(section.id, section.kind, content.get("code"), content.get("description"),
                            version.started_at, version.ended_at, content.get("close_reason"), updated)
 
-    def _insider(self, section: InsiderSection, entry: InsiderEntry, version: InsiderVersion,
+    def _insider(self, section: InsiderSection, entry: InsiderEntry, version: SignedVersion,
                  actor: Actor) -> InsiderView:
+        if erased(version):  # retention deleted it (the chain checked that its time had come)
+            return InsiderView(entry.id, section.id, None, InsiderDetails(), version.started_at, version.ended_at,
+                               version.seq, erased=True)
         values = open_json(self._keys.cipher(section, actor), version.content_sealed, content_place(version.id))
         person = self._session.get(Person, entry.person_id) if entry.person_id else None
         if person is not None and version.personal_sealed is not None:
@@ -193,8 +198,8 @@ class InsiderHistory:
             .order_by(InsiderTransmission.transmitted_on.desc()).limit(1)).scalar_one_or_none()
 
 
-def _valid_at(rows: Iterable[InsiderVersion], at: dt.datetime) -> dict[Key, InsiderVersion]:
-    current: dict[Key, InsiderVersion] = {}
+def _valid_at(rows: Iterable[SignedVersion], at: dt.datetime) -> dict[Key, SignedVersion]:
+    current: dict[Key, SignedVersion] = {}
     for row in rows:  # in chain order: a later row with the same valid_from wins
         if row.valid_from > at:
             continue

@@ -5,8 +5,8 @@ kind, which section, which person); everything that may change is in a version c
 time of the change that triggered it (``valid_from``, MAR Art. 18(4)), sealed where it says
 anything. Each tenant's versions form one chain (``seq``, ``mac``): a MAC under a preserved
 secret over the row and the previous row's MAC, so a row edited, inserted or removed with SQL
-breaks the chain (``appliance.insiders.chain``). Retention later drops ``personal_sealed`` of
-old versions; the MAC covers its digest, which stays.
+breaks the chain (``appliance.insiders.chain``). Retention later drops ``personal_sealed`` and
+``content_sealed`` of an entry's versions; the MAC covers their digests, which stay.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class InsiderEntry(Base):
 
 class InsiderVersion(Base):
     """One version of a section (``entry_id`` NULL) or of an entry. Never updated, except that
-    retention sets ``personal_sealed`` to NULL (``personal_digest`` stays, under the MAC)."""
+    retention sets ``personal_sealed`` and ``content_sealed`` of an entry's versions to NULL
+    (``personal_digest`` and ``content_digest`` stay: the MAC signs the digests, not the ciphertexts)."""
 
     __tablename__ = "insider_versions"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "seq"),
@@ -71,8 +72,10 @@ class InsiderVersion(Base):
     # Sections: when the inside information was identified, and closed. Entries: obtained, ceased.
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # Sections: code and description; entries: company, function and reason, provider name.
-    content_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    # Sections: code and description; entries: company, function and reason, provider name (NULL
+    # once retention deleted it; ``content_digest`` then keeps its SHA-256, which the MAC signs).
+    content_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    content_digest: Mapped[bytes | None] = mapped_column(Digest)
     # Entries: every personal field, under the person's key (NULL for sections, and once deleted).
     personal_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     personal_digest: Mapped[bytes | None] = mapped_column(Digest)

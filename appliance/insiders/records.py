@@ -11,6 +11,8 @@ from appliance.insiders.templates import ENTRY_FIELDS, PERSONAL_FIELDS
 
 PROVIDER = "provider"
 CONTENT_FIELDS = (*ENTRY_FIELDS, PROVIDER)
+# What an export shows in each field of an insider whose data the retention run deleted.
+ERASED = "erased under MAR Art. 18(5)"
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,11 @@ class InsiderView:
     entry_id: uuid.UUID
     section_id: uuid.UUID
     person_id: uuid.UUID | None
-    details: InsiderDetails  # personal fields empty once retention deleted them
+    details: InsiderDetails  # empty once retention deleted them (``erased``)
     obtained: dt.datetime
     ceased: dt.datetime | None
     version: int  # the chain position of the version shown
+    erased: bool = False  # retention deleted every field of it (MAR Art. 18(5)); the times stay
 
     def value(self, field_name: str) -> str | dt.datetime | None:
         if field_name == "obtained":

@@ -1,10 +1,14 @@
 """Deleting insiders' personal data five years after they ceased to be on the list (ITS
-2026/1291; MAR Art. 18(5)). The versions stay (the list's history and its chain), without the
-personal fields: ``personal_sealed`` goes, its digest stays under the chain's MAC."""
+2026/1291; MAR Art. 18(5)). The versions stay (the list's history and its chain), without
+anything about the person: ``personal_sealed`` (names, national ID, birth date, phones, addresses,
+e-mail) and ``content_sealed`` (company, function and reason, provider) go; their digests stay
+under the chain's MAC, so the chain still verifies and an export "as at" an earlier moment shows
+the entry's times with its fields marked as erased."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 
 import sqlalchemy as sa
@@ -18,6 +22,14 @@ from appliance.persons.service import PersonService
 
 INSIDER_LINK = "insider"
 ENTRY_OBJECT = "insider_entry"
+
+
+def retain_until(ceased: dt.datetime) -> dt.datetime:
+    """Five calendar years after ``ceased`` (29 February falls back to the 28th)."""
+    try:
+        return ceased.replace(year=ceased.year + 5)
+    except ValueError:
+        return ceased.replace(year=ceased.year + 5, day=28)
 
 
 class InsiderRetention:
@@ -50,8 +62,13 @@ class InsiderRetention:
         if link is None or link.retain_until is None or link.retain_until > now:
             return False
         person_id = entry.person_id
-        versions = self._session.execute(sa.update(InsiderVersion).where(
-            InsiderVersion.tenant_id == tenant_id, InsiderVersion.entry_id == entry.id).values(personal_sealed=None))
+        versions = self._session.execute(sa.select(InsiderVersion).where(
+            InsiderVersion.tenant_id == tenant_id, InsiderVersion.entry_id == entry.id)).scalars().all()
+        for version in versions:
+            if version.content_sealed is not None:  # the MAC signs this digest: the chain still verifies
+                version.content_digest = hashlib.sha256(version.content_sealed).digest()
+            version.content_sealed = None
+            version.personal_sealed = None
         self._session.delete(link)
         entry.person_id = None
         self._session.flush()
@@ -59,5 +76,5 @@ class InsiderRetention:
         # named in a case, sealed to it); the name and values sealed under their key go.
         self._persons.drop_values_of_unlinked([person_id])
         self._logbook.record("insider.personal_data_deleted", actor, tenant_id=tenant_id, object_type=ENTRY_OBJECT,
-                             object_id=entry.id, detail=f"versions={versions.rowcount}")  # type: ignore[attr-defined]
+                             object_id=entry.id, detail=f"versions={len(versions)}")
         return True

@@ -56,6 +56,9 @@ def seal_json(cipher: FieldCipher, values: dict[str, Any], place: Place) -> Seal
     return cipher.seal(json.dumps(values, sort_keys=True, ensure_ascii=False), place)
 
 
-def open_json(cipher: FieldCipher, sealed: bytes, place: Place) -> dict[str, Any]:
+def open_json(cipher: FieldCipher, sealed: bytes | None, place: Place) -> dict[str, Any]:
+    """The sealed JSON object ({} once retention deleted it: the chain checks that it was due)."""
+    if sealed is None:
+        return {}
     value = json.loads(cipher.open(sealed, place))
     return value if isinstance(value, dict) else {}

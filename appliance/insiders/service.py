@@ -24,7 +24,7 @@ from appliance.insiders import formats
 from appliance.insiders.chain import VersionChain
 from appliance.insiders.models import InsiderEntry, InsiderSection, InsiderVersion
 from appliance.insiders.records import InsiderDetails
-from appliance.insiders.retention import ENTRY_OBJECT, INSIDER_LINK
+from appliance.insiders.retention import ENTRY_OBJECT, INSIDER_LINK, retain_until
 from appliance.insiders.section_keys import SectionKeys, content_place, open_json, personal_place, seal_json
 from appliance.insiders.templates import EVENT, PERMANENT
 from appliance.persons.models import Person, PersonLink
@@ -37,14 +37,6 @@ RETENTION = dt.timedelta(days=5 * 365 + 1)
 CLOSE_REASONS = ("disclosed", "no_longer_inside")
 MAX_CODE = 80
 MAX_DESCRIPTION = 2000
-
-
-def retain_until(ceased: dt.datetime) -> dt.datetime:
-    """Five calendar years after ``ceased`` (29 February falls back to the 28th)."""
-    try:
-        return ceased.replace(year=ceased.year + 5)
-    except ValueError:
-        return ceased.replace(year=ceased.year + 5, day=28)
 
 
 class InsiderLists:
@@ -229,6 +221,8 @@ class InsiderLists:
 
     def _details(self, section: InsiderSection, entry: InsiderEntry, version: InsiderVersion, person: Person | None,
                  actor: Actor) -> InsiderDetails:
+        if version.content_sealed is None:  # deleted by retention (a ceased entry: never changed again)
+            return InsiderDetails()
         values = open_json(self._keys.cipher(section, actor), version.content_sealed, content_place(version.id))
         if version.personal_sealed is not None and person is not None:
             values |= open_json(self._persons.cipher(person, actor), version.personal_sealed,

@@ -121,7 +121,7 @@ def _acknowledgement_mails(ctx: AppContext, session: Session) -> Acknowledgement
     services = Services(ctx, session)
     return AcknowledgementMails(session, services.acknowledgements, services.persons, services.users,
                                 Mailer(ctx.settings.smtp_url, ctx.settings.mail_from), ctx.clock,
-                                ctx.settings.base_url)
+                                ctx.settings.base_url, ctx.settings.default_language)
 
 
 def acknowledgement_mails(ctx: AppContext) -> str:
@@ -140,7 +140,8 @@ def closed_period_notices(ctx: AppContext) -> str:
     with ctx.unit_of_work() as session:
         services = Services(ctx, session)
         sent = ClosedPeriodNotices(session, services.financial_calendar, services.pdmrs,
-                                   Mailer(ctx.settings.smtp_url, ctx.settings.mail_from), ctx.clock).send()
+                                   Mailer(ctx.settings.smtp_url, ctx.settings.mail_from), ctx.clock,
+                                   ctx.settings.default_language).send()
     return f"{sent} mail(s)"
 
 

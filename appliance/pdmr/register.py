@@ -132,6 +132,11 @@ class PdmrRegister:
             PdmrEntry.tenant_id == tenant_id, PdmrEntry.kind == PDMR, PdmrEntry.removed_at.is_(None)).order_by(
             PdmrEntry.added_at, PdmrEntry.id)).scalars())
 
+    def languages_of(self, tenant_id: uuid.UUID, entries: Sequence[PdmrEntry]) -> dict[uuid.UUID, str]:
+        """The language each entry's newest notification of obligations was sent in (none: not sent)."""
+        links = self._links.of_subjects(tenant_id, "pdmr_entry", [e.id for e in entries])
+        return {entry_id: link.language for entry_id, link in links.items()}
+
     def address_of(self, entry: PdmrEntry, actor: Actor) -> str | None:
         person = self._session.get(Person, entry.person_id)
         return self._persons.identifiers_of(person, actor).get(EMAIL) if person is not None else None

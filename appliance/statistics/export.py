@@ -2,14 +2,15 @@
 
 Both are made from ``lines()``, the same withheld cells the page shows: a withheld count is
 written "<5" (small) or "x" (withheld so that a small one cannot be worked out), never its
-value. Category labels are the one free text (an administrator names categories): every text
-cell that a spreadsheet would run as a formula is neutralised.
+value. Category labels, and the sources and projects of access events (their uploader names them),
+are the free text: every text cell that a spreadsheet would run as a formula is neutralised.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 
 from appliance.statistics.figures import Duration, Figures, Share
 from appliance.statistics.suppression import Cell, Withheld
@@ -61,16 +62,25 @@ def neutralised(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def figures_csv(figures: Figures) -> bytes:
+def figures_csv(figures: Figures, more: Sequence[tuple[str, str, str]] = ()) -> bytes:
+    """``lines(figures)`` and then ``more`` (the access events by source and project)."""
+    return rows_csv([*lines(figures), *more])
+
+
+def figures_xlsx(figures: Figures, more: Sequence[tuple[str, str, str]] = ()) -> bytes:
+    return rows_xlsx([*lines(figures), *more])
+
+
+def rows_csv(rows: Sequence[tuple[str, str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
-    for line in lines(figures):
+    for line in rows:
         writer.writerow([neutralised(value) for value in line])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def figures_xlsx(figures: Figures) -> bytes:
+def rows_xlsx(rows: Sequence[tuple[str, str, str]]) -> bytes:
     from openpyxl import Workbook  # loaded at the first export: the CLI and the app start without it
 
     book = Workbook()
@@ -78,7 +88,7 @@ def figures_xlsx(figures: Figures) -> bytes:
         book.remove(book.active)
     sheet = book.create_sheet("statistics")
     sheet.append(list(HEADER))
-    for section, item, value in lines(figures):
+    for section, item, value in rows:
         # Counts go in as numbers; "<5", "x" and every text as a string cell, never a formula.
         number = value.isdigit()
         sheet.append([neutralised(section), neutralised(item), int(value) if number else neutralised(value)])

@@ -7,8 +7,8 @@ Every count goes out as a ``Cell`` (appliance/statistics/suppression.py): what c
 fewer than five cases is withheld, in every output (page, CSV, XLSX, API) alike, because they all
 render these cells.
 
-One breakdown can give its cells away through the total alone (all of them small and adding up to
-4 each: ``pinned_by_total``). The reports' total is not only that breakdown's footer: it is the
+One breakdown can give its cells away through the total alone (all of them small, and the total
+bounding each from below: ``pinned_by_total``). The reports' total is not only that breakdown's footer: it is the
 summary's first figure and the sum of every fully shown breakdown, and the other counts bound it.
 So then every figure of the period's cases is withheld, not just the one footer. (Access events
 have their own total, shown only under their breakdown: that footer alone is withheld.)

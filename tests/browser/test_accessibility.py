@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from appliance.actors import CLI, Role
-from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.cases.models import Case, CasePrivateKeySeal, queue_columns
 from appliance.services import Services
 from tests.browser import insider_steps, steps
 from tests.browser.conftest import AXE, PHONE, ContextFactory, Site
+from tests.functional.queue_support import insert_cases
 
 pytestmark = pytest.mark.browser
 
@@ -186,7 +187,9 @@ def test_the_retention_page_passes_axe(new_context: ContextFactory, site: Site, 
     reporter, staff = new_context(bypass_csp=True).new_page(), new_context(bypass_csp=True).new_page()
     steps.make_report(reporter, site)
     # Received 400 days ago and never acknowledged: due under the default 365-day limit.
-    services.session.execute(sa.update(Case).values(received_at=site.clock() - dt.timedelta(days=400)))
+    long_ago = site.clock() - dt.timedelta(days=400)
+    services.session.execute(sa.update(Case).values(received_at=long_ago,
+                                                    **queue_columns(long_ago, None, None, "received")))
     reference = services.session.execute(sa.select(Case.reference)).scalar_one()
     services.session.commit()
     steps.sign_in(staff, site, first_time=True)
@@ -460,3 +463,55 @@ def test_the_insider_room_and_the_insiders_pages_pass_axe(new_context: ContextFa
         expect(page.locator("html")).to_have_attribute("lang", language)
     insider_steps.insider_room(staff, person, site, axe)
     axe.assert_clean(insider_steps.EVERY_INSIDER_PAGE)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the queue's behaviour has its own tests on both databases
+def test_the_queue_pages_pass_axe(new_context: ContextFactory, site: Site, services: Services) -> None:
+    """The work queue with many cases: the first page and the next (links only), a search that finds
+    nothing, a refused search, a saved search and a refused save, in English and in Swedish."""
+    tenant = services.tenants.by_slug(site.slug)
+    category = services.tenants.categories(tenant.id)[0].id
+    now = site.clock()
+    insert_cases(services, tenant.id, category,
+                 [(now - (3 + i) * dt.timedelta(days=1), None, None, "received") for i in range(60)])
+    axe = Axe()
+    staff = new_context(bypass_csp=True).new_page()
+    steps.sign_in(staff, site, first_time=True)
+    staff.goto("/staff/queue?sort=deadline")
+    expect(staff.get_by_role("link", name="Next page")).to_be_visible()
+    axe(staff, "queue-paged")
+    staff.get_by_role("link", name="Next page").click()
+    expect(staff.get_by_role("link", name="Previous page")).to_be_visible()
+    axe(staff, "queue-page-two")
+    staff.get_by_label("Case reference").fill("ZZZZ-ZZZZ")
+    staff.get_by_label("Overdue only").check()
+    staff.get_by_role("button", name="Filter").click()
+    expect(staff.get_by_test_id("queue-empty")).to_be_visible()
+    axe(staff, "queue-empty")
+    staff.get_by_label("Name of this search").fill("Overdue <b>ZZZZ</b>")
+    staff.get_by_role("button", name="Save this search").click()
+    expect(staff.get_by_test_id("saved-filters")).to_contain_text("Overdue <b>ZZZZ</b>")
+    axe(staff, "queue-saved")
+    staff.get_by_label("Name of this search").fill("   ")  # only spaces: the browser's `required` lets it through
+    staff.get_by_role("button", name="Save this search").click()
+    expect(staff.get_by_role("alert")).to_contain_text("Name the search")
+    axe(staff, "queue-save-error")
+    staff.goto("/staff/queue?ref=%25%25")
+    expect(staff.get_by_test_id("queue-error")).to_be_visible()
+    axe(staff, "queue-error")
+
+    staff.locator("footer button[value=sv]").click()
+    expect(staff.locator("html")).to_have_attribute("lang", "sv")
+    axe(staff, "queue-error-sv")
+    staff.goto("/staff/queue?sort=deadline")
+    expect(staff.get_by_role("link", name="Nästa sida")).to_be_visible()
+    expect(staff.get_by_role("heading", name="Sparade sökningar")).to_be_visible()
+    axe(staff, "queue-paged-sv")
+    staff.get_by_role("link", name="Nästa sida").click()
+    expect(staff.get_by_role("link", name="Föregående sida")).to_be_visible()
+    axe(staff, "queue-page-two-sv")
+    staff.get_by_role("link", name="Overdue <b>ZZZZ</b>").click()
+    expect(staff.get_by_test_id("queue-empty")).to_be_visible()
+    axe(staff, "queue-empty-sv")
+    axe.assert_clean({"queue-paged", "queue-page-two", "queue-empty", "queue-saved", "queue-save-error",
+                      "queue-error", "queue-error-sv", "queue-paged-sv", "queue-page-two-sv", "queue-empty-sv"})

@@ -18,7 +18,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from appliance.cases.models import Case
+from appliance.cases.models import Case, queue_columns
 from appliance.cases.reporting import NewReport
 from appliance.services import Services
 from appliance.tenants.models import Tenant
@@ -42,11 +42,24 @@ def seed(services: Services, tenant: Tenant, first: uuid.UUID, second: uuid.UUID
     for i, case_id in enumerate(ids):
         at = received(i)
         closed = i >= 6
+        acknowledged, feedback = at + dt.timedelta(days=ACK_DAYS[i]), at + dt.timedelta(days=20) if closed else None
+        status = "closed" if closed else "acknowledged"
         services.session.execute(sa.update(Case).where(Case.id == case_id, Case.tenant_id == tenant.id).values(
-            received_at=at, acknowledged_at=at + dt.timedelta(days=ACK_DAYS[i]),
-            status="closed" if closed else "acknowledged",
+            received_at=at, acknowledged_at=acknowledged, status=status,
+            **queue_columns(at, acknowledged, feedback, status),
             outcome=("substantiated" if i < 12 else "not-substantiated") if closed else None,
-            feedback_at=at + dt.timedelta(days=20) if closed else None,
+            feedback_at=feedback,
             closed_at=at + dt.timedelta(days=25) if closed else None))
     services.session.commit()
     return ids
+
+
+def file_by_month(services: Services, tenant: Tenant, category: uuid.UUID, months: dict[str, int], marker: str) -> None:
+    """File ``months[YYYY-MM]`` reports received on the 10th of each month; committed."""
+    for month, n in months.items():
+        year, number = (int(part) for part in month.split("-"))
+        for _ in range(n):
+            case_id = services.reporting.submit(tenant, NewReport(category, f"{marker} report"), []).case_id
+            services.session.execute(sa.update(Case).where(Case.id == case_id, Case.tenant_id == tenant.id).values(
+                received_at=dt.datetime(year, number, 10, tzinfo=dt.UTC)))
+    services.session.commit()

@@ -4,6 +4,7 @@ looking for names, codes and reasons in the raw database, the columns, the logbo
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -191,3 +192,48 @@ def test_xss_and_formula_payloads_are_kept_as_text(services: Services, org_a: Or
                                                                          function_reason="@SUM(A1)"), T0, CLI)
     csv_text = services.insider_exports.export(org_a.tenant.id, section, "csv", None, CLI).decode("utf-8-sig")
     assert payload in csv_text and "'@SUM(A1)" in csv_text
+
+
+def _every_read(services: Services, org: Org, planted: Planted) -> list[tuple[str, object]]:
+    """Each way the list is read: the as-at view, the diff, each export, the person's own export,
+    the persons known to the list; every one must refuse a rewritten chain."""
+    tenant, when = org.tenant.id, T0 + dt.timedelta(days=2)
+    history, exports = services.insider_history, services.insider_exports
+    return [("as_at", lambda: history.as_at(tenant, when, CLI)),
+            ("section as_at", lambda: history.as_at(tenant, when, CLI, planted.section)),
+            ("diff", lambda: history.diff(tenant, T0, when, CLI)),
+            ("csv", lambda: exports.export(tenant, planted.section, "csv", when, CLI)),
+            ("xlsx", lambda: exports.export(tenant, None, "xlsx", None, CLI)),
+            ("entry export", lambda: history.entry_export(tenant, planted.entries[0], CLI)),
+            ("known persons", lambda: history.known_persons(tenant, CLI)),
+            ("verify", lambda: history.verify(tenant))]
+
+
+@pytest.mark.parametrize("attack", ["edit", "reorder", "early deletion", "section content deleted"])
+def test_every_read_path_refuses_a_rewritten_chain(services: Services, org_a: Org, planted: Planted,
+                                                    attack: str) -> None:
+    created = _version(services, planted.entries[0], "created")
+    changed = _version(services, planted.entries[0], "changed")
+    ceased = _version(services, planted.entries[1], "ceased")
+    if attack == "edit":  # back-date when Anna obtained access
+        _sql(services, "UPDATE insider_versions SET started_at = :t WHERE id = :id",
+             t=(T0 - dt.timedelta(days=30)).replace(tzinfo=None), id=_param(services, created.id))
+    elif attack == "reorder":  # swap two versions' places on the chain
+        a, b = created.seq, changed.seq
+        for seq, new in ((a, -1), (b, a), (-1, b)):
+            _sql(services, "UPDATE insider_versions SET seq = :new WHERE tenant_id = :t AND seq = :s",
+                 new=new, s=seq, t=_param(services, org_a.tenant.id))
+    elif attack == "early deletion":  # the provider's contact ceased two days ago, not five years
+        _sql(services, "UPDATE insider_versions SET content_digest = :d, content_sealed = NULL, "
+             "personal_sealed = NULL WHERE id = :id",
+             d=hashlib.sha256(bytes(ceased.content_sealed or b"")).digest(), id=_param(services, ceased.id))
+    else:
+        head = services.session.execute(sa.select(InsiderVersion).where(
+            InsiderVersion.section_id == planted.section, InsiderVersion.entry_id.is_(None))).scalars().first()
+        assert head is not None
+        _sql(services, "UPDATE insider_versions SET content_digest = :d, content_sealed = NULL WHERE id = :id",
+             d=hashlib.sha256(bytes(head.content_sealed or b"")).digest(), id=_param(services, head.id))
+    for name, read in _every_read(services, org_a, planted):
+        with pytest.raises(InsiderListTampered):
+            read()  # type: ignore[operator]
+            pytest.fail(f"{name} read a rewritten chain ({attack})")

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 
 from appliance.actors import CLI, SYSTEM, Actor
 from appliance.audit.export import LogbookExport
+from appliance.audit.models import AuditEvent
 from appliance.audit.search import LogbookQuery, LogbookSearch, parse_moment
 from appliance.cli.audit import write_export
 from appliance.errors import InvalidInput
@@ -163,8 +165,13 @@ def test_the_export_is_the_cli_export_of_the_same_range_cut_to_the_tenant(servic
     alpha_events = [line for line in cli[1:] if json.loads(line)["tenant"] == str(logged.alpha)]
     assert ours[1:] == alpha_events and len(alpha_events) == 20
     assert ours_header["events"] == 20
-    assert {k: v for k, v in ours_header.items() if k not in ("events", "filter")} == \
-        {k: v for k, v in cli_header.items() if k != "events"}
+    # The header names the run of the chain from alpha's first to its last event in the range.
+    first, last = json.loads(ours[1])["seq"], json.loads(ours[-1])["seq"]
+    assert (ours_header["anchor_seq"], ours_header["first_seq"], ours_header["last_seq"]) == (first - 1, first, last)
+    assert ours_header["anchor_hash"] == services.session.get_one(AuditEvent, first).prev_hash.hex()
+    assert ours_header["last_hash"] == services.session.get_one(AuditEvent, last).hash.hex()
+    assert {k: ours_header[k] for k in ("format", "since", "until", "checkpoint")} == \
+        {k: cli_header[k] for k in ("format", "since", "until", "checkpoint")}
     assert ours_header["filter"]["tenant"] == str(logged.alpha)
 
     filtered = flat(search(services).export_lines(LogbookQuery(logged.alpha, action="case.noted")))
@@ -172,6 +179,36 @@ def test_the_export_is_the_cli_export_of_the_same_range_cut_to_the_tenant(servic
     assert filtered[1:] == [line for line in cli_lines(services, dt.datetime(1970, 1, 1, tzinfo=dt.UTC), None)[1:]
                             if json.loads(line)["tenant"] == str(logged.alpha)
                             and json.loads(line)["action"] == "case.noted"]
+
+
+def test_the_export_finds_its_range_on_the_tenants_time_index_and_holds_what_the_pages_show(
+        services: Services, logged: Logged, clock: FrozenClock) -> None:
+    clock.advance(hours=-10)  # a host whose clock stepped back: later in the chain, earlier in time
+    services.logbook.record("case.noted", SYSTEM, tenant_id=logged.alpha)
+    clock.advance(hours=10)
+    services.logbook.record("case.noted", SYSTEM, tenant_id=logged.alpha)
+    services.session.commit()
+    hours = dt.timedelta(hours=1)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = services.session.get_bind()
+    for query in (LogbookQuery(logged.alpha, since=logged.start + 7 * hours, until=logged.start + 19 * hours),
+                  LogbookQuery(logged.alpha, since=logged.start + 25 * hours),
+                  LogbookQuery(logged.alpha, until=logged.start + 3 * hours, action="case.opened")):
+        statements.clear()
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        try:
+            lines = flat(search(services).export_lines(query))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        assert [json.loads(line)["seq"] for line in lines[1:]] == sorted(all_pages(search(services, 7), query))
+        # Every look-up by time is one tenant's (the (tenant_id, occurred_at, seq) index), none
+        # scans the whole chain by time as `appliance audit export` does.
+        by_time = [s for s in statements if "occurred_at >=" in s]
+        assert by_time and all("tenant_id =" in s for s in by_time), by_time
 
 
 def test_an_export_of_nothing_is_a_header_alone(services: Services, logged: Logged) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import uuid
 from email import message_from_bytes
+from email.header import decode_header, make_header
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from appliance.actors import CLI, Role
 from appliance.disclosures.export import history_csv, history_pdf
 from appliance.disclosures.service import DisclosureInput
 from appliance.errors import Conflict, ErasureBlocked, InvalidInput, NotFound
+from appliance.insiders.records import InsiderDetails
 from appliance.notify.mailer import Mailer
 from appliance.pdmr.notices import ClosedPeriodNotices
 from appliance.services import Services
@@ -236,3 +238,85 @@ def test_each_pdmr_is_told_once_before_a_closed_period(services: Services, org_a
         services.financial_calendar.add(org_a.tenant.id, "interim", clock().date() - dt.timedelta(days=1), "old", CLI)
     with pytest.raises(InvalidInput):
         services.financial_calendar.add(org_a.tenant.id, "quarterly", announce_on, "Q", CLI)
+
+
+def test_a_link_sent_again_replaces_the_one_before(services: Services, org_a: Org, clock: FrozenClock) -> None:
+    """A re-sent notice or self-service link withdraws the older one of the same insider and purpose:
+    its code is refused exactly like a used one (the same error, the same words)."""
+    acks = services.acknowledgements
+    entry = services.pdmrs.add(org_a.tenant.id, "Nils Nord", "nils@example.org", "CFO", CLI)
+    used = acks.issue(org_a.tenant.id, services.pdmrs.notify_obligations(org_a.tenant.id, entry.id, "en", CLI).id,
+                      CLI)
+    acks.confirm(org_a.tenant.id, used.code, CLI)
+    with pytest.raises(LinkRefused) as spent:
+        acks.open(org_a.tenant.id, used.code)
+    first = services.pdmrs.notify_obligations(org_a.tenant.id, entry.id, "en", CLI)
+    old = acks.issue(org_a.tenant.id, first.id, CLI)
+    second = services.pdmrs.notify_obligations(org_a.tenant.id, entry.id, "sv", CLI)
+    for attempt in (lambda: acks.open(org_a.tenant.id, old.code), lambda: acks.confirm(org_a.tenant.id, old.code, CLI)):
+        with pytest.raises(LinkRefused) as replaced:
+            attempt()
+        assert (type(replaced.value), str(replaced.value)) == (type(spent.value), str(spent.value))
+    assert acks.get(org_a.tenant.id, first.id).state(clock()) == "withdrawn"
+    assert acks.get(org_a.tenant.id, used.link.id).state(clock()) == "confirmed", "a confirmed link stays confirmed"
+    new = acks.issue(org_a.tenant.id, second.id, CLI)
+    assert acks.confirm(org_a.tenant.id, new.code, CLI).confirmed_at is not None
+    with pytest.raises(Conflict):
+        acks.issue(org_a.tenant.id, first.id, CLI)  # the replaced link cannot be revived
+
+
+def test_a_self_service_link_sent_again_replaces_the_one_before(services: Services, org_a: Org,
+                                                                 clock: FrozenClock) -> None:
+    clock.now = dt.datetime(2026, 9, 2, 8, 0, tzinfo=dt.UTC)
+    lists, links = services.insider_lists, services.insider_links
+    section = lists.create_section(org_a.tenant.id, "Falcon", "", clock() - dt.timedelta(hours=1), CLI)
+    insider = lists.add_insider(org_a.tenant.id, section, InsiderDetails(first_name="Olle", surname="Ost",
+                                                                         email="olle@example.org"),
+                                clock() - dt.timedelta(hours=1), CLI)
+    other = lists.add_insider(org_a.tenant.id, section, InsiderDetails(first_name="Pia", surname="Pil"),
+                              clock() - dt.timedelta(hours=1), CLI)
+    first = services.acknowledgements.issue(org_a.tenant.id, links.request_details(org_a.tenant.id, insider, "en",
+                                                                                   CLI).id, CLI)
+    notice = services.acknowledgements.issue(org_a.tenant.id, links.notify_obligations(org_a.tenant.id, insider,
+                                                                                       "en", CLI).id, CLI)
+    elsewhere = services.acknowledgements.issue(org_a.tenant.id, links.request_details(org_a.tenant.id, other, "en",
+                                                                                       CLI).id, CLI)
+    links.request_details(org_a.tenant.id, insider, "sv", CLI)
+    with pytest.raises(LinkRefused):
+        links.open_details(org_a.tenant.id, first.code, "client")
+    # Another purpose and another insider keep their links.
+    assert services.acknowledgements.open(org_a.tenant.id, notice.code).link.id == notice.link.id
+    assert links.open_details(org_a.tenant.id, elsewhere.code, "client").link.id == elsewhere.link.id
+
+
+def test_the_mar_mails_are_in_the_recipients_language(services: Services, org_a: Org, clock: FrozenClock,
+                                                      make_staff: StaffFactory, inbox: tuple[Inbox, int]) -> None:
+    """Swedish for a PDMR whose notification went in Swedish (the code mail, the closed-period notice),
+    the installation's language for the managers and for a PDMR never notified."""
+    received, _port = inbox
+    make_staff((org_a.tenant, Role.INSIDER_MANAGER), email="legal@alpha.example")
+    swede = services.pdmrs.add(org_a.tenant.id, "Rut Ros", "rut@example.org", "CFO", CLI)
+    services.pdmrs.add(org_a.tenant.id, "Sam Sand", "sam@example.org", "CEO", CLI)
+    services.pdmrs.notify_obligations(org_a.tenant.id, swede.id, "sv", CLI)
+    job = AcknowledgementMails(services.session, services.acknowledgements, services.persons, services.users,
+                               mailer(inbox), clock, "https://appliance.example", "sv")
+    assert job.deliver() == 1
+    code_mail = message_from_bytes(received.messages[-1])
+    body = code_mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert code_mail["Subject"] and "Bekräfta att du har läst" in str(make_header(decode_header(code_mail["Subject"])))
+    assert "ange den här koden" in body and "https://appliance.example/r/" in body
+    services.financial_calendar.add(org_a.tenant.id, "interim", clock().date() + dt.timedelta(days=37), "Q1", CLI)
+    assert ClosedPeriodNotices(services.session, services.financial_calendar, services.pdmrs, mailer(inbox),
+                               clock).send() == 2
+    notices = {message_from_bytes(m)["To"]: message_from_bytes(m) for m in received.messages[-2:]}
+    swedish = notices["rut@example.org"].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    english = notices["sam@example.org"].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "Stängd period (artikel 19.11 MAR)" in swedish and "Delårsrapport, Q1" in swedish
+    assert "Closed period (MAR Art. 19(11))" in english and "Interim report, Q1" in english
+    assert "Stängd" not in english and "Closed period (MAR" not in swedish
+    clock.advance(days=8)  # the link expired unconfirmed: the managers are told, in Swedish here
+    job.remind()
+    told = [message_from_bytes(m) for m in received.messages if message_from_bytes(m)["To"] == "legal@alpha.example"]
+    assert len(told) == 1
+    told_body = told[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "löpte ut" in told_body and "Rut" not in told_body and "rut@" not in told_body

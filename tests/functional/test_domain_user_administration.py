@@ -22,14 +22,17 @@ def roles_of(services: Services, org: Org, user_id: object) -> set[str]:
         Membership.user_id == user_id, Membership.tenant_id == org.tenant.id)).scalars())
 
 
-def test_an_administrator_cannot_remove_their_own_admin_role(services: Services, org_a: Org) -> None:
-    with pytest.raises(OwnAccessKept):
-        services.user_administration.revoke_role(org_a.admin, org_a.tenant.id, org_a.admin.user_id, Role.ADMIN)
-    assert "admin" in roles_of(services, org_a, org_a.admin.user_id)
-    # Their other roles, and other people's admin role, are theirs to change.
-    services.user_administration.grant_role(org_a.admin, org_a.tenant.id, org_a.admin.user_id, Role.AUDITOR)
-    services.user_administration.revoke_role(org_a.admin, org_a.tenant.id, org_a.admin.user_id, Role.AUDITOR)
-    assert roles_of(services, org_a, org_a.admin.user_id) == {"admin"}
+def test_an_administrator_cannot_remove_their_own_roles(services: Services, org_a: Org) -> None:
+    accounts = services.user_administration
+    accounts.grant_role(org_a.admin, org_a.tenant.id, org_a.admin.user_id, Role.AUDITOR)  # granting: yes
+    for role in (Role.ADMIN, Role.AUDITOR):
+        with pytest.raises(OwnAccessKept):
+            accounts.revoke_role(org_a.admin, org_a.tenant.id, org_a.admin.user_id, role)
+    assert roles_of(services, org_a, org_a.admin.user_id) == {"admin", "auditor"}
+    # Other people's roles, their admin role too, are the administrator's to change.
+    accounts.grant_role(org_a.admin, org_a.tenant.id, org_a.handler.user_id, Role.ADMIN)
+    accounts.revoke_role(org_a.admin, org_a.tenant.id, org_a.handler.user_id, Role.ADMIN)
+    assert "admin" not in roles_of(services, org_a, org_a.handler.user_id)
 
 
 def test_an_administrator_cannot_disable_themselves_or_reset_their_own_second_factor(
@@ -39,6 +42,8 @@ def test_an_administrator_cannot_disable_themselves_or_reset_their_own_second_fa
         accounts.set_disabled(org_a.admin, org_a.tenant.id, org_a.admin.user_id, True)
     with pytest.raises(OwnAccessKept):
         accounts.reset_two_factor(org_a.admin, org_a.tenant.id, org_a.admin.user_id)
+    with pytest.raises(OwnAccessKept):  # their own password is changed on the account page, keeping their key
+        accounts.reset_password(org_a.admin, org_a.tenant.id, org_a.admin.user_id)
     assert services.users.get(org_a.admin.user_id).disabled_at is None
     accounts.set_disabled(org_a.admin, org_a.tenant.id, org_a.handler.user_id, True)  # a colleague: yes
     assert services.users.get(org_a.handler.user_id).disabled_at is not None

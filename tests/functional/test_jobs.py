@@ -162,7 +162,7 @@ def test_mar_jobs_mail_the_code_and_the_closed_period_notice_once(
     for job in ("acknowledgement-mails", "closed-period-notices", "acknowledgement-mails", "closed-period-notices"):
         assert scheduler.run_job(job) == "ok"
     subjects = sorted(str(message_from_bytes(m, policy=default)["Subject"]) for m in received.messages)
-    assert len(subjects) == 2 and subjects[0].startswith("Bekräfta") and subjects[1].startswith("Closed period")
+    assert len(subjects) == 2 and subjects[0].startswith("Bekräfta") and subjects[1].startswith("Stängd period")
     assert all(MARKER.encode() not in m for m in received.messages)
     clock.advance(days=1)
     assert scheduler.run_job("acknowledgement-reminders") == "ok"

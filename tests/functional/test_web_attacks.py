@@ -446,7 +446,7 @@ def test_reporter_sign_out_deletes_the_server_side_session(world: World) -> None
     reporter = world.reporter_browser(world.alpha, world.alpha_case)
     token = cookie(reporter, REPORTER_COOKIE)
     assert token and count(world.ctx, "web_sessions", "case_id = :id", id=world.alpha_case.id) == 1
-    assert is_redirect_to(reporter.post("/r/alpha/case/sign-out", form_url="/r/alpha/case"), "/r/alpha/")
+    assert is_redirect_to(reporter.post("/r/alpha/case/sign-out", form_url="/r/alpha/case"), "/r/alpha/signed-out")
     assert count(world.ctx, "web_sessions", "case_id = :id", id=world.alpha_case.id) == 0
     replay = world.browser()
     replay.client.set_cookie(REPORTER_COOKIE, token)
@@ -486,7 +486,8 @@ def test_a_disabled_users_session_stops_working(world: World) -> None:
     handler = world.alpha.staff[Role.HANDLER]
     victim = world.staff_browser(handler)
     admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
-    assert admin.post(f"/admin/t/alpha/users/{handler.user_id}/disable", form_url="/admin/t/alpha/users").status_code == 303
+    assert admin.post(f"/admin/t/alpha/users/{handler.user_id}/disable", {"confirmed": "yes"},
+                      form_url="/admin/t/alpha/users").status_code == 303
     assert is_redirect_to(victim.get("/staff/queue"), "/staff/login")
     assert password_step(world.browser(), handler).status_code == 401
 

@@ -129,7 +129,7 @@ def file_over_http(world: World, what: str) -> tuple[uuid.UUID, str]:
 # --- routes ----------------------------------------------------------------------------------
 def test_the_new_routes_declare_their_policies(app) -> None:  # type: ignore[no-untyped-def]
     expected = {"handler.grant_access": "staff:handler", "handler.revoke_access": "staff:handler",
-                "admin.readers": "staff:admin", "admin.confirm_reset_password": "staff:admin"}
+                "admin.readers": "staff:admin", "admin.confirm_removal": "staff:admin"}
     assert {endpoint: policy_of(app.view_functions[endpoint]) for endpoint in expected} == expected
 
 
@@ -363,7 +363,7 @@ def test_an_admin_reset_locks_old_cases_and_says_so(world: World) -> None:
     assert confirm.status_code == 200
     assert WILL_LOSE in admin.text() and target.email in admin.text()
 
-    response = admin.post(confirm_url, form_url=confirm_url)
+    response = admin.post(confirm_url, {"confirmed": "yes"}, form_url=confirm_url)
     assert response.status_code == 200
     assert WILL_LOSE in admin.text()
     password = re.search(r'data-testid="new-password">([^<]+)</span>', admin.text())
@@ -471,7 +471,7 @@ def test_removing_the_handler_role_of_a_cases_only_key_holder_is_refused_inline(
                              Signer.user(principal(desk, handler.user_id, PASSWORD)), CLI)
     only_theirs, _ = file_over_http(world, "only one key")
     roles_url = f"/admin/t/alpha/users/{handler.user_id}/roles"
-    response = admin.post(roles_url, {"role": "handler", "action": "revoke"}, form_url="/admin/t/alpha/users")
+    response = admin.post(roles_url, {"role": "handler", "action": "revoke", "confirmed": "yes"}, form_url="/admin/t/alpha/users")
     assert response.status_code == 400
     assert "holds the only key to at least one case" in admin.text()
     assert count(world.ctx, "memberships", "user_id = :id AND role = :role", id=handler.user_id, role="handler") == 1
@@ -480,7 +480,7 @@ def test_removing_the_handler_role_of_a_cases_only_key_holder_is_refused_inline(
     url = f"/staff/cases/{only_theirs}"
     assert is_redirect_to(world.staff_browser(handler).post(f"{url}/access", {"user": str(world.target.user_id)},
                                                             form_url=url), url)
-    assert is_redirect_to(admin.post(roles_url, {"role": "handler", "action": "revoke"},
+    assert is_redirect_to(admin.post(roles_url, {"role": "handler", "action": "revoke", "confirmed": "yes"},
                                      form_url="/admin/t/alpha/users"), "/admin/t/alpha/users")
     assert handler.user_id not in handler_seals(world.ctx, only_theirs)["handler"]
 

@@ -19,13 +19,23 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from appliance.actors import Role
+from appliance.actors import SYSTEM, Role
 from appliance.audit.models import AuditEvent
 from appliance.insiders.templates import template_for
 from appliance.jobs.definitions import acknowledgement_mails
+from appliance.operations.retention_run import run_retention
 from appliance.services import Services
 from tests.functional.conftest import Inbox
-from tests.functional.world import Markers, Staff, World, audit_details, calls, fill_values, make_staff
+from tests.functional.world import (
+    Markers,
+    Staff,
+    World,
+    assert_other_roles_refused,
+    audit_details,
+    calls,
+    fill_values,
+    make_staff,
+)
 from tests.web import Browser
 
 XSS = '<script>alert("ins")</script><img src=x onerror=alert(1)>'
@@ -281,6 +291,21 @@ def test_a_known_person_is_added_to_a_second_section_and_ceases(world: World) ->
     assert again.status_code == 400 and "ceased already" in browser.text()
 
 
+def test_an_insider_erased_by_retention_is_shown_as_erased(world: World) -> None:
+    browser = manager(world)
+    section = open_section(world, browser, "Project Old")
+    olga = add(world, browser, section, "Olga")
+    page = room(f"lists/{section}")
+    assert browser.post(f"{page}/insiders/{olga}/cease", {"ceased_at": minute(world)},
+                        form_url=f"{page}/insiders/{olga}/change").status_code == 303
+    world.clock.advance(days=5 * 366)
+    assert run_retention(world.ctx, SYSTEM, dry_run=False).insider_entries_cleared == 1
+    world.signed_in.clear()  # five years later: signed in again
+    html = manager(world).get(page).get_data(as_text=True)
+    assert f'data-testid="insider-{olga}"' in html
+    assert "Erased five years after ceasing (MAR Art. 18(5))" in html and "LindOlga" not in html
+
+
 # --- codes ------------------------------------------------------------------------------------------------
 def test_expired_and_other_tenants_codes_are_refused(world: World, inbox: tuple[Inbox, int]) -> None:
     browser = manager(world)
@@ -320,12 +345,7 @@ def test_every_list_route_refuses_other_roles_and_other_tenants(world: World, se
         response = outsider.get(beta_url) if method == "GET" else outsider.post(beta_url, {"csrf_token": token},
                                                                                  csrf=False)
         assert response.status_code in (400, 404), f"{method} {beta_url}: {response.status_code}"
-    for role in (Role.ADMIN, Role.HANDLER, Role.AUDITOR, Role.ANALYST):
-        browser = world.staff_browser(world.alpha.staff[role])
-        token = browser.token("/staff/account")
-        for method, url in routes:
-            response = browser.get(url) if method == "GET" else browser.post(url, {"csrf_token": token}, csrf=False)
-            assert response.status_code == 403, f"{role.value} on {method} {url}: {response.status_code}"
+    assert_other_roles_refused(world, routes, Role.INSIDER_MANAGER)
 
 
 def test_tampered_ids_and_missing_csrf_are_refused(world: World) -> None:

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
 
 from appliance.actors import CLI, Role
 from appliance.services import Services
@@ -98,3 +100,29 @@ def test_serve_empties_the_metrics_directory(tmp_path: Path) -> None:
     reset_metrics_dir(tmp_path / "fresh")
     assert (tmp_path / "fresh").is_dir() and (tmp_path / "fresh").stat().st_mode & 0o077 == 0
 
+
+
+@pytest.mark.fresh_database
+def test_a_database_that_does_not_answer_is_a_gauge_not_a_500(app, ctx, backend: str,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    """When the database is gone, /metrics still answers (appliance_database_up 0, the alert's
+    input) and /readyz says not ready; neither is a 500, and the log names no address."""
+    dead_url = ("postgresql+psycopg://postgres@127.0.0.1:1/appliance" if backend == "postgresql"
+                else f"sqlite:///{tmp_path / 'no-such-directory' / 'appliance.db'}")
+    working_engine, working_sessions = ctx.engine, ctx.sessions
+    dead = sa.create_engine(dead_url, poolclass=sa.pool.NullPool)
+    ctx.engine, ctx.sessions = dead, sessionmaker(dead)
+    try:
+        client = app.test_client()
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        scraped = series(response.get_data(as_text=True))
+        assert scraped["appliance_database_up"] == 0
+        assert not [name for name in scraped if name.startswith(("appliance_cases_", "appliance_backup_age"))]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.get_json()["checks"]["database"] == "unavailable"
+        assert client.get("/healthz").status_code == 200
+    finally:
+        ctx.engine, ctx.sessions = working_engine, working_sessions
+    assert series(app.test_client().get("/metrics").get_data(as_text=True))["appliance_database_up"] == 1

@@ -55,9 +55,10 @@ def test_the_analyst_sees_the_hand_count_with_small_cells_withheld(seeded: World
     html = browser.text()
     assert response.status_code == 200, html
     assert figure(html, "reports") == "18" and figure(html, "open") == "8"
-    # Jan 8; Mar 2 + the world's 2 = 4, withheld; Feb 6 withheld with it (else 18 - 8 - 6 = 4)
-    assert table(html, "month") == {"2026-01": "8", "2026-02": "x", "2026-03": "<5"}
+    # Mar 2 + the world's 2 = 4, withheld; Jan 8, the first shown, withheld with it (else 18 - 8 - 6 = 4)
+    assert table(html, "month") == {"2026-01": "x", "2026-02": "6", "2026-03": "<5"}
     assert table(html, "channel")["phone"] == "6" and table(html, "channel")["letter"] == "<5"
+    assert table(html, "channel")["portal"] == "x"
     for breakdown in ("month", "category", "channel", "status", "state", "outcome"):
         assert not SMALL_VALUES & set(table(html, breakdown).values()), breakdown
     assert html.count('role="img"') == 7 and "<title id=" in html and "<desc id=" in html
@@ -72,7 +73,7 @@ def test_exports_withhold_the_same_cells(seeded: World) -> None:
     text = exported.get_data().decode("utf-8-sig")
     rows = {(s, i): v for s, i, v in list(csv.reader(io.StringIO(text)))[1:]}
     assert rows[("reports", "total")] == "18" and rows[("month", "2026-03")] == "<5"
-    assert rows[("month", "2026-02")] == "x" and rows[("month", "2026-01")] == "8"
+    assert rows[("month", "2026-01")] == "x" and rows[("month", "2026-02")] == "6"
     counts = {k: v for k, v in rows.items() if k[0] not in ("period",) and k[1] not in ("median", "p90", "percent")}
     assert not SMALL_VALUES & set(counts.values())
     assert MARKER not in text
@@ -81,7 +82,7 @@ def test_exports_withhold_the_same_cells(seeded: World) -> None:
     assert book.status_code == 200 and "attachment" in book.headers["Content-Disposition"]
     sheet = openpyxl.load_workbook(io.BytesIO(book.get_data())).active
     cells = {(r[0], r[1]): r[2] for r in sheet.iter_rows(min_row=2, values_only=True)}
-    assert cells[("reports", "total")] == 18 and cells[("month", "2026-03")] == "<5" and cells[("month", "2026-02")] == "x"
+    assert cells[("reports", "total")] == 18 and cells[("month", "2026-03")] == "<5" and cells[("month", "2026-01")] == "x"
     assert not {v for v in cells.values() if isinstance(v, int)} & {0, 1, 2, 3, 4}
     assert all(not str(v).startswith("=") for row in sheet.iter_rows(values_only=True) for v in row)
     assert MARKER.encode() not in book.get_data()
@@ -132,7 +133,7 @@ def test_the_api_gives_the_tokens_tenant_the_same_withheld_figures(seeded: World
     body = client.get(f"/api/v1/stats?{Q1}", headers=alpha).get_json()
     assert body["reports"] == {"value": 18, "withheld": None}
     months = {r["key"]: r["count"] for r in body["breakdowns"]["month"]["rows"]}
-    assert months == {"2026-01": {"value": 8, "withheld": None}, "2026-02": {"value": None, "withheld": "secondary"},
+    assert months == {"2026-01": {"value": None, "withheld": "secondary"}, "2026-02": {"value": 6, "withheld": None},
                       "2026-03": {"value": None, "withheld": "small"}}
     counts = [r["count"]["value"] for b in body["breakdowns"].values() for r in b["rows"]]
     assert not {c for c in counts if c is not None} & {0, 1, 2, 3, 4}

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -27,6 +27,7 @@ from appliance.actors import CLI, Role
 from appliance.audit.models import AuditEvent
 from appliance.cases.attachments import Upload
 from appliance.cases.models import Attachment, Case
+from appliance.cases.queue_filter import QueueFilter
 from appliance.cases.reporting import NewReport
 from appliance.context import AppContext, build_context
 from appliance.crypto import totp
@@ -91,6 +92,7 @@ class World:
     alpha_disclosure_id: uuid.UUID | None = None  # a delayed-disclosure record of alpha (MAR Art. 17(4))
     alpha_section_id: uuid.UUID | None = None  # an event section of alpha's insider list (MAR Art. 18)
     alpha_insider_id: uuid.UUID | None = None  # an insider on it
+    alpha_filter_id: uuid.UUID | None = None  # a queue search alpha's handler saved
 
     def browser(self, remote_addr: str = "127.0.0.1") -> Browser:
         browser = Browser(self.app)
@@ -175,6 +177,9 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
                   file_case(services, alpha, "alpha-two"), file_case(services, beta, "beta"), target)
     world.alpha_disclosure_id = record_disclosure(services, clock, alpha.tenant_id, "alpha")
     world.alpha_section_id, world.alpha_insider_id = open_insider_section(services, clock, alpha.tenant_id, "alpha")
+    world.alpha_filter_id = services.saved_queue_filters.save(
+        principal(services, alpha.staff[Role.HANDLER].user_id, PASSWORD), "alpha overdue",
+        QueueFilter(overdue_only=True)).id
     services.session.commit()
     return world
 
@@ -283,6 +288,7 @@ def fill_values(world: World) -> dict[str, str]:
         "section_id": str(world.alpha_section_id),
         "insider_id": str(world.alpha_insider_id),
         "person_id": str(NOBODY),
+        "filter_id": str(world.alpha_filter_id),
     }
 
 
@@ -296,6 +302,21 @@ def calls(app: Flask, values: dict[str, str]) -> Iterator[Call]:
                 url = url_for(rule.endpoint, **{a: values[a] for a in rule.arguments if a not in choice}, **choice)
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                 yield Call(rule.endpoint, method, url, policy_for(app, rule.endpoint) or "none")
+
+
+def assert_other_roles_refused(world: World, routes: Iterable[tuple[str, str]], *allowed: Role) -> None:
+    """Every alpha staff member without one of the ``allowed`` roles gets 403 on every (method, url)
+    of ``routes``: a GET as it is, a POST with a valid CSRF token (so the refusal is the role's)."""
+    routes = list(routes)
+    assert routes, "no routes to try"
+    for role, staff in world.alpha.staff.items():
+        if role in allowed:
+            continue
+        browser = world.staff_browser(staff)
+        token = browser.token("/staff/account")
+        for method, url in routes:
+            response = browser.get(url) if method == "GET" else browser.post(url, {"csrf_token": token}, csrf=False)
+            assert response.status_code == 403, f"{role.value} on {method} {url}: {response.status_code}"
 
 
 def _choice_arguments(rule: Rule) -> dict[str, AnyConverter]:

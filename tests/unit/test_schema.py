@@ -224,7 +224,8 @@ ALTER_ADD = re.compile(r"^ALTER TABLE (?P<table>\S+) ADD (?:COLUMN )?(?P<column>
 ALTER_NULL = re.compile(r"^ALTER TABLE (?P<table>\S+) ALTER COLUMN (?P<name>\S+) (?P<rest>.+?);?$", re.DOTALL)
 # Offline SQL for SQLite cannot rebuild a table, so 0002 and 0007 leave these NOT NULLs out of
 # it (the embedded database is always migrated online, where they are dropped).
-SQLITE_OFFLINE_GAPS = {("cases", "key_version"), ("cases", "wrapped_key"), ("person_identifiers", "value_sealed")}
+SQLITE_OFFLINE_GAPS = {("cases", "key_version"), ("cases", "wrapped_key"), ("person_identifiers", "value_sealed"),
+                       ("insider_versions", "content_sealed")}  # ... and 0022
 # ... and 0004 adds users.person_id without its foreign key there, for the same reason.
 SQLITE_OFFLINE_FOREIGN_KEYS = {
     ("users", "CONSTRAINT fk_users_person_id_persons FOREIGN KEY(person_id) REFERENCES persons (id)"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.admin import api_tokens, readers, retention, views
+from webapp.admin import api_tokens, readers, retention, users, views
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
-    for module in (views, readers, retention, api_tokens):
+    for module in (views, users, readers, retention, api_tokens):
         module.routes.register_on(blueprint)
     return blueprint

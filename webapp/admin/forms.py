@@ -7,7 +7,7 @@ import uuid
 from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, SelectMultipleField, StringField
+from wtforms import EmailField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -27,8 +27,19 @@ class NewUserForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
+    # No role is preselected: the page offers an empty "Choose a role", which is not a choice here.
     role = SelectField(_l("Role"), choices=plain_choices(r.value for r in Role))
     action = SelectField(_l("Action"), choices=plain_choices(["grant", "revoke"]))
+
+
+class ConfirmForm(FlaskForm):
+    """The button of a confirmation page: what takes access away is done only with it."""
+
+    confirmed = HiddenField(default="yes")  # what the page renders
+
+    def confirmed_on_submit(self) -> bool:
+        # What was posted, not the default a form without the field would fall back to.
+        return self.validate_on_submit() and self.confirmed.raw_data == ["yes"]
 
 
 class CategoryForm(FlaskForm):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.handler import access, auth, case_file, oral, readers, start, subjects, views
+from webapp.handler import access, auth, case_file, oral, queue, readers, start, subjects, views
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("handler", __name__, url_prefix="/staff", template_folder="templates")
-    for module in (start, views, auth, access, readers, subjects, oral, case_file):
+    for module in (start, queue, views, auth, access, readers, subjects, oral, case_file):
         module.routes.register_on(blueprint)
     return blueprint

@@ -95,7 +95,14 @@ def enrol() -> Response | str | tuple[str, int]:
             set_session_cookie(response, app_context().settings, "staff", token)
             return response
     qr = segno.make(enrolment.uri, error="m").svg_data_uri(scale=5, border=2)
-    return render_template("handler/enrol.html", form=form, secret=enrolment.secret, qr=qr), status
+    # The provisioning URI is as secret as the secret: only in this no-store page, never in a URL of ours.
+    return render_template("handler/enrol.html", form=form, secret=grouped_in_fours(enrolment.secret),
+                           otpauth=enrolment.uri, qr=qr), status
+
+
+def grouped_in_fours(secret: str) -> str:
+    """ABCD EFGH ...: easier to type on a phone (authenticators ignore the spaces)."""
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
 
 
 @routes.route("/choose-password", methods=["GET", "POST"])

@@ -1,6 +1,6 @@
 """What the staff pages under /staff/ may reach.
 
-HandlerDesk: the work queue, case pages, sharing, persons named in a case, reports received
+HandlerDesk: the work queue and saved searches, case pages, sharing, persons named in a case, reports received
 orally and the Readers page. AccountDesk: signing in (password, TOTP, enrolment, the first own password), signing
 out and the account page, and the policy guard's session look-up. Neither reaches the
 reporting service, retention, keys or user administration.
@@ -13,6 +13,7 @@ import uuid
 from appliance.actors import Actor, Role, StaffPrincipal
 from appliance.cases.case_subjects import CaseSubjects
 from appliance.cases.oral_reports import OralReports
+from appliance.cases.saved_filters import SavedQueueFilters
 from appliance.cases.service import CaseService
 from appliance.errors import NotFound
 from appliance.readers.overview import Overview, overview
@@ -28,6 +29,10 @@ class HandlerDesk(Desk):
     @property
     def cases(self) -> CaseService:
         return self._services.cases
+
+    @property
+    def saved_filters(self) -> SavedQueueFilters:
+        return self._services.saved_queue_filters
 
     @property
     def case_subjects(self) -> CaseSubjects:

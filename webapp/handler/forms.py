@@ -114,6 +114,10 @@ class OralReportForm(FlaskForm):
                               "(Directive 2019/1937 Art. 18(2))"))
 
 
+class SaveFilterForm(FlaskForm):
+    name = StringField(_l("Name of this search"), validators=[InputRequired(), Length(max=80)])
+
+
 class PostForm(FlaskForm):
     """A button-only form: CSRF token and nothing else."""
 

@@ -1,4 +1,4 @@
-"""The handler app /staff/: work queue and case pages (sign-in lives in auth.py, the blueprint in __init__.py)."""
+"""The handler app /staff/: case pages (the work queue is in queue.py, sign-in in auth.py, the blueprint in __init__.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from appliance.actors import Role
-from appliance.cases.service import QueueFilter
 from appliance.cases.workflow import TRANSITIONS, Outcome, Status
 from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.tenants.models import Tenant
@@ -34,25 +32,6 @@ from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
 from webapp.uploads import download_response, uploads_from
 
 routes = RouteTable()
-
-
-@routes.get("/queue")
-@access("staff:handler")
-def queue() -> str:
-    desk = HandlerDesk.of_request()
-    tenants = desk.tenants.by_ids(g.principal.tenants_with(Role.HANDLER))
-    categories = {c.id: c for t in tenants for c in desk.all_categories(t.id)}
-    filters = QueueFilter(
-        tenant_id=_uuid_arg("tenant"),
-        status=request.args.get("status") if request.args.get("status") in STATUS_LABELS else None,
-        category_id=_uuid_arg("category"),
-        overdue_only=request.args.get("overdue") == "1",
-        open_only=request.args.get("status") in (None, "", "open"),
-    )
-    rows = desk.cases.queue(g.principal, filters)
-    return render_template("handler/queue.html", rows=rows, tenants={t.id: t for t in tenants},
-                           categories=categories, filters=filters, status_labels=STATUS_LABELS,
-                           emails=_emails(desk, tenants), logout=PostForm())
 
 
 @routes.get("/cases/<uuid:case_id>")
@@ -200,13 +179,6 @@ def _status_error(exc: InvalidInput) -> str:
     if exc.field == "conclusions":
         return _("Write the conclusions to close the case.")
     return _("That status change is not possible from the current status.")
-
-
-def _uuid_arg(name: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(request.args.get(name, ""))
-    except ValueError:
-        return None
 
 
 def _emails(desk: HandlerDesk, tenants: list[Tenant]) -> dict[uuid.UUID, str]:

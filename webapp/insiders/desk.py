@@ -17,6 +17,8 @@ from appliance.insiders.proposals import InsiderProposals
 from appliance.insiders.service import InsiderLists
 from appliance.pdmr.calendar import FinancialCalendar
 from appliance.pdmr.register import PdmrRegister
+from appliance.statistics.access import AccessCounts
+from appliance.statistics.period import Period
 from appliance.tenants.models import Tenant
 from webapp.desk import Desk
 from webapp.requestctx import app_context
@@ -71,6 +73,15 @@ class InsidersDesk(Desk):
 
     def now(self) -> dt.datetime:
         return app_context().clock()
+
+    def access_counts(self, principal: StaffPrincipal, tenant: Tenant, period: Period) -> AccessCounts:
+        """The tenant's access events by source and project (labels opened for display only)."""
+        return self._services.access_statistics.counts([tenant.id], period, principal.actor)
+
+    def record_access_export(self, principal: StaffPrincipal, tenant: Tenant, kind: str) -> None:
+        """Exports are recorded (which format), never a figure or a label."""
+        self._services.logbook.record("stats.exported", principal.actor, tenant_id=tenant.id,
+                                      object_type="access_events", detail=f"format={kind}")
 
 
 def desk() -> InsidersDesk:

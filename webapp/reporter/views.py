@@ -127,8 +127,17 @@ def follow_up(slug: str) -> Response | tuple[str, int] | str:
             response = redirect(url_for("reporter.case", slug=slug), code=303)
             set_session_cookie(response, app_context().settings, "reporter", token)
             return response
-        return render_template("reporter/follow_up.html", tenant=tenant, form=form), 400
-    return render_template("reporter/follow_up.html", tenant=tenant, form=form)
+        return _render_follow_up(tenant, form), 400
+    return _render_follow_up(tenant, form)
+
+
+def _render_follow_up(tenant: Tenant, form: FollowUpForm) -> str:
+    """The key form, warning before the attempt after which wrong keys are paused (or that they are)."""
+    attempts = desk().reporting.key_attempts(tenant, client_address())
+    return render_template("reporter/follow_up.html", tenant=tenant, form=form,
+                           paused_minutes=_minutes(attempts.paused_seconds) if attempts.paused_seconds else None,
+                           last_attempt_minutes=(_minutes(attempts.pause_after_next)
+                                                 if attempts.pause_after_next is not None else None))
 
 
 @routes.get("/case")
@@ -222,9 +231,17 @@ def sign_out(slug: str) -> Response:
     reporter = desk()
     if SignOutForm().validate_on_submit():
         reporter.end_session(request.cookies.get(cookie_name(app_context().settings, "reporter")))
-    response = make_response(redirect(url_for("reporter.portal", slug=slug), code=303))
+    response = make_response(redirect(url_for("reporter.signed_out", slug=slug), code=303))
     clear_session_cookie(response, app_context().settings, "reporter")
     return response
+
+
+@routes.get("/signed-out")
+@access("reporter")
+def signed_out(slug: str) -> str:
+    """Where signing out ends: the session is closed, what to do on a shared device, and the
+    address to come back to (the case key is needed again)."""
+    return render_template("reporter/signed_out.html", tenant=desk().tenant(slug))
 
 
 @routes.errorhandler(RateLimited)

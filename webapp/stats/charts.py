@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from appliance.statistics.access import AccessCounts, AccessRow, AccessTable
 from appliance.statistics.export import shown
 from appliance.statistics.figures import Breakdown, Figures
 from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
@@ -77,3 +78,57 @@ def chart_of(breakdown: Breakdown) -> Chart:
 
 def charts_of(figures: Figures) -> dict[str, Chart]:
     return {name: chart_of(b) for name, b in figures.breakdowns.items()}
+
+
+# --- access events by source and by project: a row of bars per source (project), one per column ---
+GRID_ROW = 34
+GRID_BAR = 26
+ACCESS_TITLES = {"source": _l("Access events by source"), "project": _l("Access events by project")}
+
+
+@dataclass(frozen=True)
+class GridBar:
+    x: int
+    height: int  # 0 for a withheld cell (its mark is in the table only)
+
+
+@dataclass(frozen=True)
+class GridRow:
+    label: str
+    y: int
+    bars: list[GridBar]
+
+
+@dataclass(frozen=True)
+class GridChart:
+    name: str
+    title: str
+    description: str
+    rows: list[GridRow]
+    bar_width: int
+    height: int
+    width: int = WIDTH
+    label_width: int = LABEL_WIDTH
+
+
+def row_label(row: AccessRow) -> str:
+    return row.label if row.label is not None else _("Not indexed yet")
+
+
+def grid_chart_of(table: AccessTable) -> GridChart:
+    """Bars as high as the shown counts (the largest one full height); withheld cells get none."""
+    step = max(2, (WIDTH - LABEL_WIDTH - 10) // max(1, len(table.columns)))
+    peak = max((c.value or 0 for r in table.rows for c in r.cells), default=0) or 1
+    rows = [GridRow(row_label(row), i * GRID_ROW,
+                    [GridBar(LABEL_WIDTH + j * step, round(GRID_BAR * (c.value or 0) / peak)) for j, c in enumerate(row.cells)])
+            for i, row in enumerate(table.rows)]
+    title = str(ACCESS_TITLES[table.name])
+    first, last = (table.columns[0], table.columns[-1]) if table.columns else ("", "")
+    description = _("Bar chart: for each row, one bar per period from %(first)s to %(last)s, as high as the count; "
+                    "withheld counts have no bar. The table after the chart holds the same figures.",
+                    first=first, last=last)
+    return GridChart(table.name, title, description, rows, max(1, step - 2), max(1, len(rows)) * GRID_ROW)
+
+
+def grid_charts_of(counts: AccessCounts) -> dict[str, GridChart]:
+    return {name: grid_chart_of(table) for name, table in counts.tables.items()}

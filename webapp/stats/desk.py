@@ -1,11 +1,13 @@
-"""What the analyst's room may reach: the tenants the principal analyses and the figures over
-their case metadata. No case content, person, user or key service."""
+"""What the analyst's room may reach: the tenants the principal analyses, the figures over their
+case metadata, and their access events counted by source and project. No case content, person,
+user or key service."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from appliance.actors import Role, StaffPrincipal
+from appliance.statistics.access import AccessCounts, with_events_withheld
 from appliance.statistics.figures import Figures
 from appliance.statistics.period import Period
 from appliance.tenants.models import Tenant
@@ -23,8 +25,12 @@ class StatsDesk(Desk):
     def now(self) -> dt.datetime:
         return self._services.ctx.clock()
 
-    def figures(self, tenants: list[Tenant], period: Period) -> Figures:
-        return self._services.case_statistics.figures([t.id for t in tenants], period)
+    def figures(self, principal: StaffPrincipal, tenants: list[Tenant], period: Period) -> tuple[Figures, AccessCounts]:
+        """The figures over case metadata, and the access events by source and project (their
+        labels opened for display: the unwraps are in the logbook, the labels never are)."""
+        figures = self._services.case_statistics.figures([t.id for t in tenants], period)
+        access = self._services.access_statistics.counts([t.id for t in tenants], period, principal.actor)
+        return (with_events_withheld(figures) if access.month_totals_withheld else figures), access
 
     def record_export(self, principal: StaffPrincipal, tenants: list[Tenant], kind: str) -> None:
         """Exports are recorded (which format, for which tenant), never a figure."""

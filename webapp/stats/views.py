@@ -7,12 +7,13 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.errors import InvalidInput
+from appliance.statistics.access import AccessCounts, access_lines
 from appliance.statistics.export import figures_csv, figures_xlsx
 from appliance.statistics.figures import Figures
 from appliance.tenants.models import Tenant
 from webapp.policy import access
 from webapp.routes import RouteTable
-from webapp.stats.charts import charts_of
+from webapp.stats.charts import charts_of, grid_charts_of
 from webapp.stats.desk import StatsDesk
 from webapp.stats.forms import filter_args, period_of
 
@@ -30,8 +31,8 @@ def index() -> tuple[str, int]:
         period = period_of(given, desk.now())
     except InvalidInput as exc:
         return _render(desk, given, error=_error(exc)), 400
-    figures = desk.figures(tenants, period)
-    return _render(desk, given, figures=figures), 200
+    figures, access = desk.figures(g.principal, tenants, period)
+    return _render(desk, given, figures=figures, access=access), 200
 
 
 @routes.get("/export.<any(csv, xlsx):kind>")
@@ -44,9 +45,10 @@ def export(kind: str) -> Response | tuple[str, int]:
         period = period_of(given, desk.now())
     except InvalidInput as exc:
         return _render(desk, given, error=_error(exc)), 400
-    figures = desk.figures(tenants, period)
+    figures, access = desk.figures(g.principal, tenants, period)
     desk.record_export(g.principal, tenants, kind)
-    body, mimetype = (figures_csv(figures), "text/csv") if kind == "csv" else (figures_xlsx(figures), XLSX)
+    more = access_lines(access)
+    body, mimetype = (figures_csv(figures, more), "text/csv") if kind == "csv" else (figures_xlsx(figures, more), XLSX)
     response = Response(body, mimetype=mimetype)
     name = f"statistics-{period.first.label}-{period.last.label}.{kind}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -62,9 +64,12 @@ def _chosen(desk: StatsDesk, given: dict[str, str]) -> list[Tenant]:
 
 
 def _render(desk: StatsDesk, given: dict[str, str], figures: Figures | None = None,
-            error: str | None = None) -> str:
+            error: str | None = None, access: AccessCounts | None = None) -> str:
+    tenants = desk.analysed(g.principal)
     return render_template("stats/index.html", given=given, figures=figures, error=error,
-                           charts=charts_of(figures) if figures else {}, tenants=desk.analysed(g.principal))
+                           charts=charts_of(figures) if figures else {}, tenants=tenants, access=access,
+                           grids=grid_charts_of(access) if access else {},
+                           tenant_names={t.id: t.name for t in tenants} if len(tenants) > 1 else {})
 
 
 def _error(exc: InvalidInput) -> str:

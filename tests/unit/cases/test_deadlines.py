@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 
-from appliance.cases.deadlines import add_months, deadlines_for
+from appliance.cases.deadlines import NO_DEADLINE, add_months, deadlines_for, next_due_at
 
 UTC = dt.UTC
 
@@ -122,3 +123,21 @@ def test_closed_cases_are_never_overdue() -> None:
         assert not deadlines.acknowledge_overdue
         assert not deadlines.feedback_overdue
         assert not deadlines.overdue
+
+
+def test_next_due_at_says_overdue_exactly_when_deadlines_for_does() -> None:
+    """The queue's SQL asks ``next_due_at < now``; for any case and any moment that is the
+    Python deadlines' answer (random cases around month ends, leap days and exact deadlines)."""
+    rng = random.Random(17)
+    start = dt.datetime(2027, 11, 20, tzinfo=dt.UTC)
+    for _ in range(5000):
+        received = start + dt.timedelta(days=rng.randrange(200), microseconds=rng.choice((0, 1, 999_999)))
+        acknowledged = rng.choice((None, received + dt.timedelta(days=rng.randrange(10), seconds=rng.randrange(3))))
+        feedback = rng.choice((None, received + dt.timedelta(days=rng.randrange(120))))
+        closed = rng.random() < 0.2
+        due = next_due_at(received, acknowledged, feedback, closed)
+        candidates = [due - dt.timedelta(microseconds=1), due, due + dt.timedelta(microseconds=1),
+                      start + dt.timedelta(days=rng.randrange(400))] if due != NO_DEADLINE else [
+                      start + dt.timedelta(days=rng.randrange(2000))]
+        for now in candidates:
+            assert (now > due) == deadlines_for(received, acknowledged, feedback, closed, now).overdue

@@ -90,6 +90,20 @@ def test_a_success_clears_the_count(store: EphemeralStore) -> None:
     assert rows(store, "failures")[0][2] == 1
 
 
+def test_the_failure_count_is_readable_without_counting_or_creating_a_key(store: EphemeralStore,
+                                                                           clock: FrozenClock) -> None:
+    assert store.failures(subject("a")) == 0
+    assert not store.path.exists() or rows(store, "day_keys") == []  # reading made no key of the day
+    for n in range(1, PAIR.threshold + 1):
+        store.fail(subject("a"))
+        assert store.failures(subject("a")) == n
+    assert store.failures(subject("b")) == 0
+    # What a page says before the last attempt: the next failure starts the base pause.
+    assert PAIR.lock_seconds(PAIR.threshold - 1 + 1) == PAIR.base_seconds
+    clock.advance(seconds=PAIR.memory_seconds + PAIR.max_seconds)
+    assert store.failures(subject("a")) == 0  # forgotten with the row
+
+
 def test_counts_are_forgotten_soon_after_the_last_failure_or_lock(store: EphemeralStore, clock: FrozenClock) -> None:
     store.fail(subject("a"))
     clock.advance(seconds=PAIR.memory_seconds - 1)
