@@ -93,7 +93,9 @@ class BindFailed(ApplianceError):
 class NotFound(ApplianceError):
     """The object does not exist, or the caller may not know that it exists."""
 
-    exit_code = 2
+    # Not 2: that is a usage error (click's own), so a script can tell "no such tenant"
+    # from "wrong option". The README and `appliance --help` list the codes.
+    exit_code = 6
 
     def __init__(self, kind: str, object_id: uuid.UUID | str | None = None) -> None:
         super().__init__(kind, object_id)
@@ -101,7 +103,9 @@ class NotFound(ApplianceError):
         self.object_id = object_id
 
     def message(self) -> str:
-        return f"{self.kind} not found"
+        # The value is an id or a slug the caller gave (never a name or an address: those
+        # are raised without one), so the line says which one was not found.
+        return f"{self.kind} {self.object_id} not found" if self.object_id is not None else f"{self.kind} not found"
 
 
 class AccessDenied(ApplianceError):

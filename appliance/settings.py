@@ -180,6 +180,14 @@ def find_config_path(environ: Mapping[str, str], cwd: Path | None = None) -> Pat
     return SYSTEM_CONFIG
 
 
+def config_origin(environ: Mapping[str, str]) -> str:
+    """How find_config_path chose its path, for the line that says it is missing."""
+    if environ.get("APPLIANCE_CONFIG"):
+        return "from the environment variable APPLIANCE_CONFIG"
+    return (f"the default: APPLIANCE_CONFIG is not set and there is no {CHECKOUT_CONFIG} "
+            "in the current directory")
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_path: Path | None = None
 ) -> Settings:
@@ -195,8 +203,10 @@ def load_settings(
         except OSError as exc:
             raise SettingsError("APPLIANCE_CONFIG", f"cannot read {path}: {exc.strerror}") from None
     elif not any(f"{ENV_PREFIX}{name.upper()}" in env for name in _REQUIRED):
+        chosen = "given by the caller" if config_path else config_origin(env)
         raise SettingsError(
-            "APPLIANCE_CONFIG", f"{path} does not exist; run `appliance init` first"
+            "APPLIANCE_CONFIG", f"{path} does not exist ({chosen}); run `appliance init` first, "
+                                "or set APPLIANCE_CONFIG to the installation's appliance.toml"
         )
     unknown = sorted(set(raw) - set(_FIELDS))
     if unknown:

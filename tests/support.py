@@ -55,7 +55,10 @@ def make_settings(directory: Path, database_url: str, **overrides: object) -> Se
 
 
 def pg_url(database: str) -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    """A database on the suite's PostgreSQL server: APPLIANCE_TEST_PG's host and port (./scripts/test
+    points it at a private cluster when nothing answers on 127.0.0.1:5432)."""
+    server = sa.engine.make_url(PG_ADMIN_URL)
+    return server.set(drivername="postgresql+psycopg", database=database).render_as_string(hide_password=False)
 
 
 def pg_admin(sql: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +17,43 @@ from appliance.context import AppContext, build_context
 from appliance.errors import ApplianceError
 from appliance.services import Services
 from appliance.settings import Settings, load_settings
+
+# Shown by `appliance --help` and in the README ("Exit codes"); tests/functional/test_cli_help.py
+# keeps the three in step with appliance/errors.py.
+EXIT_CODES = (
+    (0, "success"),
+    (1, "a check or an operation failed (doctor, audit verify, a job, a backup)"),
+    (2, "usage: unknown option, missing or invalid value, a clash with existing state"),
+    (3, "not allowed: role, own account, sign-in, lockout"),
+    (4, "decryption failed: wrong key or passphrase, or tampered data"),
+    (6, "not found: the line names what and which (a tenant, a user, a case)"),
+    (7, "no key of yours opens this case"),
+    (8, "the escrow key cannot be used"),
+    (9, "tampering found: a signed chain or key binding does not verify"),
+    (69, "unavailable: database, mail server, listen address, person key vault"),
+    (77, "permission denied on a file: run as the appliance's user"),
+    (78, "configuration: a setting or the master key file"),
+)
+EXIT_CODES_EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:>2}  {meaning}" for code, meaning in EXIT_CODES)
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.(?=\s+[A-Z(`]|$)")
+
+
+def first_sentence(help_text: str) -> str:
+    """The first sentence of a command's help, whole (click's own summary cuts it at ~45
+    characters and adds "...")."""
+    paragraph = inspect.cleandoc(help_text).split("\n\n")[0]
+    flat = " ".join(paragraph.split())
+    end = _SENTENCE_END.search(flat)
+    return flat[: end.start()] if end else flat.rstrip(".")
+
+
+def summarise_whole_sentences(group: click.Group) -> None:
+    """Give every command below ``group`` its whole first sentence as its summary in listings."""
+    for command in group.commands.values():
+        if command.short_help is None and command.help:
+            command.short_help = first_sentence(command.help)
+        if isinstance(command, click.Group):
+            summarise_whole_sentences(command)
 
 
 class ApplianceGroup(click.Group):

@@ -61,7 +61,8 @@ def list_(runtime: Runtime, slug: str, as_at: str | None, as_json: bool) -> None
 @tenant_option
 @click.option("--section", "section_id", type=click.UUID, help="One section's id (from `insiders list`).")
 @click.option("--all", "whole", is_flag=True, help="Every section of the list.")
-@click.option("--format", "export_format", type=click.Choice(FORMATS), required=True)
+@click.option("--format", "export_format", type=click.Choice(FORMATS), required=True,
+              help="The file format, in the template's columns.")
 @click.option("--as-at", "as_at", help="ISO date and time with zone (default: now).")
 @click.option("--transmitted-on", "transmitted_on", type=click.DateTime(["%Y-%m-%d"]),
               help="Record that this export was transmitted to the competent authority on this date.")

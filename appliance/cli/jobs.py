@@ -49,27 +49,39 @@ def jobs() -> None:
 @json_option
 @pass_runtime
 def list_(runtime: Runtime, run_count: int, as_json: bool) -> None:
-    """Each job's last run (outcome, error), failures in the last 24 h and next due time; then the latest runs."""
+    """Each job's last run (outcome, error), failures and runs by hand in the last 24 h, next due time;
+    whether a scheduler holds the lease; then the latest runs."""
     running = Scheduler(runtime.context)
     rows = [describe(s) for s in running.status()]
+    lease = running.lease()
+    scheduler_state: dict[str, Any] = {"running": lease is not None, "holder": lease.holder if lease else None,
+                                       "lease_expires_at": lease.expires_at.isoformat() if lease else None}
     runs: list[dict[str, Any]] = [{"job": r.job, "started_at": r.started_at.isoformat(),
              "finished_at": r.finished_at.isoformat() if r.finished_at else None, "outcome": r.outcome,
-             "error": r.error, "host": r.host} for r in running.recent_runs(run_count)]
+             "error": r.error, "host": r.host, "trigger": "scheduled" if r.scheduled_for else "by hand"}
+            for r in running.recent_runs(run_count)]
 
     def text() -> None:
         for row in rows:
             last = f"{row['last_outcome']} at {row['last_started_at'][:16]}" if row["last_started_at"] else "never run"
             failures = f", {row['failures_24h']} failed in 24 h" if row["failures_24h"] else ""
-            click.echo(f"{row['job']:<20} {last:<34} next {row['next_due_at'][:16]} UTC{failures}")
+            manual = f", {row['manual_24h']} run by hand in 24 h" if row["manual_24h"] else ""
+            click.echo(f"{row['job']:<20} {last:<34} next {row['next_due_at'][:16]} UTC{failures}{manual}")
             if row["last_outcome"] == "failed":
                 click.echo(f"{'':<20} error: {row['last_error']}")
+        if lease:
+            click.echo(f"scheduler: {lease.holder} holds the lease (until {lease.expires_at:%Y-%m-%d %H:%M:%S} UTC) "
+                       "and runs the jobs when due")
+        else:
+            click.echo("scheduler: none holds the lease, so no job runs when due; start `appliance scheduler` "
+                       "(the appliance-scheduler unit)")
         if runs:
             click.echo("latest runs:")
         for r in runs:
-            click.echo(f"  {r['started_at'][:19]} {r['job']:<20} {r['outcome']:<8} {r['host']}"
+            click.echo(f"  {r['started_at'][:19]} {r['job']:<20} {r['outcome']:<8} {r['trigger']:<9} {r['host']}"
                        + (f"  {r['error']}" if r["error"] else ""))
 
-    emit(as_json, {"jobs": rows, "runs": runs}, text)
+    emit(as_json, {"jobs": rows, "runs": runs, "scheduler": scheduler_state}, text)
 
 
 @jobs.command("run")

@@ -11,12 +11,13 @@ from appliance.audit.stream import stream_events_to_journal
 from appliance.cli.api_tokens import api_token
 from appliance.cli.audit import audit
 from appliance.cli.backup import backup
-from appliance.cli.base import ApplianceGroup
+from appliance.cli.base import EXIT_CODES_EPILOG, ApplianceGroup, summarise_whole_sentences
 from appliance.cli.demo import demo
+from appliance.cli.doctor import doctor
 from appliance.cli.insiders import insiders
 from appliance.cli.jobs import jobs, scheduler
 from appliance.cli.keys import keys
-from appliance.cli.ops import doctor, serve
+from appliance.cli.ops import serve
 from appliance.cli.persons import person
 from appliance.cli.readers import readers
 from appliance.cli.retention import retention
@@ -25,7 +26,7 @@ from appliance.cli.tenants import tenant
 from appliance.cli.users import user
 
 
-@click.group(cls=ApplianceGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ApplianceGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_EPILOG)
 @click.version_option(package_name="appliance")
 def cli() -> None:
     """Administer the compliance appliance: setup, tenants, users, logbook, health."""
@@ -39,6 +40,7 @@ def cli() -> None:
 for command in (init, db, tenant, user, keys, readers, serve, audit, doctor, demo, backup, jobs, scheduler,
                 person, retention, api_token, insiders):
     cli.add_command(command)
+summarise_whole_sentences(cli)
 
 
 def main() -> None:

@@ -9,11 +9,39 @@ import click
 
 from appliance.actors import CLI, Role
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
+from appliance.crypto.passwords import MIN_PASSWORD_LENGTH, check_password_strength
 from appliance.errors import InvalidInput
 from appliance.services import Services
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 email_option = click.option("--email", required=True, help="The user's e-mail address (their login).")
+PASSWORD_RULE = f"at least {MIN_PASSWORD_LENGTH} characters, not repetitive"
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help=f"Read the one-time password ({PASSWORD_RULE}) from the first line of stdin.")
+
+
+def interactive() -> bool:
+    """Whether a person types at a terminal (tests replace this to answer the prompts)."""
+    return sys.stdin.isatty()
+
+
+def read_staff_password(from_stdin: bool) -> str:
+    """A one-time staff password: the rule is said before it is asked, and checked before the
+    confirmation (not after both were typed)."""
+    if not from_stdin and interactive():
+        click.echo(f"The one-time password: {PASSWORD_RULE}. They choose their own at the first sign-in.", err=True)
+        while True:
+            password = str(click.prompt("Password", hide_input=True))
+            try:
+                check_password_strength(password)
+            except InvalidInput as exc:
+                click.echo(f"error: {exc}; try again", err=True)
+                continue
+            if click.prompt("Repeat for confirmation", hide_input=True) == password:
+                return password
+            click.echo("error: the two entered values do not match; try again", err=True)
+    return read_password(from_stdin)
 
 
 def read_password(from_stdin: bool, what: str = "password", confirm: bool = True) -> str:
@@ -36,13 +64,15 @@ def user() -> None:
 @click.option("--tenant", "slug", required=True, help="Tenant slug the role applies to.")
 @email_option
 @click.option("--role", "roles", type=ROLE_CHOICE, multiple=True, required=True, help="Repeat for several.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@password_stdin_option
 @json_option
 @pass_runtime
 def create(runtime: Runtime, slug: str, email: str, roles: tuple[str, ...], password_stdin: bool,
            as_json: bool) -> None:
-    """Create a user and print the TOTP provisioning URI once (scan it into an authenticator)."""
-    password = read_password(password_stdin)
+    """Create a user and print the TOTP provisioning URI once (scan it into an authenticator).
+
+    Asks for a one-time password (at least 12 characters) unless --password-stdin is given."""
+    password = read_staff_password(password_stdin)
     with runtime.services() as services:
         tenant = services.tenants.by_slug(slug)
         created, enrolment = services.users.create_user(
@@ -61,7 +91,7 @@ def user_id_of(services: Services, email: str) -> uuid.UUID:
 
 
 @user.command("list")
-@click.option("--tenant", "slug", required=True)
+@click.option("--tenant", "slug", required=True, help="Tenant slug (`appliance tenant list` shows them).")
 @json_option
 @pass_runtime
 def list_(runtime: Runtime, slug: str, as_json: bool) -> None:
@@ -87,8 +117,8 @@ def _role_command(name: str, summary: str, past: str) -> None:
 
     @user.command(name, help=summary)
     @email_option
-    @click.option("--tenant", "slug", required=True)
-    @click.option("--role", type=ROLE_CHOICE, required=True)
+    @click.option("--tenant", "slug", required=True, help="Tenant slug the role applies to.")
+    @click.option("--role", type=ROLE_CHOICE, required=True, help="The role to give or take away.")
     @pass_runtime
     def command(runtime: Runtime, email: str, slug: str, role: str) -> None:
         with runtime.services() as services:
@@ -136,12 +166,13 @@ def reset_2fa(runtime: Runtime, email: str, as_json: bool) -> None:
 
 @user.command("set-password")
 @email_option
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@password_stdin_option
 @pass_runtime
 def set_password(runtime: Runtime, email: str, password_stdin: bool) -> None:
     """Set a one-time password for a user (ends their sessions). They choose their own at the
-    next sign-in and get a new key pair then; their old key is gone with the old password."""
-    password = read_password(password_stdin)
+    next sign-in and get a new key pair then; their old key is gone with the old password
+    (at least 12 characters)."""
+    password = read_staff_password(password_stdin)
     with runtime.services() as services:
         services.users.set_password(user_id_of(services, email), password, CLI)
     click.echo("password set; their sessions have ended. At the next sign-in they choose their own password and "

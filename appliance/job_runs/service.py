@@ -44,6 +44,12 @@ class JobRuns:
             JobRun.outcome == "failed", JobRun.started_at >= since).group_by(JobRun.job)).all()
         return {job: int(count) for job, count in rows}
 
+    def manual_since(self, since: dt.datetime) -> dict[str, int]:
+        """Runs started by hand: the scheduler records the time it started a run for, a run by hand has none."""
+        rows = self._session.execute(sa.select(JobRun.job, sa.func.count()).where(
+            JobRun.scheduled_for.is_(None), JobRun.started_at >= since).group_by(JobRun.job)).all()
+        return {job: int(count) for job, count in rows}
+
 
 class LeaseService:
     """A lease row in the database: the holder runs the jobs until it expires; others stand by."""

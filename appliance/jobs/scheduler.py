@@ -36,6 +36,13 @@ class JobStatus:
     last_error: str | None
     next_due_at: dt.datetime
     failures_24h: int
+    manual_24h: int  # runs started by hand (`appliance jobs run`), not by a scheduler
+
+
+@dataclass(frozen=True)
+class LeaseStatus:
+    holder: str
+    expires_at: dt.datetime
 
 
 class Scheduler:
@@ -79,6 +86,19 @@ class Scheduler:
         log.info("job %s ok: %s", name, summary)
         return "ok"
 
+    def run_scheduled(self, name: str) -> str:
+        """A run the scheduler started (at its due time, or to catch up): recorded with the time it
+        was started for, which tells it from a run by hand (`appliance jobs run`, no such time)."""
+        return self.run_job(name, scheduled_for=self.ctx.clock())
+
+    def lease(self) -> LeaseStatus | None:
+        """The scheduler that holds the lease now, if any (an expired lease is held by nobody)."""
+        with self.ctx.unit_of_work() as session:
+            lease = LeaseService(session, self.ctx.clock).current()
+            if lease is None or lease.expires_at <= self.ctx.clock():
+                return None
+            return LeaseStatus(lease.holder, lease.expires_at)
+
     def missed(self) -> list[str]:
         now = self.ctx.clock()
         with self.ctx.unit_of_work() as session:
@@ -87,7 +107,7 @@ class Scheduler:
 
     def catch_up(self) -> dict[str, str]:
         """Run each job whose due time passed while no scheduler ran, once."""
-        return {name: self.run_job(name) for name in self.missed()}
+        return {name: self.run_scheduled(name) for name in self.missed()}
 
     def status(self) -> list[JobStatus]:
         now = self.ctx.clock()
@@ -95,12 +115,14 @@ class Scheduler:
             runs = JobRuns(session, self.ctx.clock)
             recent = runs.recent(500)
             failures = runs.failures_since(now - dt.timedelta(days=1))
+            manual = runs.manual_since(now - dt.timedelta(days=1))
         result = []
         for name, spec in self.specs.items():
             last = next((r for r in recent if r.job == name), None)
             result.append(JobStatus(name, last.started_at if last else None, last.outcome if last else None,
                                     last.error if last else None,
-                                    spec.next_due(last.started_at if last else None, now), failures.get(name, 0)))
+                                    spec.next_due(last.started_at if last else None, now), failures.get(name, 0),
+                                    manual.get(name, 0)))
         return result
 
     def recent_runs(self, limit: int) -> list[JobRun]:
@@ -113,7 +135,7 @@ class Scheduler:
             executors={"default": ThreadPoolExecutor(1)},  # one job at a time: backups never overlap
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600})
         for name, spec in self.specs.items():
-            background.add_job(self.run_job, spec.trigger, args=[name], id=name, name=name)
+            background.add_job(self.run_scheduled, spec.trigger, args=[name], id=name, name=name)
         return background
 
     def serve(self, stop: threading.Event) -> None:
@@ -132,7 +154,7 @@ class Scheduler:
                 if held and not active:
                     log.warning("scheduler %s holds the lease; running jobs", self.holder)
                     for name in self.missed():
-                        background.add_job(self.run_job, "date", args=[name], id=f"catch-up-{name}",
+                        background.add_job(self.run_scheduled, "date", args=[name], id=f"catch-up-{name}",
                                            name=f"catch-up {name}", replace_existing=True)
                     background.resume()
                     active = True
@@ -150,4 +172,5 @@ class Scheduler:
 def describe(status: JobStatus) -> dict[str, Any]:
     return {"job": status.job, "last_started_at": status.last_started_at.isoformat() if status.last_started_at else None,
             "last_outcome": status.last_outcome, "last_error": status.last_error,
-            "next_due_at": status.next_due_at.isoformat(), "failures_24h": status.failures_24h}
+            "next_due_at": status.next_due_at.isoformat(), "failures_24h": status.failures_24h,
+            "manual_24h": status.manual_24h}

@@ -135,7 +135,7 @@ class UserService:
             sa.select(User).where(User.email_index == self._email_index(normalise_email(email)))
         ).scalar_one_or_none()
         if user is None:
-            raise NotFound("user")
+            raise NotFound("user", "with the e-mail address given")  # the address itself is personal data
         return user
 
     def email_of(self, user: User) -> str:

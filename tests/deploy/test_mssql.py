@@ -230,6 +230,7 @@ def test_the_mssql_role_runs_in_check_mode() -> None:
             "appliance_mssql_service_user": "root",
             **{k: v for k, v in VALUES.items() if k.endswith("_password")},
             "appliance_mssql_sa_password": "sa-" + HOSTILE,
+            "appliance_mssql_accept_eula": True,
         }
         extra = base / "values.json"
         extra.write_text(json.dumps(values))

@@ -132,13 +132,13 @@ BAD_INPUT = [
     (("tenant", "create", "--name", "Bad", "--slug", "Not A Slug"), "slug"),
     (("tenant", "create", "--name", "Example AB", "--slug", "example"), "already exists"),
     (("user", "create", "--tenant", "nowhere", "--email", "a@example.com", "--role", "handler", "--password-stdin"),
-     "tenant not found"),
+     "tenant nowhere not found"),
     (("user", "create", "--tenant", "example", "--email", "not-an-address", "--role", "handler", "--password-stdin"),
      "e-mail"),
     (("user", "create", "--tenant", "example", "--email", "a@example.com", "--role", "handler"), "password-stdin"),
-    (("user", "disable", "--email", "nobody@example.com"), "user not found"),
-    (("user", "reset-2fa", "--email", "nobody@example.com"), "user not found"),
-    (("user", "list", "--tenant", "nowhere"), "tenant not found"),
+    (("user", "disable", "--email", "nobody@example.com"), "user with the e-mail address given not found"),
+    (("user", "reset-2fa", "--email", "nobody@example.com"), "user with the e-mail address given not found"),
+    (("user", "list", "--tenant", "nowhere"), "tenant nowhere not found"),
 ]
 
 

@@ -167,7 +167,7 @@ def test_rotate_all_with_json_and_progress_lines(appliance: Appliance) -> None:
 
 def test_rotate_refuses_bad_scopes_with_one_line(appliance: Appliance) -> None:
     code, line = appliance.fails("keys", "rotate", "--tenant", "nowhere")
-    assert code == 2 and "tenant not found" in line
+    assert code == 6 and "tenant nowhere not found" in line
     _, line = appliance.fails("keys", "rotate")
     assert "--tenant SLUG, --installation or --all" in line
     _, line = appliance.fails("keys", "rotate", "--tenant", "example", "--all")

@@ -105,11 +105,14 @@ def test_a_staff_member_is_found_in_the_installation(appliance: Appliance) -> No
     assert person["records"][0]["account"]["roles"] == [{"tenant": "example", "role": "handler"}]
 
 
+MISSING_PERSON = uuid.UUID("5b1f3c2e-8d4a-4f6b-9c7e-2a1d0e3f4b5c")
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (("person", "find"), "give --email or --national-id"),
     (("person", "find", "--email", "not an address"), "email: not an e-mail address"),
     (("person", "find", "--national-id", "<script>"), "national_id: letters and digits only"),
-    (("person", "erase", "--id", str(uuid.uuid4())), "person not found"),
+    (("person", "erase", "--id", str(MISSING_PERSON)), f"person {MISSING_PERSON} not found"),
     (("person", "erase", "--id", "not-a-uuid"), "not a valid UUID"),
 ])
 def test_bad_requests_fail_with_one_line(appliance: Appliance, args: tuple[str, ...], needle: str) -> None:

@@ -304,3 +304,23 @@ def test_load_settings_follows_appliance_config(config_dir: Path) -> None:
     settings = load_settings(environ={"APPLIANCE_CONFIG": str(path)})
     assert settings.workers == 5
     assert settings.config_path == path
+
+
+# a missing file: which path, and how it was chosen ----------------------------------------
+
+
+@pytest.mark.parametrize(("environ", "config_path", "said"), [
+    ({}, None, "the default: APPLIANCE_CONFIG is not set and there is no var/appliance.toml in the current directory"),
+    ({"APPLIANCE_CONFIG": "{dir}/x.toml"}, None, "from the environment variable APPLIANCE_CONFIG"),
+    ({}, "{dir}/y.toml", "given by the caller"),
+])
+def test_a_missing_config_names_the_path_and_how_it_was_chosen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], config_path: str | None,
+        said: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {k: v.format(dir=tmp_path) for k, v in environ.items()}
+    path = Path(config_path.format(dir=tmp_path)) if config_path else None
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ=env, config_path=path)
+    expected = path or Path(env.get("APPLIANCE_CONFIG") or SYSTEM_CONFIG)
+    assert f"{expected} does not exist ({said}); run `appliance init` first" in str(caught.value)
