@@ -15,8 +15,8 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
-    ReporterNotifyAddress,
     Redaction,
+    ReporterNotifyAddress,
     SavedQueueFilter,
 )
 from appliance.db import Base

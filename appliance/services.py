@@ -24,8 +24,8 @@ from appliance.cases.key_admin import CaseKeyPairAdmin
 from appliance.cases.key_copies import HandlerCopies
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reconcile import CaseSubjectReconciler
-from appliance.cases.reporter_notices import ReporterAddresses
 from appliance.cases.redaction import Redactions
+from appliance.cases.reporter_notices import ReporterAddresses
 from appliance.cases.reporting import Limits, ReporterLimits, ReportingService
 from appliance.cases.saved_filters import SavedQueueFilters
 from appliance.cases.service import CaseService

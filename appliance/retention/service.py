@@ -29,8 +29,8 @@ from appliance.cases.models import (
     Message,
     Note,
     OralRecord,
-    ReporterNotifyAddress,
     Redaction,
+    ReporterNotifyAddress,
 )
 from appliance.cases.workflow import Status
 from appliance.clock import Clock
