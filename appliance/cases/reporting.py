@@ -295,7 +295,8 @@ class ReportingService:
             return ReporterCaseView(case.id, case.status, case.received_at, ReportText("", "", "", "", ""), (), (),
                                     readable=False)
         return ReporterCaseView(case.id, case.status, case.received_at, self._content.report(case, keys),
-                                self._content.report_attachments(case, keys), self._content.thread(case, keys))
+                                self._content.report_attachments(case, keys), self._content.thread(case, keys),
+                                answers=self._content.answers(case, keys))
 
     def reply(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None, body: str,
               uploads: list[Upload]) -> None:

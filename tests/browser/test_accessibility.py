@@ -620,7 +620,18 @@ def test_the_channel_pages_pass_axe(new_context: ContextFactory, site: Site) -> 
         reporter.locator("main form button[type=submit]").click()
         expect(reporter.get_by_test_id("question-errors")).to_be_visible()
         axe(reporter, f"report-form-question-errors-{language}")
-    axe.assert_clean({"admin-channels", "admin-channels-errors", "admin-channel", "admin-channel-pending",
+        # Filed: the reporter's own case page shows the answers with the questions asked.
+        reporter.locator("textarea[name=q_q2]").fill("I lost a bonus.")
+        reporter.locator("main form button[type=submit]").click()
+        key = reporter.get_by_test_id("case-key").inner_text()
+        reporter.goto(f"/r/{site.slug}/follow-up")
+        reporter.locator("input[name=case_key]").fill(key)
+        reporter.locator("main form button[type=submit]").click()
+        reporter.locator("details summary").first.click()
+        expect(reporter.get_by_test_id("answers")).to_contain_text("I lost a bonus.")
+        axe(reporter, f"reporter-case-answers-{language}")
+    axe.assert_clean({"reporter-case-answers-en", "reporter-case-answers-sv",
+                      "admin-channels", "admin-channels-errors", "admin-channel", "admin-channel-pending",
                       "admin-external-info", "admin-external-info-saved", "portal-channels-en", "portal-channels-sv",
                       "report-form-channel-en", "report-form-channel-sv", "admin-channel-questions",
                       "admin-channel-question-errors", "report-form-question-errors-en",
