@@ -358,9 +358,22 @@ def test_the_oral_report_pages_pass_axe(new_context: ContextFactory, site: Site)
     expect(staff.get_by_role("heading", level=1)).to_have_text(
         "Dokumentera en rapport som tagits emot per telefon eller vid ett möte")
     axe(staff, "oral-form-sv")
+    # With a second channel the form asks which channel the record is for (Swedish, then English).
+    staff.goto(f"/admin/t/{site.slug}/channels")
+    staff.locator("main form input[name=name]").fill("Nordic subsidiary")
+    staff.locator("main form:not(.inline-form) button[type=submit]").click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Nordic subsidiary")
+    staff.goto("/staff/oral-reports/new")
+    expect(staff.locator("select[name=reporting_channel] option")).to_have_count(2)
+    axe(staff, "oral-form-channels-sv")
+    staff.locator("footer button[value=en]").click()
+    expect(staff.locator("html")).to_have_attribute("lang", "en")
+    expect(staff.get_by_label("Which reporting channel is it for?")).to_contain_text("Nordic subsidiary")
+    axe(staff, "oral-form-channels")
     axe.assert_clean({"oral-form", "oral-form-errors", "oral-receipt", "oral-case", "reporter-oral-record",
                       "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed",
-                      "reporter-oral-approved-sv", "oral-case-reviewed-sv", "oral-form-sv"})
+                      "reporter-oral-approved-sv", "oral-case-reviewed-sv", "oral-form-sv",
+                      "oral-form-channels-sv", "oral-form-channels"})
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the room's behaviour has its own tests on both databases

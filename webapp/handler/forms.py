@@ -103,6 +103,9 @@ class OralReportForm(FlaskForm):
     """A report received by phone or in a meeting (Directive 2019/1937 Art. 18)."""
 
     category = SelectField(_l("What is it about?"), validators=[InputRequired()], choices=[])
+    reporting_channel = SelectField(_l("Which reporting channel is it for?"), choices=[], validate_choice=False,
+                                    description=_l("The record is sealed to the readers of that channel, like a "
+                                                   "report made through it on the portal."))
     channel = SelectField(_l("How was it received?"), validators=[InputRequired()], choices=[])
     received_at = DateTimeLocalField(_l("When was it received?"), validators=[InputRequired()],
                                      format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
