@@ -5,7 +5,11 @@ or roles, for a stated purpose; the reporter answers once, yes or no, on the fol
 after signing in with their case key. The answer and its time are recorded. A disclosure is
 recorded only on a consent the reporter gave, or on a legal ground (Art. 16(2): a necessary and
 proportionate obligation under Union or national law, in investigations by national authorities
-or judicial proceedings) whose kind is readable metadata and whose explanation is sealed.
+or judicial proceedings) whose kind is readable metadata and whose explanation is sealed. Before
+such a disclosure the reporter is informed, with the reasons in writing, unless that would
+jeopardise the related investigations or judicial proceedings (Art. 16(3)): the handler says
+which; the explanation reaches the reporter as a message on the case thread, or the reason for
+not informing them is sealed to the case.
 
 Who the identity goes to and why are personal data: sealed under the case's content key, so
 only the case's readers (its handlers, the reporter, the escrow key) can read them. The logbook
@@ -52,7 +56,7 @@ class LegalGround(enum.StrEnum):
 
 
 class ReporterNotice(enum.StrEnum):
-    """Art. 16(2): before a disclosure on a legal ground the reporter is informed, with a written
+    """Art. 16(3): before a disclosure on a legal ground the reporter is informed, with a written
     explanation of the reasons, unless that would jeopardise the related investigations or
     judicial proceedings. The handler must say which."""
 
@@ -146,7 +150,7 @@ class IdentityConsents:
         """Record that the identity was disclosed to ``recipients``: on a consent the reporter gave
         in this case, or on a legal ground with its explanation (sealed). Anything else is refused.
 
-        On a legal ground the handler must also choose ``notice`` (Art. 16(2)): ``informed`` sends
+        On a legal ground the handler must also choose ``notice`` (Art. 16(3)): ``informed`` sends
         ``explanation`` to the reporter as a handler message on the case thread (so the reporter's
         notification mail follows as for any message); ``withheld`` records ``withheld_reason``,
         why informing them would jeopardise the investigation or proceedings, sealed to the case."""

@@ -126,7 +126,7 @@ class OralReports:
                 raise InvalidInput("reporting_channel", "is not an open channel of this organisation") from None
         filed = self._reporting.file(tenant, NewReport(report.category_id, minutes, channel=channel.value,
                                                        reporting_channel_id=report.reporting_channel_id), [],
-                                     principal.actor, received_at=received_at)
+                                     principal.actor, received_at=received_at, questionnaire=False)
         if principal.user_id not in filed.recipients:
             raise NotAReader(principal.user_id)
         record = OralRecord(case_id=filed.case.id, tenant_id=tenant.id, channel=channel.value,

@@ -17,7 +17,7 @@ WITHHELD = "The person concerned would be warned and could destroy evidence."
 
 
 def disclose_on_a_legal_ground(staff: Page, look: Look = nothing, *, informed: bool) -> None:
-    """On the case page: a disclosure on a legal ground without the Art. 16(2) choice is refused;
+    """On the case page: a disclosure on a legal ground without the Art. 16(3) choice is refused;
     then the reporter is informed (the explanation goes to them) or not (a sealed reason)."""
     def fill_ground() -> None:
         staff.get_by_label("Disclosed to").fill(RECIPIENTS)

@@ -143,7 +143,7 @@ def _swedish_walk(reporter: Page, staff: Page, site: Site, key: str, case_path: 
     reporter.locator("main form button[type=submit]").click()
     expect(reporter.get_by_test_id("consent-requests")).to_contain_text(consent_steps.RECIPIENTS)
     axe(reporter, "sv-reporter-consent-asked")
-    # A disclosure on a legal ground: refused without the Art. 16(2) choice, then the reporter informed.
+    # A disclosure on a legal ground: refused without the Art. 16(3) choice, then the reporter informed.
     staff.goto(case_path)
     form = staff.locator("form[action$='/disclosures']")
     form.locator("textarea[name=recipients]").fill(consent_steps.RECIPIENTS)

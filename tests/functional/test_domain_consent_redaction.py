@@ -113,7 +113,7 @@ def test_consent_refused_blocks_a_disclosure_on_it_but_not_one_on_a_legal_ground
 
 
 @pytest.mark.parametrize("bad", [
-    {},  # no choice: Art. 16(2) needs one
+    {},  # no choice: Art. 16(3) needs one
     {"notice": "maybe"},  # a choice that is not one
     {"notice": "informed"},  # informed without the explanation
     {"notice": "informed", "explanation": "   "},

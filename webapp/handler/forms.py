@@ -141,7 +141,7 @@ class DisclosureForm(FlaskForm):
                            validators=[Optional(), Length(max=MAX_SHORT)],
                            description=_l("For example the authority or court, and the provision that obliges "
                                           "the disclosure. Sealed to the case."))
-    # Art. 16(2): on a legal ground the reporter is told first, with the reasons in writing, unless
+    # Art. 16(3): on a legal ground the reporter is told first, with the reasons in writing, unless
     # that would jeopardise the related investigations or judicial proceedings.
     notice = RadioField(_l("Is the reporter informed before the disclosure? (when on a legal ground)"),
                         choices=labelled_choices([

@@ -1,4 +1,4 @@
-"""identity disclosures on a legal ground: was the reporter informed (Directive Art. 16(2))
+"""identity disclosures on a legal ground: was the reporter informed (Directive Art. 16(3))
 
 Expand-only: two nullable columns on ``identity_disclosures``. ``reporter_notice`` says whether
 the reporter was informed before a disclosure on a legal ground (``informed``: the explanation
