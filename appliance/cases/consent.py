@@ -5,7 +5,11 @@ or roles, for a stated purpose; the reporter answers once, yes or no, on the fol
 after signing in with their case key. The answer and its time are recorded. A disclosure is
 recorded only on a consent the reporter gave, or on a legal ground (Art. 16(2): a necessary and
 proportionate obligation under Union or national law, in investigations by national authorities
-or judicial proceedings) whose kind is readable metadata and whose explanation is sealed.
+or judicial proceedings) whose kind is readable metadata and whose explanation is sealed. Before
+such a disclosure the reporter is informed, with the reasons in writing, unless that would
+jeopardise the related investigations or judicial proceedings (Art. 16(3)): the handler says
+which; the explanation reaches the reporter as a message on the case thread, or the reason for
+not informing them is sealed to the case.
 
 Who the identity goes to and why are personal data: sealed under the case's content key, so
 only the case's readers (its handlers, the reporter, the escrow key) can read them. The logbook
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from appliance.actors import REPORTER, StaffPrincipal
 from appliance.audit.service import Logbook
-from appliance.cases.content import MAX_SHORT, CaseContent, check_text
+from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text
 from appliance.cases.models import Case, IdentityConsentRequest, IdentityDisclosure
 from appliance.cases.service import CaseService
 from appliance.clock import Clock
@@ -51,6 +55,15 @@ class LegalGround(enum.StrEnum):
     OTHER_LAW = "other-law"  # another obligation under Union or national law
 
 
+class ReporterNotice(enum.StrEnum):
+    """Art. 16(3): before a disclosure on a legal ground the reporter is informed, with a written
+    explanation of the reasons, unless that would jeopardise the related investigations or
+    judicial proceedings. The handler must say which."""
+
+    INFORMED = "informed"  # the explanation was sent as a message on the case thread
+    WITHHELD = "withheld"  # not informed: it would jeopardise the investigation or proceedings
+
+
 @dataclass(frozen=True)
 class ConsentRequestView:
     id: uuid.UUID
@@ -75,6 +88,8 @@ class DisclosureView:
     recipients: str
     disclosed_by: uuid.UUID
     disclosed_at: dt.datetime
+    reporter_notice: str | None = None
+    withheld_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,13 +138,22 @@ class IdentityConsents:
                            "" if d.ground_sealed is None else cipher.open(d.ground_sealed,
                                                                          Place(DISCLOSURES, "ground", d.id)),
                            cipher.open(d.recipients_sealed, Place(DISCLOSURES, "recipients", d.id)),
-                           d.disclosed_by, d.disclosed_at) for d in disclosures))
+                           d.disclosed_by, d.disclosed_at, d.reporter_notice,
+                           "" if d.withheld_reason_sealed is None else cipher.open(
+                               d.withheld_reason_sealed, Place(DISCLOSURES, "withheld_reason", d.id)))
+            for d in disclosures))
 
     def record_disclosure(self, principal: StaffPrincipal, case_id: uuid.UUID, recipients: str, *,
                           consent_id: uuid.UUID | None = None, legal_ground: str = "",
-                          ground: str = "") -> uuid.UUID:
+                          ground: str = "", notice: str = "", explanation: str = "",
+                          withheld_reason: str = "") -> uuid.UUID:
         """Record that the identity was disclosed to ``recipients``: on a consent the reporter gave
-        in this case, or on a legal ground with its explanation (sealed). Anything else is refused."""
+        in this case, or on a legal ground with its explanation (sealed). Anything else is refused.
+
+        On a legal ground the handler must also choose ``notice`` (Art. 16(3)): ``informed`` sends
+        ``explanation`` to the reporter as a handler message on the case thread (so the reporter's
+        notification mail follows as for any message); ``withheld`` records ``withheld_reason``,
+        why informing them would jeopardise the investigation or proceedings, sealed to the case."""
         case, cipher = self._cases.opened(principal, case_id)
         recipients = check_text("recipients", recipients, MAX_SHORT, required=True)
         row = IdentityDisclosure(id=uuid.uuid4(), case_id=case.id, tenant_id=case.tenant_id,
@@ -146,10 +170,23 @@ class IdentityConsents:
             except ValueError:
                 raise InvalidInput("basis", "needs a consent the reporter gave, or a legal ground") from None
             text = check_text("ground", ground, MAX_SHORT, required=True)
+            try:
+                told = ReporterNotice(notice)
+            except ValueError:
+                raise InvalidInput("notice", "say whether the reporter is informed first") from None
+            if told == ReporterNotice.INFORMED:
+                explanation = check_text("explanation", explanation, MAX_TEXT, required=True)
+            else:
+                reason = check_text("withheld_reason", withheld_reason, MAX_SHORT, required=True)
+                row.withheld_reason_sealed = cipher.seal(reason, Place(DISCLOSURES, "withheld_reason", row.id))
             row.legal_ground = kind.value
+            row.reporter_notice = told.value
             row.ground_sealed = cipher.seal(text, Place(DISCLOSURES, "ground", row.id))
-            basis = f"ground:{kind.value}"
+            basis = f"ground:{kind.value} reporter={told.value}"
         row.recipients_sealed = cipher.seal(recipients, Place(DISCLOSURES, "recipients", row.id))
+        if row.reporter_notice == ReporterNotice.INFORMED:
+            # Before the disclosure is recorded, so the thread shows the reporter was told first.
+            self._cases.post_message(principal, case.id, explanation, [])
         self._session.add(row)
         self._session.flush()
         self._logbook.record("case.identity_disclosed", principal.actor, tenant_id=case.tenant_id,

@@ -273,6 +273,10 @@ class IdentityDisclosure(Base):
     legal_ground: Mapped[str | None] = mapped_column(sa.String(20))
     ground_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     recipients_sealed: Mapped[Sealed] = mapped_column(EncryptedBytes)
+    # On a legal ground (Art. 16(3)): "informed" (the explanation went to the reporter as a message)
+    # or "withheld" (informing them would jeopardise the investigation; the reason is sealed).
+    reporter_notice: Mapped[str | None] = mapped_column(sa.String(10))
+    withheld_reason_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
     disclosed_by: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("users.id"))
     disclosed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -34,7 +34,7 @@ from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
 from appliance.errors import CaseLocked, Conflict, InvalidInput, NotAReader, NotFound
-from appliance.tenants.models import Tenant
+from appliance.tenants.models import ReportingChannel, Tenant
 
 # How long after the conversation a record may still be entered (and never in the future).
 MAX_DELAY = dt.timedelta(days=30)
@@ -61,6 +61,9 @@ class OralReport:
     received_at: dt.datetime
     minutes: str
     consent: bool
+    # The tenant's reporting channel it is recorded for (None: the default channel); the case is
+    # sealed to that channel's readers, like a portal report filed through it.
+    reporting_channel_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,14 @@ class OralReports:
         if recording is not None and not _is_recording(recording.content_type):
             raise InvalidInput("recording", "must be an audio or video file")
         minutes = check_text("minutes", report.minutes, MAX_TEXT, required=True)
-        filed = self._reporting.file(tenant, NewReport(report.category_id, minutes, channel=channel.value), [],
-                                     principal.actor,
-                                     received_at=received_at)
+        if report.reporting_channel_id is not None:
+            try:  # another tenant's, a closed or a made-up channel: the same answer
+                self._reporting.channel(tenant, report.reporting_channel_id)
+            except NotFound:
+                raise InvalidInput("reporting_channel", "is not an open channel of this organisation") from None
+        filed = self._reporting.file(tenant, NewReport(report.category_id, minutes, channel=channel.value,
+                                                       reporting_channel_id=report.reporting_channel_id), [],
+                                     principal.actor, received_at=received_at, questionnaire=False)
         if principal.user_id not in filed.recipients:
             raise NotAReader(principal.user_id)
         record = OralRecord(case_id=filed.case.id, tenant_id=tenant.id, channel=channel.value,
@@ -135,6 +143,13 @@ class OralReports:
                              object_id=filed.case.id,
                              detail=f"channel={channel.value} recording={int(recording is not None)}")
         return filed.receipt
+
+    def channels(self, principal: StaffPrincipal, tenant_id: uuid.UUID) -> list[ReportingChannel]:
+        """The open reporting channels an oral report of this tenant may be recorded for (the
+        default one first); NotFound for a tenant the principal does not handle cases of."""
+        if tenant_id not in principal.tenants_with(Role.HANDLER):
+            raise NotFound("tenant", tenant_id)
+        return self._reporting.channels(self._session.get_one(Tenant, tenant_id))
 
     def for_handler(self, principal: StaffPrincipal, case_id: uuid.UUID) -> OralRecordView | None:
         """The record of a case the principal can read (None: not an oral report); CaseLocked

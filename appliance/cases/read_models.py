@@ -46,6 +46,7 @@ class ReporterCaseView:
     report_attachments: tuple[AttachmentInfo, ...]
     thread: tuple[ThreadMessage, ...]
     readable: bool = True  # False while the reporter's key copy is pending (migrated case)
+    answers: tuple[AnsweredQuestion, ...] = ()  # the questionnaire, with the questions this report was asked
 
 
 @dataclass(frozen=True)

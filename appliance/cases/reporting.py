@@ -187,10 +187,11 @@ class ReportingService:
         return self.file(tenant, report, uploads, actor).receipt
 
     def file(self, tenant: Tenant, report: NewReport, uploads: list[Upload], actor: Actor,
-             received_at: dt.datetime | None = None) -> Filed:
+             received_at: dt.datetime | None = None, *, questionnaire: bool = True) -> Filed:
         """``submit`` for any filer: the reporter through the portal, an API token, or a handler
         recording a report received orally (``received_at``: when it was received, default the
-        report's own or now)."""
+        report's own or now). ``questionnaire=False``: the channel's questions were not asked (a
+        report received orally), so none is required and no version is kept."""
         channel = self._channels.open_channel(tenant.id, report.reporting_channel_id)
         # Read once: checked here, sealed to below. The default channel reaches the whole list.
         targets = self._access.channel_targets(tenant.id, None if channel.is_default else channel.id)
@@ -207,7 +208,7 @@ class ReportingService:
         what = check_text("what", report.what, MAX_TEXT, required=True)
         when, where, people = (check_text(n, v, MAX_SHORT) for n, v in
                                (("when", report.when), ("where", report.where), ("people", report.people)))
-        version = self._questionnaires.current(channel)
+        version = self._questionnaires.current(channel) if questionnaire else None
         answers = check_answers(self._questionnaires.questions(version), report.answers)
         contact = check_text("contact", report.contact, 254)
         if contact and not CONTACT.match(contact):
@@ -295,7 +296,8 @@ class ReportingService:
             return ReporterCaseView(case.id, case.status, case.received_at, ReportText("", "", "", "", ""), (), (),
                                     readable=False)
         return ReporterCaseView(case.id, case.status, case.received_at, self._content.report(case, keys),
-                                self._content.report_attachments(case, keys), self._content.thread(case, keys))
+                                self._content.report_attachments(case, keys), self._content.thread(case, keys),
+                                answers=self._content.answers(case, keys))
 
     def reply(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None, body: str,
               uploads: list[Upload]) -> None:

@@ -12,6 +12,31 @@ RECIPIENTS = "The group's external auditor, Jane Roe"
 PURPOSE = "To interview you as a witness in the audit."
 SECRET = "every Friday"  # a passage of steps.REPORT_TEXT
 REASON = "The day is not relevant to the case."
+EXPLAINED = "The police have asked for your name in their investigation; the law obliges us to give it."
+WITHHELD = "The person concerned would be warned and could destroy evidence."
+
+
+def disclose_on_a_legal_ground(staff: Page, look: Look = nothing, *, informed: bool) -> None:
+    """On the case page: a disclosure on a legal ground without the Art. 16(3) choice is refused;
+    then the reporter is informed (the explanation goes to them) or not (a sealed reason)."""
+    def fill_ground() -> None:
+        staff.get_by_label("Disclosed to").fill(RECIPIENTS)
+        staff.get_by_label("On what basis?").select_option(label="Legal ground: an investigation by a national authority")
+        staff.get_by_label("The legal ground, explained (when not on consent)").fill("A request from the police.")
+    fill_ground()
+    staff.get_by_role("button", name="Record the disclosure").click()
+    expect(staff.get_by_role("alert").first).to_contain_text("Say whether the reporter is informed")
+    look(staff, "case-disclosure-notice-errors")
+    fill_ground()
+    if informed:
+        staff.get_by_label("Yes: send them the explanation below as a message").check()
+        staff.get_by_label("Explanation for the reporter (when informing them)").fill(EXPLAINED)
+    else:
+        staff.get_by_label("No: informing them would jeopardise").check()
+        staff.get_by_label("Why would informing the reporter jeopardise").fill(WITHHELD)
+    staff.get_by_role("button", name="Record the disclosure").click()
+    expect(staff.get_by_test_id("disclosure-informed" if informed else "disclosure-withheld").first).to_be_visible()
+    look(staff, "case-disclosed-informed" if informed else "case-disclosed-withheld")
 
 
 def ask_for_consent(staff: Page, look: Look = nothing, *, show_errors: bool = False) -> None:
@@ -50,6 +75,8 @@ def record_disclosure(staff: Page, look: Look = nothing, *, on_consent: bool) ->
     else:
         staff.get_by_label("On what basis?").select_option(label="Legal ground: judicial proceedings")
         staff.get_by_label("The legal ground, explained (when not on consent)").fill("Order of the district court.")
+        staff.get_by_label("No: informing them would jeopardise").check()
+        staff.get_by_label("Why would informing the reporter jeopardise").fill(WITHHELD)
     staff.get_by_role("button", name="Record the disclosure").click()
     expected = "On the reporter" if on_consent else "Legal ground: judicial proceedings"
     expect(staff.get_by_test_id("disclosures")).to_contain_text(expected)

@@ -358,9 +358,22 @@ def test_the_oral_report_pages_pass_axe(new_context: ContextFactory, site: Site)
     expect(staff.get_by_role("heading", level=1)).to_have_text(
         "Dokumentera en rapport som tagits emot per telefon eller vid ett möte")
     axe(staff, "oral-form-sv")
+    # With a second channel the form asks which channel the record is for (Swedish, then English).
+    staff.goto(f"/admin/t/{site.slug}/channels")
+    staff.locator("main form input[name=name]").fill("Nordic subsidiary")
+    staff.locator("main form:not(.inline-form) button[type=submit]").click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Nordic subsidiary")
+    staff.goto("/staff/oral-reports/new")
+    expect(staff.locator("select[name=reporting_channel] option")).to_have_count(2)
+    axe(staff, "oral-form-channels-sv")
+    staff.locator("footer button[value=en]").click()
+    expect(staff.locator("html")).to_have_attribute("lang", "en")
+    expect(staff.get_by_label("Which reporting channel is it for?")).to_contain_text("Nordic subsidiary")
+    axe(staff, "oral-form-channels")
     axe.assert_clean({"oral-form", "oral-form-errors", "oral-receipt", "oral-case", "reporter-oral-record",
                       "reporter-oral-corrected", "reporter-oral-approved", "oral-case-reviewed",
-                      "reporter-oral-approved-sv", "oral-case-reviewed-sv", "oral-form-sv"})
+                      "reporter-oral-approved-sv", "oral-case-reviewed-sv", "oral-form-sv",
+                      "oral-form-channels-sv", "oral-form-channels"})
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the room's behaviour has its own tests on both databases
@@ -620,7 +633,18 @@ def test_the_channel_pages_pass_axe(new_context: ContextFactory, site: Site) -> 
         reporter.locator("main form button[type=submit]").click()
         expect(reporter.get_by_test_id("question-errors")).to_be_visible()
         axe(reporter, f"report-form-question-errors-{language}")
-    axe.assert_clean({"admin-channels", "admin-channels-errors", "admin-channel", "admin-channel-pending",
+        # Filed: the reporter's own case page shows the answers with the questions asked.
+        reporter.locator("textarea[name=q_q2]").fill("I lost a bonus.")
+        reporter.locator("main form button[type=submit]").click()
+        key = reporter.get_by_test_id("case-key").inner_text()
+        reporter.goto(f"/r/{site.slug}/follow-up")
+        reporter.locator("input[name=case_key]").fill(key)
+        reporter.locator("main form button[type=submit]").click()
+        reporter.locator("details summary").first.click()
+        expect(reporter.get_by_test_id("answers")).to_contain_text("I lost a bonus.")
+        axe(reporter, f"reporter-case-answers-{language}")
+    axe.assert_clean({"reporter-case-answers-en", "reporter-case-answers-sv",
+                      "admin-channels", "admin-channels-errors", "admin-channel", "admin-channel-pending",
                       "admin-external-info", "admin-external-info-saved", "portal-channels-en", "portal-channels-sv",
                       "report-form-channel-en", "report-form-channel-sv", "admin-channel-questions",
                       "admin-channel-question-errors", "report-form-question-errors-en",

@@ -40,6 +40,24 @@ def test_consent_asked_answered_and_a_disclosure_recorded_without_javascript(
     assert services.logbook.verify().ok
 
 
+def test_a_reporter_informed_before_a_disclosure_on_a_legal_ground_reads_why(
+        new_context: ContextFactory, site: Site, artifacts: Path) -> None:
+    def shoot(page: Page, name: str) -> None:
+        page.screenshot(path=artifacts / f"{site.backend}-inform-{name}.png", full_page=True)
+
+    reporter = new_context(java_script_enabled=False).new_page()
+    staff = new_context(java_script_enabled=False).new_page()
+    key = steps.make_report(reporter, site)
+    steps.sign_in(staff, site, first_time=True)
+    steps.open_first_case(staff)
+    consent_steps.disclose_on_a_legal_ground(staff, shoot, informed=True)
+    consent_steps.disclose_on_a_legal_ground(staff, shoot, informed=False)
+    steps.open_case_with_key(reporter, site, key)
+    expect(reporter.locator("main")).to_contain_text(consent_steps.EXPLAINED)
+    expect(reporter.locator("main")).not_to_contain_text(consent_steps.WITHHELD)
+    shoot(reporter, "reporter-informed")
+
+
 def test_a_redaction_is_what_the_handler_and_the_reporter_read_and_the_original_can_be_destroyed(
         new_context: ContextFactory, site: Site, artifacts: Path) -> None:
     def shoot(page: Page, name: str) -> None:
@@ -60,7 +78,8 @@ def test_a_redaction_is_what_the_handler_and_the_reporter_read_and_the_original_
 
 NEW_PAGES = {"case-consent-errors", "case-consent-asked", "reporter-consent-asked", "reporter-consent-answered",
              "case-disclosure-errors", "case-disclosed", "redact", "redact-errors", "case-redacted",
-             "case-redaction-purged"}
+             "case-redaction-purged", "case-disclosure-notice-errors", "case-disclosed-informed",
+             "case-disclosed-withheld", "reporter-informed"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the flows above run on both databases
@@ -78,6 +97,11 @@ def test_consent_and_redaction_pages_pass_axe(new_context: ContextFactory, site:
         consent_steps.answer_consent(reporter, axe, consent=True)
         staff.goto(case_path)
         consent_steps.record_disclosure(staff, axe, on_consent=True)
+        consent_steps.disclose_on_a_legal_ground(staff, axe, informed=True)
+        consent_steps.disclose_on_a_legal_ground(staff, axe, informed=False)
+        reporter.goto(f"/r/{site.slug}/case")
+        expect(reporter.locator("main")).to_contain_text(consent_steps.EXPLAINED)
+        axe(reporter, "reporter-informed")
         consent_steps.redact_passage(staff, axe, show_errors=True)
         consent_steps.purge_redaction(staff, axe)
         axe.assert_clean(NEW_PAGES)
@@ -87,7 +111,8 @@ def test_consent_and_redaction_pages_pass_axe(new_context: ContextFactory, site:
             page.locator("footer button[value=sv]").click()
             expect(page.locator("html")).to_have_attribute("lang", "sv")
         _swedish_walk(reporter, staff, site, key, case_path, axe)
-        axe.assert_clean({"sv-case", "sv-redact", "sv-case-redacted", "sv-reporter-consent-asked"})
+        axe.assert_clean({"sv-case", "sv-redact", "sv-case-redacted", "sv-reporter-consent-asked",
+                          "sv-case-disclosure-notice-errors", "sv-case-disclosed", "sv-reporter-informed"})
 
 
 # --- the Swedish walk: by form field names, not English labels --------------------------------
@@ -118,3 +143,24 @@ def _swedish_walk(reporter: Page, staff: Page, site: Site, key: str, case_path: 
     reporter.locator("main form button[type=submit]").click()
     expect(reporter.get_by_test_id("consent-requests")).to_contain_text(consent_steps.RECIPIENTS)
     axe(reporter, "sv-reporter-consent-asked")
+    # A disclosure on a legal ground: refused without the Art. 16(3) choice, then the reporter informed.
+    staff.goto(case_path)
+    form = staff.locator("form[action$='/disclosures']")
+    form.locator("textarea[name=recipients]").fill(consent_steps.RECIPIENTS)
+    form.locator("select[name=basis]").select_option("ground:investigation")
+    form.locator("textarea[name=ground]").fill("A request from the police.")
+    form.locator("button[type=submit]").click()
+    expect(staff.locator("#disclosure-notice .error")).to_be_visible()
+    axe(staff, "sv-case-disclosure-notice-errors")
+    form = staff.locator("form[action$='/disclosures']")
+    form.locator("textarea[name=recipients]").fill(consent_steps.RECIPIENTS)
+    form.locator("select[name=basis]").select_option("ground:investigation")
+    form.locator("textarea[name=ground]").fill("A request from the police.")
+    form.locator("input[name=notice][value=informed]").check()
+    form.locator("textarea[name=explanation]").fill(consent_steps.EXPLAINED)
+    form.locator("button[type=submit]").click()
+    expect(staff.get_by_test_id("disclosure-informed")).to_be_visible()
+    axe(staff, "sv-case-disclosed")
+    reporter.goto(f"/r/{site.slug}/case")
+    expect(reporter.locator("main")).to_contain_text(consent_steps.EXPLAINED)
+    axe(reporter, "sv-reporter-informed")

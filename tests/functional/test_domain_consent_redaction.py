@@ -10,12 +10,21 @@ import pytest
 import sqlalchemy as sa
 
 from appliance.audit.models import AuditEvent
-from appliance.cases.models import Attachment, AttachmentChunk, Case, IdentityConsentRequest, Redaction
+from appliance.cases.models import (
+    Attachment,
+    AttachmentChunk,
+    Case,
+    IdentityConsentRequest,
+    IdentityDisclosure,
+    Redaction,
+)
 from appliance.cases.redaction import REDACTED
+from appliance.cases.reporter_notices import ReporterNotices
 from appliance.cases.reporting import Receipt
-from appliance.errors import CaseLocked, Conflict, InvalidInput, NotFound
+from appliance.errors import CaseLocked, Conflict, DecryptionFailed, InvalidInput, NotFound
+from appliance.notify.mailer import Mailer
 from appliance.services import Services
-from tests.functional.conftest import Org, ReaderFactory, ReportFactory, drain, upload
+from tests.functional.conftest import Inbox, Org, ReaderFactory, ReportFactory, drain, upload
 
 pytestmark = pytest.mark.one_session
 
@@ -24,6 +33,8 @@ PURPOSE = "PURPOSE-MARKER-d210: to interview the reporter as a witness"
 GROUND = "GROUND-MARKER-77aa: order of the district court"
 SECRET = "PASSAGE-MARKER-5e0c Anna Andersson"
 REASON = "REASON-MARKER-c4d1 not relevant to the case"
+EXPLAINED = "EXPLAINED-MARKER-6f12: the court ordered your name to be given"
+WITHHELD = "WITHHELD-MARKER-0a9d: the suspect would destroy evidence"
 CLIENT = "reporter-client-consent"
 
 
@@ -40,7 +51,7 @@ def logbook(services: Services) -> list[AuditEvent]:
 def assert_no_markers_in_logbook(services: Services) -> None:
     for event in logbook(services):
         text = f"{event.action} {event.detail or ''} {event.object_id or ''}"
-        for marker in (NAMES, PURPOSE, GROUND, SECRET, REASON, "Jane Roe", "Anna Andersson"):
+        for marker in (NAMES, PURPOSE, GROUND, SECRET, REASON, EXPLAINED, WITHHELD, "Jane Roe", "Anna Andersson"):
             assert marker not in text
 
 
@@ -92,11 +103,87 @@ def test_consent_refused_blocks_a_disclosure_on_it_but_not_one_on_a_legal_ground
         services.identity_consents.record_disclosure(org_a.handler, receipt.case_id, NAMES, legal_ground="whim",
                                                      ground=GROUND)
     services.identity_consents.record_disclosure(org_a.handler, receipt.case_id, NAMES, legal_ground="judicial",
-                                                 ground=GROUND)
+                                                 ground=GROUND, notice="withheld", withheld_reason=WITHHELD)
     services.session.commit()
     [disclosure] = services.identity_consents.for_handler(org_a.handler, receipt.case_id).disclosures
     assert (disclosure.legal_ground, disclosure.ground, disclosure.consent_id) == ("judicial", GROUND, None)
-    assert "basis=ground:judicial" in next(e.detail or "" for e in logbook(services) if e.action == "case.identity_disclosed")
+    assert "basis=ground:judicial reporter=withheld" in next(
+        e.detail or "" for e in logbook(services) if e.action == "case.identity_disclosed")
+    assert_no_markers_in_logbook(services)
+
+
+@pytest.mark.parametrize("bad", [
+    {},  # no choice: Art. 16(3) needs one
+    {"notice": "maybe"},  # a choice that is not one
+    {"notice": "informed"},  # informed without the explanation
+    {"notice": "informed", "explanation": "   "},
+    {"notice": "withheld"},  # withheld without its reason
+    {"notice": "withheld", "withheld_reason": " \n "},
+    {"notice": "withheld", "withheld_reason": "x" * 2_001},
+])
+def test_a_disclosure_on_a_legal_ground_needs_the_reporter_informed_or_a_reason_not_to(
+        services: Services, org_a: Org, file_report: ReportFactory, bad: dict[str, str]) -> None:
+    receipt = file_report(org_a)
+    with pytest.raises(InvalidInput) as refused:
+        services.identity_consents.record_disclosure(org_a.handler, receipt.case_id, NAMES, legal_ground="judicial",
+                                                     ground=GROUND, **bad)
+    assert refused.value.field in {"notice", "explanation", "withheld_reason"}
+    assert services.identity_consents.for_handler(org_a.handler, receipt.case_id).disclosures == ()
+    key = reporter_key(services, org_a, receipt)
+    assert services.reporting.view(org_a.tenant, receipt.case_id, key).thread == ()
+
+
+def test_informing_the_reporter_sends_the_explanation_on_their_thread_and_the_notice_mail(
+        services: Services, org_a: Org, file_report: ReportFactory, inbox: tuple[Inbox, int]) -> None:
+    mailbox, port = inbox
+    receipt = file_report(org_a, notify="told@example.com")
+    services.identity_consents.record_disclosure(org_a.handler, receipt.case_id, NAMES, legal_ground="investigation",
+                                                 ground=GROUND, notice="informed", explanation=EXPLAINED)
+    services.session.commit()
+
+    [disclosure] = services.identity_consents.for_handler(org_a.handler, receipt.case_id).disclosures
+    assert (disclosure.reporter_notice, disclosure.withheld_reason) == ("informed", "")
+    key = reporter_key(services, org_a, receipt)
+    [message] = services.reporting.view(org_a.tenant, receipt.case_id, key).thread
+    assert (message.author, message.body) == ("handler", EXPLAINED)
+    sent = ReporterNotices(services.session, services.data_keys, Mailer(f"smtp://127.0.0.1:{port}", "a@example.com"),
+                           services.ctx.clock, "https://whistle.example.com").send()
+    assert sent == 1
+    (raw,) = mailbox.messages
+    assert EXPLAINED.encode() not in raw and b"EXPLAINED-MARKER" not in raw
+    details = [e.detail or "" for e in logbook(services) if e.action == "case.identity_disclosed"]
+    assert details and "reporter=informed" in details[0]
+    assert_no_markers_in_logbook(services)
+
+
+def test_withholding_seals_the_reason_and_the_reporter_reads_nothing(
+        services: Services, org_a: Org, file_report: ReportFactory) -> None:
+    receipt = file_report(org_a)
+    disclosure_id = services.identity_consents.record_disclosure(
+        org_a.handler, receipt.case_id, NAMES, legal_ground="judicial", ground=GROUND, notice="withheld",
+        withheld_reason=WITHHELD)
+    services.session.commit()
+
+    [disclosure] = services.identity_consents.for_handler(org_a.handler, receipt.case_id).disclosures
+    assert (disclosure.reporter_notice, disclosure.withheld_reason) == ("withheld", WITHHELD)
+    key = reporter_key(services, org_a, receipt)
+    assert services.reporting.view(org_a.tenant, receipt.case_id, key).thread == ()
+    assert services.identity_consents.for_reporter(org_a.tenant, receipt.case_id, key) == ()
+    # An active insider with SQL and no master key: the reason is not in the row.
+    row = services.session.get_one(IdentityDisclosure, disclosure_id)
+    assert row.withheld_reason_sealed is not None and WITHHELD.encode() not in bytes(row.withheld_reason_sealed)
+    raw = services.session.execute(sa.text("SELECT withheld_reason_sealed FROM identity_disclosures")).scalar_one()
+    assert b"WITHHELD-MARKER" not in bytes(raw)
+    # ... and cannot move it to another disclosure row: the sealed place binds it to its own row.
+    other_id = services.identity_consents.record_disclosure(
+        org_a.handler, receipt.case_id, NAMES, legal_ground="judicial", ground=GROUND, notice="withheld",
+        withheld_reason="another reason")
+    services.session.get_one(IdentityDisclosure, other_id).withheld_reason_sealed = row.withheld_reason_sealed
+    services.session.flush()
+    with pytest.raises(DecryptionFailed):
+        services.identity_consents.for_handler(org_a.handler, receipt.case_id)
+    assert "basis=ground:judicial reporter=withheld" in next(
+        e.detail or "" for e in logbook(services) if e.action == "case.identity_disclosed")
     assert_no_markers_in_logbook(services)
 
 

@@ -19,6 +19,8 @@ from appliance.cases.reporting import Receipt
 from appliance.errors import CaseLocked, Conflict, InvalidInput, KeyBindingInvalid, NotAReader, NotFound, TooLarge
 from appliance.notify.mailer import Mailer
 from appliance.services import Services
+from appliance.tenants.questionnaire import YES_NO, Question
+from appliance.tenants.questionnaires import Questionnaires
 from tests.functional.conftest import Inbox, Org, ReaderFactory, StaffFactory, drain, upload
 from tests.support import FrozenClock
 
@@ -253,3 +255,29 @@ def test_a_record_of_an_older_call_is_announced_to_the_readers_without_content(
     assert notices.send() == 0  # once per case
     (raw,) = handler_inbox.messages
     assert str(receipt.case_id).encode() in raw and b"MINUTES-MARKER" not in raw
+
+
+def test_the_channels_offered_are_the_tenants_own_and_another_tenants_is_refused(
+        services: Services, org_a: Org, org_b: Org, clock: FrozenClock) -> None:
+    channels = services.oral_reports.channels(org_a.handler, org_a.tenant.id)
+    assert [c.tenant_id for c in channels] == [org_a.tenant.id] and channels[0].is_default
+    with pytest.raises(NotFound):
+        services.oral_reports.channels(org_a.handler, org_b.tenant.id)
+    [foreign] = services.oral_reports.channels(org_b.handler, org_b.tenant.id)
+    with pytest.raises(InvalidInput) as refused:
+        record(services, org_a, clock, reporting_channel_id=foreign.id)
+    assert refused.value.field == "reporting_channel"
+    receipt = record(services, org_a, clock, reporting_channel_id=channels[0].id)
+    assert services.session.get_one(Case, receipt.case_id).reporting_channel_id == channels[0].id
+
+
+def test_an_oral_report_is_recorded_on_a_channel_whose_questionnaire_has_required_questions(
+        services: Services, org_a: Org, clock: FrozenClock) -> None:
+    # The questions were never asked on the phone: nothing is required, no version is kept.
+    channel = services.channels.default(org_a.tenant.id)
+    Questionnaires(services.session, services.logbook, services.ctx.clock).publish(
+        channel, [Question("harmed", YES_NO, "Were you harmed?", required=True)], CLI)
+    receipt = record(services, org_a, clock)
+    case = services.session.get_one(Case, receipt.case_id)
+    assert case.questionnaire_version_id is None and case.answers_sealed is None
+    assert services.cases.open_case(org_a.handler, case.id).answers == ()

@@ -218,7 +218,8 @@ def test_a_questionnaire_with_a_condition_changed_after_a_report(world: World) -
     assert response.status_code == 400
     response = reporter.post("/r/alpha/report", {**base, "q_q1": "yes", "q_q2": "Marker harm 9ZT"},
                              content_type="multipart/form-data")
-    assert response.status_code == 200 and CASE_KEY.search(reporter.text())
+    key = CASE_KEY.search(reporter.text())
+    assert response.status_code == 200 and key
     # The questionnaire changes: the old report keeps its questions.
     admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
     assert admin.post(f"/admin/t/alpha/channels/{channel}/questions/q2/remove",
@@ -240,6 +241,25 @@ def test_a_questionnaire_with_a_condition_changed_after_a_report(world: World) -
     text = squeezed(pdf_text(pdf.data))
     assert squeezed("Were you harmed?") in text and squeezed("Marker harm 9ZT") in text
     assert squeezed("Which site?") not in text
+    # The reporter's own case page shows their answers with the questions they were asked.
+    reader = world.browser("192.0.2.89")
+    assert reader.post("/r/alpha/follow-up", {"case_key": key.group(1)}).status_code == 303
+    mine = reader.get("/r/alpha/case").get_data(as_text=True)
+    answers = mine[mine.index('data-testid="answers"'):]
+    assert "Were you harmed?" in answers and "How were you harmed? &lt;script&gt;" in answers
+    assert "Marker harm 9ZT" in answers and "Which site?" not in mine and XSS not in mine
+
+
+def test_a_reporter_of_another_report_does_not_see_these_answers(world: World) -> None:
+    channel = default_channel(world)
+    assert add_question(world, channel, label="Were you harmed?", kind="yes_no") == 303
+    reporter = world.browser("192.0.2.90")
+    base = {"category": str(world.alpha.category_id), "what": "Questionnaire report"}
+    response = reporter.post("/r/alpha/report", {**base, "q_q1": "yes"}, content_type="multipart/form-data")
+    assert response.status_code == 200 and CASE_KEY.search(reporter.text())
+    # The world's own case was filed before the question existed: its reporter sees no answers.
+    other = world.reporter_browser(world.alpha, world.alpha_case).get("/r/alpha/case").get_data(as_text=True)
+    assert 'data-testid="answers"' not in other and "Were you harmed?" not in other
 
 
 def test_a_question_removed_while_another_depends_on_it_stays(world: World) -> None:

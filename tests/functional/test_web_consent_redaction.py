@@ -19,6 +19,8 @@ XSS = '<script>alert("consent")</script>'
 NAMES = f"RECIPIENT-WEB-MARKER Jane Roe {XSS}"
 PURPOSE = f"PURPOSE-WEB-MARKER an interview {XSS}"
 REASON = f"REASON-WEB-MARKER not relevant {XSS}"
+EXPLAINED = f"EXPLAINED-WEB-MARKER the police asked for your name {XSS}"
+WITHHELD = f"WITHHELD-WEB-MARKER they would warn the suspect {XSS}"
 REQUEST_ID = re.compile(r'/case/consent/([0-9a-f-]{36})"')
 REDACTION_ID = re.compile(r'/redactions/([0-9a-f-]{36})/purge"')
 
@@ -92,11 +94,56 @@ def test_consent_refused_leaves_only_a_legal_ground(world: World) -> None:
                                 form_url=case_url(case.id))
     assert without_text.status_code == 400 and "Explain the legal ground" in handler.text()
     on_ground = handler.post(f"{case_url(case.id)}/disclosures",
-                             {"recipients": NAMES, "basis": "ground:judicial", "ground": f"Court order {XSS}"},
+                             {"recipients": NAMES, "basis": "ground:judicial", "ground": f"Court order {XSS}",
+                              "notice": "withheld", "withheld_reason": WITHHELD},
                              form_url=case_url(case.id))
     assert on_ground.status_code == 303
     page = handler.get(case_url(case.id)).get_data(as_text=True)
     assert "Legal ground: judicial proceedings" in page and XSS not in page
+
+
+def on_ground(handler: Browser, case_id: uuid.UUID, **fields: str) -> int:
+    data = {"recipients": NAMES, "basis": "ground:investigation", "ground": "GROUND-WEB-MARKER a police request"}
+    return handler.post(f"{case_url(case_id)}/disclosures", data | fields, form_url=case_url(case_id)).status_code
+
+
+def test_a_disclosure_on_a_legal_ground_is_refused_without_the_art_16_2_choice(world: World) -> None:
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    case = world.alpha_case
+    assert on_ground(handler, case.id) == 400
+    assert "Say whether the reporter is informed before the disclosure." in handler.text()
+    assert on_ground(handler, case.id, notice="perhaps") == 400
+    assert on_ground(handler, case.id, notice="informed", explanation="  ") == 400
+    assert "Write the explanation the reporter will read" in handler.text()
+    assert on_ground(handler, case.id, notice="withheld", withheld_reason="") == 400
+    assert "Say why informing the reporter would jeopardise" in handler.text()
+    assert on_ground(handler, case.id, notice="withheld", withheld_reason="x" * 2_001) == 400
+    assert "No disclosure recorded." in handler.get(case_url(case.id)).get_data(as_text=True)
+    assert audit_details(world.ctx, "case.identity_disclosed") == []
+
+
+def test_the_reporter_informed_reads_the_explanation_and_a_withheld_reason_stays_with_the_handlers(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    case = world.alpha_case
+    assert on_ground(handler, case.id, notice="informed", explanation=EXPLAINED) == 303
+    assert on_ground(handler, case.id, notice="withheld", withheld_reason=WITHHELD) == 303
+
+    page = handler.get(case_url(case.id)).get_data(as_text=True)
+    assert 'data-testid="disclosure-informed"' in page and 'data-testid="disclosure-withheld"' in page
+    assert "WITHHELD-WEB-MARKER" in page and XSS not in page
+    mine = world.reporter_browser(world.alpha, case).get(f"/r/{world.alpha.slug}/case").get_data(as_text=True)
+    assert "EXPLAINED-WEB-MARKER" in mine and XSS not in mine and "&lt;script&gt;" in mine
+    assert "WITHHELD-WEB-MARKER" not in mine and "GROUND-WEB-MARKER" not in mine
+
+    details = [d.split(maxsplit=1)[1] for d in audit_details(world.ctx, "case.identity_disclosed") if d]
+    assert sorted(details) == ["basis=ground:investigation reporter=informed",
+                               "basis=ground:investigation reporter=withheld"]
+    logbook = " ".join(d or "" for action in ("case.identity_disclosed", "message.sent")
+                       for d in audit_details(world.ctx, action))
+    for marker in ("EXPLAINED-WEB-MARKER", "WITHHELD-WEB-MARKER", "GROUND-WEB-MARKER", "RECIPIENT-WEB-MARKER"):
+        assert marker not in caplog.text and marker not in logbook
 
 
 def test_a_reporter_of_another_case_or_tenant_cannot_answer_and_staff_of_others_cannot_ask(world: World) -> None:

@@ -7,10 +7,15 @@ import datetime as dt
 import io
 import logging
 import re
+import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from appliance.actors import Role
+from appliance.cases.models import Case, CasePrivateKeySeal
+from appliance.readers.models import ReaderChange
+from appliance.tenants.models import ReportingChannel
 from tests.functional.world import World, audit_details, count
 from tests.web import CASE_KEY, Browser
 
@@ -149,3 +154,93 @@ def test_other_tenants_and_other_reporters_cannot_reach_the_record(world: World)
     assert auditor.get(NEW).status_code in (403, 404)
     assert "Pending: the reporter" in handler.get(f"/staff/cases/{case_id}").get_data(as_text=True)
     assert key
+
+
+# --- the reporting channel an oral report is recorded for ---------------------------------------
+def _second_channel_read_by_target(world: World) -> uuid.UUID:
+    """A second channel of alpha whose only reader is ``world.target`` (proposed, then confirmed)."""
+    admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+    assert admin.post("/admin/t/alpha/channels", {"name": "Subsidiary <b>x</b>", "intro": ""}).status_code == 303
+    with world.ctx.sessions() as session:
+        channel = session.execute(sa.select(ReportingChannel.id).where(
+            ReportingChannel.tenant_id == world.alpha.tenant_id, ReportingChannel.is_default.is_(False))).scalar_one()
+    response = admin.post(f"/admin/t/alpha/channels/{channel}/readers", {"members": [str(world.target.user_id)]},
+                          form_url=f"/admin/t/alpha/channels/{channel}")
+    assert response.status_code in (302, 303), admin.text()
+    with world.ctx.sessions() as session:
+        change = session.execute(sa.select(ReaderChange.id).where(
+            ReaderChange.tenant_id == world.alpha.tenant_id, ReaderChange.kind == "channel",
+            ReaderChange.state == "pending")).scalar_one()
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    response = handler.post(f"/staff/readers/alpha/changes/{change}/confirm", form_url="/staff/readers")
+    assert response.status_code == 303, handler.text()
+    return channel
+
+
+def _sealed_to(world: World, case_id: str) -> set[uuid.UUID]:
+    with world.ctx.sessions() as session:
+        return set(session.execute(sa.select(CasePrivateKeySeal.user_id).where(
+            CasePrivateKeySeal.case_id == uuid.UUID(case_id), CasePrivateKeySeal.kind == "handler")).scalars())
+
+
+def test_an_oral_report_for_a_second_channel_reaches_only_its_readers(world: World) -> None:
+    channel = _second_channel_read_by_target(world)
+    target = world.staff_browser(world.target)
+    form = target.get(NEW).get_data(as_text=True)
+    assert 'name="reporting_channel"' in form and "Subsidiary &lt;b&gt;x&lt;/b&gt;" in form and "<b>x</b>" not in form
+    _key, case_id = record(world, target, reporting_channel=str(channel))
+    assert _sealed_to(world, case_id) == {world.target.user_id}
+    with world.ctx.sessions() as session:
+        case = session.get_one(Case, uuid.UUID(case_id))
+        assert case.reporting_channel_id == channel
+    page = target.get(f"/staff/cases/{case_id}").get_data(as_text=True)
+    assert MINUTES in page and 'data-testid="reporting-channel">Subsidiary &lt;b&gt;x&lt;/b&gt;' in page
+    # The default channel's handler, not a reader of this channel: not in their queue, not readable,
+    # and they cannot record one for it (it would not be sealed to them).
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    assert case.reference not in handler.get("/staff/queue").get_data(as_text=True)
+    assert MINUTES not in handler.get(f"/staff/cases/{case_id}").get_data(as_text=True)
+    before = count(world.ctx, "cases")
+    response = handler.post(NEW, {"category": str(world.alpha.category_id), "channel": "phone",
+                                  "reporting_channel": str(channel), "minutes": MINUTES, "consent": "y",
+                                  "received_at": (world.clock() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 400 and 'data-testid="not-sealed"' in handler.text()
+    assert count(world.ctx, "cases") == before
+
+
+def test_an_oral_report_without_a_chosen_channel_goes_to_the_default_one(world: World) -> None:
+    handler = world.staff_browser(world.alpha.staff[Role.HANDLER])
+    assert 'name="reporting_channel"' not in handler.get(NEW).get_data(as_text=True)  # one channel: no choice
+    _key, case_id = record(world, handler)
+    with world.ctx.sessions() as session:
+        case = session.get_one(Case, uuid.UUID(case_id))
+        default = session.execute(sa.select(ReportingChannel.id).where(
+            ReportingChannel.tenant_id == world.alpha.tenant_id, ReportingChannel.is_default.is_(True))).scalar_one()
+    assert case.reporting_channel_id == default
+    assert world.alpha.staff[Role.HANDLER].user_id in _sealed_to(world, case_id)
+
+
+@pytest.mark.parametrize("tampered", ["beta", "made-up", "not-a-uuid", "closed"])
+def test_an_oral_report_for_a_channel_that_is_not_one_of_the_organisation_is_refused(
+        world: World, tampered: str) -> None:
+    channel = _second_channel_read_by_target(world)
+    with world.ctx.sessions() as session:
+        beta = session.execute(sa.select(ReportingChannel.id).where(
+            ReportingChannel.tenant_id == world.beta.tenant_id)).scalars().first()
+    if tampered == "closed":
+        admin = world.staff_browser(world.alpha.staff[Role.ADMIN])
+        response = admin.post(f"/admin/t/alpha/channels/{channel}/toggle", {},
+                              form_url=f"/admin/t/alpha/channels/{channel}")
+        assert response.status_code in (302, 303), admin.text()
+    value = {"beta": str(beta) if beta else str(uuid.uuid4()), "made-up": str(uuid.uuid4()),
+             "not-a-uuid": "../../etc", "closed": str(channel)}[tampered]
+    target = world.staff_browser(world.target)
+    before = count(world.ctx, "cases")
+    response = target.post(NEW, {"category": str(world.alpha.category_id), "channel": "phone",
+                                 "reporting_channel": value, "minutes": MINUTES, "consent": "y",
+                                 "received_at": (world.clock() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Choose an open channel of the organisation the category belongs to." in target.text()
+    assert count(world.ctx, "cases") == before

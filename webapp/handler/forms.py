@@ -12,6 +12,7 @@ from wtforms import (
     FileField,
     MultipleFileField,
     PasswordField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
@@ -22,6 +23,7 @@ from appliance.cases.case_subjects import ROLES
 from appliance.cases.consent import ConsentOverview, LegalGround
 from appliance.cases.content import MAX_SHORT, MAX_TEXT
 from appliance.crypto.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from webapp.choices import labelled_choices
 
 
 class LoginForm(FlaskForm):
@@ -101,6 +103,9 @@ class OralReportForm(FlaskForm):
     """A report received by phone or in a meeting (Directive 2019/1937 Art. 18)."""
 
     category = SelectField(_l("What is it about?"), validators=[InputRequired()], choices=[])
+    reporting_channel = SelectField(_l("Which reporting channel is it for?"), choices=[], validate_choice=False,
+                                    description=_l("The record is sealed to the readers of that channel, like a "
+                                                   "report made through it on the portal."))
     channel = SelectField(_l("How was it received?"), validators=[InputRequired()], choices=[])
     received_at = DateTimeLocalField(_l("When was it received?"), validators=[InputRequired()],
                                      format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
@@ -136,6 +141,23 @@ class DisclosureForm(FlaskForm):
                            validators=[Optional(), Length(max=MAX_SHORT)],
                            description=_l("For example the authority or court, and the provision that obliges "
                                           "the disclosure. Sealed to the case."))
+    # Art. 16(3): on a legal ground the reporter is told first, with the reasons in writing, unless
+    # that would jeopardise the related investigations or judicial proceedings.
+    notice = RadioField(_l("Is the reporter informed before the disclosure? (when on a legal ground)"),
+                        choices=labelled_choices([
+                            ("informed", _l("Yes: send them the explanation below as a message")),
+                            ("withheld", _l("No: informing them would jeopardise the related investigations "
+                                            "or judicial proceedings"))]),
+                        validators=[Optional()], validate_choice=False)
+    explanation = TextAreaField(_l("Explanation for the reporter (when informing them)"),
+                                validators=[Optional(), Length(max=MAX_TEXT)],
+                                description=_l("The reasons for the disclosure, in words the reporter understands. "
+                                               "It is sent to them as a message in the case and they are told by "
+                                               "e-mail if they left an address."))
+    withheld_reason = TextAreaField(_l("Why would informing the reporter jeopardise the investigation or "
+                                       "proceedings? (when not informing them)"),
+                                    validators=[Optional(), Length(max=MAX_SHORT)],
+                                    description=_l("Sealed to the case; the reporter does not see it."))
 
 
 class RedactionForm(FlaskForm):

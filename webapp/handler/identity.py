@@ -55,10 +55,20 @@ def record_disclosure(case_id: uuid.UUID) -> Response | tuple[str, int]:
                 desk.identity_consents.record_disclosure(
                     g.principal, case_id, form.recipients.data or "",
                     consent_id=consent_id if kind == "consent" else None,
-                    legal_ground=value if kind == "ground" else "", ground=form.ground.data or "")
+                    legal_ground=value if kind == "ground" else "", ground=form.ground.data or "",
+                    notice=form.notice.data or "", explanation=form.explanation.data or "",
+                    withheld_reason=form.withheld_reason.data or "")
         except InvalidInput as exc:
             if exc.field == "ground":
                 form.ground.errors = [_("Explain the legal ground (at most 2,000 characters).")]
+            elif exc.field == "notice":
+                form.notice.errors = [_("Say whether the reporter is informed before the disclosure.")]
+            elif exc.field == "explanation":
+                form.explanation.errors = [_("Write the explanation the reporter will read (at most 20,000 "
+                                             "characters).")]
+            elif exc.field == "withheld_reason":
+                form.withheld_reason.errors = [_("Say why informing the reporter would jeopardise the "
+                                                 "investigation or proceedings (at most 2,000 characters).")]
             elif exc.field == "recipients":
                 form.recipients.errors = [_("Fill in this field (at most 2,000 characters).")]
             else:

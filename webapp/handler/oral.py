@@ -47,11 +47,16 @@ def record_oral_report() -> str | tuple[str, int]:
         tenant_id = desk.tenant_of_category(g.principal, category_id)
         recordings = uploads_from("recording")
         try:
+            reporting_channel_id = uuid.UUID(form.reporting_channel.data) if form.reporting_channel.data else None
+        except ValueError:
+            reporting_channel_id = uuid.UUID(int=0)  # tampered: refused below like another tenant's channel
+        try:
             with desk.attempt():
                 receipt = desk.oral_reports.record(g.principal, tenant_id, OralReport(
                     category_id=category_id, channel=form.channel.data or "",
                     received_at=_aware(form.received_at.data), minutes=form.minutes.data or "",
-                    consent=bool(form.consent.data)), recordings[0] if recordings else None)
+                    consent=bool(form.consent.data), reporting_channel_id=reporting_channel_id),
+                    recordings[0] if recordings else None)
         except InvalidInput as exc:
             getattr(form, exc.field if exc.field in form else "minutes").errors = [_field_error(exc.field)]
         except TooLarge:
@@ -73,6 +78,10 @@ def _form(desk: HandlerDesk) -> OralReportForm:
     form.category.choices = [("", _("Choose…"))] + [
         (str(c.id), f"{t.name} — {category_label(c.label)}" if several else category_label(c.label))
         for t in tenants for c in desk.tenants.categories(t.id)]
+    # The default channel of the category's organisation unless another open one is chosen.
+    form.reporting_channel.choices = [("", _("The organisation's default channel"))] + [
+        (str(c.id), f"{t.name} — {c.name}" if several else c.name)
+        for t in tenants for c in desk.oral_reports.channels(g.principal, t.id) if not c.is_default]
     form.channel.choices = [(c.value, str(label)) for c, label in CHANNEL_LABELS.items()]
     if not form.is_submitted():  # a record is usually made right after the call: start from now
         context = app_context()
@@ -92,6 +101,7 @@ def _field_error(field: str) -> str:
         "consent": _("Confirm that the reporter consented to the record (Directive 2019/1937 Art. 18(2))."),
         "category": _("Choose what the report is about."),
         "channel": _("Choose how the report was received."),
+        "reporting_channel": _("Choose an open channel of the organisation the category belongs to."),
         "received_at": _("Give a time within the last 30 days, not in the future."),
         "recording": _("The recording must be an audio or video file."),
     }.get(field, _("Write the minutes or the transcript (at most 20,000 characters)."))
