@@ -23,6 +23,7 @@ from appliance.cases.content import CaseContent
 from appliance.cases.key_admin import CaseKeyPairAdmin
 from appliance.cases.key_copies import HandlerCopies
 from appliance.cases.oral_reports import OralReports
+from appliance.cases.receipts import ReportReceipts
 from appliance.cases.reconcile import CaseSubjectReconciler
 from appliance.cases.redaction import Redactions
 from appliance.cases.reporter_notices import ReporterAddresses
@@ -185,6 +186,10 @@ class Services:
         return ReportingService(self.session, self.keyring, self.case_access, self.logbook, self.ctx.blind_index,
                                 self.ctx.ephemeral, self.ctx.clock, self.limits, self.reporter_limits,
                                 ReporterAddresses(self.session, self.data_keys, self.ctx.clock), self.channels)
+
+    @cached_property
+    def report_receipts(self) -> ReportReceipts:
+        return ReportReceipts(self.session, self.ctx.master.derive("report-receipts/v1"), self.ctx.clock)
 
     @cached_property
     def cases(self) -> CaseService:
