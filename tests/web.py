@@ -22,6 +22,13 @@ def csrf_token(html: str, where: str) -> str:
     assert match, f"no CSRF token on {where}"
     return match.group(1)
 CASE_KEY = re.compile(r'data-testid="case-key">([0-9A-Z-]{19})<')
+# The report form's one-time reference (appliance/cases/receipts.py): a browser sends it back.
+FORM_REF = re.compile(r'name="form_ref"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="form_ref"')
+
+
+def form_ref(html: str) -> str | None:
+    match = FORM_REF.search(html)
+    return None if match is None else match.group(1) or match.group(2)
 
 
 class Browser:
@@ -35,14 +42,24 @@ class Browser:
         return self.last
 
     def token(self, url: str) -> str:
+        return self.form_fields(url)["csrf_token"]
+
+    def form_fields(self, url: str) -> dict[str, str]:
+        """What a browser sends back from the page's form without being asked: the CSRF token,
+        and the report form's reference where there is one."""
         page = self.get(url)
-        return csrf_token(page.get_data(as_text=True), f"{url} ({page.status_code})")
+        html = page.get_data(as_text=True)
+        fields = {"csrf_token": csrf_token(html, f"{url} ({page.status_code})")}
+        reference = form_ref(html)
+        if reference is not None:
+            fields["form_ref"] = reference
+        return fields
 
     def post(self, url: str, data: dict[str, Any] | None = None, *, form_url: str | None = None,
              csrf: bool = True, **kw: Any) -> TestResponse:
         payload = dict(data or {})
         if csrf and "csrf_token" not in payload:
-            payload["csrf_token"] = self.token(form_url or url)
+            payload = {**self.form_fields(form_url or url), **payload}
         self.last = self.client.post(url, data=payload, **kw)
         return self.last
 
@@ -56,11 +73,20 @@ def file(name: str, data: bytes, content_type: str = "application/pdf") -> tuple
 
 
 def submit_report(browser: Browser, slug: str, category_id: str, **fields: Any) -> str:
+    """File a report through the form and read its case key on the receipt it redirects to."""
     data = {"category": category_id, "what": "Something happened", **fields}
     response = browser.post(f"/r/{slug}/report", data, content_type="multipart/form-data")
-    assert response.status_code == 200, response.get_data(as_text=True)
-    match = CASE_KEY.search(response.get_data(as_text=True))
-    assert match
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return receipt_key(browser, response)
+
+
+def receipt_key(browser: Browser, stored: TestResponse) -> str:
+    """The case key on the receipt a stored report's 303 leads to (shown there once)."""
+    assert stored.status_code == 303, stored.get_data(as_text=True)
+    receipt = browser.get(stored.headers["Location"])
+    assert receipt.status_code == 200, receipt.get_data(as_text=True)
+    match = CASE_KEY.search(receipt.get_data(as_text=True))
+    assert match, receipt.get_data(as_text=True)
     return match.group(1)
 
 

@@ -15,7 +15,7 @@ from appliance.settings import LANGUAGES
 from webapp import admin, api, audit, errors, handler, insiders, metrics, policy_guard, reporter, stats, unit_of_work
 from webapp.common import blueprint as common_blueprint
 from webapp.handler.start import room_url
-from webapp.reporter.views import admit_report_before_reading
+from webapp.reporter.filing import admit_report_before_reading
 from webapp.security import SpoolingRequest, cookie_name, install_headers
 from webapp.templating import install_filters
 

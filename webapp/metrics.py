@@ -128,8 +128,8 @@ def _observe(response: Response) -> Response:
     started = g.get("metrics_started")
     if started is not None:
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-    # The portal answers a stored report with its receipt (and a refused form with 400).
-    if endpoint == SUBMIT_ENDPOINT and request.method == "POST" and response.status_code < 400:
+    # The portal marks a report it stored (a refused form or a repeat of a stored one stores nothing).
+    if endpoint == SUBMIT_ENDPOINT and request.method == "POST" and g.get("report_stored"):
         metrics.submissions.inc()
     metrics.copy_unwraps(_context().unwraps)
     return response

@@ -57,6 +57,23 @@ def clear_session_cookie(response: AnyResponse, settings: Settings, purpose: str
                            httponly=True, samesite="Strict")
 
 
+def receipt_cookie_name(settings: Settings) -> str:
+    # Limited to the receipt's path, so not __Host- (which insists on Path=/); __Secure- still
+    # makes browsers refuse it over plain http.
+    return "__Secure-receipt" if settings.cookie_secure else "appliance-receipt"
+
+
+def set_receipt_cookie(response: AnyResponse, settings: Settings, path: str, token: str, max_age: int) -> None:
+    """The token of a receipt waiting to be shown: sent only to the receipt page, for minutes."""
+    response.set_cookie(receipt_cookie_name(settings), token, max_age=max_age, path=path,
+                        secure=settings.cookie_secure, httponly=True, samesite="Strict")
+
+
+def clear_receipt_cookie(response: AnyResponse, settings: Settings, path: str) -> None:
+    response.delete_cookie(receipt_cookie_name(settings), path=path, secure=settings.cookie_secure,
+                           httponly=True, samesite="Strict")
+
+
 def client_address() -> str:
     """What throttles and rate limits count per client (the address nginx forwarded). It goes
     only to the host's ephemeral store, as an HMAC under a key replaced every UTC day

@@ -16,7 +16,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from appliance.context import AppContext
 from appliance.crypto.keys import MasterKey
+from appliance.services import Services
 from appliance.settings import Settings
 from tests.support import BACKENDS, make_settings, migrate, pg_admin, pg_drop, pg_url
 from tests.web import csrf_token
@@ -70,6 +72,15 @@ class HttpsClient:
         """The CSRF token of the form on ``path`` (the session cookie comes with it)."""
         page = self.get(path)
         return csrf_token(page.get_data(as_text=True), f"{path} (HTTP {page.status_code})")
+
+
+def form_references(context: AppContext, slug: str, count: int) -> list[str]:
+    """References of ``count`` report forms of the portal, as its form page hands them out: each
+    post is then a report of its own (a second post of one form files nothing)."""
+    with context.unit_of_work() as session:
+        services = Services(context, session)
+        tenant = services.tenants.by_slug(slug)
+        return [services.report_receipts.new_form(tenant.id) for _ in range(count)]
 
 
 class Multipart:

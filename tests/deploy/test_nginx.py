@@ -31,7 +31,7 @@ from tests.deploy.stack import (
     tool,
     write_nginx,
 )
-from tests.web import csrf_token
+from tests.web import csrf_token, form_ref
 
 pytestmark = pytest.mark.deploy
 
@@ -273,10 +273,12 @@ def test_report_with_attachment_then_handler_reads_it_through_nginx(stack: Stack
     category = CATEGORY.search(form.text)
     assert category
     attachment = secrets.token_bytes(16 * 1024 * 1024)
-    receipt = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": category.group(1),
-                                                    "what": "Invoices were backdated in March."},
-                                 files=[("attachments", "evidence.bin", attachment)])
-    assert receipt.status == 200, receipt.text[:1000]
+    stored = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "form_ref": form_ref(form.text) or "",
+                                                   "category": category.group(1),
+                                                   "what": "Invoices were backdated in March."},
+                                files=[("attachments", "evidence.bin", attachment)])
+    assert stored.status == 303, stored.text[:1000]
+    receipt = reporter.get(urlsplit(stored.one("Location")).path)  # the key is shown there, once
     key = CASE_KEY.search(receipt.text)
     assert key
     later = stack.client()
@@ -341,9 +343,9 @@ def test_report_posts_beyond_the_limits_get_429(stack: Stack) -> None:
     page = other.get("/r/demo/report")
     category = CATEGORY.search(page.text)
     assert category
-    sent = other.post_form("/r/demo/report", {"csrf_token": csrf(page), "category": category.group(1),
-                                              "what": "A report while someone floods."})
-    assert sent.status == 200 and CASE_KEY.search(sent.text)
+    sent = other.post_form("/r/demo/report", {"csrf_token": csrf(page), "form_ref": form_ref(page.text) or "",
+                                              "category": category.group(1), "what": "A report while someone floods."})
+    assert sent.status == 303 and CASE_KEY.search(other.get(urlsplit(sent.one("Location")).path).text)
     assert form.status == 200
 
 

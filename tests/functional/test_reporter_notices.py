@@ -24,6 +24,7 @@ from appliance.services import Services
 from tests.functional.conftest import Inbox, Org, ReportFactory
 from tests.functional.world import PASSWORD, World, count
 from tests.support import FrozenClock, principal
+from tests.web import receipt_key
 
 
 def marker(label: str) -> str:
@@ -47,10 +48,7 @@ def file_through_the_portal(world: World, what: str, notify: str) -> str:
     reporter = world.browser("192.0.2.50")
     response = reporter.post("/r/alpha/report", {"category": str(world.alpha.category_id), "what": what,
                                                  "notify": notify}, content_type="multipart/form-data")
-    assert response.status_code == 200, reporter.text()
-    key = re.search(r'data-testid="case-key">([0-9A-Z-]{19})<', reporter.text())
-    assert key
-    return key.group(1)
+    return receipt_key(reporter, response)
 
 
 def test_the_mail_says_only_that_a_message_waits_once_per_six_hours(

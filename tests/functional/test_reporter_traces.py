@@ -43,7 +43,7 @@ from appliance.settings import Settings
 from tests.functional.pgcluster import private_cluster
 from tests.functional.world import PASSWORD, World
 from tests.support import Templates, make_settings, migrate, pg_drop, pg_new
-from tests.web import CASE_KEY
+from tests.web import receipt_key
 
 SUBNET = [f"127.0.0.{n}" for n in range(256)]
 # Who does what, from where (all in 127.0.0.0/24, like the attacker's search space).
@@ -198,11 +198,9 @@ def act_from_the_subnet(world: World) -> list[str]:
     keys = {}
     for address in REPORTS_FROM:
         reporter = world.browser(address)
-        reporter.post("/r/alpha/report", {"category": str(world.alpha.category_id), "what": f"from {address}"},
-                      content_type="multipart/form-data")
-        found = CASE_KEY.search(reporter.text())
-        assert found, reporter.text()
-        keys[address] = found.group(1)
+        keys[address] = receipt_key(reporter, reporter.post(
+            "/r/alpha/report", {"category": str(world.alpha.category_id), "what": f"from {address}"},
+            content_type="multipart/form-data"))
     for address in WRONG_KEYS_FROM:
         guesser = world.browser(address)
         for _ in range(world.ctx.settings.lockout_case_key_threshold + 1):

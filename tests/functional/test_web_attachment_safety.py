@@ -17,7 +17,7 @@ from appliance.cases.reporting import NewReport
 from appliance.services import Services
 from tests.functional.test_metadata_removal import gps_of, jpeg_with_gps, needs_mat2
 from tests.functional.world import World
-from tests.web import file
+from tests.web import file, receipt_key
 
 SANDBOX = "default-src 'none'; sandbox"
 HOSTILE = {
@@ -53,11 +53,11 @@ def assert_download_headers(response: object) -> None:
 
 def test_active_files_go_out_as_octet_stream_attachments_whatever_they_claim(world: World) -> None:
     reporter = world.browser("192.0.2.40")
-    reporter.post("/r/alpha/report", {"category": str(world.alpha.category_id), "what": "hostile files",
-                                      "attachments": [file(n, data, t) for n, (t, data) in HOSTILE.items()]},
-                  content_type="multipart/form-data")
-    key = re.search(r'data-testid="case-key">([0-9A-Z-]{19})<', reporter.text())
-    assert key and reporter.post("/r/alpha/follow-up", {"case_key": key.group(1)}).status_code == 303
+    key = receipt_key(reporter, reporter.post(
+        "/r/alpha/report", {"category": str(world.alpha.category_id), "what": "hostile files",
+                            "attachments": [file(n, data, t) for n, (t, data) in HOSTILE.items()]},
+        content_type="multipart/form-data"))
+    assert reporter.post("/r/alpha/follow-up", {"case_key": key}).status_code == 303
     page = reporter.get("/r/alpha/case").get_data(as_text=True)
     reporter_links = dict((n, h) for h, n in re.findall(r'<a href="(/r/alpha/case/attachments/[0-9a-f-]{36})">([^<]+)</a>',
                                                          page))

@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 from appliance.context import AppContext
 from tests.functional.world import World, app_with, assert_hardened, count
 from tests.support import FrozenClock
-from tests.web import Browser
+from tests.web import Browser, form_ref
 
 STORED = ("cases", "attachments", "attachment_chunks", "case_key_seals", "case_messages")
 MEGABYTE = 1_000_000
@@ -63,8 +63,10 @@ def spooled() -> set[str]:
 
 def post_report(browser: Browser, slug: str, category_id: uuid.UUID, token: str, what: str,
                 attachment: bytes = b"") -> tuple[TestResponse, CountingBody]:
+    """One report, from a form of its own (a flood of distinct reports, not one form sent again)."""
     boundary = uuid.uuid4().hex
-    fields = {"csrf_token": token, "category": str(category_id), "what": what}
+    fields = {"csrf_token": token, "form_ref": form_ref(browser.get(f"/r/{slug}/report").get_data(as_text=True)) or "",
+              "category": str(category_id), "what": what}
     body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
                     for k, v in fields.items())
     if attachment:
@@ -104,7 +106,7 @@ def test_a_flood_from_one_client_is_refused_after_the_limit_and_stores_nothing(w
             retries.append(assert_refused_calmly(response, stream, "Alpha Ltd"))
         else:
             assert stream.taken > MEGABYTE
-    assert statuses == [200] * limit + [429] * (40 - limit)
+    assert statuses == [303] * limit + [429] * (40 - limit)
     assert max(retries) <= world.ctx.settings.report_limit_window_minutes * 60
 
     after = stored(world.ctx)
@@ -120,14 +122,14 @@ def test_a_flood_from_one_client_is_refused_after_the_limit_and_stores_nothing(w
     # Another reporter is not refused; the flooder's own form says to wait, before anything is written.
     other = world.browser("192.0.2.51")
     response, _ = post_report(other, "alpha", world.alpha.category_id, other.token("/r/alpha/report"), "a real one")
-    assert response.status_code == 200
+    assert response.status_code == 303
     notice = flooder.get("/r/alpha/report").get_data(as_text=True)
     assert 'data-testid="report-wait"' in notice
     assert 'data-testid="report-wait"' not in other.get("/r/alpha/report").get_data(as_text=True)
     # ...and the limit is a window, not a ban.
     world.clock.advance(seconds=max(retries))
     response, _ = post_report(flooder, "alpha", world.alpha.category_id, token, "later")
-    assert response.status_code == 200
+    assert response.status_code == 303
 
 
 @pytest.fixture
@@ -142,7 +144,7 @@ def test_the_channel_limit_refuses_across_clients(world: World, channel_app: Fla
         browser.client.environ_base["REMOTE_ADDR"] = f"198.18.0.{n}"
         response, _ = post_report(browser, "alpha", world.alpha.category_id, browser.token("/r/alpha/report"),
                                   f"from client {n}")
-        assert response.status_code == 200
+        assert response.status_code == 303
     late = Browser(channel_app)
     late.client.environ_base["REMOTE_ADDR"] = "198.18.0.99"
     response, stream = post_report(late, "alpha", world.alpha.category_id, late.token("/r/alpha/report"),
@@ -151,7 +153,7 @@ def test_the_channel_limit_refuses_across_clients(world: World, channel_app: Fla
     assert stored(world.ctx)["cases"] == before["cases"] + 3
     # Another organisation's channel has its own limit.
     response, _ = post_report(late, "beta", world.beta.category_id, late.token("/r/beta/report"), "elsewhere")
-    assert response.status_code == 200
+    assert response.status_code == 303
 
 
 def test_a_form_with_errors_gives_its_slot_back_but_attempts_are_bounded(world: World) -> None:
@@ -162,7 +164,7 @@ def test_a_form_with_errors_gives_its_slot_back_but_attempts_are_bounded(world: 
         response, _ = post_report(reporter, "alpha", world.alpha.category_id, token, "")
         assert response.status_code == 400
     response, _ = post_report(reporter, "alpha", world.alpha.category_id, token, "now with a description")
-    assert response.status_code == 200  # not refused: the failed posts stored nothing
+    assert response.status_code == 303  # not refused: the failed posts stored nothing
     # Posting forms with errors (and parsed uploads) without end is still bounded.
     statuses = [post_report(reporter, "alpha", world.alpha.category_id, token, "", b"x" * 1024)[0].status_code
                 for _ in range(3 * settings.report_limit_per_client)]
@@ -191,7 +193,7 @@ def test_the_refusal_page_is_translated(world: World) -> None:
     flooder = world.browser("192.0.2.90")
     token = flooder.token("/r/alpha/report")
     for _ in range(world.ctx.settings.report_limit_per_client):
-        assert post_report(flooder, "alpha", world.alpha.category_id, token, "ok")[0].status_code == 200
+        assert post_report(flooder, "alpha", world.alpha.category_id, token, "ok")[0].status_code == 303
     flooder.post("/language", {"lang": "sv", "next": "/r/alpha/report"}, form_url="/r/alpha/report")
     response, _ = post_report(flooder, "alpha", world.alpha.category_id, token, "en till")
     page = response.get_data(as_text=True)

@@ -53,7 +53,8 @@ def test_requests_are_counted_by_endpoint_and_submissions_counted(app, services:
     text = app.test_client().get("/metrics").get_data(as_text=True)
     scraped = series(text)
     assert scraped["appliance_report_submissions_total"] == 1
-    assert scraped['appliance_http_requests_total{endpoint="reporter.report",method="POST",status="200"}'] == 1
+    assert scraped['appliance_http_requests_total{endpoint="reporter.report",method="POST",status="303"}'] == 1
+    assert scraped['appliance_http_requests_total{endpoint="reporter.receipt",method="GET",status="200"}'] == 1
     assert scraped['appliance_http_requests_total{endpoint="reporter.report",method="POST",status="400"}'] == 1
     assert scraped['appliance_http_requests_total{endpoint="unmatched",method="GET",status="404"}'] >= 1
     assert scraped['appliance_http_request_duration_seconds_count{endpoint="reporter.report"}'] >= 3

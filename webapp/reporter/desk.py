@@ -1,5 +1,5 @@
-"""What reporter routes may reach: tenant look-up, the reporting service, the review of a
-report recorded by a handler, reporter sessions.
+"""What reporter routes may reach: tenant look-up, the reporting service, receipts, the review of
+a report recorded by a handler, reporter sessions.
 
 Staff services (cases as handlers see them, users, administration) are not reachable from
 here; tests/unit/webapp/test_boundaries.py checks the imports.
@@ -13,6 +13,7 @@ from appliance.acknowledgements.entry import CodeEntry
 from appliance.acknowledgements.insiders import InsiderLinks
 from appliance.cases.consent import IdentityConsents
 from appliance.cases.oral_reports import OralReports
+from appliance.cases.receipts import ReportReceipts
 from appliance.cases.reporting import ReportingService
 from appliance.tenants.models import Tenant
 from webapp.desk import Desk
@@ -25,6 +26,11 @@ class ReporterDesk(Desk):
     @property
     def reporting(self) -> ReportingService:
         return self._services.reporting
+
+    @property
+    def receipts(self) -> ReportReceipts:
+        """The report form's references and the one showing of a new report's case key."""
+        return self._services.report_receipts
 
     @property
     def oral_reports(self) -> OralReports:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, MultipleFileField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import EmailField, HiddenField, MultipleFileField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from appliance.cases.content import MAX_SHORT, MAX_TEXT
@@ -12,10 +12,12 @@ from appliance.cases.content import MAX_SHORT, MAX_TEXT
 NOTIFY_HINT = _l("We will only write “a new message is waiting”, never anything from your report, no reference "
                  "and no names. The address is stored encrypted and is never shown to the people handling "
                  "your report, but the system that sends the mail can read it, and an address can identify "
-                 "you: leave it empty to stay fully anonymous.")
+                 "you. Leave it empty if you do not want to give one.")
 
 
 class ReportForm(FlaskForm):
+    # Names this rendered form, so that sending it twice files one report (appliance/cases/receipts.py).
+    form_ref = HiddenField()
     category = SelectField(_l("What is it about?"), validators=[InputRequired()], choices=[])
     what = TextAreaField(_l("What happened?"), validators=[InputRequired(), Length(max=MAX_TEXT)],
                          description=_l("Describe what you saw or know, in your own words."))
@@ -27,14 +29,16 @@ class ReportForm(FlaskForm):
                            description=_l("Names or roles of the people involved, and any witnesses."))
     contact = EmailField(_l("Your e-mail address (optional)"),
                          validators=[Optional(), Length(max=254)],
-                         description=_l("Leave empty to stay anonymous. If given, it is stored encrypted "
-                                        "and only the people handling your report can read it."))
+                         description=_l("Leave it empty if you do not want to give a way to contact you: "
+                                        "you can still follow up with your case key. If you give one, it is "
+                                        "encrypted with your report, only the people appointed to handle "
+                                        "reports here can read it, and it can identify you."))
     notify = EmailField(_l("E-mail address for notices (optional)"), validators=[Optional(), Length(max=254)],
                         description=NOTIFY_HINT)
     attachments = MultipleFileField(_l("Documents or pictures (optional)"),
                                     description=_l("Files can contain hidden information about you, such as "
                                                    "author names or location. Remove it before uploading if "
-                                                   "you want to stay anonymous."))
+                                                   "you do not want it to identify you."))
 
 
 class FollowUpForm(FlaskForm):

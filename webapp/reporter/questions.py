@@ -23,6 +23,7 @@ class QuestionView:
     choices: tuple[tuple[str, str], ...]  # (value, label) for radios and checkboxes
     posted: tuple[str, ...]  # what the reporter sent (kept when the form comes back with an error)
     error: str | None
+    dropped: int = 0  # files sent for a file question with a refused form: not kept, to be chosen again
 
     @property
     def grouped(self) -> bool:
@@ -33,14 +34,15 @@ def field_name(question: Question) -> str:
     return f"q_{question.key}"
 
 
-def question_views(questions: tuple[Question, ...], errors: dict[str, str] | None = None) -> list[QuestionView]:
+def question_views(questions: tuple[Question, ...], errors: dict[str, str] | None = None,
+                   dropped: dict[str, int] | None = None) -> list[QuestionView]:
     by_key = {q.key: q for q in questions}
     views = []
     for question in questions:
         name = field_name(question)
         posted = () if question.kind == FILE else tuple(request.form.getlist(name))
         views.append(QuestionView(question, name, _condition_hint(question, by_key), _choices(question), posted,
-                                  (errors or {}).get(name)))
+                                  (errors or {}).get(name), (dropped or {}).get(name, 0)))
     return views
 
 

@@ -1,9 +1,11 @@
-"""The reporter portal /r/<slug>/: report, receipt with case key, follow-up conversation.
+"""The reporter portal /r/<slug>/: the portal page and the follow-up conversation (filing a
+report and its receipt: filing.py).
 
 Nothing here stores the reporter's address or user agent: the address reaches only the
 host's ephemeral store (rate limits, the case-key lockout), as an HMAC under a key of the day.
-The only cookies are the CSRF cookie and, after a case key was entered, a short-lived
-session cookie.
+The only cookies are the CSRF cookie, the receipt's (for the minutes between a stored report
+and its receipt page, filing.py) and, after a case key was entered, a short-lived session
+cookie.
 """
 
 from __future__ import annotations
@@ -15,11 +17,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from appliance.cases.reporting import NewReport
-from appliance.ephemeral.store import Ticket
 from appliance.errors import (
     AuthenticationFailed,
-    ChannelNotReady,
     Conflict,
     InvalidInput,
     LockedOut,
@@ -36,15 +35,11 @@ from webapp.reporter.forms import (
     FollowUpForm,
     NotifyForm,
     ReplyForm,
-    ReportForm,
     SignOutForm,
 )
-from webapp.reporter.questions import answer_error, posted_answers, question_views
 from webapp.requestctx import app_context
 from webapp.routes import RouteTable
 from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
-from webapp.templating import category_label
-from webapp.unit_of_work import unit_of_work
 from webapp.uploads import download_response, uploads_from
 
 routes = RouteTable()
@@ -61,83 +56,6 @@ def portal(slug: str) -> str:
     listed = [(c, reporter.reporting.accepting(tenant, c)) for c in channels] if len(channels) > 1 else []
     accepting = reporter.reporting.accepting(tenant)
     return render_template("reporter/portal.html", tenant=tenant, accepting=accepting, channels=listed)
-
-
-def _requested_channel() -> uuid.UUID | None:
-    """The channel a report link names (``?channel=``); a malformed id is as unknown as any other."""
-    raw = request.args.get("channel", "")
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("channel", raw[:40]) from None
-
-
-def admit_report_before_reading() -> None:
-    """Registered on the app before CSRF protection, which reads the whole form: a report post
-    over this client's or this channel's limit is refused (RateLimited, 429) before any of its
-    uploads is read or spooled. The slots taken are on ``g`` for the view."""
-    if request.endpoint != "reporter.report" or request.method != "POST":
-        return
-    reporter = desk()
-    tenant = reporter.tenant((request.view_args or {}).get("slug", ""))
-    try:
-        g.report_admission = reporter.reporting.admit_report(tenant, client_address())
-    finally:
-        unit_of_work().commit_now()  # no transaction stays open (SQLite: no write lock) while the upload streams
-
-
-@routes.route("/report", methods=["GET", "POST"])
-@access("reporter")
-def report(slug: str) -> str | tuple[str, int]:
-    reporter = desk()
-    tenant = reporter.tenant(slug)
-    admission: Ticket | None = g.pop("report_admission", None)
-    stored = False
-    try:
-        channel = reporter.reporting.channel(tenant, _requested_channel())
-        questions = reporter.reporting.questions(channel)
-        question_errors: dict[str, str] = {}
-        form = ReportForm()
-        form.category.choices = [("", _("Choose…"))] + [(str(c.id), category_label(c.label))
-                                                         for c in reporter.reporting.categories(channel)]
-        if not reporter.reporting.accepting(tenant, channel):
-            # Nobody could ever read a report filed now: say so before anything is written (or, on a
-            # POST, keep what was written in the form so the reporter can copy it; nothing is stored).
-            return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True,
-                                   channel=channel, questions=question_views(questions)), 503
-        if form.validate_on_submit():
-            answers, answer_files = posted_answers(questions)
-            try:
-                with reporter.attempt():
-                    receipt = reporter.reporting.submit(tenant, NewReport(
-                        category_id=uuid.UUID(form.category.data), what=form.what.data or "",
-                        when=form.when.data or "", where=form.where.data or "", people=form.people.data or "",
-                        contact=form.contact.data or "", notify=form.notify.data or "",
-                        reporting_channel_id=channel.id, answers=answers,
-                    ), uploads_from("attachments") + answer_files)
-            except InvalidInput as exc:
-                if exc.field.startswith("q_"):
-                    question_errors[exc.field] = answer_error(exc)
-                else:
-                    getattr(form, exc.field, form.what).errors = [_field_error(exc)]
-            except ChannelNotReady:
-                return render_template("reporter/report.html", tenant=tenant, form=form, not_ready=True,
-                                       channel=channel, questions=question_views(questions)), 503
-            else:
-                stored = True
-                return render_template("reporter/receipt.html", tenant=tenant, case_key=receipt.case_key.display)
-        if request.method == "POST":
-            return render_template("reporter/report.html", tenant=tenant, form=form, channel=channel,
-                                   questions=question_views(questions, question_errors)), 400
-        # Say it before the reporter writes anything, rather than after (a refused post is not read).
-        wait = reporter.reporting.report_wait_seconds(tenant, client_address())
-        return render_template("reporter/report.html", tenant=tenant, form=form, channel=channel,
-                               questions=question_views(questions), wait_minutes=_minutes(wait) if wait else None)
-    finally:
-        if admission is not None and not stored:  # a form error, a file too large, no recipient
-            reporter.reporting.return_admission(admission)
 
 
 @routes.route("/follow-up", methods=["GET", "POST"])
@@ -164,8 +82,8 @@ def _render_follow_up(tenant: Tenant, form: FollowUpForm) -> str:
     """The key form, warning before the attempt after which wrong keys are paused (or that they are)."""
     attempts = desk().reporting.key_attempts(tenant, client_address())
     return render_template("reporter/follow_up.html", tenant=tenant, form=form,
-                           paused_minutes=_minutes(attempts.paused_seconds) if attempts.paused_seconds else None,
-                           last_attempt_minutes=(_minutes(attempts.pause_after_next)
+                           paused_minutes=minutes(attempts.paused_seconds) if attempts.paused_seconds else None,
+                           last_attempt_minutes=(minutes(attempts.pause_after_next)
                                                  if attempts.pause_after_next is not None else None))
 
 
@@ -187,7 +105,7 @@ def reply(slug: str) -> Response | tuple[str, int]:
                 reporter.reporting.reply(tenant, g.reporter_case_id, g.reporter_key, form.body.data or "",
                                          uploads_from("attachments"))
         except InvalidInput as exc:
-            form.body.errors = [_field_error(exc)]
+            form.body.errors = [field_error(exc)]
         else:
             return redirect(url_for("reporter.case", slug=slug, _anchor="latest"), code=303)
     return _render_case(slug, form=form), 400
@@ -208,7 +126,7 @@ def notify(slug: str) -> Response | tuple[str, int]:
                 reporter.reporting.set_notification_address(
                     tenant, g.reporter_case_id, "" if removing else form.address.data or "")
         except InvalidInput as exc:
-            form.address.errors = [_field_error(exc)]
+            form.address.errors = [field_error(exc)]
         else:
             done = "removed" if removing or not (form.address.data or "").strip() else "saved"
             return redirect(url_for("reporter.case", slug=slug, notify=done, _anchor="notices"), code=303)
@@ -326,14 +244,14 @@ def _rate_limited(exc: RateLimited) -> ResponseReturnValue:
     return _refused(_("Too many reports right now"), _(
         "This channel has received too many reports from your connection, or from everyone, in a short "
         "time. Nothing you sent was read or stored. Please try again in %(minutes)s minute(s).",
-        minutes=_minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
+        minutes=minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
 
 
 @routes.errorhandler(LockedOut)
 def _locked_out(exc: LockedOut) -> ResponseReturnValue:
     return _refused(_("Too many attempts"), _(
         "For your protection, further attempts are paused. Try again in %(minutes)s minute(s).",
-        minutes=_minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
+        minutes=minutes(exc.retry_after_seconds)), exc.retry_after_seconds)
 
 
 def _refused(title: str, message: str, retry_after: int) -> ResponseReturnValue:
@@ -350,15 +268,15 @@ def _refused(title: str, message: str, retry_after: int) -> ResponseReturnValue:
     return render_template("reporter/refused.html", tenant=tenant, title=title, message=message), 429, headers
 
 
-def _minutes(seconds: int) -> int:
+def minutes(seconds: int) -> int:
     return max(1, (seconds + 59) // 60)
 
 
-def _field_error(exc: InvalidInput) -> str:
+def field_error(exc: InvalidInput) -> str:
     messages = {
         "what": _("Please describe what happened (at most 20,000 characters)."),
         "category": _("Please choose what the report is about."),
-        "contact": _("This does not look like an e-mail address. Leave it empty to stay anonymous."),
+        "contact": _("This does not look like an e-mail address. Leave it empty if you do not want to give one."),
         "notify": _("This does not look like an e-mail address. Leave it empty to get no notices."),
         "message": _("Write a message or add a file (at most 20,000 characters)."),
     }
