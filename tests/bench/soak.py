@@ -34,7 +34,7 @@ from tests.bench.common import BACKENDS, Figures, parse_args, print_table
 from tests.bench.large_upload import child_pids, free_port, rss_bytes
 from tests.light import LIGHT_ENV
 from tests.support import pg_admin, pg_drop, pg_url
-from tests.web import csrf_token
+from tests.web import csrf_token, form_ref
 
 CATEGORY = re.compile(r'<option value="([0-9a-f-]{36})"')
 CASE_LINK = re.compile(r'href="/staff/cases/([0-9a-f-]{36})"')
@@ -115,8 +115,9 @@ class Soak:
             category = CATEGORY.search(form or "")
             if form is None or category is None:
                 continue
-            self.timed("new report", browser, "POST", "/r/demo/report", 200,
-                       {"csrf_token": csrf_token(form, "report form"), "category": category.group(1),
+            self.timed("new report", browser, "POST", "/r/demo/report", 303,  # on to the receipt
+                       {"csrf_token": csrf_token(form, "report form"), "form_ref": form_ref(form) or "",
+                        "category": category.group(1),
                         "what": "Invoices were approved by the person who submitted them. " * 8})
 
     def handler(self, cookies: dict[str, str], number: int) -> None:

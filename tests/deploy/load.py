@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from appliance.crypto import totp
 from tests.deploy.stack import Client, Response
-from tests.web import csrf_token
+from tests.web import csrf_token, form_ref
 
 CASE_KEY = re.compile(r'data-testid="case-key">([0-9A-Z-]{19})<')
 CATEGORY = re.compile(r'<option value="([0-9a-f-]{36})"')
@@ -101,9 +101,13 @@ class Load:
             assert category, form.text[:1000]
             marker = f"Scale-out report {number}.{n} {secrets.token_hex(6)}"
             self.pace_report()
-            receipt = self.call(f"reporter{number}", client, "POST", "/r/demo/report", "new report", (200,),
-                                fields={"csrf_token": csrf_token(form.text, "the report form"),
-                                        "category": category.group(1), "what": marker})
+            stored = self.call(f"reporter{number}", client, "POST", "/r/demo/report", "new report", (303,),
+                               fields={"csrf_token": csrf_token(form.text, "the report form"),
+                                       "form_ref": form_ref(form.text) or "", "category": category.group(1),
+                                       "what": marker})
+            # The key is shown on the receipt the post redirects to (whichever host answers it).
+            receipt = self.call(f"reporter{number}", client, "GET", "/r/demo/receipt", "receipt", (200,)) \
+                if stored else None
             key = CASE_KEY.search(receipt.text) if receipt else None
             if key:
                 with self._lock:

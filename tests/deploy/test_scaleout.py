@@ -23,7 +23,7 @@ import pytest
 from tests.deploy.load import Load, Request, sign_in
 from tests.deploy.scaleout import Cluster, running_cluster
 from tests.deploy.stack import Client, render_template, write_nginx
-from tests.web import csrf_token
+from tests.web import csrf_token, form_ref
 
 pytestmark = pytest.mark.deploy
 
@@ -82,9 +82,14 @@ def test_a_handler_session_works_on_both_hosts(cluster: Cluster, handler: Client
     form = reporter.get("/r/demo/report")
     category = re.search(r'<option value="([0-9a-f-]{36})"', form.text)
     assert category
-    receipt = reporter.post_form("/r/demo/report", {"csrf_token": csrf_token(form.text, "form"),
-                                                    "category": category.group(1), "what": "Sessions across hosts."})
-    assert receipt.status == 200
+    stored = reporter.post_form("/r/demo/report", {"csrf_token": csrf_token(form.text, "form"),
+                                                   "form_ref": form_ref(form.text) or "",
+                                                   "category": category.group(1), "what": "Sessions across hosts."})
+    assert stored.status == 303
+    # The receipt waits in the database: host A and host B alike show it, once.
+    receipt_cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in reporter.cookies.items())}
+    shown = [host.direct("GET", "/r/demo/receipt", headers=receipt_cookie) for host in cluster.hosts]
+    assert sorted('data-testid="case-key"' in page for _status, page in shown) == [False, True], shown
 
     cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in handler.cookies.items())}
     host_a, host_b = cluster.hosts
@@ -151,11 +156,11 @@ def test_a_host_killed_under_load_loses_no_acknowledged_report(cluster: Cluster,
 
     # The load did real work on both sides of the kill.
     reports = [r for r in load.requests if r.what == "new report"]
-    assert any(r.ended < kill_started and r.status == 200 for r in reports)
-    assert any(r.started > back_at and r.status == 200 for r in reports)
+    assert any(r.ended < kill_started and r.status == 303 for r in reports)  # 303: on to the receipt
+    assert any(r.started > back_at and r.status == 303 for r in reports)
     assert load.notes > 0
 
-    print(f"scale-out load: {len(load.requests)} requests, {sum(r.status == 200 for r in reports)} reports filed, "
+    print(f"scale-out load: {len(load.requests)} requests, {sum(r.status == 303 for r in reports)} reports filed, "
           f"{load.notes} notes, failed: {[(r.method, r.what, r.status) for r in load.requests if r.status not in (200, 303)]}")
     # No request failed, except POSTs that were in flight on host A when it died.
     failed = [r for r in load.requests if r.status not in (200, 303)]
