@@ -17,6 +17,7 @@ be https to a named host, with no user part (``https://intranet@evil.example``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import string
 import uuid
@@ -126,6 +127,13 @@ def _mac_parts(row: TenantBranding) -> tuple[bytes, ...]:
             str(row.logo_width or 0).encode(), str(row.logo_height or 0).encode(), row.logo_digest or b"")
 
 
+def _logo_intact(row: TenantBranding) -> bool:
+    """The logo's bytes are the ones whose digest the MAC covers (or there is neither)."""
+    if row.logo is None or row.logo_digest is None:
+        return row.logo is None and row.logo_digest is None
+    return hmac.compare_digest(hashlib.sha256(row.logo).digest(), row.logo_digest)
+
+
 class PortalBrandings:
     """Reads (verified) and changes a tenant's portal branding. Never commits."""
 
@@ -148,11 +156,9 @@ class PortalBrandings:
         return BrandingState(_view(row))
 
     def logo(self, tenant_id: uuid.UUID) -> tuple[bytes, PortalBranding] | None:
-        """The logo's bytes, only if the branding verifies and the bytes are the ones it covers."""
-        row = self._row(tenant_id, with_logo=True)
+        """The logo's bytes, only if the branding verifies (the bytes too: the MAC covers their digest)."""
+        row = self._row(tenant_id)
         if row is None or row.logo is None or self._problem(tenant_id, row) is not None:
-            return None
-        if row.logo_digest is None or hashlib.sha256(row.logo).digest() != row.logo_digest:
             return None
         return row.logo, _view(row)
 
@@ -206,17 +212,19 @@ class PortalBrandings:
         return self._save(row, actor, RESET, "all")
 
     # --- inside -------------------------------------------------------------------------
-    def _row(self, tenant_id: uuid.UUID, with_logo: bool = False) -> TenantBranding | None:
-        query = sa.select(TenantBranding).where(TenantBranding.tenant_id == tenant_id)
-        if with_logo:
-            query = query.options(undefer(TenantBranding.logo))
+    def _row(self, tenant_id: uuid.UUID) -> TenantBranding | None:
+        """The row as the database holds it now, with the logo: checking the logo's digest needs its bytes
+        (a swapped logo must stop the whole branding, as a swapped text does, not only the image)."""
+        query = sa.select(TenantBranding).where(TenantBranding.tenant_id == tenant_id).options(
+            undefer(TenantBranding.logo))
         return self._session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
     def _problem(self, tenant_id: uuid.UUID, row: TenantBranding | None) -> str | None:
         announced = self._announced(tenant_id)
         if row is None:
             return "the branding was deleted" if announced is not None else None
-        if row.tenant_id != tenant_id or not self._binding.check(row.mac, MAC_KIND, *_mac_parts(row)):
+        if (row.tenant_id != tenant_id or not self._binding.check(row.mac, MAC_KIND, *_mac_parts(row))
+                or not _logo_intact(row)):
             return "the branding was changed outside the appliance"
         if announced is not None and row.version != announced:
             return "an older branding was put back"
@@ -234,7 +242,7 @@ class PortalBrandings:
         """The row to change: refused while it does not verify (a change would sign what a DBA wrote)."""
         if self._session.get(Tenant, tenant_id) is None:
             raise NotFound("tenant", tenant_id)
-        row = self._row(tenant_id, with_logo=True)
+        row = self._row(tenant_id)
         problem = self._problem(tenant_id, row)
         if problem is not None:
             raise BrandingTampered(tenant_id, problem)

@@ -116,7 +116,7 @@ def test_swapped_logo_bytes_an_older_row_and_another_tenants_row_do_not_verify(s
     branding.set_logo(org_a.tenant.id, logo_png(), CLI)
     sql(services, "UPDATE tenant_branding SET logo = :l WHERE tenant_id = :t", l=logo_png((120, 40), (255, 0, 0, 255)),
         t=org_a.tenant.id)
-    assert branding.logo(org_a.tenant.id) is None  # the bytes are not the ones the MAC covers
+    assert branding.logo(org_a.tenant.id) is None and branding.portal(org_a.tenant.id) is None  # not the bytes the MAC covers
     branding.reset(org_a.tenant.id, CLI)
 
     # An older, genuine row put back: its MAC verifies, but the logbook announced a newer version.
