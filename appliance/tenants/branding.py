@@ -40,7 +40,10 @@ MAX_INTRO = 4000
 MAX_PRIVACY_NOTICE = 20000
 MAX_POLICY_URL = 500
 MAC_KIND = "tenant-branding"
-CHANGED, RESET = "tenant.branding_changed", "tenant.branding_reset"
+CHANGED, RESET, TAMPERED = "tenant.branding_changed", "tenant.branding_reset", "tenant.branding_tampered"
+DELETED, EDITED, OLDER = ("the branding was deleted", "the branding was changed outside the appliance",
+                          "an older branding was put back")
+_CODES = {DELETED: "deleted", EDITED: "changed", OLDER: "older"}
 _VERSION = re.compile(r"\bv=(\d+)\b")
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
@@ -155,6 +158,19 @@ class PortalBrandings:
             return BrandingState(None, problem)
         return BrandingState(_view(row))
 
+    def checked_state(self, tenant_id: uuid.UUID, actor: Actor) -> BrandingState:
+        """``state`` for an administrator's page: a branding that does not verify is written to the
+        logbook (``tenant.branding_tampered``, the kind of change only), once until it is reset."""
+        state = self.state(tenant_id)
+        if state.problem is not None:
+            newest = self._session.execute(sa.select(AuditEvent.action).where(
+                AuditEvent.tenant_id == tenant_id, AuditEvent.action.in_((CHANGED, RESET, TAMPERED)))
+                .order_by(AuditEvent.seq.desc()).limit(1)).scalar_one_or_none()
+            if newest != TAMPERED:
+                self._logbook.record(TAMPERED, actor, tenant_id=tenant_id, object_type="tenant", object_id=tenant_id,
+                                     detail=f"found={_CODES[state.problem]}")
+        return state
+
     def logo(self, tenant_id: uuid.UUID) -> tuple[bytes, PortalBranding] | None:
         """The logo's bytes, only if the branding verifies (the bytes too: the MAC covers their digest)."""
         row = self._row(tenant_id)
@@ -222,12 +238,12 @@ class PortalBrandings:
     def _problem(self, tenant_id: uuid.UUID, row: TenantBranding | None) -> str | None:
         announced = self._announced(tenant_id)
         if row is None:
-            return "the branding was deleted" if announced is not None else None
+            return DELETED if announced is not None else None
         if (row.tenant_id != tenant_id or not self._binding.check(row.mac, MAC_KIND, *_mac_parts(row))
                 or not _logo_intact(row)):
-            return "the branding was changed outside the appliance"
+            return EDITED
         if announced is not None and row.version != announced:
-            return "an older branding was put back"
+            return OLDER
         return None
 
     def _announced(self, tenant_id: uuid.UUID) -> int | None:

@@ -19,7 +19,7 @@ from appliance.db import GUID
 from appliance.tenants.models import TenantBranding
 from tests.functional.branding_support import logo_png
 from tests.functional.cli_in_process import BoundRuntime
-from tests.functional.world import World, is_redirect_to
+from tests.functional.world import World, audit_details, is_redirect_to
 
 PHISH = "https://phish.example/login"
 ASK_NAME = "Please enter your full name and staff number in the report."
@@ -77,6 +77,8 @@ def test_a_dba_edit_never_reaches_a_reporter(world: World, edit: tuple[str, obje
     assert admin.post(f"{PAGE}/logo/remove", form_url="/admin/t/alpha/users").status_code == 409
     check = doctor(world)
     assert check["status"] == "fail" and "alpha" in check["detail"] and "phish" not in check["detail"]
+    # Written to the logbook once (the kind of change, never the content), however often the page is opened.
+    assert audit_details(world.ctx, "tenant.branding_tampered") == ["found=changed"]
 
     assert is_redirect_to(admin.post(f"{PAGE}/reset", form_url=PAGE), PAGE)
     assert 'data-testid="tampered"' not in admin.get(PAGE).get_data(as_text=True)
@@ -99,9 +101,11 @@ def test_a_dba_cannot_put_back_an_older_branding_or_delete_it(world: World) -> N
     page = world.browser().get("/r/alpha/").get_data(as_text=True)
     assert "Alpha&#39;s own intro." not in page and "Newer intro" not in page
     assert "older branding" in doctor(world)["detail"]
+    assert 'data-testid="tampered"' in admin.get(PAGE).get_data(as_text=True)
     admin.post(f"{PAGE}/reset", form_url=PAGE)
     admin.post(PAGE, {"intro": "After the reset"})
     dba(world, "DELETE FROM tenant_branding WHERE tenant_id = :t")
     assert "After the reset" not in world.browser().get("/r/alpha/").get_data(as_text=True)
     assert 'data-testid="tampered"' in admin.get(PAGE).get_data(as_text=True)
     assert "deleted" in doctor(world)["detail"]
+    assert audit_details(world.ctx, "tenant.branding_tampered") == ["found=older", "found=deleted"]

@@ -118,7 +118,7 @@ def _text_error(form: BrandingForm, exc: InvalidInput) -> None:
 
 def _page(tenant: Tenant, form: BrandingForm | None = None, logo_form: LogoForm | None = None,
           status: int = 200) -> tuple[str, int]:
-    state = AdminDesk.of_request().branding.state(tenant.id)
+    state = AdminDesk.of_request().branding.checked_state(tenant.id, g.principal.actor)
     return render_template("admin/branding.html", tenant=tenant, state=state,
                            form=form or _texts_form(state.branding), logo_form=logo_form or LogoForm(formdata=None),
                            post=PostForm()), status
