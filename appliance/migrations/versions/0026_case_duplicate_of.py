@@ -27,5 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_column("duplicate_of_id")
+    # A plain DROP COLUMN (as 0019): a batch copy of ``cases`` on SQLite would drop the table that
+    # the rows of case_messages, attachments and the rest refer to.
+    op.drop_column("cases", "duplicate_of_id")
