@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.role_tasks import run_role_tasks
-from tests.deploy.test_ansible import recap
+from tests.deploy.test_ansible import failed_task, recap
 
 pytestmark = pytest.mark.deploy
 pytest.importorskip("yaml", reason="PyYAML comes with the deploy extra (./scripts/test installs it)")
@@ -121,3 +121,12 @@ def test_outgoing_can_be_left_open(tmp_path: Path) -> None:
     for commands in rules.values():
         assert not outbound(commands) and "default allow outgoing" in commands, commands
         assert not any(re.match(r"default deny out", c) for c in commands)
+
+
+def test_a_postgresql_server_must_be_given_as_an_address(tmp_path: Path) -> None:
+    play = run_role_tasks(tmp_path / "play", "hardening", "main.yml", {"app": {"app1": {}}},
+                          {**VALUES, "appliance_db_backend": "postgresql", "appliance_postgresql_host": "pg.example.com"})
+    assert play.returncode != 0
+    assert failed_task(play.output).endswith("hardening : Check that the app hosts may reach a PostgreSQL server")
+    assert "appliance_outbound_database is empty" in " ".join(play.output.split())
+    assert "Install the hardening packages" not in play.output  # stopped before anything changed
