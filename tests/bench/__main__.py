@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from tests.bench import api, backup, handler_queue, insiders, large_upload, logbook_room, sealed_keys, submissions
+from tests.bench import api, backup, handler_queue, insiders, large_upload, logbook_room, sealed_keys, submissions, web
 from tests.bench.common import BACKENDS, Figures
 
 BENCHMARKS: dict[str, Callable[[bool, Sequence[str]], Figures]] = {
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[[bool, Sequence[str]], Figures]] = {
     "api": api.run,
     "logbook": logbook_room.run,
     "insiders": insiders.run,
+    "web": web.run,
 }
 
 
