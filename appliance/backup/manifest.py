@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from appliance.errors import BackupError
 MANIFEST = "manifest.json"
 FORMAT = 1
 _CHUNK = 1024 * 1024
+_COPY_CHUNK = 8 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,11 +91,50 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_files(directory: Path) -> tuple[FileEntry, ...]:
-    """Every file in a backup directory (recursively) except the manifest itself."""
+@dataclasses.dataclass(frozen=True)
+class Hashed:
+    """A file's sha256 taken while it was written, with the file's size, inode and change time then."""
+
+    sha256: str
+    size: int
+    inode: int
+    changed_ns: int
+
+    def still_matches(self, path: Path) -> bool:
+        """Nothing wrote to or replaced the file since (any write moves its change time)."""
+        stat = path.stat()
+        return (stat.st_size, stat.st_ino, stat.st_ctime_ns) == (self.size, self.inode, self.changed_ns)
+
+
+def copy_hashing(source: Path, target: Path) -> Hashed:
+    """Copy ``source`` to a new file ``target``, hashing the bytes as they are written: one read
+    of the source instead of a copy and a second read for the manifest. ``target`` is flushed to
+    disk (fsync) before the digest is returned."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_COPY_CHUNK)
+    view = memoryview(buffer)
+    with source.open("rb", buffering=0) as reader, target.open("xb", buffering=0) as writer:
+        while read := reader.readinto(buffer):
+            chunk = view[:read]
+            digest.update(chunk)  # hashlib releases the GIL on large buffers
+            written = 0
+            while written < read:
+                written += writer.write(chunk[written:]) or 0
+        os.fsync(writer.fileno())
+    stat = target.stat()
+    return Hashed(digest.hexdigest(), stat.st_size, stat.st_ino, stat.st_ctime_ns)
+
+
+def describe_files(directory: Path, hashed: Mapping[str, Hashed] | None = None) -> tuple[FileEntry, ...]:
+    """Every file in a backup directory (recursively) except the manifest itself. A file in
+    ``hashed`` (by its name in the directory) whose size, inode and change time are still those
+    it had when it was hashed while being written keeps that digest; every other file is read."""
     entries = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
-        entries.append(FileEntry(path.relative_to(directory).as_posix(), path.stat().st_size, sha256_file(path)))
+        name = path.relative_to(directory).as_posix()
+        known = (hashed or {}).get(name)
+        digest = known.sha256 if known is not None and known.still_matches(path) else sha256_file(path)
+        entries.append(FileEntry(name, path.stat().st_size, digest))
     return tuple(entries)
 
 
