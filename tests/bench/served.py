@@ -124,7 +124,8 @@ def appliance(backend: str) -> Iterator[Served]:
         env |= NO_REPORT_LIMITS | {"APPLIANCE_CONFIG": str(data_dir / "appliance.toml"),
                                    "APPLIANCE_RUNTIME_DIR": str(runtime)}
         init = ["init", "--data-dir", str(data_dir), "--base-url", f"http://127.0.0.1:{port}"]
-        if backend == "postgresql":
+        if backend != "sqlite":
+            assert backend == "postgres", backend
             pg_name = f"appliance_bench_{uuid.uuid4().hex[:12]}"
             pg_admin(f'CREATE DATABASE "{pg_name}"')
             init += ["--database-url", pg_url(pg_name)]
