@@ -59,10 +59,14 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path, limit_s:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited ({process.returncode}): {log.read_text(errors='replace')[-2000:]}")
-        with contextlib.suppress(OSError):
-            status, _ = Client(port).request("GET", "/healthz")
-            if status in (200, 404):
-                return
+        probe = Client(port)
+        try:
+            with contextlib.suppress(OSError):
+                status, _ = probe.request("GET", "/healthz")
+                if status in (200, 404):
+                    return
+        finally:
+            probe.close()
         time.sleep(0.1)  # polling a subprocess that starts up, not a test waiting for time
     raise RuntimeError(f"the server on port {port} did not answer within {limit_s:.0f} s")
 
