@@ -24,6 +24,7 @@ from tests.bench import web_profile
 from tests.bench.common import BACKENDS, Figures, Multipart, parse_args, print_table
 from tests.bench.served import CASE_KEY, CATEGORY, Client, Served, appliance, bare_flask, csrf_of
 from tests.bench.web_profile import TEXTS
+from tests.web import form_ref
 
 THREADS = 4
 SLUG = "demo"
@@ -36,8 +37,8 @@ GOALS = (("portal GET", "bare", 0.6), ("form GET", "bare", 0.6), ("new report", 
 Step = Callable[[Client], object]
 
 
-def report_body(token: str, category: str, attachment: bytes | None) -> bytes:
-    body = Multipart.fields({"csrf_token": token, "category": category, **TEXTS})
+def report_body(token: str, category: str, attachment: bytes | None, reference: str = "") -> bytes:
+    body = Multipart.fields({"csrf_token": token, "form_ref": reference, "category": category, **TEXTS})
     if attachment is not None:
         body += Multipart.file_head("attachments", "expenses.pdf", "application/pdf") + attachment
     return body + Multipart.end()
@@ -49,9 +50,9 @@ def file_report(client: Client, attachment: bytes | None = None) -> str:
     category = CATEGORY.search(form)
     if category is None:
         raise RuntimeError("no category on the report form")
-    receipt = client.expect("POST", FORM, 200, report_body(csrf_of(form, FORM), category.group(1), attachment),
-                            Multipart.content_type)
-    key = CASE_KEY.search(receipt)
+    client.expect("POST", FORM, 303, report_body(csrf_of(form, FORM), category.group(1), attachment,
+                                                 form_ref(form) or ""), Multipart.content_type)
+    key = CASE_KEY.search(client.expect("GET", f"/r/{SLUG}/receipt", 200))  # shown there once
     if key is None:
         raise RuntimeError("the report was not accepted (no case key on the receipt)")
     return key.group(1)
