@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from appliance.db_tls import postgresql_tls
 from appliance.errors import SettingsError
 
 SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
@@ -296,6 +297,12 @@ def _validate(settings: Settings) -> None:
             "DATABASE_URL", f"unsupported backend {settings.backend!r}; use one of "
             + ", ".join(SUPPORTED_DATABASES)
         )
+    for name in ("database_url", "vault_database_url"):
+        url = getattr(settings, name)
+        if url.startswith("postgresql"):
+            problem = postgresql_tls(url).problem
+            if problem:
+                raise SettingsError(name.upper(), problem)
     base = urlsplit(settings.base_url)
     if base.scheme not in ("http", "https") or not base.netloc:
         raise SettingsError("BASE_URL", "must be an http(s) URL such as https://whistle.example.com")

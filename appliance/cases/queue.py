@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from appliance.actors import Role, StaffPrincipal
 from appliance.cases.deadlines import Deadlines, deadlines_for
@@ -87,6 +87,21 @@ def readable_ids(session: Session, principal: StaffPrincipal, case_ids: Sequence
     return found
 
 
+def _ordered(keys: Sequence[Any], descending: bool) -> list[sa.ColumnElement[Any]]:
+    return [key.desc() if descending else key.asc() for key in keys]
+
+
+def _my_copy(principal: StaffPrincipal, case_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any]:
+    """The id of the case's copy sealed to the principal's current key (NULL: none), a scalar
+    subquery per row of the page."""
+    if principal.private_key is None:
+        return sa.null().label("my_copy")
+    return sa.select(CasePrivateKeySeal.id).where(
+        CasePrivateKeySeal.case_id == case_id, CasePrivateKeySeal.user_id == principal.user_id,
+        CasePrivateKeySeal.recipient_fingerprint == fingerprint(public_key_of(principal.private_key)),
+    ).scalar_subquery().label("my_copy")
+
+
 class CaseQueue:
     """The cases a handler may work on, a page at a time."""
 
@@ -108,18 +123,24 @@ class CaseQueue:
         keys = SORT_KEYS[filters.sort]
         backwards = position is not None and position[0]
         descending = filters.is_descending != backwards  # a previous page is read in reverse
-        query = sa.select(Case).options(load_only(*QUEUE_COLUMNS)).where(*conditions)
+        # The page first (the sort's index, LIMIT), then for its rows only whether the handler
+        # holds a copy sealed to their current key: at most page_size seeks on the unique
+        # (case_id, recipient_fingerprint), in the same statement. Asked of every case matched
+        # instead, PostgreSQL hashes all of the handler's copies, or without statistics (just
+        # after a restore) joins them row by row against every open case.
+        query = sa.select(Case.id, *QUEUE_COLUMNS).where(*conditions)
         if position is not None:
             query = query.where(_beyond(keys, position[1], descending))
-        order = [key.desc() if descending else key.asc() for key in keys]
-        cases = list(self._session.execute(query.order_by(*order).limit(page_size + 1)).scalars())
+        page = query.order_by(*_ordered(keys, descending)).limit(page_size + 1).subquery("page")
+        in_page = [page.c[key.key] for key in keys]
+        cases: list[Any] = list(self._session.execute(
+            sa.select(page, _my_copy(principal, page.c.id)).order_by(*_ordered(in_page, descending))).all())
         more = len(cases) > page_size
         cases = cases[:page_size]
         if backwards:
             cases.reverse()
         now = self._clock()
-        mine = readable_ids(self._session, principal, [c.id for c in cases if c.public_key is not None])
-        rows = [queue_row(case, now, case.public_key is None or case.id in mine) for case in cases]
+        rows = [queue_row(case, now, case.public_key is None or case.my_copy is not None) for case in cases]
         if not cases:
             if position is None:
                 return QueuePage([], None, None)

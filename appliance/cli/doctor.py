@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from appliance.cli.audit import describe
 from appliance.cli.base import Runtime, emit, json_option, pass_runtime
-from appliance.cli.doctor_checks import Check, site_count_check, tde_check
+from appliance.cli.doctor_checks import Check, database_tls_check, site_count_check, tde_check
 from appliance.errors import ApplianceError, VaultMissing
 from appliance.keys.secrets import checkpoint_key
 from appliance.migrations import runner
@@ -206,6 +206,7 @@ DOCTOR_CHECKS = (
     ("settings", "the configuration file (or the environment) is read and valid"),
     ("master key file", "readable by this user only (mode 0400)"),
     ("database", "reachable and readable with the master key"),
+    ("database tls", "a database server on another host only over verified TLS (sslmode=verify-full; FreeTDS: required)"),
     ("schema", "at the newest migration (else: appliance db upgrade)"),
     ("logbook", "the hash chain verifies"),
     ("tde", "SQL Server only: the database is encrypted at rest"),
@@ -253,6 +254,7 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks.append(Check("master key file", "ok" if mode & 0o077 == 0 else "fail", f"mode {mode:04o}"))
         context = runtime.context
         checks.append(Check("database", "ok", f"{settings.backend} reachable and readable"))
+        checks.append(database_tls_check(settings, os.environ))
         current, head = runner.current_revision(context.engine), runner.head_revision()
         checks.append(Check("schema", "ok" if current == head else "fail",
                             f"at {current}" if current == head else f"at {current}, newest {head}: run `appliance db upgrade`"))

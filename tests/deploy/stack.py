@@ -129,8 +129,9 @@ def write_nginx(directory: Path, app_socket: Path, **overrides: object) -> Nginx
     site = directory / "appliance.conf"
     site.write_text(render_template(
         server_name="localhost", public_url=setup.public_url, http_port=http_port, https_port=https_port,
-        tls_certificate=cert, tls_certificate_key=key, app_socket=app_socket,
-        **{"monitoring_network": MONITORING_NETWORK, "log_dir": setup.log_dir, "client_max_body_size": "210m",
+        tls_certificate=cert, tls_certificate_key=key,
+        **{"app_servers": [f"unix:{app_socket}"], "monitoring_network": MONITORING_NETWORK,
+           "log_dir": setup.log_dir, "client_max_body_size": "210m",
            "listen_ipv6": True, "load_balancers": [], **overrides}))
     setup.conf.write_text(main_config(directory, site))
     return setup

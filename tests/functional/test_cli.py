@@ -183,7 +183,7 @@ def test_doctor_passes_on_a_fresh_install(populated: Appliance) -> None:
     report = populated.json("doctor")
     assert isinstance(report, dict) and report["ok"] is True
     statuses = {c["name"]: c["status"] for c in report["checks"]}
-    for name in ("settings", "master key file", "database", "schema", "logbook"):
+    for name in ("settings", "master key file", "database", "database tls", "schema", "logbook"):
         assert statuses[name] == "ok", report
     # A fresh install has no backup site yet: a warning, not a failure.
     sites = next(c for c in report["checks"] if c["name"] == "backup sites")
@@ -238,6 +238,7 @@ def test_missing_config_is_one_clear_line(appliance: Appliance) -> None:
     ("config-toml", "not valid TOML"),
     ("config-unknown", "UNKNOWN_THING"),
     ("config-backend", "DATABASE_URL"),
+    ("config-no-tls", "setting DATABASE_URL: reaches PostgreSQL at db1.example.com over the network without a verified"),
     ("database-gone", "not found; restore it from a backup"),
     ("vault-gone", "not found; restore it with `appliance backup restore-vault`"),
 ])
@@ -258,6 +259,10 @@ def test_broken_install_is_one_clear_line(initialised: Appliance, breakage: str,
     elif breakage == "config-backend":
         text = initialised.config.read_text().replace("sqlite+pysqlcipher:///", "mysql:///")
         initialised.config.write_text(text)
+    elif breakage == "config-no-tls":
+        lines = [line for line in initialised.config.read_text().splitlines() if not line.startswith("database_url")]
+        initialised.config.write_text("\n".join([*lines, 'database_url = "postgresql+psycopg://app:secret-pw@'
+                                                 'db1.example.com/appliance?sslmode=require"', ""]))
     elif breakage == "database-gone":  # e.g. a volume that did not mount
         for file in initialised.data_dir.glob("appliance.db*"):
             file.unlink()
@@ -267,6 +272,7 @@ def test_broken_install_is_one_clear_line(initialised: Appliance, breakage: str,
     for args in (("tenant", "list"), ("audit", "verify")):
         _, line = initialised.fails(*args)
         assert expected in line, (args, line)
+        assert "secret-pw" not in line  # a refused URL's password is never printed
 
 
 def test_a_missing_vault_is_refused_never_recreated_empty(populated: Appliance) -> None:

@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("key management backed by the database", {"keys"}),
     ("shared services the domain uses", {"audit", "notify", "ephemeral", "job_runs", "documents"}),
     ("cryptographic primitives", {"crypto"}),
-    ("core", {"actors", "clock", "db", "errors", "settings", ""}),
+    ("core", {"actors", "clock", "db", "db_tls", "errors", "settings", ""}),
 ]
 # What crypto/ may import besides itself: errors, and db for the blob column type that
 # EncryptedBytes stores its envelopes in (db imports only settings and errors).

@@ -128,7 +128,7 @@ def test_booleans_from_the_environment(config_dir: Path, text: str, value: bool)
 def test_environment_alone_is_enough(tmp_path: Path) -> None:
     settings = load(
         tmp_path / "missing.toml",
-        database_url="postgresql+psycopg://app@db.example/appliance",
+        database_url="postgresql+psycopg://app@db.example/appliance?sslmode=verify-full",
         master_key_file=str(tmp_path / "master.key"),
         data_dir=str(tmp_path),
     )
