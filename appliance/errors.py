@@ -316,6 +316,22 @@ class KeyBindingInvalid(ApplianceError):
         return f"the {self.what} key of {self.object_id} is not bound to its owner (changed outside the appliance)"
 
 
+class BrandingTampered(ApplianceError):
+    """A tenant's portal branding does not verify: it was changed outside the appliance. The
+    portal shows the appliance's own texts and no logo until an administrator resets it."""
+
+    exit_code = 9
+
+    def __init__(self, tenant_id: uuid.UUID, reason: str) -> None:
+        super().__init__(tenant_id, reason)
+        self.tenant_id = tenant_id
+        self.reason = reason
+
+    def message(self) -> str:
+        return (f"the portal branding of tenant {self.tenant_id} does not verify ({self.reason}); the portal shows "
+                "the default texts until an administrator resets it on the Branding page")
+
+
 class NotAReader(ApplianceError):
     """The user is not (or no longer, with this key) on the tenant's confirmed reader list."""
 

@@ -44,6 +44,7 @@ from appliance.tenants.models import (
     ReportingChannel,
     ReportingChannelCategory,
     Tenant,
+    TenantBranding,
 )
 from appliance.users.models import Membership, RecoveryCode, Throttle, User, WebSession
 
@@ -108,6 +109,7 @@ __all__ = [
     "SchedulerLease",
     "SiteStatus",
     "Tenant",
+    "TenantBranding",
     "TenantKey",
     "Throttle",
     "User",

@@ -51,6 +51,7 @@ from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
 from appliance.statistics.access import AccessStatistics
 from appliance.statistics.figures import CaseStatistics
+from appliance.tenants.branding import PortalBrandings
 from appliance.tenants.channels import ChannelService
 from appliance.tenants.questionnaires import Questionnaires
 from appliance.tenants.service import TenantService
@@ -125,6 +126,10 @@ class Services:
     @cached_property
     def channels(self) -> ChannelService:
         return ChannelService(self.session, self.logbook, self.ctx.clock)
+
+    @cached_property
+    def branding(self) -> PortalBrandings:
+        return PortalBrandings(self.session, self.logbook, self.ctx.clock, self.ctx.binding)
 
     @cached_property
     def questionnaires(self) -> Questionnaires:

@@ -32,6 +32,10 @@ HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
 }
 
+# Responses a browser may keep privately but must ask about again before each use (no-cache with
+# an ETag): the organisation's logo. Everything else but the static files is no-store.
+REVALIDATED = frozenset({"reporter.logo"})
+
 
 class SpoolingRequest(Request):
     """Uploads wait for the view in an encrypted spool, never as plaintext temp files."""
@@ -73,7 +77,7 @@ def install_headers(app: Flask, settings: Settings) -> None:
             response.headers.setdefault(name, value)
         if hsts:
             response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if request.endpoint != "static":
+        if request.endpoint != "static" and not (request.endpoint in REVALIDATED and response.status_code in (200, 304)):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
         return response

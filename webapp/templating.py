@@ -18,6 +18,7 @@ OUTCOME_LABELS = {
     "substantiated": _l("Substantiated"), "partly-substantiated": _l("Partly substantiated"),
     "not-substantiated": _l("Not substantiated"), "out-of-scope": _l("Outside the scope of the channel"),
     "referred": _l("Referred to a competent authority"), "withdrawn": _l("Withdrawn by the reporter"),
+    "duplicate": _l("Duplicate of an earlier report"), "not-a-report": _l("Not a report (spam)"),
 }
 ROLE_LABELS = {
     "admin": _l("Administrator"), "handler": _l("Case handler"), "auditor": _l("Auditor"),

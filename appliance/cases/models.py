@@ -72,6 +72,10 @@ class Case(Base):
     # as above) and the answers, sealed under the case's content key like the rest of the report.
     questionnaire_version_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
     answers_sealed: Mapped[Sealed | None] = mapped_column(EncryptedBytes)
+    # Closed at triage as a duplicate: the case of the same tenant it repeats (appliance/cases/triage.py).
+    # No foreign key, as above: the earlier case may be deleted on its own schedule (retention),
+    # and a plain ADD COLUMN works on every backend. NULL again once the case is reopened.
+    duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(GUID)
     # Derived from the columns above on every ORM write (keep_queue_columns below); a bulk
     # ``UPDATE``/``INSERT`` must set them with queue_columns(). They say nothing the dates and
     # the status do not already say.

@@ -48,6 +48,7 @@ class ReporterCaseView:
     thread: tuple[ThreadMessage, ...]
     readable: bool = True  # False while the reporter's key copy is pending (migrated case)
     answers: tuple[AnsweredQuestion, ...] = ()  # the questionnaire, with the questions this report was asked
+    closed_at_triage: str | None = None  # duplicate | not-a-report: closed without an acknowledgement
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,15 @@ class HandlerCaseView:
     channel: str | None = None  # None: the web portal; else how an API client says it was received
     reporting_channel: str | None = None  # the name of the reporting channel, unless it is the default one
     answers: tuple[AnsweredQuestion, ...] = ()  # the channel's questionnaire, as this report was asked it
+    duplicate_of: DuplicateOf | None = None  # closed at triage as a duplicate of this case
+
+
+@dataclass(frozen=True)
+class DuplicateOf:
+    """The case a duplicate repeats (metadata: its id and reference)."""
+
+    id: uuid.UUID
+    reference: str | None  # None: the earlier case is no longer kept (retention deleted it)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from appliance.cases.content import MAX_SHORT, MAX_TEXT, CaseContent, check_text
 from appliance.cases.models import Case
 from appliance.cases.read_models import ReporterAccess, ReporterCaseView, ReportText
 from appliance.cases.reporter_notices import ReporterAddresses, check_address
-from appliance.cases.workflow import Status
+from appliance.cases.workflow import TRIAGE_OUTCOMES, Status
 from appliance.clock import Clock
 from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.case_keys import CROCKFORD, CaseKey
@@ -294,10 +294,10 @@ class ReportingService:
         keys = self._content.reporter_keys(case, case_private_key)
         if not keys.readable:
             return ReporterCaseView(case.id, case.status, case.received_at, ReportText("", "", "", "", ""), (), (),
-                                    readable=False)
+                                    readable=False, closed_at_triage=_triage(case))
         return ReporterCaseView(case.id, case.status, case.received_at, self._content.report(case, keys),
                                 self._content.report_attachments(case, keys), self._content.thread(case, keys),
-                                answers=self._content.answers(case, keys))
+                                answers=self._content.answers(case, keys), closed_at_triage=_triage(case))
 
     def reply(self, tenant: Tenant, case_id: uuid.UUID, case_private_key: bytes | None, body: str,
               uploads: list[Upload]) -> None:
@@ -365,3 +365,9 @@ def _parsed(typed: str | CaseKey) -> CaseKey | None:
         return CaseKey.parse(typed)
     except InvalidInput:
         return None
+
+
+def _triage(case: Case) -> str | None:
+    """What the reporter is told of a close at triage: the outcome alone (never the earlier case's
+    reference, which belongs to another reporter's case, nor who closed it)."""
+    return case.outcome if case.status == Status.CLOSED and case.outcome in TRIAGE_OUTCOMES else None

@@ -24,7 +24,16 @@ from appliance.cases.queue import MAX_PAGE_SIZE, PAGE_SIZE, CaseQueue, QueuePage
 from appliance.cases.queue_filter import QueueFilter
 from appliance.cases.read_models import HandlerCaseView, NoteView, QueueRow
 from appliance.cases.reporting import Limits
-from appliance.cases.workflow import Status, check_transition, parse_outcome, parse_status
+from appliance.cases.triage import NOT_A_DUPLICATE, duplicate_of, duplicate_target
+from appliance.cases.workflow import (
+    TRIAGE_OUTCOMES,
+    Outcome,
+    Status,
+    check_transition,
+    parse_outcome,
+    parse_status,
+    parse_triage_outcome,
+)
 from appliance.clock import Clock
 from appliance.crypto.case_cipher import CaseCipher
 from appliance.crypto.fields import Place
@@ -100,6 +109,7 @@ class CaseService:
             status=case.status, outcome=case.outcome, received_at=case.received_at, channel=case.channel,
             reporting_channel=self._reporting_channel(case), answers=self._content.answers(case, keys),
             acknowledged_at=case.acknowledged_at, feedback_at=case.feedback_at, closed_at=case.closed_at,
+            duplicate_of=duplicate_of(self._session, case),
             assignee_id=case.assignee_id,
             deadlines=case_deadlines(case, self._clock()),
             report=self._content.report(case, keys),
@@ -116,12 +126,14 @@ class CaseService:
         case = self._case(principal, case_id)
         keys = self._content.staff_keys(case, principal)  # only handlers who can read the case act on it
         new = parse_status(target)
-        check_transition(Status(case.status), new)
+        check_transition(Status(case.status), new, acknowledged=case.acknowledged_at is not None)
         now = self._clock()
         if new == Status.CLOSED:
             closing_outcome = parse_outcome(outcome) if outcome else None
             if closing_outcome is None:
                 raise InvalidInput("outcome", "is required to close a case")
+            if closing_outcome in TRIAGE_OUTCOMES:
+                raise InvalidInput("outcome", "closes a case only at triage, before it is acknowledged")
             text = check_text("conclusions", conclusions, MAX_TEXT, required=True)
             case.conclusions_sealed = keys.cipher.seal(text, Place("cases", "conclusions", case.id))
             case.outcome = closing_outcome.value
@@ -129,6 +141,7 @@ class CaseService:
         elif case.status == Status.CLOSED:
             case.closed_at = None
             case.outcome = None
+            case.duplicate_of_id = None
         if new == Status.ACKNOWLEDGED:
             case.acknowledged_at = now
             self._content.add_message(case, keys, "system", ACK_MESSAGE, [], 0, 0)
@@ -136,6 +149,46 @@ class CaseService:
                              object_id=case.id, detail=f"{case.status}->{new.value}")
         case.status = new.value
         case.updated_at = now
+
+    def check_triage(self, principal: StaffPrincipal, case_id: uuid.UUID, outcome: str,
+                     duplicate_of_reference: str = "") -> str | None:
+        """What close_at_triage would do, checked and not done (for the confirmation page): the
+        earlier case's reference for a duplicate, None for what is not a report."""
+        case = self._case(principal, case_id)
+        if not self._accessible(principal, case):
+            raise CaseLocked(case.id, "no-access")
+        earlier = self._triage_target(principal, case, outcome, duplicate_of_reference)
+        return earlier.reference if earlier is not None else None
+
+    def close_at_triage(self, principal: StaffPrincipal, case_id: uuid.UUID, outcome: str,
+                        duplicate_of_reference: str = "") -> None:
+        """Close a RECEIVED case without an acknowledgement: spam (``not-a-report``) or a
+        ``duplicate`` of the case with ``duplicate_of_reference`` (appliance/cases/triage.py).
+        The logbook gets the outcome and the earlier case's reference, never content."""
+        case = self._case(principal, case_id)
+        self._content.staff_keys(case, principal)  # only handlers who can read the case act on it
+        earlier = self._triage_target(principal, case, outcome, duplicate_of_reference)
+        now = self._clock()
+        case.outcome = Outcome.DUPLICATE.value if earlier is not None else Outcome.NOT_A_REPORT.value
+        case.duplicate_of_id = earlier.id if earlier is not None else None
+        case.closed_at = now
+        self._logbook.record("case.status_changed", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id, detail=f"{case.status}->{Status.CLOSED.value}")
+        self._logbook.record("case.closed_at_triage", principal.actor, tenant_id=case.tenant_id, object_type="case",
+                             object_id=case.id, detail=f"duplicate-of={earlier.reference}" if earlier is not None
+                             else Outcome.NOT_A_REPORT.value)
+        case.status = Status.CLOSED.value
+        case.updated_at = now
+
+    def _triage_target(self, principal: StaffPrincipal, case: Case, outcome: str, reference: str) -> Case | None:
+        closing = parse_triage_outcome(outcome)
+        if case.status != Status.RECEIVED:
+            raise InvalidInput("status", f"only a received case is closed at triage, not a {case.status} one")
+        if closing == Outcome.DUPLICATE:
+            return duplicate_target(self._session, principal, case, reference)
+        if reference.strip():
+            raise InvalidInput("duplicate_of", NOT_A_DUPLICATE)
+        return None
 
     def assign(self, principal: StaffPrincipal, case_id: uuid.UUID, assignee_id: uuid.UUID | None) -> None:
         case = self._case(principal, case_id)

@@ -184,6 +184,20 @@ class SqlStatements:
         return self._connection.execute(sa.text(statement)).scalar()
 
 
+def branding_check(runtime: Runtime) -> Check:
+    """Every portal's branding (logo, texts, policy link) verifies: none was changed in SQL."""
+    with runtime.services() as services:
+        slugs = {t.id: t.slug for t in services.tenants.list_tenants()}
+        problems = services.branding.problems()
+    if not problems:
+        return Check("branding", "ok", "every portal's logo, texts and link verify")
+    listed = "; ".join(f"{slugs.get(t, str(t))}: {reason}" for t, reason in
+                       sorted(problems.items(), key=lambda item: slugs.get(item[0], "")))
+    return Check("branding", "fail", f"portal branding changed outside the appliance ({listed}): those portals show "
+                                     "the standard texts and no logo; find out who changed the database, then reset "
+                                     "it on the administrator's Branding page")
+
+
 EXPIRY_NOTICE = dt.timedelta(days=14)
 
 
@@ -219,6 +233,7 @@ DOCTOR_CHECKS = (
     ("persons in cases", "every person named in a case is sealed to the case"),
     ("key rotation", "no rotation stopped halfway"),
     ("api tokens", "none expires within 14 days"),
+    ("branding", "every portal's logo, texts and link verify"),
     ("disk", "at least 2 GB free in DATA_DIR"),
     ("https", "BASE_URL is https and cookies are Secure"),
     ("smtp", "SMTP_URL is set (reminders and reader notices)"),
@@ -273,6 +288,7 @@ def doctor(runtime: Runtime, as_json: bool) -> None:
         checks.append(case_subjects_check(runtime))
         checks.append(rotation_check(runtime))
         checks.append(api_token_check(runtime))
+        checks.append(branding_check(runtime))
         usage = shutil.disk_usage(settings.data_dir)
         free_gb = usage.free / 1024**3
         checks.append(Check("disk", "ok" if free_gb >= 2 else "warn", f"{free_gb:.1f} GB free in {settings.data_dir}"))

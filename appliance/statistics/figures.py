@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from appliance.cases.deadlines import ACK_WITHIN, add_months, deadlines_for
 from appliance.cases.models import Case
 from appliance.cases.reporting import OTHER_CHANNELS
-from appliance.cases.workflow import Outcome, Status
+from appliance.cases.workflow import TRIAGE_OUTCOMES, Outcome, Status
 from appliance.clock import Clock
 from appliance.events.models import AccessEvent
 from appliance.statistics.period import Period
@@ -158,8 +158,11 @@ def compute(rows: Sequence[_CaseRow], period: Period, tenants: frozenset[uuid.UU
     breakdowns["outcome"] = _breakdown("outcome", {o: outcomes[o] for o in outcome_keys}, len(closed), closed_known)
     acknowledged = [r for r in rows if r.acknowledged_at is not None]
     fed_back = [r for r in rows if r.feedback_at is not None]
-    ack_due = [r for r in rows if r.acknowledged_at is not None or now > r.received_at + ACK_WITHIN]
-    fb_due = [r for r in rows if r.feedback_at is not None or now > _feedback_by(r)]
+    # A case closed at triage (spam, a duplicate) was never a report to acknowledge or answer: it is
+    # counted as closed with its outcome, and in no deadline's share.
+    followed_up = [r for r in rows if r.outcome not in TRIAGE_OUTCOMES]
+    ack_due = [r for r in followed_up if r.acknowledged_at is not None or now > r.received_at + ACK_WITHIN]
+    fb_due = [r for r in followed_up if r.feedback_at is not None or now > _feedback_by(r)]
     overdue = sum(1 for r in rows if deadlines_for(r.received_at, r.acknowledged_at, r.feedback_at,
                                                    r.status == Status.CLOSED, now).overdue)
     figures = Figures(

@@ -24,6 +24,31 @@ class Tenant(Base):
     external_reporting_info: Mapped[str | None] = mapped_column(LongText)
 
 
+class TenantBranding(Base):
+    """What the organisation's portal shows of its own: a logo, an intro text, a privacy notice
+    and a link to its reporting policy (``appliance.tenants.branding``). Public, so not sealed,
+    but MACed under the master key's key binding: a DBA who edits a row (a phishing link, "enter
+    your name" in the intro, another logo) cannot make the tag verify, and the portal then shows
+    the appliance's own texts and no logo. ``version`` counts the changes; the logbook announces
+    each (``v=N``), so an older row put back is noticed too while its event is kept."""
+
+    __tablename__ = "tenant_branding"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(GUID, sa.ForeignKey("tenants.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer)
+    intro: Mapped[str | None] = mapped_column(LongText)
+    privacy_notice: Mapped[str | None] = mapped_column(LongText)
+    policy_url: Mapped[str | None] = mapped_column(sa.Unicode(500))
+    # The logo as the appliance re-encoded it (PNG or JPEG, no metadata); loaded only to serve it.
+    logo: Mapped[bytes | None] = mapped_column(Blob, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(sa.String(20))
+    logo_width: Mapped[int | None] = mapped_column(sa.Integer)
+    logo_height: Mapped[int | None] = mapped_column(sa.Integer)
+    logo_digest: Mapped[bytes | None] = mapped_column(Digest)  # SHA-256 of ``logo``: what the MAC covers
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    mac: Mapped[bytes] = mapped_column(Digest)
+
+
 class Category(Base):
     __tablename__ = "categories"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "label"),)

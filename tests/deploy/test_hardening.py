@@ -65,6 +65,7 @@ def test_audit_rules_watch_the_keys_and_the_configuration() -> None:
     # Who touches the integrity check's configuration, baseline or scripts is recorded too.
     assert "-w /var/lib/aide/appliance/ -p wa -k appliance-integrity" in rules
     assert "-w /usr/local/sbin/appliance-integrity-check -p wa -k appliance-integrity" in rules
+    assert "-w /etc/fail2ban/ -p wa -k appliance-ids" in rules
 
 
 def test_unattended_upgrades_take_microsofts_packages_on_db_hosts_only() -> None:

@@ -49,7 +49,7 @@ def test_figures_of_a_seeded_tenant_equal_the_hand_count(services: Services, org
     # every breakdown with a small cell (zeros too) withholds its first shown cell with it
     assert rows(f, "outcome") == {"substantiated": SECONDARY, "partly-substantiated": SMALL,
                                   "not-substantiated": SMALL, "out-of-scope": SMALL, "referred": SMALL,
-                                  "withdrawn": SMALL}
+                                  "withdrawn": SMALL, "duplicate": SMALL, "not-a-report": SMALL}
     assert f.breakdowns["outcome"].total == Cell(10) and f.breakdowns["month"].total == Cell(16)
     assert (f.to_acknowledge.cases, f.to_acknowledge.median_days, f.to_acknowledge.p90_days) == (Cell(16), 4.0, 10.0)
     assert (f.to_feedback.cases, f.to_feedback.median_days, f.to_feedback.p90_days) == (Cell(10), 20.0, 20.0)

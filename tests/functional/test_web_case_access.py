@@ -88,7 +88,7 @@ def holders_section(page: str) -> str:
 
 def queue_row(browser: Browser, case: Filed) -> str:
     page = browser.get("/staff/queue").get_data(as_text=True)
-    rows = [row for row in page.split("<tr>") if case.reference in row]
+    rows = [row for row in re.split(r"<tr[ >]", page) if case.reference in row]
     assert len(rows) == 1, f"{case.reference} is not in the queue once"
     return rows[0]
 

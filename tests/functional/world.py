@@ -36,6 +36,7 @@ from appliance.insiders.records import InsiderDetails
 from appliance.persons.service import PersonDetails
 from appliance.services import Services
 from appliance.settings import Settings
+from tests.functional.branding_support import logo_png
 from tests.support import FrozenClock, add_reader, principal, start_reader_list
 from tests.web import Browser, sign_in
 from webapp import create_app
@@ -179,6 +180,7 @@ def build_world(app: Flask, ctx: AppContext, services: Services, clock: FrozenCl
     world.alpha_disclosure_id = record_disclosure(services, clock, alpha.tenant_id, "alpha")
     world.alpha_section_id, world.alpha_insider_id = open_insider_section(services, clock, alpha.tenant_id, "alpha")
     world.alpha_redaction_id = redact_a_note(services, alpha, world.alpha_case.id)
+    services.branding.set_logo(alpha.tenant_id, logo_png(), CLI)  # /r/alpha/logo answers in the route walks
     world.alpha_filter_id = services.saved_queue_filters.save(
         principal(services, alpha.staff[Role.HANDLER].user_id, PASSWORD), "alpha overdue",
         QueueFilter(overdue_only=True)).id

@@ -11,6 +11,7 @@ from appliance.api_tokens.service import ApiTokens
 from appliance.readers.overview import Overview, overview
 from appliance.readers.service import ReaderLists
 from appliance.retention.service import RetentionService
+from appliance.tenants.branding import PortalBrandings
 from appliance.tenants.channels import ChannelService
 from appliance.tenants.models import Tenant
 from appliance.tenants.questionnaires import Questionnaires
@@ -35,6 +36,10 @@ class AdminDesk(Desk):
     @property
     def channels(self) -> ChannelService:
         return self._services.channels
+
+    @property
+    def branding(self) -> PortalBrandings:
+        return self._services.branding
 
     @property
     def questionnaires(self) -> Questionnaires:

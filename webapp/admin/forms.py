@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    FileField,
     HiddenField,
     SelectField,
     SelectMultipleField,
@@ -107,6 +108,25 @@ class ExternalInfoForm(FlaskForm):
     text = TextAreaField(_l("Information on reporting to the authorities"), validators=[Length(max=8000)],
                          description=_l("Leave empty to show the standard text. Name the competent authorities "
                                         "for your country and sector, and how to reach them."))
+
+
+class BrandingForm(FlaskForm):
+    intro = TextAreaField(_l("Introduction on the portal"), validators=[Length(max=4000)],
+                          description=_l("Plain text; a blank line starts a new paragraph. Shown under the portal's "
+                                         "heading. Leave empty for none."))
+    privacy_notice = TextAreaField(_l("Privacy notice"), validators=[Length(max=20000)],
+                                   description=_l("Plain text; a blank line starts a new paragraph. Linked from the "
+                                                  "foot of every portal page. Leave empty to show the standard "
+                                                  "notice."))
+    policy_url = StringField(_l("Link to your reporting policy"), validators=[Length(max=500)],
+                             description=_l("An https:// address, for example https://intranet.example.com/policy. "
+                                            "Reporters see the host name next to the link."))
+
+
+class LogoForm(FlaskForm):
+    logo = FileField(_l("Logo"),
+                     description=_l("PNG or JPEG, at most 200 KB and 1200 × 1200 pixels. The portal shows a "
+                                    "copy without the file's metadata."))
 
 
 def checked_ids(values: list[str] | None) -> list[uuid.UUID]:

@@ -7,11 +7,25 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.handler import access, auth, case_file, identity, oral, queue, readers, redaction, start, subjects, views
+from webapp.handler import (
+    access,
+    auth,
+    case_file,
+    identity,
+    oral,
+    queue,
+    readers,
+    redaction,
+    start,
+    subjects,
+    triage,
+    views,
+)
 
 
 def build_blueprint() -> Blueprint:
     blueprint = Blueprint("handler", __name__, url_prefix="/staff", template_folder="templates")
-    for module in (start, queue, views, auth, access, readers, subjects, oral, case_file, identity, redaction):
+    for module in (start, queue, views, auth, access, readers, subjects, oral, case_file, identity, redaction,
+                   triage):
         module.routes.register_on(blueprint)
     return blueprint

@@ -27,6 +27,7 @@ class Confirmation:
 
 _CONFIRMATIONS = {
     "status": ("status", _l("The status has been changed.")),
+    "closed-at-triage": ("status", _l("The report has been closed without an acknowledgement.")),
     "assigned": ("assignment", _l("The assignment has been saved.")),
     "message": ("thread", _l("Your message has been sent to the reporter.")),
     "feedback": ("thread", _l("Your feedback has been sent to the reporter.")),

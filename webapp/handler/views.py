@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.cases.metadata_removal import MetadataNotRemovable, supports
-from appliance.cases.workflow import TRANSITIONS, Outcome, Status
+from appliance.cases.workflow import CLOSING_OUTCOMES, Status, next_statuses
 from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.tenants.models import Tenant
 from webapp.handler import confirmations
@@ -33,6 +33,7 @@ from webapp.handler.forms import (
 from webapp.handler.forms import disclosure_form as new_disclosure_form
 from webapp.handler.forms import person_form as new_person_form
 from webapp.handler.oral import channel_label
+from webapp.handler.triage_form import TriageForm
 from webapp.policy import access
 from webapp.routes import RouteTable
 from webapp.templating import OUTCOME_LABELS, STATUS_LABELS, category_label
@@ -156,7 +157,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
                 status_form_error: str | None = None, assign_error: str | None = None,
                 access_error: str | None = None, person_form: PersonForm | None = None,
                 consent_form: ConsentRequestForm | None = None, disclosure_form: DisclosureForm | None = None,
-                redaction_error: str | None = None, confirmed: confirmations.Confirmation | None = None) -> str:
+                redaction_error: str | None = None, triage_form: TriageForm | None = None,
+                confirmed: confirmations.Confirmation | None = None) -> str:
     """The case page; raises CaseLocked (answered by the locked page) when no key of the user opens it."""
     desk = HandlerDesk.of_request()
     view = desk.cases.open_case(g.principal, case_id)
@@ -171,7 +173,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
     oral = desk.oral_reports.for_handler(g.principal, case_id)
     consents = desk.identity_consents.for_handler(g.principal, case_id)
     redactions = desk.redactions.for_handler(g.principal, case_id)
-    status_form = _status_form(Status(view.status))
+    status_form = _status_form(Status(view.status), acknowledged=view.acknowledged_at is not None)
     assign_form = AssignForm()
     assign_form.assignee.choices = [("", _("Nobody"))] + [(str(h.id), h.email) for h in handlers]
     assign_form.assignee.data = str(view.assignee_id) if view.assignee_id else ""
@@ -192,13 +194,15 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         consent_form=consent_form or ConsentRequestForm(formdata=None),
         disclosure_form=disclosure_form or new_disclosure_form(consents), redaction_error=redaction_error,
         state_labels=STATE_LABELS, ground_labels=GROUND_LABELS, confirmed=confirmed,
+        triage_form=triage_form or TriageForm(formdata=None),
     )
 
 
-def _status_form(current: Status) -> StatusForm:
+def _status_form(current: Status, *, acknowledged: bool = True) -> StatusForm:
     form = StatusForm()
-    form.status.choices = [(s.value, STATUS_LABELS[s.value]) for s in sorted(TRANSITIONS[current], key=list(Status).index)]
-    form.outcome.choices = [("", _("Choose…"))] + [(o.value, OUTCOME_LABELS[o.value]) for o in Outcome]
+    form.status.choices = [(s.value, STATUS_LABELS[s.value])
+                           for s in sorted(next_statuses(current, acknowledged=acknowledged), key=list(Status).index)]
+    form.outcome.choices = [("", _("Choose…"))] + [(o.value, OUTCOME_LABELS[o.value]) for o in CLOSING_OUTCOMES]
     return form
 
 

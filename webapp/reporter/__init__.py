@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.reporter import acknowledge, insider_details, views
+from webapp.reporter import acknowledge, branding, insider_details, views
 
 
 def build_blueprint() -> Blueprint:
@@ -13,4 +13,9 @@ def build_blueprint() -> Blueprint:
     views.routes.register_on(blueprint)
     acknowledge.routes.register_on(blueprint)
     insider_details.routes.register_on(blueprint)
+    branding.routes.register_on(blueprint)
+    for name, function in branding.TEMPLATE_GLOBALS.items():
+        blueprint.add_app_template_global(function, name)
+    for name, function in branding.TEMPLATE_FILTERS.items():
+        blueprint.add_app_template_filter(function, name)
     return blueprint

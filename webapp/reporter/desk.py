@@ -14,6 +14,7 @@ from appliance.acknowledgements.insiders import InsiderLinks
 from appliance.cases.consent import IdentityConsents
 from appliance.cases.oral_reports import OralReports
 from appliance.cases.reporting import ReportingService
+from appliance.tenants.branding import PortalBrandings
 from appliance.tenants.models import Tenant
 from webapp.desk import Desk
 
@@ -21,6 +22,11 @@ from webapp.desk import Desk
 class ReporterDesk(Desk):
     def tenant(self, slug: str) -> Tenant:
         return self._services.tenants.by_slug(slug)
+
+    @property
+    def branding(self) -> PortalBrandings:
+        """Only the reading half is used here: the verified branding and logo."""
+        return self._services.branding
 
     @property
     def reporting(self) -> ReportingService:

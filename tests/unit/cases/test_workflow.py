@@ -7,12 +7,16 @@ import itertools
 import pytest
 
 from appliance.cases.workflow import (
+    CLOSING_OUTCOMES,
     TRANSITIONS,
+    TRIAGE_OUTCOMES,
     Outcome,
     Status,
     check_transition,
+    next_statuses,
     parse_outcome,
     parse_status,
+    parse_triage_outcome,
 )
 from appliance.errors import InvalidInput
 
@@ -71,4 +75,26 @@ def test_parse_outcome() -> None:
     for bad in ("", "guilty", "SUBSTANTIATED"):
         with pytest.raises(InvalidInput) as caught:
             parse_outcome(bad)
+        assert caught.value.field == "outcome"
+
+
+def test_a_case_closed_at_triage_reopens_to_received_and_nowhere_else() -> None:
+    assert next_statuses(Status.CLOSED, acknowledged=False) == {Status.RECEIVED}
+    check_transition(Status.CLOSED, Status.RECEIVED, acknowledged=False)
+    with pytest.raises(InvalidInput):
+        check_transition(Status.CLOSED, Status.ASSESSING, acknowledged=False)
+    with pytest.raises(InvalidInput):
+        check_transition(Status.CLOSED, Status.RECEIVED)  # an acknowledged case never goes back
+    for status in set(Status) - {Status.CLOSED}:
+        assert next_statuses(status, acknowledged=False) == TRANSITIONS[status]
+
+
+def test_triage_has_two_outcomes_and_the_normal_close_the_others() -> None:
+    assert TRIAGE_OUTCOMES == {Outcome.DUPLICATE, Outcome.NOT_A_REPORT}
+    assert set(CLOSING_OUTCOMES) == set(Outcome) - TRIAGE_OUTCOMES
+    assert parse_triage_outcome("duplicate") is Outcome.DUPLICATE
+    assert parse_triage_outcome("not-a-report") is Outcome.NOT_A_REPORT
+    for bad in ("", "substantiated", "withdrawn", "Duplicate", "spam"):
+        with pytest.raises(InvalidInput) as caught:
+            parse_triage_outcome(bad)
         assert caught.value.field == "outcome"

@@ -50,3 +50,17 @@ def test_a_total_that_pins_nothing_is_shown() -> None:
     assert result.reports == Cell(8)
     assert result.breakdowns["state"].total == Cell(8)
     assert result.open == Cell(None, Withheld.SECONDARY)  # the closed 3 would follow from it
+
+
+def test_cases_closed_at_triage_count_as_closed_and_never_as_late() -> None:
+    followed = [case(d, closed=d > 5) for d in range(1, 11)]  # acknowledged after a day each
+    spam = [_CaseRow(dt.datetime(2026, 2, d, 9, 0, tzinfo=dt.UTC), None, None, Status.CLOSED,
+                     Outcome.DUPLICATE if d % 2 else Outcome.NOT_A_REPORT, None, None) for d in range(11, 21)]
+    result = figures(followed + spam)
+    assert result.reports == Cell(20)
+    assert result.breakdowns["state"].cell("closed") == Cell(15)
+    assert result.breakdowns["outcome"].cell("duplicate") == Cell(5)
+    assert result.breakdowns["outcome"].cell("not-a-report") == Cell(5)
+    # never acknowledged, long past 7 days, yet no acknowledgement or feedback was late
+    assert (result.acknowledged_in_time.due, result.acknowledged_in_time.percent) == (Cell(10), 100.0)
+    assert result.fed_back_in_time.due == Cell(10)
