@@ -29,7 +29,24 @@ from appliance.crypto.unwraps import UnwrapCounter
 from appliance.readers.service import VerifiedLists
 from appliance.services import Services
 from appliance.settings import Settings
-from tests.support import BACKENDS, FrozenClock, SharedDatabases, Templates, make_settings, pg_drop, pg_new
+from tests.support import BACKENDS, FrozenClock, SharedDatabases, Templates, make_settings, pg_drop, pg_drops, pg_new
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """What is alive when a test starts (the modules, the session's fixtures, pytest's own records)
+    lives on: collected once here, then frozen out of the cyclic collector. The full collection
+    each ``ctx`` teardown runs then walks only what later tests made, instead of a heap that
+    grows all session (it took most of a web test's teardown)."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dropped_at_the_end() -> Iterator[None]:
+    """Tests drop their PostgreSQL databases in the background (tests/support.py, ``Drops``): the
+    session waits for the last of them and fails on a drop that failed."""
+    yield
+    pg_drops.wait()
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +70,14 @@ def one_session(request: pytest.FixtureRequest) -> bool:
             and os.environ.get("APPLIANCE_TEST_FRESH") != "1")
 
 
+def copies_the_world(request: pytest.FixtureRequest) -> bool:
+    """Whether this test's fresh database is a copy of the world tests/functional builds once
+    (it takes ``world`` and its clock is the suite's default one; the ``world`` fixture builds
+    the world itself for any other test)."""
+    return ("world" in request.fixturenames and "world_templates" in request.fixturenames
+            and request.getfixturevalue("clock").now == FrozenClock().now)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -71,6 +96,13 @@ def settings(request: pytest.FixtureRequest, backend: str, templates: Templates,
         assert "services" in request.fixturenames, "a one_session test works through the services fixture"
         shared = request.getfixturevalue("shared_databases").context(backend).settings
         yield dataclasses.replace(shared, runtime_dir=tmp_path / "run")
+        return
+    if copies_the_world(request):  # the web tests' world, built once (tests/functional/world_templates.py)
+        settings = request.getfixturevalue("world_templates").settings(backend, tmp_path)
+        yield settings
+        if backend == "postgres":
+            pg_drop(settings.database_url.rsplit("/", 1)[1])
+            pg_drop(str(settings.vault_database_url).rsplit("/", 1)[1])
         return
     shutil.copyfile(templates.key_dir / "master.key", tmp_path / "master.key")
     (tmp_path / "master.key").chmod(0o400)
@@ -95,7 +127,8 @@ def ctx(request: pytest.FixtureRequest, settings: Settings, clock: FrozenClock) 
     context = build_context(settings, clock=clock)
     yield context
     # Objects a test dropped (an unread streamed response, a session) may still hold a
-    # pooled connection: collect them while the pool can take it back, then dispose.
+    # pooled connection: collect them while the pool can take it back, then dispose (only the
+    # objects made since the test started: pytest_runtest_setup froze the others).
     gc.collect()
     context.close()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -61,21 +63,70 @@ def pg_url(database: str) -> str:
     return server.set(drivername="postgresql+psycopg", database=database).render_as_string(hide_password=False)
 
 
+# A test database is thrown away after the test: its commits need not wait for the WAL to reach
+# the disk (a crash of the server is no test's subject; the backup tests run their own cluster).
+# The setting is per database (ALTER DATABASE), so the URLs handed to the app and to console
+# scripts stay plain, and the server's other databases keep theirs.
+NO_WAIT = "-c synchronous_commit=off"
+
+
 def pg_admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, options=NO_WAIT) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
+
+
+def pg_create(name: str, template: str | None = None) -> str:
+    """CREATE DATABASE (as a copy of ``template``) for a test, its commits not waiting on fsync; its URL."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, options=NO_WAIT) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))  # type: ignore[arg-type]
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')  # type: ignore[arg-type]
+    return pg_url(name)
 
 
 def pg_new(prefix: str = "appliance_v_") -> str:
     """A new, empty database (e.g. a test's person key vault); its URL."""
-    name = f"{prefix}{uuid.uuid4().hex[:12]}"
-    pg_admin(f'CREATE DATABASE "{name}"')
-    return pg_url(name)
+    return pg_create(f"{prefix}{uuid.uuid4().hex[:12]}")
 
 
 def pg_drop(database: str) -> None:
+    """Drop a test's database in the background (see ``Drops``); ``pg_drops.wait()`` waits for every one."""
+    pg_drops.submit(database)
+
+
+def pg_drop_now(database: str) -> None:
     pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
     pg_admin(f'DROP DATABASE IF EXISTS "{database}"')
+
+
+class Drops:
+    """DROP DATABASE waits for a checkpoint of the whole server (PostgreSQL 15 forces one), seconds
+    on a busy machine with fsync on, and a test's teardown used to wait for two of them. Here the
+    drops run on a few threads while the next tests run; drops waiting together share one
+    checkpoint. A failed drop is raised by ``wait()`` (the ``templates`` fixture calls it at the
+    end of the session), so no failure goes unseen."""
+
+    THREADS = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def submit(self, database: str) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="pg-drop")
+            self._pending.append(self._pool.submit(pg_drop_now, database))
+
+    def wait(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        errors = [error for error in (future.exception() for future in pending) if error is not None]
+        if errors:
+            raise errors[0]
+
+
+pg_drops = Drops()
 
 
 class Templates:
@@ -102,15 +153,13 @@ class Templates:
     def pg_copy(self) -> str:
         if self._pg is None:
             self._pg = f"appliance_tpl_{uuid.uuid4().hex[:10]}"
-            pg_admin(f'CREATE DATABASE "{self._pg}"')
-            migrate(make_settings(self.key_dir, pg_url(self._pg)))
-        name = f"appliance_t_{uuid.uuid4().hex[:12]}"
-        pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self._pg}"')
-        return pg_url(name)
+            migrate(make_settings(self.key_dir, pg_create(self._pg)))
+        return pg_create(f"appliance_t_{uuid.uuid4().hex[:12]}", template=self._pg)
 
     def close(self) -> None:
+        pg_drops.wait()  # the copies first (none of them is in use any more)
         if self._pg:
-            pg_drop(self._pg)
+            pg_drop_now(self._pg)
 
 
 def migrate(settings: Settings) -> None:

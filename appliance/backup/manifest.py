@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import io
+import itertools
 import json
 import os
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from appliance.errors import BackupError
 MANIFEST = "manifest.json"
 FORMAT = 1
 _CHUNK = 1024 * 1024
+_COPY_CHUNK = 8 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,11 +94,63 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_files(directory: Path) -> tuple[FileEntry, ...]:
-    """Every file in a backup directory (recursively) except the manifest itself."""
+@dataclasses.dataclass(frozen=True)
+class Hashed:
+    """A file's sha256 taken while it was written, with the file's size, inode and change time then."""
+
+    sha256: str
+    size: int
+    inode: int
+    changed_ns: int
+
+    def still_matches(self, path: Path) -> bool:
+        """Nothing wrote to or replaced the file since (any write moves its change time)."""
+        stat = path.stat()
+        return (stat.st_size, stat.st_ino, stat.st_ctime_ns) == (self.size, self.inode, self.changed_ns)
+
+
+def copy_hashing(source: Path, target: Path) -> Hashed:
+    """Copy ``source`` to a new file ``target``, hashing the bytes as they are written: one read
+    of the source instead of a copy and a second read for the manifest. Each chunk is hashed
+    while it is written (a second thread; hashlib and file writes
+    release the GIL), so the copy takes about as long as the slower of the two. ``target`` is
+    flushed to disk (fsync) before the digest is returned."""
+    digest = hashlib.sha256()
+    buffers = (bytearray(_COPY_CHUNK), bytearray(_COPY_CHUNK))
+    with (source.open("rb", buffering=0) as reader, target.open("xb", buffering=0) as writer,
+          ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-write") as pool):
+        writing: Future[None] | None = None
+        for turn in itertools.count():
+            buffer = buffers[turn % 2]  # the other one may still be being written
+            read = reader.readinto(buffer)
+            if writing is not None:
+                writing.result()  # in order, and frees the other buffer for the next read
+            if not read:
+                break
+            chunk = memoryview(buffer)[:read]
+            writing = pool.submit(_write_all, writer, chunk)
+            digest.update(chunk)
+        os.fsync(writer.fileno())
+    stat = target.stat()
+    return Hashed(digest.hexdigest(), stat.st_size, stat.st_ino, stat.st_ctime_ns)
+
+
+def _write_all(writer: io.RawIOBase, chunk: memoryview) -> None:
+    written = 0
+    while written < len(chunk):
+        written += writer.write(chunk[written:]) or 0
+
+
+def describe_files(directory: Path, hashed: Mapping[str, Hashed] | None = None) -> tuple[FileEntry, ...]:
+    """Every file in a backup directory (recursively) except the manifest itself. A file in
+    ``hashed`` (by its name in the directory) whose size, inode and change time are still those
+    it had when it was hashed while being written keeps that digest; every other file is read."""
     entries = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
-        entries.append(FileEntry(path.relative_to(directory).as_posix(), path.stat().st_size, sha256_file(path)))
+        name = path.relative_to(directory).as_posix()
+        known = (hashed or {}).get(name)
+        digest = known.sha256 if known is not None and known.still_matches(path) else sha256_file(path)
+        entries.append(FileEntry(name, path.stat().st_size, digest))
     return tuple(entries)
 
 

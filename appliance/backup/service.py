@@ -123,7 +123,7 @@ class BackupService:
             self._progress("checksums of the backup files")
             manifest = Manifest(
                 id=backup_id, kind=kind, backend=self._driver.backend, database=self._driver.database_label(),
-                started_at=started, finished_at=self._clock(), files=describe_files(work),
+                started_at=started, finished_at=self._clock(), files=describe_files(work, captured.hashed),
                 key_id=self._master.key_id,
                 base_id=None if kind == "full" or captured.standalone else base.id if base else None,
                 parent_id=None if kind == "full" or captured.standalone else previous.id if previous else None,

@@ -34,6 +34,7 @@ from appliance.crypto.fields import Place
 from appliance.ephemeral.store import EphemeralStore, Lockout, Quota, Subject, Ticket
 from appliance.errors import AuthenticationFailed, ChannelNotReady, InvalidInput, LockedOut, NotFound
 from appliance.keys.keyring import TenantKeyring
+from appliance.readers.service import SealingTarget
 from appliance.tenants.channels import ChannelService
 from appliance.tenants.models import Category, ReportingChannel, Tenant
 from appliance.tenants.questionnaire import Question, check_answers, dump_answers
@@ -131,12 +132,24 @@ class ReportingService:
         self._limits = limits
         self._access = access
         self._content = CaseContent(session, keyring, access, clock)
+        # The recipients ``accepting`` found, for the report this unit of work files next: the
+        # form checks before reading the report, filing seals to what was checked (one read of
+        # the reader list per submission, not two). Taken once; this service lives for one
+        # request or command, so nothing here outlives its transaction.
+        self._checked: dict[tuple[uuid.UUID, uuid.UUID | None], list[SealingTarget]] = {}
 
     def accepting(self, tenant: Tenant, channel: ReportingChannel | None = None) -> bool:
         """Whether a report filed now (through ``channel``; default: the tenant's default one)
         would reach someone: a confirmed reader who receives its reports, or the confirmed escrow
         key. The portal says so before a reporter writes anything."""
-        return self._access.accepting(tenant.id, None if channel is None or channel.is_default else channel.id)
+        key = (tenant.id, None if channel is None or channel.is_default else channel.id)
+        targets = self._access.channel_targets(*key)
+        self._checked[key] = targets
+        return bool(targets)
+
+    def _channel_targets(self, tenant_id: uuid.UUID, channel_id: uuid.UUID | None) -> list[SealingTarget]:
+        checked = self._checked.pop((tenant_id, channel_id), None)
+        return checked if checked is not None else self._access.channel_targets(tenant_id, channel_id)
 
     def channels(self, tenant: Tenant) -> list[ReportingChannel]:
         """The channels the portal offers (open ones, the default first)."""
@@ -194,7 +207,7 @@ class ReportingService:
         report received orally), so none is required and no version is kept."""
         channel = self._channels.open_channel(tenant.id, report.reporting_channel_id)
         # Read once: checked here, sealed to below. The default channel reaches the whole list.
-        targets = self._access.channel_targets(tenant.id, None if channel.is_default else channel.id)
+        targets = self._channel_targets(tenant.id, None if channel.is_default else channel.id)
         if not targets:
             raise ChannelNotReady(tenant.id)
         if report.category_id is None:

@@ -25,16 +25,7 @@ def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
     context.ephemeral.ensure()  # ...or RUNTIME_DIR cannot be used
     context.close()
     check_bind(bind or settings.bind)  # one line, not gunicorn's retries and traceback
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    # Threaded workers: the worker keeps its heartbeat while a slow reporter streams a large
-    # upload (nginx passes uploads through unbuffered, so nothing waits in clear on its disk);
-    # a sync worker would be killed at --timeout in the middle of such an upload.
-    args = [str(gunicorn), "--bind", bind or settings.bind, "--workers", str(workers or settings.workers),
-            "--worker-class", "gthread", "--threads", str(settings.threads),
-            # gunicorn's heartbeat files: RAM-backed where possible (not a data path)
-            "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp",  # noqa: S108
-            "--forwarded-allow-ips", "127.0.0.1", "--graceful-timeout", "20", "--timeout", "120",
-            "--log-level", "warning", "--no-control-socket", "webapp.wsgi:app"]
+    args = gunicorn_command(bind or settings.bind, workers or settings.workers, settings.threads)
     if settings.config_path:
         os.environ["APPLIANCE_CONFIG"] = str(settings.config_path)
     if settings.metrics_dir is not None:
@@ -43,7 +34,22 @@ def serve(runtime: Runtime, bind: str | None, workers: int | None) -> None:
         # import it: each worker then writes its counters to files that /metrics adds up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
     click.echo(f"serving on {bind or settings.bind}", err=True)
-    os.execv(str(gunicorn), args)  # noqa: S606 (fixed argv, no shell)
+    os.execv(args[0], args)  # noqa: S606 (fixed argv, no shell)
+
+
+def gunicorn_command(bind: str, workers: int, threads: int, app: str = "webapp.wsgi:app") -> list[str]:
+    """gunicorn's argv for ``app`` as `appliance serve` runs it (tests/bench/web.py serves a bare
+    Flask page under the very same settings)."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    # Threaded workers: the worker keeps its heartbeat while a slow reporter streams a large
+    # upload (nginx passes uploads through unbuffered, so nothing waits in clear on its disk);
+    # a sync worker would be killed at --timeout in the middle of such an upload.
+    return [str(gunicorn), "--bind", bind, "--workers", str(workers), "--worker-class", "gthread",
+            "--threads", str(threads),
+            # gunicorn's heartbeat files: RAM-backed where possible (not a data path)
+            "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp",  # noqa: S108
+            "--forwarded-allow-ips", "127.0.0.1", "--graceful-timeout", "20", "--timeout", "120",
+            "--log-level", "warning", "--no-control-socket", app]
 
 
 def check_bind(bind: str) -> None:

@@ -16,6 +16,7 @@ from tests.bench import (
     sealed_keys,
     soak,
     submissions,
+    web,
 )
 from tests.bench.common import BACKENDS, Figures
 
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[bool, Sequence[str]], Figures]] = {
     "logbook": logbook_room.run,
     "insiders": insiders.run,
     "soak": soak.run,
+    "web": web.run,
 }
 
 

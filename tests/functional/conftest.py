@@ -6,6 +6,7 @@ Everything here goes through the real services on the real databases of tests/co
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import uuid
@@ -27,7 +28,8 @@ from appliance.context import AppContext
 from appliance.services import Services
 from appliance.tenants.models import Tenant
 from tests.functional.world import World, build_world
-from tests.support import FrozenClock, add_reader, pg_admin, pg_url, principal, start_reader_list
+from tests.functional.world_templates import WorldTemplates
+from tests.support import FrozenClock, Templates, add_reader, pg_admin, pg_url, principal, start_reader_list
 
 STAFF_PASSWORD = "correct horse battery staple"
 
@@ -183,7 +185,21 @@ def other_services(ctx: AppContext) -> ServicesOpener:
     return open_services
 
 
+@pytest.fixture(scope="session")
+def world_templates(templates: Templates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldTemplates]:
+    """The world built once per backend in this process; tests/conftest.py's ``settings`` hands a
+    ``world`` test a copy of its database (tests/functional/world_templates.py)."""
+    holder = WorldTemplates(templates, tmp_path_factory.mktemp("worlds"))
+    yield holder
+    holder.close()
+
+
 @pytest.fixture
-def world(app, ctx: AppContext, services: Services, clock: FrozenClock) -> World:  # type: ignore[no-untyped-def]
-    """Two tenants with staff of every role and filed reports (tests/functional/world.py)."""
-    return build_world(app, ctx, services, clock)
+def world(app, ctx: AppContext, services: Services, clock: FrozenClock,  # type: ignore[no-untyped-def]
+          world_templates: WorldTemplates) -> World:
+    """Two tenants with staff of every role and filed reports (tests/functional/world.py): a copy
+    of the world built once, or built here when the test's settings are not a copy of it."""
+    copied = world_templates.world_for(ctx.settings)
+    if copied is None:
+        return build_world(app, ctx, services, clock)
+    return dataclasses.replace(copied, app=app, ctx=ctx, clock=clock, signed_in={})

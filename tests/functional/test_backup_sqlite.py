@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from appliance.backup.drivers import RestoreRequest
+from appliance.backup.drivers import sqlite as sqlite_driver
+from appliance.backup.manifest import check_files, sha256_file
 from appliance.context import AppContext, build_context
 from appliance.operations.backups import backup_service, copy_to_sites
 from appliance.settings import Settings, load_settings
@@ -170,3 +172,47 @@ def test_snapshots_taken_while_reports_arrive_are_consistent(settings: Settings,
     with ctx.unit_of_work() as session:
         report = backup_service(ctx, session).verify()  # integrity_check + row counts of the newest
     assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("log_folded", [False, True], ids=["copied-and-hashed-at-once", "log-folded-in-then-hashed"])
+def test_snapshot_digest_is_its_file_and_a_corrupted_copy_is_found(settings: Settings, ctx: AppContext,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   log_folded: bool) -> None:
+    add_reports(ctx, 2, "hashed")
+    taken: list[object] = []
+    snapshot = sqlite_driver.SqliteDriver._snapshot
+    monkeypatch.setattr(sqlite_driver.SqliteDriver, "_snapshot",
+                        lambda driver, target: taken.append(snapshot(driver, target)) or taken[-1])
+    reader = None
+    if log_folded:
+        # A reader pinning the log: the checkpoint before the snapshot gives up at once, so the
+        # log is copied and folded into the copy, which is then read again for its digest.
+        monkeypatch.setattr(sqlite_driver, "CHECKPOINT_WAIT_MS", 0)
+        add_reports(ctx, 1, "in the log")
+        database = Path(settings.database_url.removeprefix("sqlite+pysqlcipher:///"))
+        reader = sqlite_driver.SqliteDriver(settings, ctx.master, sa.MetaData())._connect(database)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM cases").fetchone()
+    try:
+        with ctx.unit_of_work() as session:
+            manifest = backup_service(ctx, session).full()
+    finally:
+        if reader is not None:
+            reader.close()
+    assert (taken[0] is None) == log_folded  # None: the copy changed after it was copied, so it was read again
+    directory = settings.backup_root / manifest.id
+    [entry] = [f for f in manifest.files if f.name == sqlite_driver.SNAPSHOT]
+    assert entry.sha256 == sha256_file(directory / entry.name)
+    assert check_files(directory, manifest) == []
+    with ctx.unit_of_work() as session:
+        assert backup_service(ctx, session).verify().ok
+
+    with (directory / entry.name).open("r+b") as handle:  # one flipped byte in the middle
+        handle.seek(entry.size // 2)
+        byte = handle.read(1)[0]
+        handle.seek(entry.size // 2)
+        handle.write(bytes([byte ^ 0x01]))
+    assert check_files(directory, manifest) == [f"{manifest.id}/{entry.name} does not match its sha256"]
+    with ctx.unit_of_work() as session:
+        report = backup_service(ctx, session).verify()
+    assert not report.ok

@@ -10,11 +10,11 @@ from types import ModuleType
 
 import pytest
 
-from tests.bench import api, backup, handler_queue, insiders, large_upload, logbook_room, sealed_keys, soak, submissions
+from tests.bench import api, backup, handler_queue, insiders, large_upload, logbook_room, sealed_keys, soak, submissions, web
 
 
 @pytest.mark.parametrize("benchmark", [submissions, handler_queue, large_upload, sealed_keys, backup, api, logbook_room,
-                                       insiders, soak],
+                                       insiders, soak, web],
                          ids=lambda module: module.__name__.rsplit(".", 1)[1])
 def test_benchmark_runs_in_quick_mode(benchmark: ModuleType, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
     figures = benchmark.run(quick=True, backends=(backend,))

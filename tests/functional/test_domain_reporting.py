@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from appliance.actors import CLI
+from appliance.actors import CLI, REPORTER
 from appliance.audit.models import AuditEvent
 from appliance.cases.reporting import Limits, NewReport, ReportingService
 from appliance.crypto.case_keys import CaseKey
@@ -16,7 +18,7 @@ from appliance.crypto.files import CHUNK_BYTES
 from appliance.errors import AuthenticationFailed, InvalidInput, LockedOut, NotFound, TooLarge
 from appliance.services import Services
 from appliance.settings import Settings
-from tests.functional.conftest import Org, ReportFactory, ServicesOpener, count_rows, drain, upload
+from tests.functional.conftest import Org, ReaderFactory, ReportFactory, ServicesOpener, count_rows, drain, upload
 from tests.support import FrozenClock
 
 # One session each, in a transaction rolled back at the end (tests/conftest.py).
@@ -328,3 +330,53 @@ def test_empty_reply_is_refused(services: Services, org_a: Org, file_report: Rep
     receipt = file_report(org_a)
     with pytest.raises(InvalidInput):
         services.reporting.reply(org_a.tenant, receipt.case_id, receipt.private_key, "  \r\n ", [])
+
+
+# --- the recipients are read once per submission -------------------------------------------
+@contextlib.contextmanager
+def reader_list_reads(services: Services) -> Iterator[list[str]]:
+    """The statements that read the reader list while the block runs."""
+    seen: list[str] = []
+    connection = services.session.connection()
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM reader_list_entries" in statement:
+            seen.append(statement)
+
+    sa.event.listen(connection, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", note)
+
+
+def test_filing_seals_to_the_recipients_the_form_checked_reading_them_once(services: Services, org_a: Org) -> None:
+    with reader_list_reads(services) as reads:
+        assert services.reporting.accepting(org_a.tenant)
+        filed = services.reporting.file(org_a.tenant, NewReport(org_a.category_id, "Stock sold off the books."), [],
+                                         REPORTER)
+    assert len(reads) == 1
+    assert filed.recipients == [org_a.handler.user_id]
+
+
+def test_the_checked_recipients_serve_one_filing_only(
+        services: Services, org_a: Org, make_reader: ReaderFactory) -> None:
+    services.reporting.accepting(org_a.tenant)
+    services.reporting.file(org_a.tenant, NewReport(org_a.category_id, "First report."), [], REPORTER)
+    newcomer = make_reader(org_a)  # joins the list after the check: the next filing reads it again
+
+    with reader_list_reads(services) as reads:
+        filed = services.reporting.file(org_a.tenant, NewReport(org_a.category_id, "Second report."), [], REPORTER)
+
+    assert reads
+    assert sorted(filed.recipients) == sorted([org_a.handler.user_id, newcomer.user_id])
+
+
+def test_recipients_checked_for_one_tenant_never_seal_another_tenants_report(
+        services: Services, org_a: Org, org_b: Org) -> None:
+    assert services.reporting.accepting(org_a.tenant)
+    filed = services.reporting.file(org_b.tenant, NewReport(org_b.category_id, "Beta's report."), [], REPORTER)
+    assert filed.recipients == [org_b.handler.user_id]
+    # ...and Alpha's check is still the one Alpha's next report is sealed to.
+    assert services.reporting.file(org_a.tenant, NewReport(org_a.category_id, "Alpha's report."), [],
+                                   REPORTER).recipients == [org_a.handler.user_id]

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from appliance.backup.manifest import Manifest
+from appliance.backup.manifest import Hashed, Manifest
 
 Progress = Callable[[str], None]
 
@@ -30,6 +30,8 @@ class Captured:
     standalone: bool = False
     note: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Files hashed while they were written (by name in the backup directory): not read again.
+    hashed: dict[str, Hashed] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

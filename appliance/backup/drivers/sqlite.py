@@ -20,13 +20,14 @@ import sqlalchemy as sa
 
 from appliance.backup.drivers.base import Captured, ChainDirs, Progress, RestoreRequest
 from appliance.backup.fingerprint import fingerprint
-from appliance.backup.manifest import Manifest
+from appliance.backup.manifest import Hashed, Manifest, copy_hashing
 from appliance.crypto.keys import MasterKey, sqlcipher_key
 from appliance.db import create_engine
 from appliance.errors import BackupError
 from appliance.settings import Settings
 
 SNAPSHOT = "appliance.db"
+CHECKPOINT_WAIT_MS = 2000  # how long the checkpoint before a snapshot waits for writers (then: copy the log too)
 BLOB_LENGTH = "blob-length"
 
 
@@ -54,38 +55,50 @@ class SqliteDriver:
         connection.execute("PRAGMA busy_timeout = 15000")
         return connection
 
-    def _snapshot(self, target: Path) -> None:
-        """Copy the encrypted file as it is (no decryption) under a read transaction, then fold
-        the copied write-ahead log into it.
+    def _snapshot(self, target: Path) -> Hashed | None:
+        """Copy the encrypted file as it is (no decryption) under a read transaction; when the
+        write-ahead log held anything then, fold the copied log into the copy. The file's
+        sha256 is taken while it is copied; None when the copy changed afterwards (the log was
+        folded in) and must be hashed again.
 
         Why this is consistent: a reader's snapshot pins the log (SQLite neither restarts the
         WAL nor backfills frames past the oldest reader into the database file), so the copy of
         the file holds no page newer than the copied log, and the copied log replays to its last
-        complete commit. Writers go on meanwhile; the backup API would decrypt and re-encrypt
-        every page instead (several times slower).
+        complete commit. A reader that starts on an empty log reads the file alone, and no
+        checkpoint writes into the file while it reads: then the copied file is the snapshot.
+        Writers go on meanwhile; the backup API would decrypt and re-encrypt every page instead
+        (several times slower). The copy stays in WAL mode, as the appliance opens it anyway.
         """
         if not self.path.exists():
             raise BackupError(f"embedded database {self.path} not found")
         source = self._connect(self.path)
+        wal = Path(f"{self.path}-wal")
         try:
+            # Fold the log into the file first (what SQLite's own checkpoints do every 1000 pages),
+            # waiting briefly for writers: then the copy needs no log and is hashed as it is copied.
+            source.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+            source.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            source.execute("PRAGMA busy_timeout = 15000")
             source.execute("BEGIN")
             source.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the read lock
-            shutil.copyfile(self.path, target)
-            wal = Path(f"{self.path}-wal")
-            if wal.exists():
+            log_empty = not wal.exists() or wal.stat().st_size == 0
+            hashed = copy_hashing(self.path, target)
+            if not log_empty:
                 shutil.copyfile(wal, f"{target}-wal")
             source.execute("COMMIT")
         finally:
             source.close()
+        if log_empty:
+            return hashed
         copy = self._connect(target)
         try:
             copy.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            copy.execute("PRAGMA journal_mode = DELETE").fetchall()  # one self-contained file
         finally:
             copy.close()
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{target}{suffix}")
+        return None
 
     def engine_for(self, path: Path) -> sa.Engine:
         return create_engine(dataclasses.replace(self._settings, database_url=f"sqlite+pysqlcipher:///{path}"),
@@ -94,7 +107,7 @@ class SqliteDriver:
     def _capture(self, work: Path, progress: Progress, note: str | None) -> Captured:
         progress(f"snapshot of {self.path}")
         target = work / SNAPSHOT
-        self._snapshot(target)
+        hashed = self._snapshot(target)
         progress("row counts and checksums of the snapshot")
         engine = self.engine_for(target)
         try:
@@ -106,7 +119,8 @@ class SqliteDriver:
         with contextlib.suppress(FileNotFoundError):  # reading in WAL mode may leave these behind
             os.unlink(f"{target}-wal")
             os.unlink(f"{target}-shm")
-        return Captured(tables=tables, standalone=True, note=note, extra={"fingerprint": BLOB_LENGTH})
+        return Captured(tables=tables, standalone=True, note=note, extra={"fingerprint": BLOB_LENGTH},
+                        hashed={SNAPSHOT: hashed} if hashed is not None else {})
 
     def full(self, work: Path, progress: Progress) -> Captured:
         return self._capture(work, progress, None)
