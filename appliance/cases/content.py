@@ -98,7 +98,9 @@ class CaseContent:
             return ""
         return keys.cipher.open(case.conclusions_sealed, Place("cases", "conclusions", case.id))
 
-    def thread(self, case: Case, keys: OpenedCase) -> tuple[ThreadMessage, ...]:
+    def thread(self, case: Case, keys: OpenedCase, *, with_authors: bool = False) -> tuple[ThreadMessage, ...]:
+        """The messages in order; ``with_authors`` names the staff user of each handler message (for
+        handlers: the reporter's view says only "case handler")."""
         cipher = keys.cipher
         messages = self._session.execute(
             sa.select(Message).where(Message.case_id == case.id).order_by(Message.created_at, Message.id)
@@ -110,7 +112,8 @@ class CaseContent:
         return tuple(
             ThreadMessage(m.id, m.author, m.created_at,
                           cipher.open(m.body_sealed, Place("case_messages", "body", m.id)),
-                          m.is_feedback, tuple(files.get(m.id, ())))
+                          m.is_feedback, tuple(files.get(m.id, ())),
+                          m.author_user_id if with_authors else None)
             for m in messages
         )
 

@@ -27,6 +27,7 @@ class ThreadMessage:
     body: str
     is_feedback: bool
     attachments: tuple[AttachmentInfo, ...]
+    author_user_id: uuid.UUID | None = None  # the staff user who wrote it; only in the handlers' view
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ class CaseService:
             report=self._content.report(case, keys),
             conclusions=self._content.conclusions(case, keys),
             report_attachments=self._content.report_attachments(case, keys),
-            thread=self._content.thread(case, keys),
+            thread=self._content.thread(case, keys, with_authors=True),
             notes=tuple(NoteView(n.id, n.author_user_id, n.created_at,
                                  cipher.open(n.body_sealed, Place("case_notes", "body", n.id))) for n in notes),
         )

@@ -16,10 +16,19 @@ EXPLAINED = "The police have asked for your name in their investigation; the law
 WITHHELD = "The person concerned would be warned and could destroy evidence."
 
 
+def open_form(staff: Page, testid: str) -> None:
+    """The case page folds the consent and disclosure forms away; a refused form comes back open."""
+    details = staff.get_by_test_id(testid)
+    if details.get_attribute("open") is None:
+        details.locator("summary").click()
+    expect(details).to_have_attribute("open", "")
+
+
 def disclose_on_a_legal_ground(staff: Page, look: Look = nothing, *, informed: bool) -> None:
     """On the case page: a disclosure on a legal ground without the Art. 16(3) choice is refused;
     then the reporter is informed (the explanation goes to them) or not (a sealed reason)."""
     def fill_ground() -> None:
+        open_form(staff, "disclosure-form")
         staff.get_by_label("Disclosed to").fill(RECIPIENTS)
         staff.get_by_label("On what basis?").select_option(label="Legal ground: an investigation by a national authority")
         staff.get_by_label("The legal ground, explained (when not on consent)").fill("A request from the police.")
@@ -41,6 +50,7 @@ def disclose_on_a_legal_ground(staff: Page, look: Look = nothing, *, informed: b
 
 def ask_for_consent(staff: Page, look: Look = nothing, *, show_errors: bool = False) -> None:
     """On the case page: ask the reporter (after one refused empty attempt)."""
+    open_form(staff, "consent-form")
     if show_errors:
         staff.get_by_role("button", name="Ask the reporter for consent").click()
         expect(staff.get_by_role("alert").first).to_contain_text("Please correct the following")
@@ -65,6 +75,7 @@ def answer_consent(reporter: Page, look: Look = nothing, *, consent: bool) -> No
 
 def record_disclosure(staff: Page, look: Look = nothing, *, on_consent: bool) -> None:
     """On the case page: a disclosure with no basis is refused; then on the consent or a legal ground."""
+    open_form(staff, "disclosure-form")
     staff.get_by_label("Disclosed to").fill(RECIPIENTS)
     staff.get_by_role("button", name="Record the disclosure").click()
     expect(staff.get_by_role("alert").first).to_contain_text("Choose a consent the reporter gave")

@@ -77,7 +77,7 @@ def test_web_the_case_file_holds_the_case_and_a_footer_on_every_page(world: Worl
     for expected in (f"Case file {case.reference}", "Alpha Ltd", case.what, "alpha warehouse",
                      "alpha handler answer", f"Det var {SWEDISH_NAME} och {GERMAN_NAME}.",
                      f"Tack, vi pratar med {SWEDISH_NAME} på måndag.", "Acknowledgement of receipt sent to the reporter.",
-                     "Reporter ·", "Handler ·", "Deadlines", "Status history", "The reporting portal"):
+                     "Reporter ·", f"Handler: {handler_staff.email} ·", "Deadlines", "Status history", "The reporting portal"):
         assert expected in text, expected
     assert squeezed(f"Received Acknowledged {handler_staff.email}") in squeezed(text)  # the change, and who
     assert case.note not in text  # notes only when asked for

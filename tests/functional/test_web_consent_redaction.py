@@ -22,7 +22,7 @@ REASON = f"REASON-WEB-MARKER not relevant {XSS}"
 EXPLAINED = f"EXPLAINED-WEB-MARKER the police asked for your name {XSS}"
 WITHHELD = f"WITHHELD-WEB-MARKER they would warn the suspect {XSS}"
 REQUEST_ID = re.compile(r'/case/consent/([0-9a-f-]{36})"')
-REDACTION_ID = re.compile(r'/redactions/([0-9a-f-]{36})/purge"')
+REDACTION_ID = re.compile(r'/redactions/([0-9a-f-]{36})/purge[#"]')
 
 
 def case_url(case_id: uuid.UUID) -> str:

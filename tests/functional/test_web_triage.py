@@ -48,7 +48,7 @@ def test_close_as_a_duplicate_after_the_confirmation_page(world: World, caplog: 
 
     done = browser.post(url(world), {"outcome": "duplicate", "duplicate_of": world.alpha_case.reference,
                                      "confirmed": "yes"}, form_url=case_page)
-    assert done.status_code == 303 and done.headers["Location"].endswith(f"{case_page}#change-status")
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"{case_page}?done=closed-at-triage#status")
     assert status(world)[:2] == ("closed", "duplicate")
     page = browser.get(case_page).get_data(as_text=True)
     assert 'data-testid="closed-at-triage"' in page and 'data-testid="triage"' not in page
@@ -136,7 +136,7 @@ def test_reopening_a_case_closed_at_triage_offers_received(world: World) -> None
     case_page = f"/staff/cases/{world.alpha_other_case.id}"
     browser.post(url(world), {"outcome": "not-a-report", "confirmed": "yes"}, form_url=case_page)
     page = browser.get(case_page).get_data(as_text=True)
-    assert re.search(r'<select id="status"[^>]*>\s*<option value="received">', page), page
+    assert re.search(r'<select id="status-status"[^>]*>\s*<option value="received">', page), page
     browser.post(f"{case_page}/status", {"status": "received"}, form_url=case_page)
     assert status(world) == ("received", None, None)
 

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 from appliance.actors import StaffPrincipal
 from appliance.errors import CaseLocked, InvalidInput, NotAReader, NotFound
 from webapp.errors import locked_message, page
+from webapp.handler import confirmations
 from webapp.handler.desk import HandlerDesk
 from webapp.handler.views import render_case
 from webapp.policy import access
@@ -55,7 +56,7 @@ def grant_access(case_id: uuid.UUID) -> Response | tuple[str, int]:
         return render_case(case_id, access_error=_(
             "This case still uses the server's old key, so it cannot be shared yet. Ask the system "
             "administrator to run “appliance keys seal-existing”.")), 400
-    return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
+    return confirmations.done(case_id, "shared")
 
 
 @routes.post("/cases/<uuid:case_id>/reporter-copy")
@@ -69,7 +70,7 @@ def restore_reporter_copy(case_id: uuid.UUID) -> Response | tuple[str, int]:
             desk.cases.restore_reporter_copy(g.principal, case_id)
     except InvalidInput:
         return render_case(case_id, access_error=_("The reporter has no key waiting to be restored.")), 400
-    return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
+    return confirmations.done(case_id, "reporter-key")
 
 
 @routes.post("/cases/<uuid:case_id>/access/<uuid:user_id>/revoke")
@@ -86,7 +87,7 @@ def revoke_access(case_id: uuid.UUID, user_id: uuid.UUID) -> Response | tuple[st
             "colleague first.")), 400
     if user_id == g.principal.user_id:
         return redirect(url_for("handler.queue"), code=303)
-    return redirect(url_for("handler.case", case_id=case_id, _anchor="access"), code=303)
+    return confirmations.done(case_id, "unshared")
 
 
 @routes.errorhandler(CaseLocked)

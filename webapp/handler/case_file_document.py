@@ -42,7 +42,7 @@ def case_file_document(case_file: CaseFile, *, tenant_name: str, categories: dic
         (_("Received"), moment(case.received_at)),
         (_("Status"), status),
     ]
-    sections = [_deadlines(case_file), _history(case_file, emails), _report(case_file), _thread(case_file)]
+    sections = [_deadlines(case_file), _history(case_file, emails), _report(case_file), _thread(case_file, emails)]
     if case_file.with_notes:
         sections.append(_notes(case_file, emails))
     sections.append(_attachments(case_file))
@@ -86,7 +86,8 @@ def _report(case_file: CaseFile) -> Section:
         Paragraph(report.when, _("When did it happen?")),
         Paragraph(report.where, _("Where did it happen?")),
         Paragraph(report.people, _("Who is involved?")),
-        Paragraph(report.contact or _("Anonymous — reply through the messages below."), _("Reporter's e-mail")),
+        Paragraph(report.contact or _("No e-mail address given — reply through the messages below."),
+                  _("Reporter's e-mail")),
     ]
     blocks += [Paragraph(answer_text(a), a.label) for a in case_file.case.answers]
     if case_file.case.conclusions:
@@ -94,14 +95,16 @@ def _report(case_file: CaseFile) -> Section:
     return Section(_("The report"), blocks=blocks)
 
 
-def _thread(case_file: CaseFile) -> Section:
+def _thread(case_file: CaseFile, emails: dict[uuid.UUID, str]) -> Section:
     if not case_file.case.thread:
         return Section(_("Messages with the reporter"), blocks=[Paragraph(_("No messages yet."))])
-    return Section(_("Messages with the reporter"), blocks=[_message(m) for m in case_file.case.thread])
+    return Section(_("Messages with the reporter"), blocks=[_message(m, emails) for m in case_file.case.thread])
 
 
-def _message(message: ThreadMessage) -> Paragraph:
+def _message(message: ThreadMessage, emails: dict[uuid.UUID, str]) -> Paragraph:
     author = {"reporter": _("Reporter"), "system": _("System")}.get(message.author, _("Handler"))
+    if message.author == "handler" and message.author_user_id is not None:  # the colleague who wrote it
+        author = _("Handler: %(who)s", who=_who(message.author_user_id, emails))
     label = f"{author} · {moment(message.created_at)}"
     if message.is_feedback:
         label += " · " + _("Feedback")

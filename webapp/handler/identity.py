@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import uuid
 
-from flask import g, redirect, url_for
+from flask import g
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.errors import InvalidInput
+from webapp.handler import confirmations
 from webapp.handler.desk import HandlerDesk
 from webapp.handler.forms import ConsentRequestForm, disclosure_form
 from webapp.handler.views import render_case
@@ -33,7 +34,7 @@ def request_consent(case_id: uuid.UUID) -> Response | tuple[str, int]:
         except InvalidInput as exc:
             getattr(form, exc.field, form.recipients).errors = [_("Fill in this field (at most 2,000 characters).")]
         else:
-            return redirect(url_for("handler.case", case_id=case_id, _anchor="identity"), code=303)
+            return confirmations.done(case_id, "consent-asked")
     return render_case(case_id, consent_form=form), 400
 
 
@@ -74,5 +75,5 @@ def record_disclosure(case_id: uuid.UUID) -> Response | tuple[str, int]:
             else:
                 form.basis.errors = [_("Choose a consent the reporter gave, or a legal ground.")]
         else:
-            return redirect(url_for("handler.case", case_id=case_id, _anchor="identity"), code=303)
+            return confirmations.done(case_id, "disclosed")
     return render_case(case_id, disclosure_form=form), 400

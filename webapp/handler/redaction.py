@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from appliance.cases.read_models import HandlerCaseView
 from appliance.errors import Conflict, InvalidInput
+from webapp.handler import confirmations
 from webapp.handler.desk import HandlerDesk
 from webapp.handler.forms import PostForm, RedactionForm
 from webapp.handler.views import render_case
@@ -83,7 +84,7 @@ def redact(case_id: uuid.UUID) -> Response | tuple[str, int]:
         except InvalidInput as exc:
             _error(form, exc.field)
         else:
-            return redirect(url_for("handler.case", case_id=case_id, _anchor="redactions"), code=303)
+            return confirmations.done(case_id, "redacted")
     return _page(view, form, 400)
 
 
@@ -99,7 +100,7 @@ def purge_redaction(case_id: uuid.UUID, redaction_id: uuid.UUID) -> Response | t
             desk.redactions.purge(g.principal, case_id, redaction_id)
     except Conflict:
         return render_case(case_id, redaction_error=_("That original was already destroyed.")), 409
-    return redirect(url_for("handler.case", case_id=case_id, _anchor="redactions"), code=303)
+    return confirmations.done(case_id, "purged")
 
 
 def _error(form: RedactionForm, field: str) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import g, redirect, url_for
+from flask import g
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.errors import AlreadyNamed, InvalidInput
 from appliance.persons.service import clean_details
+from webapp.handler import confirmations
 from webapp.handler.desk import HandlerDesk
 from webapp.handler.forms import person_form
 from webapp.handler.views import render_case
@@ -44,7 +45,7 @@ def add_person(case_id: uuid.UUID) -> Response | tuple[str, int]:
             target = getattr(form, exc.field, form.name)
             target.errors = [_field_error(exc.field)]
         else:
-            return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
+            return confirmations.done(case_id, "person-added")
     return render_case(case_id, person_form=form), 400
 
 
@@ -53,7 +54,7 @@ def add_person(case_id: uuid.UUID) -> Response | tuple[str, int]:
 def remove_person(case_id: uuid.UUID, entry_id: uuid.UUID) -> Response:
     """Take a person off the case (CSRF was checked by CSRFProtect)."""
     HandlerDesk.of_request().case_subjects.remove(g.principal, case_id, entry_id)
-    return redirect(url_for("handler.case", case_id=case_id, _anchor="persons"), code=303)
+    return confirmations.done(case_id, "person-removed")
 
 
 def _field_error(field: str) -> str:

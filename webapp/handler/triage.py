@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import g, redirect, render_template, url_for
+from flask import g, render_template
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from appliance.cases.triage import ITSELF, NO_SUCH_CASE, NOT_A_DUPLICATE
 from appliance.errors import InvalidInput
+from webapp.handler import confirmations
 from webapp.handler.desk import HandlerDesk
 from webapp.handler.forms import PostForm
 from webapp.handler.triage_form import TriageForm
@@ -42,7 +43,7 @@ def close_at_triage(case_id: uuid.UUID) -> Response | str | tuple[str, int]:
     except InvalidInput as exc:
         _explain(form, exc)
         return render_case(case_id, triage_form=form), 400
-    return redirect(url_for("handler.case", case_id=case_id, _anchor="change-status"), code=303)
+    return confirmations.done(case_id, "closed-at-triage")
 
 
 def _explain(form: TriageForm, exc: InvalidInput) -> None:

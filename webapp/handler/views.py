@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, g, render_template, request
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -12,6 +12,7 @@ from appliance.cases.metadata_removal import MetadataNotRemovable, supports
 from appliance.cases.workflow import CLOSING_OUTCOMES, Status, next_statuses
 from appliance.errors import AuthenticationFailed, InvalidInput
 from appliance.tenants.models import Tenant
+from webapp.handler import confirmations
 from webapp.handler.desk import AccountDesk, HandlerDesk
 from webapp.handler.forms import (
     GROUND_LABELS,
@@ -44,7 +45,7 @@ routes = RouteTable()
 @routes.get("/cases/<uuid:case_id>")
 @access("staff:handler")
 def case(case_id: uuid.UUID) -> str:
-    return render_case(case_id)
+    return render_case(case_id, confirmed=confirmations.shown(request.args))
 
 
 @routes.post("/cases/<uuid:case_id>/status")
@@ -52,15 +53,18 @@ def case(case_id: uuid.UUID) -> str:
 def change_status(case_id: uuid.UUID) -> Response | tuple[str, int]:
     form = _status_form(Status.RECEIVED)
     form.status.choices = [(s.value, STATUS_LABELS[s.value]) for s in Status]
-    if form.validate_on_submit():
-        desk = HandlerDesk.of_request()
-        try:
-            with desk.attempt():
-                desk.cases.change_status(g.principal, case_id, form.status.data or "", form.outcome.data or "",
-                                         form.conclusions.data or "")
-        except InvalidInput as exc:
-            return render_case(case_id, status_form_error=_status_error(exc)), 400
-    return redirect(url_for("handler.case", case_id=case_id), code=303)
+    if not form.validate_on_submit():  # a made-up status or outcome, or conclusions over the limit
+        error = (_("The conclusions are too long (at most 20,000 characters).") if "conclusions" in form.errors
+                 else _status_error(InvalidInput(next(iter(form.errors), "status"), "invalid")))
+        return render_case(case_id, status_form_error=error), 400
+    desk = HandlerDesk.of_request()
+    try:
+        with desk.attempt():
+            desk.cases.change_status(g.principal, case_id, form.status.data or "", form.outcome.data or "",
+                                     form.conclusions.data or "")
+    except InvalidInput as exc:
+        return render_case(case_id, status_form_error=_status_error(exc)), 400
+    return confirmations.done(case_id, "status")
 
 
 @routes.post("/cases/<uuid:case_id>/assign")
@@ -77,7 +81,7 @@ def assign(case_id: uuid.UUID) -> Response | tuple[str, int]:
             desk.cases.assign(g.principal, case_id, assignee)
     except InvalidInput:
         return render_case(case_id, assign_error=_("Choose a handler of this organisation.")), 400
-    return redirect(url_for("handler.case", case_id=case_id), code=303)
+    return confirmations.done(case_id, "assigned")
 
 
 @routes.post("/cases/<uuid:case_id>/messages")
@@ -93,7 +97,7 @@ def post_message(case_id: uuid.UUID) -> Response | tuple[str, int]:
         except InvalidInput:
             form.body.errors = [_("Write a message or attach a file (at most 20,000 characters).")]
         else:
-            return redirect(url_for("handler.case", case_id=case_id, _anchor="thread"), code=303)
+            return confirmations.done(case_id, "feedback" if form.is_feedback.data else "message")
     return render_case(case_id, message_form=form), 400
 
 
@@ -103,7 +107,7 @@ def add_note(case_id: uuid.UUID) -> Response | tuple[str, int]:
     form = NoteForm()
     if form.validate_on_submit():
         HandlerDesk.of_request().cases.add_note(g.principal, case_id, form.body.data or "")
-        return redirect(url_for("handler.case", case_id=case_id, _anchor="notes"), code=303)
+        return confirmations.done(case_id, "note")
     return render_case(case_id, note_form=form), 400
 
 
@@ -153,7 +157,8 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
                 status_form_error: str | None = None, assign_error: str | None = None,
                 access_error: str | None = None, person_form: PersonForm | None = None,
                 consent_form: ConsentRequestForm | None = None, disclosure_form: DisclosureForm | None = None,
-                redaction_error: str | None = None, triage_form: TriageForm | None = None) -> str:
+                redaction_error: str | None = None, triage_form: TriageForm | None = None,
+                confirmed: confirmations.Confirmation | None = None) -> str:
     """The case page; raises CaseLocked (answered by the locked page) when no key of the user opens it."""
     desk = HandlerDesk.of_request()
     view = desk.cases.open_case(g.principal, case_id)
@@ -188,7 +193,7 @@ def render_case(case_id: uuid.UUID, *, message_form: MessageForm | None = None, 
         export_form=ExportForm(formdata=None), cleanable=supports, consents=consents, redactions=redactions,
         consent_form=consent_form or ConsentRequestForm(formdata=None),
         disclosure_form=disclosure_form or new_disclosure_form(consents), redaction_error=redaction_error,
-        state_labels=STATE_LABELS, ground_labels=GROUND_LABELS,
+        state_labels=STATE_LABELS, ground_labels=GROUND_LABELS, confirmed=confirmed,
         triage_form=triage_form or TriageForm(formdata=None),
     )
 
