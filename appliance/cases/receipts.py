@@ -8,7 +8,7 @@ sealed under a key derived from a token that only the reporter's short-lived coo
 row keeps the token's hash, and no case id). It is in the database, not the host's ephemeral
 store, because several app hosts behind a load balancer need no stickiness: the redirect may
 reach another host. Showing the key wipes it from the row; a key not shown within
-``SHOW_WITHIN`` is never shown, and is wiped by the next form check or receipt (``_forget``).
+``SHOW_WITHIN`` is never shown, and is wiped by the next form check or receipt, or the ``session-sweep`` job (``sweep``).
 
 Each report form the portal renders carries a reference: random, dated and MACed (tenant
 bound). The token is an HMAC of that reference, so a second post of the same form (a double
@@ -96,7 +96,7 @@ class ReportReceipts:
     def check_form(self, tenant_id: uuid.UUID, reference: str) -> ReportForm:
         """The form a posted reference names; InvalidInput (field ``form_ref``) when it is
         missing, altered, of another tenant, or older than FORM_LIFETIME."""
-        self._forget()
+        self.sweep()
         parts = reference.split(".") if 0 < len(reference) <= MAX_REFERENCE else []
         if len(parts) != 3 or not parts[0].isdigit() or not hmac.compare_digest(
                 parts[2], self._mac(tenant_id, parts[0], parts[1])):
@@ -141,7 +141,7 @@ class ReportReceipts:
         """The case key a receipt token holds, once: the key is wiped as it is read. None when
         the token is unknown or of another tenant, its receipt was shown, or its time to be
         shown ran out."""
-        self._forget()
+        self.sweep()
         row = self._row(token)
         if row is None or row.secret_sealed is None:
             return None
@@ -160,8 +160,10 @@ class ReportReceipts:
         return self._session.execute(sa.select(WebSession).where(
             WebSession.token_hash == token_hash(token), WebSession.kind == KIND)).scalar_one_or_none()
 
-    def _forget(self) -> None:
-        """Receipts not shown in time lose their key; rows of forms no longer accepted go."""
+    def sweep(self) -> None:
+        """Receipts not shown in time lose their key; rows of forms no longer accepted go. Run by
+        every form check and receipt, and every few minutes by the ``session-sweep`` job, so a
+        key no browser came back for does not wait for the next report."""
         now = self._clock()
         self._session.execute(sa.delete(WebSession).where(
             WebSession.kind == KIND, WebSession.created_at < now - FORM_LIFETIME - CLOCK_SKEW))

@@ -27,11 +27,12 @@ from appliance.operations.backups import backup_service, copy_to_sites
 from appliance.operations.retention_run import RetentionFailed, run_retention
 from appliance.pdmr.notices import ClosedPeriodNotices
 from appliance.readers.notices import ReaderNotices
-from appliance.services import Services
+from appliance.services import Services, reporter_session_limits, staff_session_limits
 from appliance.settings import Settings
 
 NOTICE_MINUTES = 5  # how soon handlers hear of a new report
 READER_NOTICE_MINUTES = 1  # how soon readers hear of a change to who can read reports
+SWEEP_MINUTES = 5  # how long an expired session or an unshown receipt keeps its sealed key at most
 ALERT_MINUTES = 5  # how soon operators hear of a failed backup, site copy or logbook check
 
 MAR_MAIL_HOUR = 8  # daily acknowledgement reminders and closed-period notices, local time
@@ -184,6 +185,18 @@ def operational_alerts(ctx: AppContext) -> str:
     return run.summary()
 
 
+def session_sweep(ctx: AppContext) -> str:
+    """Delete expired staff and reporter sessions, and with them the private keys sealed in them
+    (a session no browser comes back for is otherwise deleted only when its token is next
+    used), and wipe the case keys of receipts not shown in time."""
+    with ctx.unit_of_work() as session:
+        services = Services(ctx, session)
+        ended = services.web_sessions.purge_expired({"staff": staff_session_limits(ctx),
+                                                 "reporter": reporter_session_limits(ctx)})
+        services.report_receipts.sweep()
+    return f"{ended} expired session(s) deleted"
+
+
 def retention(ctx: AppContext) -> str:
     report = run_retention(ctx, SYSTEM, dry_run=False)
     summary = (f"deleted {len(report.deleted)} of {len(report.cases)} case(s) due, "
@@ -199,7 +212,8 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
     prune daily, verify weekly, deadline reminders hourly, new-report notices every few minutes,
     reader-list notices every minute, acknowledgement codes every few minutes and their reminders
     daily, closed-period notices daily, retention (cases, job runs) daily, the logbook's chain
-    checked daily, and operational alerts mailed every few minutes."""
+    checked daily, operational alerts mailed every few minutes, and expired sessions deleted
+    every few minutes."""
     zone = zoneinfo.ZoneInfo(settings.timezone)
     full_h, full_m = (int(x) for x in settings.backup_full_at.split(":"))
     prune_h, prune_m = (int(x) for x in settings.backup_prune_at.split(":"))
@@ -234,5 +248,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
         JobSpec("logbook-verify", CronTrigger(hour=logbook_h, minute=logbook_m, timezone=zone), logbook_verify),
         JobSpec("ops-alerts", IntervalTrigger(minutes=ALERT_MINUTES, timezone=zone), operational_alerts,
                 dt.timedelta(minutes=ALERT_MINUTES)),
+        JobSpec("session-sweep", IntervalTrigger(minutes=SWEEP_MINUTES, timezone=zone), session_sweep,
+                dt.timedelta(minutes=SWEEP_MINUTES)),
     ]
     return {spec.name: spec for spec in specs}

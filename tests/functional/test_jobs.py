@@ -10,15 +10,19 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
+import sqlalchemy as sa
 
 from appliance.actors import Role
 from appliance.cases.models import Case
+from appliance.cases.receipts import SHOW_WITHIN
 from appliance.context import AppContext
+from appliance.crypto.case_keys import CaseKey
 from appliance.errors import BackupError
 from appliance.jobs.definitions import JobSpec, job_specs
 from appliance.jobs.scheduler import Scheduler
-from appliance.services import Services
+from appliance.services import Services, reporter_session_limits, staff_session_limits
 from appliance.tenants.models import ChannelRecipient
+from appliance.users.models import WebSession
 from tests.functional.backup_support import MARKER
 from tests.functional.conftest import Inbox, Org, ReportFactory, StaffFactory
 from tests.support import FrozenClock
@@ -83,8 +87,8 @@ def test_missed_runs_run_once_after_downtime(ctx: AppContext, clock: FrozenClock
                                                              "reporter-notices", "reader-notices", "retention",
                                                              "acknowledgement-mails",
                                                              "acknowledgement-reminders", "closed-period-notices",
-                                                             "logbook-verify", "ops-alerts")}
-    assert len(calls) == 13
+                                                             "logbook-verify", "ops-alerts", "session-sweep")}
+    assert len(calls) == 14
     next_full = {s.job: s for s in scheduler.status()}["backup-full"].next_due_at
     assert next_full > clock.now and next_full.astimezone(dt.UTC).hour == 1  # 01:00 in UTC (TIMEZONE default)
 
@@ -168,3 +172,32 @@ def test_mar_jobs_mail_the_code_and_the_closed_period_notice_once(
     clock.advance(days=1)
     assert scheduler.run_job("acknowledgement-reminders") == "ok"
     assert len(received.messages) == 3
+
+
+@pytest.mark.fresh_database
+def test_the_session_sweep_deletes_expired_sessions_and_their_keys_and_wipes_unshown_receipts(
+        ctx: AppContext, services: Services, org_a: Org, clock: FrozenClock) -> None:
+    """A session nobody comes back to, and a receipt nobody opened, keep no sealed key for longer
+    than the sweep's interval after their time is up."""
+    def kinds() -> list[str]:
+        found = sorted(row.kind for row in services.session.execute(sa.select(WebSession)).scalars())
+        services.session.rollback()  # no transaction stays open while the job runs
+        return found
+
+    store = services.web_sessions
+    store.create("staff", "signed-in")
+    store.create("reporter", "open")
+    receipts = services.report_receipts
+    form = receipts.check_form(org_a.tenant.id, receipts.new_form(org_a.tenant.id))
+    receipts.hold(receipts.claim(form), org_a.tenant.id, CaseKey.new())
+    services.session.commit()
+    scheduler = Scheduler(ctx, "host-a:1")
+    assert scheduler.run_job("session-sweep") == "ok"
+    assert kinds() == ["receipt", "reporter", "staff"]  # nothing is expired yet
+
+    clock.advance(seconds=int(SHOW_WITHIN.total_seconds()) + 1)
+    idle = max(staff_session_limits(ctx).idle, reporter_session_limits(ctx).idle)
+    clock.advance(seconds=int(idle.total_seconds()) + 1)
+    assert scheduler.run_job("session-sweep") == "ok"
+    assert kinds() == ["receipt"]  # the form's row stays while the form is accepted ...
+    assert services.session.execute(sa.select(WebSession.secret_sealed)).scalar_one() is None  # ... but not its key
