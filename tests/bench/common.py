@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -148,3 +149,17 @@ def parse_args(description: str | None) -> argparse.Namespace:
     parser.add_argument("--backend", action="append", choices=BACKENDS,
                         help="only this database backend (repeatable; default: all)")
     return parser.parse_args()
+
+
+@contextlib.contextmanager
+def stopped_at_end(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """The block's server process, terminated when the block ends (killed after 30 s)."""
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

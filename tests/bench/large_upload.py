@@ -31,7 +31,7 @@ from pathlib import Path
 from appliance.context import build_context
 from appliance.services import Services
 from appliance.settings import load_settings
-from tests.bench.common import BACKENDS, Figures, Multipart, parse_args, print_table
+from tests.bench.common import BACKENDS, Figures, Multipart, parse_args, print_table, stopped_at_end
 from tests.support import pg_admin, pg_drop, pg_url, tenant_with_reader
 from tests.web import CASE_KEY, csrf_token, form_ref
 
@@ -161,16 +161,9 @@ def appliance_server(backend: str, directory: Path) -> Iterator[Server]:
             process = subprocess.Popen([appliance, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
                                        env=env, stdout=sink, stderr=subprocess.STDOUT)
         server = Server(port, process, log)
-        try:
+        with stopped_at_end(process):
             _wait_until_ready(server)
             yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
     finally:
         if pg_name is not None:
             pg_drop(pg_name)

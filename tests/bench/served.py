@@ -24,6 +24,7 @@ from pathlib import Path
 
 from appliance.cli.ops import gunicorn_command
 from appliance.settings import Settings
+from tests.bench.common import stopped_at_end
 from tests.support import pg_admin, pg_drop, pg_url
 from tests.web import CASE_KEY, CSRF
 
@@ -75,16 +76,9 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path, limit_s:
 def _process(args: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as sink:
         process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=sink)
-    try:
+    with stopped_at_end(process):
         _wait_ready(process, port, log)
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from appliance.crypto import totp
-from tests.bench.common import BACKENDS, Figures, parse_args, print_table
+from tests.bench.common import BACKENDS, Figures, parse_args, print_table, stopped_at_end
 from tests.bench.large_upload import child_pids, free_port, rss_bytes
 from tests.light import LIGHT_ENV
 from tests.support import pg_admin, pg_drop, pg_url
@@ -179,20 +179,13 @@ def soak_server(backend: str, directory: Path) -> Iterator[Server]:
             process = subprocess.Popen([appliance, "serve", "--bind", f"127.0.0.1:{port}"], env=env, stdout=sink,
                                        stderr=subprocess.STDOUT)
         server = Server(port, process, log, accounts)
-        try:
+        with stopped_at_end(process):
             deadline = time.monotonic() + 300
             while len(server.workers()) < 2 or not _healthy(server):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.1)
             yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
     finally:
         if pg_name is not None:
             pg_drop(pg_name)
