@@ -245,3 +245,20 @@ def test_only_a_stored_report_counts_as_a_submission(world: World) -> None:
     receipt_key(reporter, reporter.last)  # type: ignore[arg-type]
     assert send(reporter, payload).status_code == 409
     assert submissions() == before + 1
+
+
+def test_a_refused_message_says_its_files_were_not_kept(world: World) -> None:
+    """The reporter's follow-up message: nothing of a refused post is kept, and the page says so
+    next to the file field (and nothing about files when none were chosen)."""
+    reporter = world.reporter_browser(world.alpha, world.alpha_case)
+    files = {"attachments": [(io.BytesIO(b"%PDF-1.4 a"), "a.pdf", "application/pdf"),
+                             (io.BytesIO(b"%PDF-1.4 b"), "b.pdf", "application/pdf")]}
+    refused = reporter.post("/r/alpha/case/reply", {"body": "x" * 20_001, **files}, form_url="/r/alpha/case",
+                            content_type="multipart/form-data")
+    assert refused.status_code == 400
+    page = reporter.text()
+    assert re.search(r'data-testid="attachments-note">You chose 2 file\(s\), but they were not kept', page)
+    assert "x" * 20_001 in page  # the text stays in the form
+    reporter.post("/r/alpha/case/reply", {"body": "x" * 20_001}, form_url="/r/alpha/case",
+                  content_type="multipart/form-data")
+    assert "attachments-note" not in reporter.text()

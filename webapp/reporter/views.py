@@ -108,7 +108,9 @@ def reply(slug: str) -> Response | tuple[str, int]:
             form.body.errors = [field_error(exc)]
         else:
             return redirect(url_for("reporter.case", slug=slug, _anchor="latest"), code=303)
-    return _render_case(slug, form=form), 400
+    # Nothing of a refused message is kept, its files neither: say so next to the file field.
+    dropped = sum(1 for upload in request.files.getlist("attachments") if upload.filename)
+    return _render_case(slug, form=form, dropped_files=dropped), 400
 
 
 @routes.post("/case/notify")
@@ -191,7 +193,7 @@ def answer_consent(slug: str, request_id: uuid.UUID) -> Response | tuple[str, in
 
 def _render_case(slug: str, *, form: ReplyForm | None = None, correction_form: CorrectRecordForm | None = None,
                  review_error: str | None = None, notify_form: NotifyForm | None = None,
-                 consent_error: str | None = None) -> str:
+                 consent_error: str | None = None, dropped_files: int = 0) -> str:
     reporter = desk()
     tenant = reporter.tenant(slug)
     view = reporter.reporting.view(tenant, g.reporter_case_id, g.reporter_key)
@@ -204,7 +206,7 @@ def _render_case(slug: str, *, form: ReplyForm | None = None, correction_form: C
                            notify_form=notify_form or NotifyForm(formdata=None),
                            notify_done=request.args.get("notify") if request.args.get("notify") in ("saved", "removed")
                            else None, consents=consents,
-                           consent_form=ConsentAnswerForm(), consent_error=consent_error)
+                           consent_form=ConsentAnswerForm(), consent_error=consent_error, dropped_files=dropped_files)
 
 
 def _channel_phrase(channel: str) -> str:
