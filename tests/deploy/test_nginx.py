@@ -404,10 +404,12 @@ def test_metrics_count_submissions_and_never_name_a_url(stack: Stack) -> None:
     form = reporter.get("/r/demo/report")
     category = CATEGORY.search(form.text)
     assert category
-    receipt = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": category.group(1),
-                                                    "what": "A metrics check."})
-    assert receipt.status == 200
-    refused = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "category": "", "what": ""})
+    stored = reporter.post_form("/r/demo/report", {"csrf_token": csrf(form), "form_ref": form_ref(form.text) or "",
+                                                   "category": category.group(1), "what": "A metrics check."})
+    assert stored.status == 303, stored.text[:1000]
+    again = reporter.get("/r/demo/report")  # a new form: the same one sent again is the report above
+    refused = reporter.post_form("/r/demo/report", {"csrf_token": csrf(again), "form_ref": form_ref(again.text) or "",
+                                                    "category": "", "what": ""})
     assert refused.status == 400  # a refused form is not a submission
     scraped = stack.client(source=MONITORING_CLIENT).get("/metrics").text
     assert stack.scrape()[submissions] == before + 1
