@@ -233,6 +233,19 @@ def tenant_with_reader(services: Services, name: str, slug: str, handler_email: 
     return tenant, staff[0], staff[1]
 
 
+def settings_on_copies(templates: Templates, directory: Path, backend: str) -> tuple[Settings, list[str]]:
+    """Settings in ``directory`` (made here) with the templates' master key, on a copy of the
+    migrated template database (and, on PostgreSQL, a new vault database), and the names of the
+    PostgreSQL databases made, for the caller to drop."""
+    directory.mkdir()
+    shutil.copyfile(templates.key_dir / "master.key", directory / "master.key")
+    (directory / "master.key").chmod(0o400)
+    if backend == "sqlite":
+        return make_settings(directory, templates.sqlite_copy(directory)), []
+    url, vault = templates.pg_copy(), pg_new()
+    return make_settings(directory, url, vault_database_url=vault), [url.rsplit("/", 1)[1], vault.rsplit("/", 1)[1]]
+
+
 class SharedDatabases:
     """One migrated database per backend for this test process (an xdist worker), kept open for
     the ``one_session`` tests: each runs inside a transaction rolled back at its end, so the next
@@ -246,16 +259,8 @@ class SharedDatabases:
 
     def context(self, backend: str) -> AppContext:
         if backend not in self._contexts:
-            directory = self.root / backend
-            directory.mkdir()
-            shutil.copyfile(self.templates.key_dir / "master.key", directory / "master.key")
-            (directory / "master.key").chmod(0o400)
-            if backend == "sqlite":
-                settings = make_settings(directory, self.templates.sqlite_copy(directory))
-            else:
-                url, vault = self.templates.pg_copy(), pg_new()
-                self._databases += [url.rsplit("/", 1)[1], vault.rsplit("/", 1)[1]]
-                settings = make_settings(directory, url, vault_database_url=vault)
+            settings, databases = settings_on_copies(self.templates, self.root / backend, backend)
+            self._databases += databases
             self._contexts[backend] = build_context(settings)
         return self._contexts[backend]
 

@@ -24,7 +24,7 @@ from appliance.context import build_context
 from appliance.services import Services
 from appliance.settings import Settings
 from tests.functional.world import World, build_world
-from tests.support import FrozenClock, Templates, make_settings, pg_create, pg_drop, pg_new
+from tests.support import FrozenClock, Templates, make_settings, pg_create, pg_drop, settings_on_copies
 from webapp import create_app
 
 
@@ -68,16 +68,8 @@ class WorldTemplates:
 
     def _build(self, backend: str) -> _Built:
         if backend not in self._built:
-            directory = self.root / backend
-            directory.mkdir()
-            shutil.copyfile(self.templates.key_dir / "master.key", directory / "master.key")
-            (directory / "master.key").chmod(0o400)
-            if backend == "sqlite":
-                settings = make_settings(directory, self.templates.sqlite_copy(directory))
-            else:
-                url, vault = self.templates.pg_copy(), pg_new()
-                self._databases += [_database(url), _database(vault)]
-                settings = make_settings(directory, url, vault_database_url=vault)
+            settings, databases = settings_on_copies(self.templates, self.root / backend, backend)
+            self._databases += databases
             clock = FrozenClock()
             context = build_context(settings, clock=clock)
             try:
