@@ -27,6 +27,9 @@ def insert_cases(services: Services, tenant_id: uuid.UUID, category_id: uuid.UUI
     rows = []
     for received, acknowledged, feedback, status in specs:
         case_id = uuid.uuid4()
+        while _reference(case_id) in _GIVEN:  # 8 hex digits: 1,200 cases collide about once in 6,000 runs
+            case_id = uuid.uuid4()
+        _GIVEN.add(_reference(case_id))
         rows.append({"id": case_id, "tenant_id": tenant_id, "reference": _reference(case_id),
                      "category_id": category_id, "status": status, "received_at": received,
                      "acknowledged_at": acknowledged, "feedback_at": feedback, "updated_at": received,
@@ -36,6 +39,9 @@ def insert_cases(services: Services, tenant_id: uuid.UUID, category_id: uuid.UUI
         services.session.execute(sa.insert(Case), rows[start:start + 400])
     services.session.commit()
     return [row["id"] for row in rows]
+
+
+_GIVEN: set[str] = set()  # every reference this process inserted (cases.reference is unique)
 
 
 def _reference(case_id: uuid.UUID) -> str:

@@ -132,7 +132,7 @@ def test_two_scheduler_processes_one_runs_the_jobs(tmp_path: Path, backend: str)
                                              "deadline-reminders", "new-report-notices", "reader-notices",
                                              "reporter-notices", "retention", "acknowledgement-mails",
                                              "acknowledgement-reminders",
-                                             "closed-period-notices", "logbook-verify", "ops-alerts"}
+                                             "closed-period-notices", "logbook-verify", "ops-alerts", "session-sweep"}
         listing = json.loads(install.run_ok("jobs", "list", "--json"))
         assert {row["job"]: row["last_outcome"] for row in listing["jobs"]}["backup-full"] == "ok"
         assert {run["host"] for run in listing["runs"]} == {holder}
