@@ -37,6 +37,7 @@ from tests.deploy.stack import (
 )
 from tests.light import LIGHT_ENV
 from tests.support import pg_admin, pg_drop, pg_url
+from tests.web import series
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -115,12 +116,7 @@ class AppHost:
     def metrics(self) -> dict[str, float]:
         status, text = self.direct("GET", "/metrics")
         assert status == 200, text[:500]
-        series: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                series[name] = float(value)
-        return series
+        return series(text)
 
 
 @dataclass
