@@ -18,7 +18,7 @@ from appliance.crypto.blind_index import BlindIndex
 from appliance.crypto.keys import MasterKey, sqlcipher_key
 from appliance.crypto.passwords import Argon2Params, PasswordPolicy
 from appliance.crypto.unwraps import UnwrapCounter
-from appliance.db import check_database, create_engine, create_engine_for_url, session_factory
+from appliance.db import check_database, create_engine, create_engine_for_url, read_only_engine, session_factory
 from appliance.ephemeral.store import EphemeralStore
 from appliance.errors import DatabaseUnavailable, VaultMissing
 from appliance.keys.secrets import (
@@ -62,6 +62,11 @@ class AppContext:
     @cached_property
     def binding(self) -> KeyBinding:
         return KeyBinding(self.secret(KEY_BINDING))
+
+    @cached_property
+    def reading_sessions(self) -> sessionmaker[Session]:
+        """Sessions whose transactions only read (appliance.db.read_only_engine): a write raises."""
+        return session_factory(read_only_engine(self.engine))
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[Session]:

@@ -109,11 +109,49 @@ def _sqlcipher_engine(path: str, key: bytes) -> Engine:
         cursor.close()
 
     # Take the write lock at BEGIN: SQLite cannot upgrade a read transaction to a write
-    # one safely under concurrent gunicorn workers.
+    # one safely under concurrent gunicorn workers. A session of read_only_engine() reads in
+    # a deferred transaction under `PRAGMA query_only` instead: it neither takes nor waits for
+    # the write lock (WAL readers see the last commit), and any write in it fails at once.
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY, False):
+            info = connection.connection.info
+            if not info.get(_QUERY_ONLY):
+                connection.exec_driver_sql("PRAGMA query_only = 1")
+                info[_QUERY_ONLY] = True
+            connection.exec_driver_sql("BEGIN")
+        else:
+            _writable(connection.connection)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
+        _writable(record)  # back in the pool, every connection may write again (raw uses too)
+
+    return engine
+
+
+_READ_ONLY = "appliance_read_only"
+_QUERY_ONLY = "appliance_query_only"
+
+
+def _writable(connection: Any) -> None:
+    """Lift `PRAGMA query_only` from a pooled connection that a read-only session used."""
+    if connection.info.pop(_QUERY_ONLY, False) and connection.dbapi_connection is not None:
+        cursor = connection.dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only = 0")
+        cursor.close()
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read: on SQLite a deferred
+    transaction under `PRAGMA query_only` (no write lock taken or waited for), on PostgreSQL
+    `BEGIN READ ONLY`. A write in such a transaction raises. SQL Server has no read-only
+    transaction: its sessions are the engine's own."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_READ_ONLY: True})
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(postgresql_readonly=True)
     return engine
 
 

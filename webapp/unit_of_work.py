@@ -10,6 +10,11 @@ back too. The CLI and the jobs do the same with ``AppContext.unit_of_work()``.
 Logbook events reach the JSON-lines stream only from the session's ``after_commit`` hook
 (appliance/audit/service.py), so an event is streamed exactly when its transaction commits here.
 
+A view marked ``@reads_only`` declares that its GET (and HEAD) only reads the database: its
+session is one of ``AppContext.reading_sessions`` (appliance.db.read_only_engine), so on SQLite
+the page neither takes nor waits for the write lock that every other transaction holds from
+its first statement, and a write that slipped into such a view raises instead of committing.
+
 This is the only module in webapp/ that commits, rolls back or opens a savepoint
 (tests/unit/webapp/test_unit_of_work_calls.py checks it).
 """
@@ -17,9 +22,10 @@ This is the only module in webapp/ that commits, rolls back or opens a savepoint
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from flask import Flask, Response, g
+from flask import Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -28,7 +34,9 @@ from appliance.errors import ApplianceError
 from appliance.services import Services
 from webapp.requestctx import app_context
 
+F = TypeVar("F", bound=Callable[..., Any])
 _UNIT = "unit_of_work"
+_READS_ONLY = "reads_only"
 _FAILED = "unit_of_work_failed"
 
 
@@ -84,11 +92,24 @@ class UnitOfWorkApp(Flask):
         return super().handle_exception(e)
 
 
+def reads_only(view: F) -> F:
+    """Mark a view whose GET and HEAD only read the database (module docstring)."""
+    setattr(view, _READS_ONLY, True)
+    return view
+
+
+def _reading() -> bool:
+    if request.method not in ("GET", "HEAD") or request.endpoint is None:
+        return False
+    return bool(getattr(current_app.view_functions.get(request.endpoint), _READS_ONLY, False))
+
+
 def unit_of_work() -> RequestUnitOfWork:
     """The request's unit of work, opened on first use."""
     unit: RequestUnitOfWork | None = g.get(_UNIT)
     if unit is None:
-        unit = RequestUnitOfWork(app_context().sessions())
+        context = app_context()
+        unit = RequestUnitOfWork(context.reading_sessions() if _reading() else context.sessions())
         setattr(g, _UNIT, unit)
     return unit
 

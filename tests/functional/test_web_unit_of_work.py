@@ -2,7 +2,8 @@
 
 Probe routes on the real app write through a desk and never commit: what a view returns
 commits, what an error handler answers rolls back, a failed ``attempt()`` drops only its own
-writes, and the logbook's JSON lines appear only once the request committed.
+writes, and the logbook's JSON lines appear only once the request committed. A ``@reads_only``
+view's GET cannot write, and on SQLite reads while another transaction holds the write lock.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask, abort
+import sqlalchemy as sa
+from flask import Flask, abort, request
 from flask.testing import FlaskClient
 
 from appliance.actors import CLI
+from appliance.context import AppContext
 from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.services import Services
 from webapp.desk import Desk
 from webapp.policy import access
+from webapp.unit_of_work import reads_only
 
 KEPT_ON_CONFLICT = "kept although refused"
 
@@ -103,6 +107,15 @@ def client(app: Flask, tenant_id: uuid.UUID) -> FlaskClient:
             return "stale", 409
         return "unreachable", 200
 
+    @app.route("/probe/read-only", methods=["GET", "POST"])
+    @access("public")
+    @reads_only
+    def read_only() -> str:
+        probe = desk()
+        if request.args.get("write"):
+            probe.add(request.args["write"])
+        return ",".join(sorted(c.label for c in probe._services.tenants.categories(tenant_id)))
+
     return app.test_client()
 
 
@@ -168,3 +181,53 @@ def test_the_logbook_streams_an_event_only_after_the_request_committed(
     assert journal_actions(journal) == []  # written in the transaction, never committed, never streamed
     assert client.get("/probe/ok").status_code == 200
     assert journal_actions(journal) == ["category.added"]
+
+
+def test_a_read_only_view_reads_what_was_committed(client: FlaskClient) -> None:
+    assert client.get("/probe/ok").status_code == 200
+    answer = client.get("/probe/read-only")
+    assert answer.status_code == 200 and "ok" in answer.text
+
+
+def test_a_write_in_a_read_only_get_fails_and_nothing_is_kept(
+        client: FlaskClient, services: Services, tenant_id: uuid.UUID, journal: pytest.LogCaptureFixture) -> None:
+    journal.clear()
+    assert client.get("/probe/read-only?write=slipped+in").status_code == 500
+    assert journal_actions(journal) == []
+    # The pooled connection it used writes again for the next request (SQLite: query_only lifted).
+    assert client.get("/probe/ok").status_code == 200
+    found = labels(services, tenant_id)
+    assert "ok" in found and "slipped in" not in found
+    assert services.logbook.verify().ok
+
+
+def test_a_post_to_a_read_only_view_writes_as_any_other(
+        app: Flask, client: FlaskClient, services: Services, tenant_id: uuid.UUID) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False  # the probe has no form; CSRF is tested in test_web_attacks
+    assert client.post("/probe/read-only?write=posted").status_code == 200
+    assert "posted" in labels(services, tenant_id)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_read_only_get_neither_takes_nor_waits_for_the_write_lock(client: FlaskClient, ctx: AppContext) -> None:
+    """Every other SQLite transaction takes the write lock at BEGIN: a long write elsewhere would
+    make the page wait up to the busy timeout (15 s), then fail."""
+    with ctx.engine.connect() as writer:
+        writer.begin()  # BEGIN IMMEDIATE: the write lock, held until the end of the block
+        writer.execute(sa.text("SELECT 1")).scalar_one()
+        answer = client.get("/probe/read-only")
+        writer.rollback()
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_reporters_pages_answer_while_a_report_is_being_written(client: FlaskClient, ctx: AppContext) -> None:
+    """The portal, the report form, the privacy notice and the case-key form only read: a report
+    being stored (the write lock held) does not make a reporter wait for them."""
+    with ctx.engine.connect() as writer:
+        writer.begin()
+        writer.execute(sa.text("SELECT 1")).scalar_one()
+        answers = {path: client.get(path).status_code
+                   for path in ("/r/probe/", "/r/probe/report", "/r/probe/privacy", "/r/probe/follow-up")}
+        writer.rollback()
+    assert answers == {"/r/probe/": 200, "/r/probe/report": 503, "/r/probe/privacy": 200, "/r/probe/follow-up": 200}

@@ -22,12 +22,14 @@ from appliance.tenants.models import Tenant
 from webapp.policy import access
 from webapp.reporter.desk import desk
 from webapp.routes import RouteTable
+from webapp.unit_of_work import reads_only
 
 routes = RouteTable()
 
 
 @routes.get("/logo")
 @access("reporter")
+@reads_only
 def logo(slug: str) -> AnyResponse:
     """The organisation's logo, if it has one that verifies (404 otherwise)."""
     reporter = desk()
@@ -48,6 +50,7 @@ def logo(slug: str) -> AnyResponse:
 
 @routes.get("/privacy")
 @access("reporter")
+@reads_only
 def privacy(slug: str) -> str:
     """The organisation's privacy notice for reporters (the standard one when it has none)."""
     tenant = desk().tenant(slug)

@@ -33,7 +33,7 @@ from webapp.requestctx import app_context
 from webapp.routes import RouteTable
 from webapp.security import clear_receipt_cookie, client_address, receipt_cookie_name, set_receipt_cookie
 from webapp.templating import category_label
-from webapp.unit_of_work import unit_of_work
+from webapp.unit_of_work import reads_only, unit_of_work
 from webapp.uploads import uploads_from
 
 routes = RouteTable()
@@ -75,6 +75,7 @@ class _Page:
 
 @routes.route("/report", methods=["GET", "POST"])
 @access("reporter")
+@reads_only
 def report(slug: str) -> Response | str | tuple[str, int]:
     reporter = desk()
     tenant = reporter.tenant(slug)

@@ -40,6 +40,7 @@ from webapp.reporter.forms import (
 from webapp.requestctx import app_context
 from webapp.routes import RouteTable
 from webapp.security import clear_session_cookie, client_address, cookie_name, set_session_cookie
+from webapp.unit_of_work import reads_only
 from webapp.uploads import download_response, uploads_from
 
 routes = RouteTable()
@@ -47,6 +48,7 @@ routes = RouteTable()
 
 @routes.get("/")
 @access("reporter")
+@reads_only
 def portal(slug: str) -> str:
     """The portal; with several open channels it lists them (each with its intro text), with
     one it leads straight to the form."""
@@ -60,6 +62,7 @@ def portal(slug: str) -> str:
 
 @routes.route("/follow-up", methods=["GET", "POST"])
 @access("reporter")
+@reads_only
 def follow_up(slug: str) -> Response | tuple[str, int] | str:
     reporter = desk()
     tenant = reporter.tenant(slug)
