@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -91,15 +92,66 @@ def _ordered(keys: Sequence[Any], descending: bool) -> list[sa.ColumnElement[Any
     return [key.desc() if descending else key.asc() for key in keys]
 
 
-def _my_copy(principal: StaffPrincipal, case_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any]:
-    """The id of the case's copy sealed to the principal's current key (NULL: none), a scalar
-    subquery per row of the page."""
-    if principal.private_key is None:
-        return sa.null().label("my_copy")
-    return sa.select(CasePrivateKeySeal.id).where(
-        CasePrivateKeySeal.case_id == case_id, CasePrivateKeySeal.user_id == principal.user_id,
-        CasePrivateKeySeal.recipient_fingerprint == fingerprint(public_key_of(principal.private_key)),
-    ).scalar_subquery().label("my_copy")
+@dataclass(frozen=True)
+class _Shape:
+    """What a page's statement looks like, without its values: the statement is built once
+    per shape and run with the values as bound parameters (SQLAlchemy then reuses its
+    compiled form too)."""
+
+    sort: QueueSort
+    descending: bool
+    after: bool  # from a cursor's position
+    my_copy: bool  # the principal holds a key: ask for their sealed copy
+    status: bool
+    open_only: bool
+    category: bool
+    overdue: bool
+    reference: str  # "", "exact" or "prefix"
+    limit: int
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: _Shape) -> sa.Select[Any]:
+    tenants: sa.BindParameter[Any] = sa.bindparam("tenants", expanding=True)
+    clauses: list[sa.ColumnElement[bool]] = [Case.tenant_id.in_(tenants)]
+    # A report of a channel with readers of its own is in the queue only of those it was sealed to.
+    defaults = sa.select(ReportingChannel.id).where(ReportingChannel.is_default.is_(True),
+                                                    ReportingChannel.tenant_id.in_(tenants))
+    sealed_to_me = sa.select(CasePrivateKeySeal.case_id).where(CasePrivateKeySeal.user_id == sa.bindparam("user"))
+    clauses.append(sa.or_(Case.reporting_channel_id.is_(None), Case.reporting_channel_id.in_(defaults),
+                          Case.id.in_(sealed_to_me)))
+    if shape.status:
+        clauses.append(Case.status == sa.bindparam("status"))
+    elif shape.open_only:
+        clauses.append(Case.status != Status.CLOSED.value)
+    if shape.category:
+        clauses.append(Case.category_id == sa.bindparam("category"))
+    if shape.overdue:
+        clauses.append(Case.next_due_at < sa.bindparam("now"))  # deadlines_for: overdue when now > due
+    if shape.reference == "exact":
+        clauses.append(Case.reference == sa.bindparam("reference"))
+    elif shape.reference == "prefix":
+        clauses.append(Case.reference.like(sa.bindparam("reference")))  # REFERENCE_CHARS: no % or _
+    keys = SORT_KEYS[shape.sort]
+    if shape.after:
+        clauses.append(_beyond(keys, [sa.bindparam(f"after_{i}") for i in range(len(keys))], shape.descending))
+    # The page first (the sort's index, LIMIT), then for its rows only whether the handler
+    # holds a copy sealed to their current key: at most page_size seeks on the unique
+    # (case_id, recipient_fingerprint), in the same statement. Asked of every case matched
+    # instead, PostgreSQL hashes all of the handler's copies, or without statistics (just
+    # after a restore) joins them row by row against every open case.
+    page = (sa.select(Case.id, *QUEUE_COLUMNS).where(*clauses)
+            .order_by(*_ordered(keys, shape.descending)).limit(shape.limit).subquery("page"))
+    if shape.my_copy:
+        # 1 where the copy exists: no id to convert per row
+        my_copy: sa.ColumnElement[Any] = sa.select(sa.literal_column("1")).where(
+            CasePrivateKeySeal.case_id == page.c.id, CasePrivateKeySeal.user_id == sa.bindparam("user"),
+            CasePrivateKeySeal.recipient_fingerprint == sa.bindparam("fingerprint"),
+        ).scalar_subquery()
+    else:
+        my_copy = sa.null()
+    in_page = [page.c[key.key] for key in keys]
+    return sa.select(page, my_copy.label("my_copy")).order_by(*_ordered(in_page, shape.descending))
 
 
 class CaseQueue:
@@ -117,29 +169,36 @@ class CaseQueue:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput("page_size", f"between 1 and {MAX_PAGE_SIZE}")
         position = self._open_cursor(principal, filters, page_size, cursor) if cursor else None
-        conditions = self._where(principal, filters)
-        if conditions is None:
+        tenants = self._tenants(principal, filters)
+        if not tenants:
             return QueuePage([], None, None)
         keys = SORT_KEYS[filters.sort]
         backwards = position is not None and position[0]
         descending = filters.is_descending != backwards  # a previous page is read in reverse
-        # The page first (the sort's index, LIMIT), then for its rows only whether the handler
-        # holds a copy sealed to their current key: at most page_size seeks on the unique
-        # (case_id, recipient_fingerprint), in the same statement. Asked of every case matched
-        # instead, PostgreSQL hashes all of the handler's copies, or without statistics (just
-        # after a restore) joins them row by row against every open case.
-        query = sa.select(Case.id, *QUEUE_COLUMNS).where(*conditions)
+        reference = "" if not filters.reference else (
+            "exact" if len(filters.reference) == len("XXXX-XXXX") else "prefix")
+        shape = _Shape(filters.sort, descending, position is not None, principal.private_key is not None,
+                       filters.status is not None, filters.open_only, filters.category_id is not None,
+                       filters.overdue_only, reference, page_size + 1)
+        now = self._clock()
+        values: dict[str, Any] = {"tenants": tenants, "user": principal.user_id}
+        if principal.private_key is not None:
+            values["fingerprint"] = fingerprint(public_key_of(principal.private_key))
+        if filters.status is not None:
+            values["status"] = filters.status
+        if filters.category_id is not None:
+            values["category"] = filters.category_id
+        if filters.overdue_only:
+            values["now"] = now
+        if filters.reference:
+            values["reference"] = filters.reference + ("" if reference == "exact" else "%")
         if position is not None:
-            query = query.where(_beyond(keys, position[1], descending))
-        page = query.order_by(*_ordered(keys, descending)).limit(page_size + 1).subquery("page")
-        in_page = [page.c[key.key] for key in keys]
-        cases: list[Any] = list(self._session.execute(
-            sa.select(page, _my_copy(principal, page.c.id)).order_by(*_ordered(in_page, descending))).all())
+            values |= {f"after_{i}": value for i, value in enumerate(position[1])}
+        cases: list[Any] = list(self._session.execute(_statement(shape), values).all())
         more = len(cases) > page_size
         cases = cases[:page_size]
         if backwards:
             cases.reverse()
-        now = self._clock()
         rows = [queue_row(case, now, case.public_key is None or case.my_copy is not None) for case in cases]
         if not cases:
             if position is None:
@@ -154,33 +213,12 @@ class CaseQueue:
                          self._cursor(principal, filters, page_size, False, last) if has_next else None,
                          self._cursor(principal, filters, page_size, True, first) if has_previous else None)
 
-    def _where(self, principal: StaffPrincipal, filters: QueueFilter) -> list[sa.ColumnElement[bool]] | None:
+    @staticmethod
+    def _tenants(principal: StaffPrincipal, filters: QueueFilter) -> list[uuid.UUID]:
         tenants = principal.tenants_with(Role.HANDLER)
         if filters.tenant_id is not None:
             tenants = tenants & {filters.tenant_id}
-        if not tenants:
-            return None
-        clauses: list[sa.ColumnElement[bool]] = [Case.tenant_id.in_(sorted(tenants))]
-        # A report of a channel with readers of its own is in the queue only of those it was sealed to.
-        defaults = sa.select(ReportingChannel.id).where(ReportingChannel.is_default.is_(True),
-                                                        ReportingChannel.tenant_id.in_(sorted(tenants)))
-        sealed_to_me = sa.select(CasePrivateKeySeal.case_id).where(CasePrivateKeySeal.user_id == principal.user_id)
-        clauses.append(sa.or_(Case.reporting_channel_id.is_(None), Case.reporting_channel_id.in_(defaults),
-                              Case.id.in_(sealed_to_me)))
-        if filters.status:
-            clauses.append(Case.status == filters.status)
-        elif filters.open_only:
-            clauses.append(Case.status != Status.CLOSED.value)
-        if filters.category_id:
-            clauses.append(Case.category_id == filters.category_id)
-        if filters.overdue_only:
-            clauses.append(Case.next_due_at < self._clock())  # deadlines_for: overdue when now > due
-        if filters.reference:
-            if len(filters.reference) == len("XXXX-XXXX"):
-                clauses.append(Case.reference == filters.reference)
-            else:
-                clauses.append(Case.reference.startswith(filters.reference, autoescape=True))
-        return clauses
+        return sorted(tenants)
 
     # --- cursors ------------------------------------------------------------------------
     def _cursor(self, principal: StaffPrincipal, filters: QueueFilter, page_size: int, before: bool,

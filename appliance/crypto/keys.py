@@ -28,15 +28,20 @@ MASTER_KEY_BYTES = 32
 _HKDF_SALT = b"appliance/master-key/v1"
 
 
+_DERIVED_KEPT = 256
+
+
 class MasterKey:
     """The installation's root secret. Never printed, never logged."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_derived", "_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != MASTER_KEY_BYTES:
             raise MasterKeyError("(memory)", f"must be {MASTER_KEY_BYTES} bytes")
         self._key = key
+        # Subkeys derived so far (a request derives several; each is a pure function of the key).
+        self._derived: dict[tuple[str, int], bytes] = {}
 
     def __repr__(self) -> str:
         return f"MasterKey(id={self.key_id})"
@@ -83,9 +88,13 @@ class MasterKey:
 
     def derive(self, purpose: str, length: int = 32) -> bytes:
         """A subkey for one purpose; different purposes give independent keys."""
-        return HKDF(
-            algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=purpose.encode()
-        ).derive(self._key)
+        found = self._derived.get((purpose, length))
+        if found is None:
+            found = HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=purpose.encode()
+                         ).derive(self._key)
+            if len(self._derived) < _DERIVED_KEPT:  # purposes are the code's own names, a few dozen
+                self._derived[(purpose, length)] = found
+        return found
 
 
 def sqlcipher_key(master: MasterKey) -> bytes:

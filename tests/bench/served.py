@@ -51,8 +51,8 @@ class Served:
     process: subprocess.Popen[bytes]
     data_dir: Path | None = None  # the appliance's (its config, master key, demo credentials)
 
-    def client(self) -> Client:
-        return Client(self.port)
+    def client(self, per_request: bool = False) -> Client:
+        return Client(self.port, per_request)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path, limit_s: float = 60) -> None:
@@ -140,10 +140,13 @@ def appliance(backend: str) -> Iterator[Served]:
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection with its own cookies, as one browser."""
+    """One keep-alive HTTP/1.1 connection with its own cookies, as one browser; or, with
+    ``per_request``, a new connection for every request, as nginx opens them to the app hosts
+    (nginx/appliance.conf's upstream keeps no idle connections)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, per_request: bool = False) -> None:
         self._port = port
+        self._per_request = per_request
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.cookies: dict[str, str] = {}
 
@@ -154,6 +157,8 @@ class Client:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if content_type:
             headers["Content-Type"] = content_type
+        if self._per_request:
+            headers["Connection"] = "close"
         try:
             self._connection.request(method, path, body=body, headers=headers)
             response = self._connection.getresponse()
