@@ -320,6 +320,9 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converged]:
         "appliance_backup_sites": [{"name": "site-a", "repository": str(root / "srv" / "backup-a")},
                                    {"name": "site-b", "repository": str(root / "srv" / "backup-b")}],
         "appliance_release_signing_key_src": str(base / "release-signing-key.gpg"),
+        # ALERT_EMAIL, which appliance doctor (the app role's last check) must accept, and by
+        # default the integrity reports' recipients (no relay here: nothing is mailed).
+        "appliance_alert_email": ["it-ops@example.com", "security@example.com"],
         "appliance_aide_config": str(root / "etc" / "aide" / "appliance.conf"),
         "appliance_aide_db_dir": str(root / "var" / "lib" / "aide" / "appliance"),
         "appliance_integrity_bin_dir": str(root / "usr" / "local" / "sbin"),
@@ -458,6 +461,9 @@ def test_configuration_key_and_units_are_in_place_with_their_modes(converged: Co
     # The appliance opens each site with the password the backup role initialised it with.
     assert (f'backup_site_passwords = ["site-a={config}/restic.password", "site-b={config}/restic.password"]'
             in toml)
+    assert 'alert_email = ["it-ops@example.com", "security@example.com"]' in toml
+    check = (converged.path("appliance_integrity_bin_dir") / "appliance-integrity-check").read_text()
+    assert "MAIL_TO=it-ops@example.com,security@example.com\n" in check
     assert "encryption = require" in (config / "freetds.conf").read_text()
     # The units are this repository's, with the configured paths.
     units = converged.path("appliance_systemd_dir")

@@ -114,6 +114,9 @@ def test_the_destinations_come_from_the_variables(tmp_path: Path) -> None:
         "allow out to 10.0.9.20 port 22 proto tcp comment out backup backup1",
         "allow out to 192.0.2.40 port 443 proto tcp comment out backup",
         "allow out to 10.0.0.99 port 514 proto udp comment out extra"}
+    # Every host mails its integrity reports through the relay itself.
+    for host in ("db1", "backup1"):
+        assert "allow out to 10.0.0.25 port 587 proto tcp comment out smtp" in outbound(rules[host]), rules[host]
 
 
 def test_outgoing_can_be_left_open(tmp_path: Path) -> None:

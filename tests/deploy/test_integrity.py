@@ -28,8 +28,8 @@ ROLE = REPO / "deploy" / "ansible" / "roles" / "integrity"
 MANIFEST_SCRIPT = REPO / "deploy" / "wheelhouse-manifest"
 
 
-def render(name: str, host: str) -> str:
-    """As Ansible renders the role's template, with the production defaults."""
+def render(name: str, host: str, **values: object) -> str:
+    """As Ansible renders the role's template, with the production defaults (and these values)."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
     env.filters["regex_escape"] = re.escape  # Ansible's, for a Python regular expression
@@ -37,7 +37,8 @@ def render(name: str, host: str) -> str:
     env.filters["dirname"] = os.path.dirname
     plain = {k: v for k, v in DEFAULTS.items() if not (isinstance(v, str) and "{{" in v)}
     context = {**plain, "ansible_managed": "Ansible managed", "inventory_hostname": host, "groups": GROUPS,
-               "appliance_venv_dir": "/opt/appliance/venv", "appliance_python": "/usr/bin/python3"}
+               "appliance_venv_dir": "/opt/appliance/venv", "appliance_python": "/usr/bin/python3",
+               "appliance_integrity_mail_to": ",".join(DEFAULTS["appliance_alert_email"]), **values}
     return env.from_string((ROLE / "templates" / name).read_text("utf-8")).render(**context)
 
 
